@@ -1,0 +1,65 @@
+# reprokit: `make repro` runs the whole pipeline on the bundled data; `make test` runs the suite.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+UV_VERSION := 0.13.9
+# uv from PATH, else a pinned copy bootstrapped into .uv/ from PyPI.
+UV := $(or $(shell command -v uv 2>/dev/null),$(abspath .uv)/bin/uv)
+
+export PATH := $(BIN):$(PATH)
+# Telemetry of every tool in the stack stays off.
+export KEDRO_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := true
+export DVC_NO_ANALYTICS := true
+export BENTOML_DO_NOT_TRACK := true
+export MLFLOW_DISABLE_TELEMETRY := true
+
+.PHONY: help setup repro test test-fast lint format generate check bench clean
+
+help: ## Show the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(abspath .uv)/bin/uv:
+	python3 -m venv .uv && .uv/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+setup: $(VENV)/.synced ## Create .venv from the lock file (idempotent)
+
+$(VENV)/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --python 3.11
+	@touch $@
+
+repro: setup ## Check generated files, then `dvc repro` end to end on the default data
+	reprokit config check
+	reprokit dvc check
+	dvc repro
+
+test: setup ## The whole test suite (slow end-to-end tests included)
+	pytest -n 2 --dist loadgroup
+
+test-fast: setup ## The suite without the slow end-to-end tests
+	pytest -n 2 -m "not slow"
+
+lint: setup ## ruff + mypy
+	ruff check .
+	ruff format --check .
+	mypy
+
+format: setup ## Apply ruff's fixes and formatting
+	ruff check --fix .
+	ruff format .
+
+generate: setup ## Regenerate params.yaml and dvc.yaml from conf/
+	reprokit config compose
+	reprokit dvc generate
+
+check: setup ## Fail when params.yaml or dvc.yaml is stale
+	reprokit config check
+	reprokit dvc check
+
+bench: setup ## Benchmarks (print ratios against their baselines)
+	python bench/bench_repro.py
+
+clean: ## Remove pipeline outputs (the DVC cache keeps them)
+	rm -rf data/0[2-8]_*/*.parquet data/0[2-8]_*/*.json data/0[2-8]_*/*.txt

@@ -1,0 +1,199 @@
+"""The `reprokit` command: parses arguments and delegates; heavy imports happen per command."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from reprokit.errors import ReprokitError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Telemetry of every tool in the stack is off unless the user explicitly turns it on.
+TELEMETRY_OFF = {
+    "KEDRO_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+    "DVC_NO_ANALYTICS": "true",
+    "BENTOML_DO_NOT_TRACK": "true",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+}
+
+
+def disable_telemetry() -> None:
+    for name, value in TELEMETRY_OFF.items():
+        os.environ.setdefault(name, value)
+
+
+def _kedro_error_types() -> tuple[type[BaseException], ...]:
+    from kedro.io import DatasetError
+    from kedro.validation.exceptions import DataValidationError
+
+    return (DatasetError, DataValidationError)
+
+
+def user_errors(command: F) -> F:
+    """Print a user-facing error as one clear message and exit non-zero, no traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except ReprokitError as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(error.exit_code)
+        except _kedro_error_types() as error:
+            cause = error.__cause__ if isinstance(error.__cause__, ReprokitError) else error
+            click.echo(f"error: {cause}", err=True)
+            sys.exit(1)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _root() -> Path:
+    from reprokit.config.compose import find_project_root
+
+    return find_project_root()
+
+
+@click.group()
+@click.option(
+    "--log-format",
+    type=click.Choice(["console", "json"]),
+    default=None,
+    help="Log as console text or JSON lines (env REPROKIT_LOG_FORMAT).",
+)
+def main(log_format: str | None) -> None:
+    """reprokit: one Hydra config drives Kedro pipelines and generated DVC stages."""
+    disable_telemetry()
+    from reprokit.logs import configure_logging
+
+    configure_logging(log_format)
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
+@click.option(
+    "--pipeline",
+    "-p",
+    "pipelines",
+    multiple=True,
+    help="Run only these declared pipelines (default: all).",
+)
+@user_errors
+def run(overrides: tuple[str, ...], pipelines: tuple[str, ...]) -> None:
+    """Compose conf/ with Hydra OVERRIDES (e.g. model.num_leaves=63) and run in-process."""
+    from reprokit.config.compose import compose_and_validate
+    from reprokit.runner import DEFAULT_PIPELINE, run_pipelines
+
+    root = _root()
+    composition, config = compose_and_validate(root, overrides)
+    run_pipelines(config, composition.params, root, pipelines or (DEFAULT_PIPELINE,))
+
+
+@main.command()
+@click.argument("name")
+@user_errors
+def stage(name: str) -> None:
+    """Run the declared pipeline NAME from params.yaml (the command of DVC stage NAME)."""
+    from reprokit.config.compose import load_config, read_params
+    from reprokit.dvcgen import check_dvc_yaml
+    from reprokit.runner import run_pipelines
+
+    root = _root()
+    config = load_config(root)
+    # A stale dvc.yaml would make DVC track the wrong files for this run: refuse early.
+    check_dvc_yaml(config, root)
+    run_pipelines(config, read_params(root), root, (name,))
+
+
+@main.group()
+def config() -> None:
+    """Compose, check and show the config."""
+
+
+@config.command("compose")
+@click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
+@user_errors
+def config_compose(overrides: tuple[str, ...]) -> None:
+    """Write params.yaml from conf/ (+ OVERRIDES), after validating it."""
+    from reprokit.config.compose import compose_and_validate, write_params
+
+    composition, _ = compose_and_validate(_root(), overrides)
+    click.echo(f"wrote {write_params(composition)}")
+
+
+@config.command("check")
+@user_errors
+def config_check() -> None:
+    """Exit non-zero when params.yaml is stale against conf/ or invalid."""
+    from reprokit.config.compose import check_params
+
+    check_params(_root())
+    click.echo("params.yaml is up to date with conf/")
+
+
+@config.command("show")
+@click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
+@user_errors
+def config_show(overrides: tuple[str, ...]) -> None:
+    """Print the composed, validated config (what params.yaml would hold)."""
+    from reprokit.config.compose import compose_and_validate
+
+    composition, _ = compose_and_validate(_root(), overrides)
+    click.echo(composition.yaml_text, nl=False)
+
+
+@main.group()
+def dvc() -> None:
+    """Generate and check dvc.yaml from the declared pipelines."""
+
+
+@dvc.command("generate")
+@user_errors
+def dvc_generate() -> None:
+    """Write dvc.yaml: one stage per declared pipeline (from params.yaml)."""
+    from reprokit.config.compose import load_config
+    from reprokit.datasets import atomic_path
+    from reprokit.dvcgen import DVC_FILE, render_dvc_yaml
+
+    root = _root()
+    text = render_dvc_yaml(load_config(root), root)
+    with atomic_path(root / DVC_FILE) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {root / DVC_FILE}")
+
+
+@dvc.command("check")
+@user_errors
+def dvc_check() -> None:
+    """Exit non-zero when dvc.yaml is stale against params.yaml."""
+    from reprokit.config.compose import load_config
+    from reprokit.dvcgen import check_dvc_yaml
+
+    root = _root()
+    check_dvc_yaml(load_config(root), root)
+    click.echo("dvc.yaml is up to date with params.yaml")
+
+
+@main.group()
+def data() -> None:
+    """Prepare the raw data a config declares."""
+
+
+@data.command("prepare")
+@user_errors
+def data_prepare() -> None:
+    """Materialise `data.source` at `data.path` (generated or bundled data; checks a file)."""
+    from reprokit.config.compose import load_config
+    from reprokit.datagen.sources import materialize
+
+    root = _root()
+    config = load_config(root)
+    rows = materialize(config.data.source.model_dump(), root / config.data.path)
+    click.echo(f"{config.data.path}: {rows} rows")

@@ -1,0 +1,1 @@
+"""Config: Hydra composition, typed validation with clear errors, params.yaml I/O."""

@@ -1,0 +1,172 @@
+"""Compose conf/ with Hydra, validate it, and write/check the generated params.yaml."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from reprokit.config.errors import explain
+from reprokit.config.models import ReprokitConfig
+from reprokit.errors import ConfigError, StaleFileError
+
+CONF_DIR = "conf"
+PARAMS_FILE = "params.yaml"
+PARAMS_HEADER = ""  # DVC's Hydra composition writes no header; keep the files byte-identical.
+
+
+def find_project_root(start: Path | None = None) -> Path:
+    """The nearest folder at or above `start` holding `conf/config.yaml`."""
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / CONF_DIR / "config.yaml").is_file():
+            return candidate
+    raise ConfigError(
+        f"no reprokit project at or above {here}: expected a folder with conf/config.yaml"
+    )
+
+
+@dataclass(frozen=True)
+class Composition:
+    """The composed config (plain data, interpolations resolved) and where it came from."""
+
+    root: Path
+    params: dict[str, Any]
+    yaml_text: str
+    choices: dict[str, str | None] = field(default_factory=dict)
+    overrides: tuple[str, ...] = ()
+
+    def provenance(self, key: str) -> str:
+        """Best knowledge of the file (or override) a dotted key came from."""
+        for override in self.overrides:
+            name = override.lstrip("+~").split("=", 1)[0]
+            if key == name or key.startswith(f"{name}."):
+                return f"the override `{override}`"
+        experiment = self.choices.get("experiment")
+        if experiment and _file_sets_key(
+            self.root / CONF_DIR / "experiment" / f"{experiment}.yaml", key
+        ):
+            return f"{CONF_DIR}/experiment/{experiment}.yaml"
+        group = key.split(".", 1)[0]
+        choice = self.choices.get(group)
+        if choice:
+            return f"{CONF_DIR}/{group}/{choice}.yaml"
+        return f"{CONF_DIR}/config.yaml"
+
+
+def _file_sets_key(path: Path, key: str) -> bool:
+    try:
+        node: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return False
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def compose(root: Path, overrides: Sequence[str] = ()) -> Composition:
+    """Compose `root/conf` with Hydra overrides, exactly as DVC's Hydra integration does."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf, open_dict
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        with initialize_config_dir(str((root / CONF_DIR).resolve()), version_base=None):
+            cfg = hydra_compose("config", overrides=list(overrides), return_hydra_config=True)
+        choices = OmegaConf.to_container(cfg.hydra.runtime.choices)
+        # Drop Hydra's own node so the result is what DVC's Hydra composition writes.
+        with open_dict(cfg):
+            del cfg["hydra"]
+        OmegaConf.resolve(cfg)
+    except (HydraException, OmegaConfBaseException) as error:
+        # Hydra appends its search path to every message; it only distracts here.
+        message = str(error).split("\nConfig search path", 1)[0].strip()
+        raise ConfigError(
+            f"cannot compose {CONF_DIR}/ with overrides {list(overrides)}: {message}"
+        ) from None
+    assert isinstance(choices, dict)
+    params = OmegaConf.to_container(cfg)
+    assert isinstance(params, dict)
+    return Composition(
+        root=root,
+        params={str(key): value for key, value in params.items()},
+        yaml_text=OmegaConf.to_yaml(cfg),
+        choices={str(k): (None if v is None else str(v)) for k, v in choices.items()},
+        overrides=tuple(overrides),
+    )
+
+
+def validate(params: Mapping[str, Any], provenance: Any = None) -> ReprokitConfig:
+    """Typed validation; the error names each bad key, its value, its file, what's expected."""
+    try:
+        return ReprokitConfig.model_validate(dict(params))
+    except ValidationError as error:
+        where = provenance or (lambda _key: PARAMS_FILE)
+        raise ConfigError(explain(error, where)) from None
+
+
+def compose_and_validate(
+    root: Path, overrides: Sequence[str] = ()
+) -> tuple[Composition, ReprokitConfig]:
+    composition = compose(root, overrides)
+    return composition, validate(composition.params, composition.provenance)
+
+
+def read_params(root: Path) -> dict[str, Any]:
+    """params.yaml as plain data (what every DVC stage and `kedro run` reads)."""
+    path = root / PARAMS_FILE
+    if not path.is_file():
+        raise ConfigError(f"{path} does not exist: run `reprokit config compose`")
+    try:
+        params = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from None
+    if not isinstance(params, dict):
+        raise ConfigError(f"{path} must hold a mapping, got {type(params).__name__}")
+    return params
+
+
+def load_config(root: Path) -> ReprokitConfig:
+    """Read and validate params.yaml; errors name params.yaml as the file."""
+    return validate(read_params(root))
+
+
+def write_params(composition: Composition) -> Path:
+    from reprokit.datasets import atomic_path
+
+    path = composition.root / PARAMS_FILE
+    with atomic_path(path) as tmp:
+        tmp.write_text(PARAMS_HEADER + composition.yaml_text, encoding="utf-8")
+    return path
+
+
+def check_params(root: Path) -> None:
+    """Raise `StaleFileError` naming the differing keys when params.yaml != compose(conf/)."""
+    composition, _ = compose_and_validate(root)
+    path = root / PARAMS_FILE
+    current = path.read_text(encoding="utf-8") if path.is_file() else None
+    if current == PARAMS_HEADER + composition.yaml_text:
+        return
+    if current is None:
+        raise StaleFileError(f"{path} is missing: run `reprokit config compose`")
+    differing = diff_keys(read_params(root), composition.params)
+    detail = f"differing keys: {differing[:20]}" if differing else "formatting differs"
+    raise StaleFileError(
+        f"{path} is stale against {root / CONF_DIR} ({detail}): run `reprokit config compose`"
+    )
+
+
+def diff_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested mappings."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        keys = sorted(set(old) | set(new), key=str)
+        return [d for k in keys for d in diff_keys(old.get(k), new.get(k), f"{prefix}{k}.")]
+    return [] if old == new else [prefix.rstrip(".")]

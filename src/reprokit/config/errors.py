@@ -1,0 +1,102 @@
+"""Turn pydantic validation errors into messages naming key, value, file and expectation."""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from reprokit.config.models import ReprokitConfig
+
+Provenance = Callable[[str], str]
+
+
+def _unwrap(annotation: Any) -> list[Any]:
+    """The concrete types behind Optional/Union/Annotated."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [t for arg in typing.get_args(annotation) for t in _unwrap(arg)]
+    return [annotation]
+
+
+def _field_types(model: type[BaseModel], key: str) -> list[Any]:
+    for name, field in model.model_fields.items():
+        if key in (name, field.alias):
+            return _unwrap(field.annotation)
+    return []
+
+
+def _models_at(path: Sequence[str]) -> list[type[BaseModel]]:
+    """The config models that can sit at `path` (several for a tagged union)."""
+    current: list[Any] = [ReprokitConfig]
+    for part in path:
+        following: list[Any] = []
+        for candidate in current:
+            if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                following.extend(_field_types(candidate, part))
+            elif typing.get_origin(candidate) is dict:
+                following.extend(_unwrap(typing.get_args(candidate)[1]))
+        current = following
+    return [c for c in current if isinstance(c, type) and issubclass(c, BaseModel)]
+
+
+def _allowed_keys(parent: Sequence[str]) -> list[str]:
+    keys = {
+        field.alias or name
+        for model in _models_at(parent)
+        for name, field in model.model_fields.items()
+    }
+    return sorted(keys)
+
+
+def _key_parts(loc: Sequence[int | str]) -> list[str]:
+    """Dotted key from a pydantic `loc`, without union-branch tags such as `list[str]`."""
+    parts: list[str] = []
+    for element in loc:
+        text = str(element)
+        if "[" in text or text in {"str", "int", "float", "bool", "none"}:
+            continue
+        if parts and not _models_at(parts) and _is_union_tag(parts, text):
+            continue
+        parts.append(text)
+    return parts
+
+
+def _is_union_tag(parts: Sequence[str], text: str) -> bool:
+    return text in {"synthetic_credit", "bundled", "file", "ratio", "log", "date_parts"}
+
+
+def _describe_error(error: Any, provenance: Provenance) -> tuple[str, str]:
+    parts = _key_parts(error["loc"])
+    key = ".".join(parts) or "<root>"
+    source = provenance(key)
+    value = error.get("input")
+    if error["type"] == "extra_forbidden":
+        allowed = _allowed_keys(parts[:-1])
+        return key, (
+            f"unknown key `{key}` (value {value!r}) in {source}; allowed keys here: {allowed}"
+        )
+    if error["type"] == "missing":
+        return key, f"missing key `{key}` (required) in {source}"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    shown = "" if isinstance(value, dict) else f" (value {value!r})"
+    return key, f"`{key}`{shown} in {source}: {message}"
+
+
+def explain(error: ValidationError, provenance: Provenance) -> str:
+    """All problems of one validation, one line each, merging a union's branch errors."""
+    lines: dict[str, list[str]] = {}
+    for item in error.errors():
+        key, line = _describe_error(item, provenance)
+        if line not in lines.setdefault(key, []):
+            lines[key].append(line)
+    flat = [" | ".join(messages) for messages in lines.values()]
+    count = len(flat)
+    return f"invalid config ({count} problem{'s' if count != 1 else ''}):\n  - " + "\n  - ".join(
+        flat
+    )

@@ -1,0 +1,319 @@
+"""Typed models of the composed config. Unknown keys and wrong types are rejected.
+
+Nodes parse their own params section with these models, so this module imports nothing
+from kedro, mlflow or bentoml (layering: nodes and schemas stay free of the framework).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Task = Literal["binary", "multiclass", "regression"]
+
+CLASSIFICATION_METRICS = ("roc_auc", "log_loss", "f1", "precision", "recall", "accuracy")
+MULTICLASS_METRICS = ("log_loss", "accuracy", "macro_f1")
+REGRESSION_METRICS = ("rmse", "mae", "r2")
+METRICS_BY_TASK: dict[str, tuple[str, ...]] = {
+    "binary": CLASSIFICATION_METRICS,
+    "multiclass": MULTICLASS_METRICS,
+    "regression": REGRESSION_METRICS,
+}
+
+
+class StrictModel(BaseModel):
+    """Base: frozen, rejects unknown keys (the message names the allowed ones)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --- data -------------------------------------------------------------------------------
+
+
+class ColumnSpec(StrictModel):
+    """One column of a declared schema (our small declarative form, built into Pandera)."""
+
+    dtype: str
+    nullable: bool = False
+    unique: bool = False
+    coerce: bool = False
+    ge: float | None = None
+    gt: float | None = None
+    le: float | None = None
+    lt: float | None = None
+    isin: list[Any] | None = None
+
+
+class SchemaSpec(StrictModel):
+    """A table schema. `strict`: True rejects extra columns, "filter" drops them."""
+
+    strict: bool | Literal["filter"] = True
+    columns: dict[str, ColumnSpec] = Field(min_length=1)
+
+
+class SyntheticCreditSource(StrictModel):
+    kind: Literal["synthetic_credit"]
+    rows: int = Field(gt=0)
+    seed: int
+
+
+class BundledSource(StrictModel):
+    kind: Literal["bundled"]
+    name: Literal["breast_cancer", "diabetes"]
+
+
+class FileSource(StrictModel):
+    """The user's own file, added with `dvc add`; reprokit only reads it."""
+
+    kind: Literal["file"]
+
+
+Source = Annotated[SyntheticCreditSource | BundledSource | FileSource, Field(discriminator="kind")]
+
+
+class DataConfig(StrictModel):
+    name: str
+    task: Task
+    target: str
+    id_column: str | None = None
+    timestamp_column: str | None = None
+    group_column: str | None = None
+    path: str
+    source: Source
+    schema_: SchemaSpec = Field(alias="schema")
+
+    @model_validator(mode="after")
+    def _roles_are_schema_columns(self) -> DataConfig:
+        roles = {
+            "target": self.target,
+            "id_column": self.id_column,
+            "timestamp_column": self.timestamp_column,
+            "group_column": self.group_column,
+        }
+        columns = self.schema_.columns
+        for role, column in roles.items():
+            if column is not None and column not in columns:
+                raise ValueError(
+                    f"data.{role} is {column!r}, which is not a column of data.schema "
+                    f"(columns: {sorted(columns)})"
+                )
+        if not self.path.endswith((".csv", ".parquet")):
+            raise ValueError(f"data.path must end in .csv or .parquet, got {self.path!r}")
+        return self
+
+    @property
+    def reserved_columns(self) -> list[str]:
+        """Columns that are never features: the target and the role columns."""
+        roles = [self.target, self.id_column, self.timestamp_column, self.group_column]
+        return [column for column in roles if column is not None]
+
+
+# --- features ---------------------------------------------------------------------------
+
+
+class RatioFeature(StrictModel):
+    name: str
+    kind: Literal["ratio"]
+    numerator: str
+    denominator: str
+
+
+class LogFeature(StrictModel):
+    """log1p of a non-negative column (negative values become missing)."""
+
+    name: str
+    kind: Literal["log"]
+    column: str
+
+
+DatePart = Literal["year", "month", "day", "dayofweek", "dayofyear", "hour"]
+
+
+class DatePartsFeature(StrictModel):
+    """One feature per part, named `<name>_<part>`."""
+
+    name: str
+    kind: Literal["date_parts"]
+    column: str
+    parts: list[DatePart] = Field(min_length=1)
+
+
+DerivedFeature = Annotated[
+    RatioFeature | LogFeature | DatePartsFeature, Field(discriminator="kind")
+]
+
+
+class FeaturesConfig(StrictModel):
+    numeric: Literal["auto"] | list[str] = "auto"
+    categorical: Literal["auto"] | list[str] = "auto"
+    exclude: list[str] = []
+    unseen_category: Literal["other", "error"] = "other"
+    min_category_frequency: float = Field(default=0.0, ge=0.0, lt=1.0)
+    derived: list[DerivedFeature] = []
+
+
+# --- split ------------------------------------------------------------------------------
+
+
+class SplitConfig(StrictModel):
+    """stratified: random, stratified on the target for classification (plain random for
+    regression); time: newest rows are the test set; group: a group lands in one split."""
+
+    kind: Literal["stratified", "time", "group"]
+    test_size: float = Field(gt=0.0, lt=1.0)
+    valid_size: float = Field(ge=0.0, lt=1.0)
+    column: str | None = None
+    seed: int
+
+    @model_validator(mode="after")
+    def _sizes_and_column(self) -> SplitConfig:
+        if self.test_size + self.valid_size >= 1.0:
+            raise ValueError(
+                f"split.test_size + split.valid_size must be < 1, got "
+                f"{self.test_size} + {self.valid_size}"
+            )
+        if self.kind in ("time", "group") and not self.column:
+            raise ValueError(
+                f"split.kind={self.kind} needs split.column (the data has no "
+                f"{'timestamp' if self.kind == 'time' else 'group'} column declared)"
+            )
+        return self
+
+
+# --- model ------------------------------------------------------------------------------
+
+
+class ModelConfig(StrictModel):
+    objective: Task
+    num_leaves: int = Field(ge=2)
+    learning_rate: float = Field(gt=0.0)
+    n_estimators: int = Field(ge=1)
+    early_stopping_rounds: int = Field(default=50, ge=0)
+    min_child_samples: int = Field(default=20, ge=1)
+    feature_fraction: float = Field(default=1.0, gt=0.0, le=1.0)
+    bagging_fraction: float = Field(default=1.0, gt=0.0, le=1.0)
+    bagging_freq: int = Field(default=0, ge=0)
+    lambda_l1: float = Field(default=0.0, ge=0.0)
+    lambda_l2: float = Field(default=0.0, ge=0.0)
+    max_depth: int = -1
+    deterministic: bool = True
+    histogram: Literal["row_wise", "col_wise"] = "row_wise"
+    seed: int
+
+
+# --- evaluation -------------------------------------------------------------------------
+
+
+class GateBound(StrictModel):
+    min: float | None = None
+    max: float | None = None
+
+    @model_validator(mode="after")
+    def _has_a_bound(self) -> GateBound:
+        if self.min is None and self.max is None:
+            raise ValueError("a gate bound needs `min`, `max` or both")
+        return self
+
+
+class EvaluationConfig(StrictModel):
+    threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
+    calibration_bins: int = Field(default=10, ge=2)
+    gate: dict[str, GateBound] = {}
+
+
+# --- pipeline, catalog, tracking, engine -------------------------------------------------
+
+
+class NodeSpec(StrictModel):
+    """A node: `func` is `package.module.function`; `inputs` maps argument -> dataset;
+    `params` maps argument -> a dotted params.yaml key; `outputs` names datasets."""
+
+    func: str = Field(pattern=r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$")
+    inputs: dict[str, str] = {}
+    params: dict[str, str] = {}
+    outputs: str | list[str] | None = None
+
+    @property
+    def output_names(self) -> list[str]:
+        if self.outputs is None:
+            return []
+        return [self.outputs] if isinstance(self.outputs, str) else list(self.outputs)
+
+
+class PipelineSpec(StrictModel):
+    nodes: dict[str, NodeSpec] = Field(min_length=1)
+    pipelines: dict[str, list[str]] = Field(min_length=1)
+
+
+class TrackingConfig(StrictModel):
+    """Experiment tracking. Only `enabled: false` exists until MLflow tracking lands."""
+
+    enabled: Literal[False] = False
+
+
+class EngineConfig(StrictModel):
+    kind: Literal["local"] = "local"
+    num_threads: int = Field(default=0, ge=0)
+
+
+class ProjectConfig(StrictModel):
+    name: str
+
+
+class ReprokitConfig(StrictModel):
+    """The whole composed config: what params.yaml holds."""
+
+    project: ProjectConfig
+    seed: int
+    data: DataConfig
+    features: FeaturesConfig
+    split: SplitConfig
+    model: ModelConfig
+    evaluation: EvaluationConfig
+    pipeline: PipelineSpec
+    catalog: dict[str, dict[str, Any]]
+    tracking: TrackingConfig
+    engine: EngineConfig
+
+    @model_validator(mode="after")
+    def _consistent_across_groups(self) -> ReprokitConfig:
+        if self.model.objective != self.data.task:
+            raise ValueError(
+                f"model.objective is {self.model.objective!r} but data.task is "
+                f"{self.data.task!r}; they must agree"
+            )
+        allowed = METRICS_BY_TASK[self.data.task]
+        unknown = sorted(set(self.evaluation.gate) - set(allowed))
+        if unknown:
+            raise ValueError(
+                f"evaluation.gate names {unknown}, which task {self.data.task!r} does not "
+                f"produce; allowed metrics: {list(allowed)}"
+            )
+        self._features_use_schema_columns()
+        for name, entry in self.catalog.items():
+            if "type" not in entry:
+                raise ValueError(f"catalog.{name} has no `type` (a Kedro dataset class)")
+        return self
+
+    def _features_use_schema_columns(self) -> None:
+        columns = set(self.data.schema_.columns)
+        used: dict[str, list[str]] = {}
+        for kind in ("numeric", "categorical"):
+            declared = getattr(self.features, kind)
+            if declared != "auto":
+                used[f"features.{kind}"] = list(declared)
+        for feature in self.features.derived:
+            inputs = (
+                [feature.numerator, feature.denominator]
+                if isinstance(feature, RatioFeature)
+                else [feature.column]
+            )
+            used[f"features.derived[{feature.name}]"] = inputs
+        for key, names in used.items():
+            missing = sorted(set(names) - columns)
+            if missing:
+                raise ValueError(
+                    f"{key} uses columns {missing}, which data.schema ({self.data.name}) "
+                    f"does not declare"
+                )

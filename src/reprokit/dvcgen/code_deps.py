@@ -1,0 +1,61 @@
+"""The project source files a stage's code depends on: node modules and their imports.
+
+A DVC stage must rerun when the code that computes its outputs changes, and only then, so
+its deps are the modules of its node functions, dataset classes and validators plus every
+project module they import (transitively), found by reading the source, not importing it.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+from collections.abc import Iterable
+from pathlib import Path
+
+
+def module_file(module: str) -> Path | None:
+    """The source file of an importable module, without importing it."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+        return None
+    return Path(spec.origin).resolve()
+
+
+def _imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    found: set[str] = set()
+    for statement in ast.walk(tree):
+        if isinstance(statement, ast.Import):
+            found.update(alias.name for alias in statement.names)
+        elif isinstance(statement, ast.ImportFrom) and statement.module and not statement.level:
+            found.add(statement.module)
+            found.update(f"{statement.module}.{alias.name}" for alias in statement.names)
+    return found
+
+
+def _parents(module: str) -> list[str]:
+    parts = module.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts))]
+
+
+def source_closure(modules: Iterable[str], root: Path) -> list[str]:
+    """Files under `root` of `modules`, their packages' `__init__`s and their imports."""
+    pending = list(modules)
+    seen_modules: set[str] = set()
+    files: set[Path] = set()
+    root = root.resolve()
+    while pending:
+        module = pending.pop()
+        if module in seen_modules:
+            continue
+        seen_modules.add(module)
+        path = module_file(module)
+        if path is None or not path.is_relative_to(root) or ".venv" in path.parts:
+            continue
+        files.add(path)
+        pending.extend(_parents(module))
+        pending.extend(_imported_modules(path))
+    return sorted(str(path.relative_to(root)) for path in files)

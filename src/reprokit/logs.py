@@ -1,0 +1,66 @@
+"""Structured logging for reprokit and the libraries under it, as console text or JSON.
+
+One setting switches to JSON: `REPROKIT_LOG_FORMAT=json` (default: `console`). Kedro's and
+DVC's stdlib log records go through the same formatter, so a JSON run is JSON throughout.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+LOG_FORMAT_ENV = "REPROKIT_LOG_FORMAT"
+LOG_LEVEL_ENV = "REPROKIT_LOG_LEVEL"
+
+
+def configure_logging(log_format: str | None = None, level: str | None = None) -> None:
+    """Route all logging through structlog's formatter; idempotent."""
+    import structlog
+
+    chosen = (log_format or os.environ.get(LOG_FORMAT_ENV, "console")).lower()
+    if chosen not in ("console", "json"):
+        raise ValueError(f"{LOG_FORMAT_ENV} must be 'console' or 'json', got {chosen!r}")
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if chosen == "json"
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel((level or os.environ.get(LOG_LEVEL_ENV, "INFO")).upper())
+    # Kedro installs its own (rich) handlers on its loggers; ours must be the only one.
+    for name in ("kedro", "dvc", "hydra"):
+        library_logger = logging.getLogger(name)
+        library_logger.handlers.clear()
+        library_logger.propagate = True
+
+
+def get_logger(name: str) -> Any:
+    import structlog
+
+    return structlog.stdlib.get_logger(name)

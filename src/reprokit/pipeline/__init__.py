@@ -1,0 +1,1 @@
+"""The declared pipeline spec (conf/pipeline) turned into Kedro pipelines."""

@@ -1,0 +1,133 @@
+"""Declared nodes and pipelines -> Kedro `Pipeline` objects, checked before anything runs.
+
+A spec naming a missing function, binding an argument the function does not take, reading
+a dataset nobody writes, or forming a cycle fails here with a message naming the node.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from kedro.pipeline import Pipeline, node
+from kedro.pipeline.node import Node
+
+from reprokit.config.models import NodeSpec, PipelineSpec
+from reprokit.errors import PipelineSpecError
+
+PARAMS_PREFIX = "params:"
+
+
+def import_function(node_name: str, dotted: str) -> Callable[..., Any]:
+    """Import `package.module.function`, or fail naming the node and what was missing."""
+    module_name, _, attribute = dotted.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise PipelineSpecError(
+            f"node {node_name!r}: cannot import module {module_name!r} for func {dotted!r} "
+            f"({error})"
+        ) from None
+    function = getattr(module, attribute, None)
+    if not callable(function):
+        raise PipelineSpecError(
+            f"node {node_name!r}: module {module_name!r} has no function {attribute!r} "
+            f"(func {dotted!r})"
+        )
+    return function  # type: ignore[no-any-return]
+
+
+def lookup(params: Mapping[str, Any], dotted_key: str) -> Any:
+    """Value of a dotted key in nested params; KeyError when absent."""
+    value: Any = params
+    for part in dotted_key.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            raise KeyError(dotted_key)
+        value = value[part]
+    return value
+
+
+def _check_binding(
+    name: str, spec: NodeSpec, function: Callable[..., Any], params: Mapping[str, Any]
+) -> None:
+    arguments = [*spec.inputs, *spec.params]
+    duplicated = sorted(set(spec.inputs) & set(spec.params))
+    if duplicated:
+        raise PipelineSpecError(
+            f"node {name!r}: arguments {duplicated} bound twice (in both inputs and params)"
+        )
+    try:
+        inspect.signature(function).bind(**dict.fromkeys(arguments))
+    except TypeError as error:
+        raise PipelineSpecError(
+            f"node {name!r}: {spec.func} cannot take arguments {arguments}: {error}"
+        ) from None
+    for argument, key in spec.params.items():
+        try:
+            lookup(params, key)
+        except KeyError:
+            raise PipelineSpecError(
+                f"node {name!r}: argument {argument!r} binds params key {key!r}, "
+                f"which the composed config does not have"
+            ) from None
+
+
+def build_node(name: str, spec: NodeSpec, params: Mapping[str, Any]) -> Node:
+    function = import_function(name, spec.func)
+    _check_binding(name, spec, function, params)
+    inputs = {**spec.inputs, **{arg: PARAMS_PREFIX + key for arg, key in spec.params.items()}}
+    return node(function, inputs=inputs or None, outputs=spec.outputs, name=name)
+
+
+def _check_datasets(pipelines: Mapping[str, Pipeline], catalog: Mapping[str, Any]) -> None:
+    """Every dataset read is written by a node or declared; crossings between pipelines
+    (separate DVC stages, separate processes) must be files in the catalog."""
+    produced_by = {
+        output: pipeline_name
+        for pipeline_name, pipeline in pipelines.items()
+        for output in pipeline.all_outputs()
+    }
+    for pipeline_name, pipeline in pipelines.items():
+        for dataset in sorted(pipeline.inputs()):
+            if dataset.startswith(PARAMS_PREFIX) or dataset in catalog:
+                continue
+            reader = next(n.name for n in pipeline.nodes if dataset in n.inputs)
+            if dataset in produced_by:
+                raise PipelineSpecError(
+                    f"dataset {dataset!r} passes from pipeline {produced_by[dataset]!r} to "
+                    f"pipeline {pipeline_name!r} (node {reader!r}) but is not declared in "
+                    f"the catalog: stages run in separate processes, so it must be a file"
+                )
+            raise PipelineSpecError(
+                f"node {reader!r} reads dataset {dataset!r}, which no node writes and the "
+                f"catalog does not declare"
+            )
+
+
+def build_pipelines(
+    spec: PipelineSpec, params: Mapping[str, Any], catalog: Mapping[str, Any]
+) -> dict[str, Pipeline]:
+    """All declared pipelines, plus `__default__` (every pipeline, in dependency order)."""
+    from kedro.pipeline.pipeline import CircularDependencyError, OutputNotUniqueError
+
+    nodes = {name: build_node(name, node_spec, params) for name, node_spec in spec.nodes.items()}
+    pipelines: dict[str, Pipeline] = {}
+    for pipeline_name, node_names in spec.pipelines.items():
+        unknown = [n for n in node_names if n not in nodes]
+        if unknown:
+            raise PipelineSpecError(
+                f"pipeline {pipeline_name!r} lists unknown nodes {unknown}; declared nodes: "
+                f"{sorted(nodes)}"
+            )
+        try:
+            pipelines[pipeline_name] = Pipeline([nodes[n] for n in node_names])
+        except (CircularDependencyError, OutputNotUniqueError) as error:
+            raise PipelineSpecError(f"pipeline {pipeline_name!r}: {error}") from None
+    try:
+        default = Pipeline(list(nodes.values()))
+    except (CircularDependencyError, OutputNotUniqueError) as error:
+        raise PipelineSpecError(f"the declared nodes: {error}") from None
+    _check_datasets(pipelines, catalog)
+    return {**pipelines, "__default__": default}

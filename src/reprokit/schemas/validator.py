@@ -1,0 +1,95 @@
+"""The catalog validator: Kedro's `validator:` key instantiates `SchemaValidator(**options)`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+import pandera.errors
+import pandera.pandas as pa
+
+from reprokit.errors import DataError
+from reprokit.schemas.build import build_schema
+
+_MAX_EXAMPLES = 5
+
+
+def _describe_check(check: str) -> str:
+    """Pandera's internal check names, phrased for a person reading an error."""
+    readable = {
+        "column_in_dataframe": "missing from the data (the schema requires it)",
+        "column_in_schema": "not in the schema (unexpected extra column)",
+        "field_uniqueness": "duplicate values where the schema requires unique ones",
+        "not_nullable": "null values where the schema does not allow them",
+    }
+    if check in readable:
+        return readable[check]
+    if check.startswith(("dtype(", "coerce_dtype(")):
+        return f"wrong dtype, expected {check.split('(', 1)[1].rstrip(')')}"
+    return f"values failing {check}"
+
+
+def summarize_failures(failure_cases: pd.DataFrame) -> list[str]:
+    """One line per (column, check): what failed, in how many rows, with example values."""
+    lines: list[str] = []
+    grouped = failure_cases.groupby(["column", "check"], dropna=False, sort=True)
+    for (column, check), cases in grouped:
+        if check in ("column_in_dataframe", "column_in_schema"):
+            names = sorted({str(value) for value in cases["failure_case"]})
+            for name in names:
+                lines.append(f"column {name!r}: {_describe_check(str(check))}")
+            continue
+        rows = cases["index"].dropna().nunique()
+        examples = cases["failure_case"].drop_duplicates().head(_MAX_EXAMPLES).tolist()
+        row_text = f"{rows} bad row{'s' if rows != 1 else ''}" if rows else "whole column"
+        lines.append(
+            f"column {column!r}: {row_text}, {_describe_check(str(check))}; examples: {examples}"
+        )
+    return lines
+
+
+class SchemaValidator:
+    """Validates (and dtype-coerces) a dataset against its declared schema.
+
+    Besides the column rules, it rejects an empty table and, for classification tasks,
+    a target with a single class: both would train a meaningless model without failing.
+    """
+
+    def __init__(
+        self,
+        dataset: str,
+        schema: Mapping[str, Any],
+        target: str | None = None,
+        task: str | None = None,
+    ) -> None:
+        self.dataset = dataset
+        self.target = target
+        self.task = task
+        self.schema: pa.DataFrameSchema = build_schema(schema, name=dataset)
+
+    def validate(self, data: pd.DataFrame) -> pd.DataFrame:
+        """Return the validated frame or raise `DataError` describing every violation."""
+        if len(data) == 0:
+            raise DataError(f"dataset {self.dataset!r} is empty: 0 rows (expected at least 1)")
+        try:
+            validated: pd.DataFrame = self.schema.validate(data, lazy=True)
+        except pandera.errors.SchemaErrors as errors:
+            problems = summarize_failures(errors.failure_cases)
+            raise DataError(
+                f"dataset {self.dataset!r} ({len(data)} rows) violates its schema "
+                f"({len(problems)} problem{'s' if len(problems) != 1 else ''}):\n  - "
+                + "\n  - ".join(problems)
+            ) from None
+        self._require_two_classes(validated)
+        return validated
+
+    def _require_two_classes(self, data: pd.DataFrame) -> None:
+        if self.task not in ("binary", "multiclass") or self.target not in data.columns:
+            return
+        classes = data[self.target].dropna().unique()
+        if len(classes) < 2:
+            raise DataError(
+                f"dataset {self.dataset!r}: target column {self.target!r} has a single class "
+                f"{classes.tolist()} in {len(data)} rows; a {self.task} task needs at least 2"
+            )

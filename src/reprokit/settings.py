@@ -1,0 +1,7 @@
+"""Kedro project settings: the config comes from params.yaml (composed from conf/)."""
+
+from reprokit.kedro_config import ReprokitConfigLoader
+
+CONF_SOURCE = "conf"
+CONFIG_LOADER_CLASS = ReprokitConfigLoader
+HOOKS: tuple[object, ...] = ()

@@ -1,0 +1,126 @@
+"""Composition of every config group option, params.yaml freshness, clear config errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from reprokit.config.compose import (
+    check_params,
+    compose,
+    compose_and_validate,
+    load_config,
+    write_params,
+)
+from reprokit.errors import ConfigError, StaleFileError
+
+ROOT = Path(__file__).resolve().parents[2]
+# Data configs need features that fit their columns: each has an experiment that pairs them.
+DATA_EXPERIMENTS = {
+    "credit": [],
+    "breast_cancer": ["experiment=breast_cancer"],
+    "diabetes": ["experiment=diabetes"],
+}
+# Options that only make sense with some data: (group, option) -> overrides to pair them.
+PAIRED = {
+    ("features", "auto"): ["experiment=breast_cancer"],
+    ("evaluation", "regression"): ["experiment=diabetes"],
+}
+
+
+def group_options() -> list[tuple[str, str]]:
+    conf = ROOT / "conf"
+    return sorted(
+        (group.name, option.stem)
+        for group in conf.iterdir()
+        if group.is_dir()
+        for option in group.glob("*.yaml")
+    )
+
+
+@pytest.mark.parametrize(("group", "option"), group_options())
+def test_every_group_option_composes_and_validates(group: str, option: str) -> None:
+    if group == "data":
+        overrides = DATA_EXPERIMENTS[option]
+    elif group == "experiment":
+        overrides = [f"experiment={option}"]
+    else:
+        overrides = [*PAIRED.get((group, option), []), f"{group}={option}"]
+    composition, config = compose_and_validate(ROOT, overrides)
+    assert composition.choices[group] == option
+    assert config.model.objective == config.data.task
+
+
+def test_params_yaml_is_what_dvc_hydra_composition_writes(tmp_path: Path) -> None:
+    from dvc.utils.hydra import compose_and_dump
+
+    output = tmp_path / "params.yaml"
+    compose_and_dump(output, str(ROOT / "conf"), None, "config", "", [])
+    assert output.read_text() == compose(ROOT).yaml_text
+
+
+def test_committed_params_yaml_is_fresh() -> None:
+    check_params(ROOT)
+    assert load_config(ROOT).data.name == "credit"
+
+
+def test_config_check_fails_when_conf_changes(project_copy: Path) -> None:
+    check_params(project_copy)
+    lightgbm = project_copy / "conf/model/lightgbm.yaml"
+    lightgbm.write_text(lightgbm.read_text().replace("num_leaves: 31", "num_leaves: 15"))
+    with pytest.raises(StaleFileError, match=r"model\.num_leaves"):
+        check_params(project_copy)
+    write_params(compose(project_copy))
+    check_params(project_copy)
+
+
+def test_unknown_key_names_key_file_and_allowed_keys(project_copy: Path) -> None:
+    lightgbm = project_copy / "conf/model/lightgbm.yaml"
+    lightgbm.write_text(lightgbm.read_text() + "num_leafs: 12\n")
+    with pytest.raises(ConfigError) as raised:
+        compose_and_validate(project_copy)
+    message = str(raised.value)
+    assert "unknown key `model.num_leafs`" in message
+    assert "conf/model/lightgbm.yaml" in message
+    assert "num_leaves" in message  # the allowed keys are listed
+
+
+def test_wrong_type_names_value_and_override() -> None:
+    with pytest.raises(ConfigError) as raised:
+        compose_and_validate(ROOT, ["model.learning_rate=fast"])
+    message = str(raised.value)
+    assert "`model.learning_rate` (value 'fast')" in message
+    assert "override `model.learning_rate=fast`" in message
+
+
+def test_override_of_missing_key_is_rejected_by_hydra() -> None:
+    with pytest.raises(ConfigError, match=r"model\.bogus"):
+        compose_and_validate(ROOT, ["model.bogus=1"])
+
+
+def test_unknown_group_option_lists_the_available_ones() -> None:
+    with pytest.raises(ConfigError, match="breast_cancer"):
+        compose_and_validate(ROOT, ["data=nope"])
+
+
+def test_cross_group_mismatch_is_explained() -> None:
+    with pytest.raises(ConfigError, match=r"features\.derived\[debt_to_income\]"):
+        compose_and_validate(ROOT, ["data=breast_cancer"])
+    with pytest.raises(ConfigError, match=r"evaluation\.gate names"):
+        compose_and_validate(ROOT, ["experiment=diabetes", "evaluation=default"])
+
+
+def test_invalid_params_yaml_names_params_yaml(project_copy: Path) -> None:
+    params = yaml.safe_load((project_copy / "params.yaml").read_text())
+    params["split"]["test_size"] = 1.5
+    (project_copy / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(ConfigError, match=r"`split\.test_size` \(value 1\.5\) in params\.yaml"):
+        load_config(project_copy)
+
+
+def test_compose_does_not_change_the_working_directory() -> None:
+    before = Path.cwd()
+    compose(ROOT, ["model.num_leaves=63"])
+    assert Path.cwd() == before
