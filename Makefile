@@ -27,7 +27,7 @@ $(abspath .uv)/bin/uv:
 setup: $(VENV)/.synced ## Create .venv from the lock file (idempotent)
 
 $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
-	$(UV) sync --frozen --python 3.11
+	$(UV) sync --frozen --compile-bytecode --python 3.11
 	@touch $@
 
 repro: setup ## Check generated files, then `dvc repro` end to end on the default data

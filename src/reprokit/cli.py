@@ -28,6 +28,10 @@ TELEMETRY_OFF = {
 def disable_telemetry() -> None:
     for name, value in TELEMETRY_OFF.items():
         os.environ.setdefault(name, value)
+    # Without this, importing Kedro installs its rich console logging before ours.
+    os.environ.setdefault(
+        "KEDRO_LOGGING_CONFIG", str(Path(__file__).with_name("kedro_logging.yml"))
+    )
 
 
 def _kedro_error_types() -> tuple[type[BaseException], ...]:
@@ -192,8 +196,12 @@ def data_prepare() -> None:
     """Materialise `data.source` at `data.path` (generated or bundled data; checks a file)."""
     from reprokit.config.compose import load_config
     from reprokit.datagen.sources import materialize
+    from reprokit.errors import DataError
 
     root = _root()
     config = load_config(root)
-    rows = materialize(config.data.source.model_dump(), root / config.data.path)
+    try:
+        rows = materialize(config.data.source.model_dump(), root / config.data.path)
+    except (ValueError, OSError) as error:
+        raise DataError(f"data.source ({config.data.source.kind}): {error}") from error
     click.echo(f"{config.data.path}: {rows} rows")

@@ -17,6 +17,9 @@ LOG_LEVEL_ENV = "REPROKIT_LOG_LEVEL"
 
 def configure_logging(log_format: str | None = None, level: str | None = None) -> None:
     """Route all logging through structlog's formatter; idempotent."""
+    # Kedro applies its own (rich) logging config when kedro.framework.project is first
+    # imported; import it now so that ours, applied below, is the one that stays.
+    import kedro.framework.project  # noqa: F401
     import structlog
 
     chosen = (log_format or os.environ.get(LOG_FORMAT_ENV, "console")).lower()

@@ -55,7 +55,7 @@ class SchemaSpec(StrictModel):
 class SyntheticCreditSource(StrictModel):
     kind: Literal["synthetic_credit"]
     rows: int = Field(gt=0)
-    seed: int
+    seed: int = Field(ge=0)
 
 
 class BundledSource(StrictModel):
@@ -164,7 +164,7 @@ class SplitConfig(StrictModel):
     test_size: float = Field(gt=0.0, lt=1.0)
     valid_size: float = Field(ge=0.0, lt=1.0)
     column: str | None = None
-    seed: int
+    seed: int = Field(ge=0)
 
     @model_validator(mode="after")
     def _sizes_and_column(self) -> SplitConfig:
@@ -199,7 +199,7 @@ class ModelConfig(StrictModel):
     max_depth: int = -1
     deterministic: bool = True
     histogram: Literal["row_wise", "col_wise"] = "row_wise"
-    seed: int
+    seed: int = Field(ge=0)
 
 
 # --- evaluation -------------------------------------------------------------------------
@@ -265,7 +265,7 @@ class ReprokitConfig(StrictModel):
     """The whole composed config: what params.yaml holds."""
 
     project: ProjectConfig
-    seed: int
+    seed: int = Field(ge=0)
     data: DataConfig
     features: FeaturesConfig
     split: SplitConfig

@@ -31,6 +31,8 @@ class Stage:
     outs: list[str] = field(default_factory=list)
     metrics: list[str] = field(default_factory=list)
     plots: list[str] = field(default_factory=list)
+    # Outputs (metrics/plots) that DVC caches instead of leaving to git, e.g. binary figures.
+    cached: set[str] = field(default_factory=set)
 
     def as_yaml(self) -> dict[str, Any]:
         body: dict[str, Any] = {"cmd": self.cmd, "deps": self.deps}
@@ -38,11 +40,12 @@ class Stage:
             body["params"] = self.params
         if self.outs:
             body["outs"] = self.outs
-        # Metrics and plots are small and diffed in git, not cached: `cache: false`.
+        # Metrics and plot tables are small and diffed in git (`cache: false`); binary
+        # figures are cached by DVC like any other output.
         for key in ("metrics", "plots"):
             paths = getattr(self, key)
             if paths:
-                body[key] = [{path: {"cache": False}} for path in paths]
+                body[key] = [{path: {"cache": path in self.cached}} for path in paths]
         return body
 
 
@@ -52,9 +55,13 @@ def _without_nested(keys: Iterable[str]) -> list[str]:
     return [k for k in unique if not any(k.startswith(f"{other}.") for other in unique)]
 
 
-def _dvc_role(entry: dict[str, Any]) -> str:
+def _reprokit_metadata(entry: dict[str, Any]) -> dict[str, Any]:
     metadata = entry.get("metadata") or {}
-    return str((metadata.get("reprokit") or {}).get("dvc", "outs"))
+    return dict(metadata.get("reprokit") or {})
+
+
+def _dvc_role(entry: dict[str, Any]) -> str:
+    return str(_reprokit_metadata(entry).get("dvc", "outs"))
 
 
 def _class_module(dotted: str) -> str:
@@ -91,10 +98,11 @@ def _pipeline_stage(config: ReprokitConfig, name: str, root: Path) -> Stage:
         + [f"catalog.{ds}" for ds in sorted(files)]
     )
     for dataset in sorted(written & files):
-        role = _dvc_role(config.catalog[dataset])
-        getattr(stage, role if role in ("metrics", "plots") else "outs").append(
-            config.catalog[dataset]["filepath"]
-        )
+        entry = config.catalog[dataset]
+        role = _dvc_role(entry)
+        getattr(stage, role if role in ("metrics", "plots") else "outs").append(entry["filepath"])
+        if _reprokit_metadata(entry).get("cache", False):
+            stage.cached.add(entry["filepath"])
     return stage
 
 

@@ -1,0 +1,352 @@
+"""Evaluate the model on the test split: metrics, plot tables for `dvc plots`, figures,
+and the quality gate that fails a run whose metrics miss their declared bounds."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from reprokit.config.models import EvaluationConfig, GateBound
+from reprokit.errors import DataError, QualityGateError
+from reprokit.nodes._common import parse_section, require_rows
+from reprokit.nodes.features import FeatureState, model_inputs, parse_state
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+FloatArray = np.ndarray[Any, np.dtype[np.float64]]
+IntArray = np.ndarray[Any, np.dtype[np.int64]]
+
+METRIC_DECIMALS = 6
+MAX_CURVE_POINTS = 200
+MAX_RESIDUAL_POINTS = 2000
+MAX_IMPORTANCE_BARS = 20
+KEY_METRIC = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "r2"}
+DATASET = "test features"
+
+
+@dataclass
+class _Report:
+    """What one task's evaluation produces (metrics unrounded until the end)."""
+
+    metrics: dict[str, float]
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    figures: dict[str, Figure] = field(default_factory=dict)
+
+
+def evaluate_model(
+    model: str,
+    test: pd.DataFrame,
+    state: Mapping[str, Any],
+    evaluation: Mapping[str, Any],
+) -> tuple[dict[str, float], dict[str, pd.DataFrame], dict[str, Figure]]:
+    """Score the model on the transformed test split.
+
+    Args:
+        model: The LightGBM model in its native text format.
+        test: Transformed test split (`transform_features` output, with the target).
+        state: The fitted feature state.
+        evaluation: The `evaluation` params section (`EvaluationConfig`).
+
+    Returns:
+        Metrics rounded to 6 decimals plus `n_test`; plot tables keyed by file stem
+        (`roc`, `pr`, `calibration` for binary, `confusion` for multiclass, `residuals`
+        for regression, `feature_importance` always); one figure per table, same stems.
+
+    Raises:
+        DataError: The test split is empty, lacks a column, has too few classes for the
+            metrics, or does not match the model's features.
+    """
+    import lightgbm as lgb
+
+    fitted = parse_state(state)
+    config = parse_section(EvaluationConfig, evaluation, "evaluation")
+    require_rows(test, DATASET)
+    features, labels = model_inputs(test, fitted, DATASET)
+    booster = lgb.Booster(model_str=model)
+    model_features = list(booster.feature_name())
+    if model_features != fitted.feature_names:
+        raise DataError(
+            f"the model has {len(model_features)} feature(s) but the feature state names "
+            f"{len(fitted.feature_names)} (or another order); expected the same list: "
+            f"model {model_features} vs state {fitted.feature_names}"
+        )
+    predictions = np.asarray(booster.predict(features), dtype=np.float64)
+
+    if fitted.task == "binary":
+        report = _binary_report(labels.astype(np.int64), predictions, config)
+    elif fitted.task == "multiclass":
+        report = _multiclass_report(labels.astype(np.int64), predictions, fitted)
+    else:
+        report = _regression_report(labels.astype(np.float64), predictions)
+
+    key = KEY_METRIC[fitted.task]
+    importance = _feature_importance(booster)
+    report.tables["feature_importance"] = importance
+    report.figures["feature_importance"] = _importance_figure(importance, key, report.metrics[key])
+    metrics: dict[str, float] = {
+        name: round(float(value), METRIC_DECIMALS) for name, value in report.metrics.items()
+    }
+    metrics["n_test"] = len(test)
+    return metrics, report.tables, report.figures
+
+
+def check_quality_gate(
+    metrics: Mapping[str, float], gate: Mapping[str, Mapping[str, float | None]]
+) -> None:
+    """Raise `QualityGateError` listing every metric that misses its `min`/`max` bound.
+
+    A gate naming a metric that `metrics` lacks fails too: a silently skipped gate would
+    pass a model nobody checked.
+    """
+    bounds = {
+        name: parse_section(GateBound, bound, f"evaluation.gate.{name}")
+        for name, bound in gate.items()
+    }
+    failures: list[str] = []
+    for name, bound in bounds.items():
+        if name not in metrics:
+            failures.append(
+                f"{name}: not among the computed metrics (available: {sorted(metrics)})"
+            )
+            continue
+        value = float(metrics[name])
+        # NaN compares false with everything, so test the passing condition, negated.
+        if bound.min is not None and not value >= bound.min:
+            failures.append(f"{name} = {value} is below min {bound.min}")
+        if bound.max is not None and not value <= bound.max:
+            failures.append(f"{name} = {value} is above max {bound.max}")
+    if failures:
+        raise QualityGateError(
+            f"quality gate failed for {len(failures)} of {len(bounds)} bound(s): "
+            + "; ".join(failures)
+        )
+
+
+# --- tasks --------------------------------------------------------------------------------
+
+
+def _binary_report(labels: IntArray, scores: FloatArray, config: EvaluationConfig) -> _Report:
+    from sklearn import metrics as skm
+
+    counts = np.bincount(labels, minlength=2)
+    if (counts == 0).any():
+        raise DataError(
+            f"{DATASET}: the target has {counts[0]} negative and {counts[1]} positive "
+            "row(s); expected both classes (ROC AUC is undefined otherwise)"
+        )
+    predicted = (scores >= config.threshold).astype(np.int64)
+    report = _Report(
+        metrics={
+            "roc_auc": skm.roc_auc_score(labels, scores),
+            "log_loss": skm.log_loss(labels, scores, labels=[0, 1]),
+            "f1": skm.f1_score(labels, predicted, zero_division=0),
+            "precision": skm.precision_score(labels, predicted, zero_division=0),
+            "recall": skm.recall_score(labels, predicted, zero_division=0),
+            "accuracy": skm.accuracy_score(labels, predicted),
+        }
+    )
+    fpr, tpr, thresholds = skm.roc_curve(labels, scores)
+    # sklearn's first threshold is +inf ("nothing is positive"); 1.0 says the same for
+    # probabilities and stays a plain number in CSV and JSON.
+    thresholds = np.where(np.isfinite(thresholds), thresholds, 1.0)
+    keep = _thin(len(fpr), MAX_CURVE_POINTS)
+    roc = pd.DataFrame({"fpr": fpr[keep], "tpr": tpr[keep], "threshold": thresholds[keep]})
+    precision, recall, _ = skm.precision_recall_curve(labels, scores)
+    keep = _thin(len(recall), MAX_CURVE_POINTS)
+    pr = pd.DataFrame({"recall": recall[keep], "precision": precision[keep]})
+    calibration = _calibration_table(labels, scores, config.calibration_bins)
+    average_precision = float(skm.average_precision_score(labels, scores))
+
+    report.tables.update(roc=roc, pr=pr, calibration=calibration)
+    report.figures.update(
+        roc=_roc_figure(roc, report.metrics["roc_auc"]),
+        pr=_pr_figure(pr, average_precision),
+        calibration=_calibration_figure(calibration, report.metrics["log_loss"]),
+    )
+    return report
+
+
+def _multiclass_report(labels: IntArray, scores: FloatArray, state: FeatureState) -> _Report:
+    from sklearn import metrics as skm
+
+    classes = list(state.classes or [])
+    if scores.ndim != 2 or scores.shape[1] != len(classes):
+        raise DataError(
+            f"the model predicts {scores.shape} scores for {DATASET}; expected one column "
+            f"per class of the feature state ({len(classes)}: {classes})"
+        )
+    codes = list(range(len(classes)))
+    predicted = scores.argmax(axis=1)
+    report = _Report(
+        metrics={
+            "log_loss": skm.log_loss(labels, scores, labels=codes),
+            "accuracy": skm.accuracy_score(labels, predicted),
+            "macro_f1": skm.f1_score(labels, predicted, average="macro", zero_division=0),
+        }
+    )
+    matrix = skm.confusion_matrix(labels, predicted, labels=codes)
+    names = np.asarray(classes, dtype=object)
+    confusion = pd.DataFrame(
+        {
+            "actual": np.repeat(names, len(classes)),
+            "predicted": np.tile(names, len(classes)),
+            "count": matrix.ravel().astype(np.int64),
+        }
+    )
+    report.tables["confusion"] = confusion
+    report.figures["confusion"] = _confusion_figure(
+        matrix, [str(name) for name in classes], report.metrics["accuracy"]
+    )
+    return report
+
+
+def _regression_report(targets: FloatArray, predictions: FloatArray) -> _Report:
+    from sklearn import metrics as skm
+
+    if len(targets) < 2:
+        raise DataError(f"{DATASET} has {len(targets)} row(s); R² needs at least 2")
+    report = _Report(
+        metrics={
+            "rmse": skm.root_mean_squared_error(targets, predictions),
+            "mae": skm.mean_absolute_error(targets, predictions),
+            "r2": skm.r2_score(targets, predictions),
+        }
+    )
+    keep = _thin(len(targets), MAX_RESIDUAL_POINTS)
+    residuals = pd.DataFrame(
+        {
+            "y_true": targets[keep],
+            "y_pred": predictions[keep],
+            "residual": targets[keep] - predictions[keep],
+        }
+    )
+    report.tables["residuals"] = residuals
+    report.figures["residuals"] = _residuals_figure(residuals, report.metrics["rmse"])
+    return report
+
+
+# --- tables -------------------------------------------------------------------------------
+
+
+def _thin(count: int, limit: int) -> np.ndarray[Any, np.dtype[np.intp]]:
+    """Evenly spaced positions (first and last kept): deterministic, no seed needed."""
+    if count <= limit:
+        return np.arange(count, dtype=np.intp)
+    return np.unique(np.linspace(0, count - 1, limit).round().astype(np.intp))
+
+
+def _calibration_table(labels: IntArray, scores: FloatArray, bins: int) -> pd.DataFrame:
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.searchsorted(edges, scores, side="right") - 1, 0, bins - 1)
+    counts = np.bincount(which, minlength=bins)
+    predicted = np.bincount(which, weights=scores, minlength=bins)
+    positive = np.bincount(which, weights=labels.astype(np.float64), minlength=bins)
+    used = counts > 0
+    return pd.DataFrame(
+        {
+            "mean_predicted": predicted[used] / counts[used],
+            "fraction_positive": positive[used] / counts[used],
+            "count": counts[used].astype(np.int64),
+        }
+    )
+
+
+def _feature_importance(booster: Any) -> pd.DataFrame:
+    table = pd.DataFrame(
+        {
+            "feature": list(booster.feature_name()),
+            "gain": np.asarray(booster.feature_importance("gain"), dtype=np.float64),
+            "split": np.asarray(booster.feature_importance("split"), dtype=np.int64),
+        }
+    )
+    # Ties (e.g. unused features, gain 0) are ordered by name so the file is stable.
+    return table.sort_values(
+        ["gain", "feature"], ascending=[False, True], kind="stable"
+    ).reset_index(drop=True)
+
+
+# --- figures ------------------------------------------------------------------------------
+
+
+def _axes(title: str, xlabel: str, ylabel: str) -> tuple[Figure, Axes]:
+    # A bare Figure, not pyplot: no global figure registry, no GUI backend, nothing to close.
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6.4, 4.8), layout="constrained")
+    axes = figure.add_subplot()
+    axes.set_title(title)
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
+    return figure, axes
+
+
+def _diagonal(axes: Axes) -> None:
+    axes.plot([0.0, 1.0], [0.0, 1.0], linestyle="--", color="grey", linewidth=1)
+
+
+def _roc_figure(roc: pd.DataFrame, auc: float) -> Figure:
+    figure, axes = _axes(
+        f"ROC curve (AUC = {auc:.3f})", "False positive rate", "True positive rate"
+    )
+    axes.plot(roc["fpr"], roc["tpr"])
+    _diagonal(axes)
+    return figure
+
+
+def _pr_figure(pr: pd.DataFrame, average_precision: float) -> Figure:
+    figure, axes = _axes(
+        f"Precision-recall curve (average precision = {average_precision:.3f})",
+        "Recall",
+        "Precision",
+    )
+    axes.plot(pr["recall"], pr["precision"])
+    return figure
+
+
+def _calibration_figure(calibration: pd.DataFrame, log_loss: float) -> Figure:
+    figure, axes = _axes(
+        f"Calibration (log loss = {log_loss:.3f})",
+        "Mean predicted probability",
+        "Fraction of positives",
+    )
+    axes.plot(calibration["mean_predicted"], calibration["fraction_positive"], marker="o")
+    _diagonal(axes)
+    return figure
+
+
+def _residuals_figure(residuals: pd.DataFrame, rmse: float) -> Figure:
+    figure, axes = _axes(
+        f"Residuals (RMSE = {rmse:.3f})", "Predicted value", "Residual (actual - predicted)"
+    )
+    axes.scatter(residuals["y_pred"], residuals["residual"], s=8, alpha=0.6)
+    axes.axhline(0.0, linestyle="--", color="grey", linewidth=1)
+    return figure
+
+
+def _confusion_figure(matrix: IntArray, names: list[str], accuracy: float) -> Figure:
+    figure, axes = _axes(f"Confusion matrix (accuracy = {accuracy:.3f})", "Predicted", "Actual")
+    image = axes.imshow(matrix, cmap="Blues")
+    figure.colorbar(image, ax=axes)
+    ticks = list(range(len(names)))
+    axes.set_xticks(ticks, labels=names)
+    axes.set_yticks(ticks, labels=names)
+    for (row, column), count in np.ndenumerate(matrix):
+        axes.text(column, row, str(count), ha="center", va="center")
+    return figure
+
+
+def _importance_figure(importance: pd.DataFrame, metric: str, value: float) -> Figure:
+    top = importance.head(MAX_IMPORTANCE_BARS).iloc[::-1]
+    figure, axes = _axes(
+        f"Feature importance, top {len(top)} by gain ({metric} = {value:.3f})",
+        "Total gain",
+        "Feature",
+    )
+    axes.barh(top["feature"], top["gain"])
+    return figure
