@@ -205,3 +205,8 @@ def data_prepare() -> None:
     except (ValueError, OSError) as error:
         raise DataError(f"data.source ({config.data.source.kind}): {error}") from error
     click.echo(f"{config.data.path}: {rows} rows")
+
+
+# Kedro imports `<package>.cli.cli` for project-specific `kedro` subcommands. reprokit adds
+# none (its commands live under `reprokit`), so `kedro run` stays Kedro's own.
+cli = click.Group(name="reprokit-kedro", help="reprokit adds no kedro subcommands.")

@@ -12,9 +12,26 @@ import importlib.util
 from collections.abc import Iterable
 from pathlib import Path
 
+SOURCE_DIRS = ("src", ".")
 
-def module_file(module: str) -> Path | None:
-    """The source file of an importable module, without importing it."""
+
+def _project_module_file(module: str, root: Path) -> Path | None:
+    """The module's file inside the project, where the project's own code lives."""
+    relative = Path(*module.split("."))
+    for source_dir in SOURCE_DIRS:
+        base = root / source_dir / relative
+        for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+            if candidate.is_file():
+                return candidate.resolve()
+    return None
+
+
+def module_file(module: str, root: Path) -> Path | None:
+    """The source file of a module, without importing it: the project's copy first (the
+    files DVC hashes), else wherever Python would import it from."""
+    in_project = _project_module_file(module, root)
+    if in_project is not None:
+        return in_project
     try:
         spec = importlib.util.find_spec(module)
     except (ImportError, ValueError):
@@ -52,7 +69,7 @@ def source_closure(modules: Iterable[str], root: Path) -> list[str]:
         if module in seen_modules:
             continue
         seen_modules.add(module)
-        path = module_file(module)
+        path = module_file(module, root)
         if path is None or not path.is_relative_to(root) or ".venv" in path.parts:
             continue
         files.add(path)

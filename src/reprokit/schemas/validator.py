@@ -25,16 +25,32 @@ def _describe_check(check: str) -> str:
     }
     if check in readable:
         return readable[check]
-    if check.startswith(("dtype(", "coerce_dtype(")):
-        return f"wrong dtype, expected {check.split('(', 1)[1].rstrip(')')}"
+    if _is_dtype_check(check):
+        expected = check.split("(", 1)[1].rstrip(")").strip("'\"")
+        return f"wrong dtype, expected {expected}"
     return f"values failing {check}"
 
 
+def _is_dtype_check(check: str) -> bool:
+    return check.startswith(("dtype(", "coerce_dtype("))
+
+
 def summarize_failures(failure_cases: pd.DataFrame) -> list[str]:
-    """One line per (column, check): what failed, in how many rows, with example values."""
+    """One line per (column, check): what failed, in how many rows, with example values.
+
+    Value checks on a column whose dtype is already wrong only repeat that failure as
+    type errors, so they are left out.
+    """
     lines: list[str] = []
+    wrong_dtype = {
+        column
+        for column, check in zip(failure_cases["column"], failure_cases["check"], strict=True)
+        if _is_dtype_check(str(check))
+    }
     grouped = failure_cases.groupby(["column", "check"], dropna=False, sort=True)
     for (column, check), cases in grouped:
+        if column in wrong_dtype and not _is_dtype_check(str(check)):
+            continue
         if check in ("column_in_dataframe", "column_in_schema"):
             names = sorted({str(value) for value in cases["failure_case"]})
             for name in names:

@@ -1,0 +1,145 @@
+"""End to end with the real `dvc`: full repro, no-op rerun, model-param-only experiment."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from tests.support import commit_all, copy_project, git_init, run
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dvc")]
+STAGES = ("data", "prepare", "features", "train", "evaluate")
+
+
+def ran_stages(output: str) -> set[str]:
+    return {stage for stage in STAGES if f"Running stage '{stage}'" in output}
+
+
+@pytest.fixture(scope="module")
+def repro_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A project copy after one full `dvc repro`, committed (DVC experiments need git)."""
+    project = copy_project(tmp_path_factory.mktemp("dvc") / "project")
+    git_init(project)
+    result = run(["dvc", "repro"], project)
+    assert ran_stages(result.stdout + result.stderr) == set(STAGES)
+    commit_all(project, "first repro")
+    yield project
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_full_repro_writes_model_metrics_and_plots(repro_project: Path) -> None:
+    metrics = json.loads((repro_project / "data/08_reporting/metrics.json").read_text())
+    assert metrics["roc_auc"] >= 0.70
+    assert metrics["n_test"] == 2000
+    model = (repro_project / "data/06_models/model.txt").read_text()
+    assert model.startswith("tree\n")
+    assert {p.name for p in (repro_project / "data/08_reporting/plots").iterdir()} >= {
+        "roc.csv",
+        "pr.csv",
+        "calibration.csv",
+        "feature_importance.csv",
+    }
+    assert list((repro_project / "data/08_reporting/figures").glob("*.png"))
+    lock = yaml.safe_load((repro_project / "dvc.lock").read_text())
+    assert set(lock["stages"]) == set(STAGES)
+    # The raw data's content hash is what DVC records.
+    raw_out = lock["stages"]["data"]["outs"][0]
+    assert raw_out["path"] == "data/01_raw/credit.parquet"
+    assert len(raw_out["md5"]) == 32
+
+
+def test_model_is_identical_to_the_committed_run(repro_project: Path, project_root: Path) -> None:
+    """The bundled default run is bit-for-bit reproducible on another checkout."""
+    ours = yaml.safe_load((repro_project / "dvc.lock").read_text())["stages"]
+    committed = yaml.safe_load((project_root / "dvc.lock").read_text())["stages"]
+    for stage in STAGES:
+        assert ours[stage]["outs"] == committed[stage]["outs"], stage
+
+
+def test_second_repro_is_a_no_op(repro_project: Path) -> None:
+    result = run(["dvc", "repro"], repro_project)
+    assert ran_stages(result.stdout) == set()
+    assert "Data and pipelines are up to date." in result.stdout
+
+
+def test_model_param_experiment_reruns_only_model_stages(repro_project: Path) -> None:
+    before = sha256(repro_project / "data/06_models/model.txt")
+    features_before = sha256(repro_project / "data/05_model_input/train_features.parquet")
+    result = run(["dvc", "exp", "run", "-S", "model.num_leaves=63"], repro_project)
+    assert ran_stages(result.stdout) == {"train", "evaluate"}
+    params = yaml.safe_load((repro_project / "params.yaml").read_text())
+    assert params["model"]["num_leaves"] == 63
+    assert sha256(repro_project / "data/06_models/model.txt") != before
+    assert sha256(repro_project / "data/05_model_input/train_features.parquet") == features_before
+    shown = run(["dvc", "exp", "show", "--json"], repro_project)
+    assert "num_leaves" in shown.stdout
+    run(["git", "checkout", "-q", "--", "."], repro_project)
+    run(["dvc", "checkout", "-q"], repro_project)
+
+
+def test_stage_refuses_a_stale_dvc_yaml(repro_project: Path) -> None:
+    params_path = repro_project / "params.yaml"
+    original = params_path.read_text()
+    params = yaml.safe_load(original)
+    params["catalog"]["model"]["filepath"] = "data/06_models/other.txt"
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        result = run(["reprokit", "stage", "train"], repro_project, check=False)
+        assert result.returncode != 0
+        assert "dvc.yaml is stale" in result.stderr
+        assert "train" in result.stderr
+        assert not (repro_project / "data/06_models/other.txt").exists()
+    finally:
+        params_path.write_text(original)
+
+
+def test_dvc_check_fails_on_a_hand_edit_and_passes_after_generate(repro_project: Path) -> None:
+    dvc_yaml = repro_project / "dvc.yaml"
+    original = dvc_yaml.read_text()
+    dvc_yaml.write_text(original.replace("cmd: reprokit stage train", "cmd: python train.py"))
+    try:
+        failed = run(["reprokit", "dvc", "check"], repro_project, check=False)
+        assert failed.returncode != 0
+        assert "stages that differ: ['train']" in failed.stderr
+        run(["reprokit", "dvc", "generate"], repro_project)
+        run(["reprokit", "dvc", "check"], repro_project)
+        assert dvc_yaml.read_text() == original
+    finally:
+        dvc_yaml.write_text(original)
+
+
+def test_config_check_cli_fails_when_stale(repro_project: Path) -> None:
+    run(["reprokit", "config", "check"], repro_project)
+    model_conf = repro_project / "conf/model/lightgbm.yaml"
+    original = model_conf.read_text()
+    model_conf.write_text(original.replace("learning_rate: 0.1", "learning_rate: 0.2"))
+    try:
+        failed = run(["reprokit", "config", "check"], repro_project, check=False)
+        assert failed.returncode != 0
+        assert "model.learning_rate" in failed.stderr
+    finally:
+        model_conf.write_text(original)
+
+
+def test_bad_raw_data_fails_the_repro_and_keeps_the_lock(repro_project: Path) -> None:
+    """A corrupted raw file: dvc repro exits non-zero naming the file; dvc.lock untouched."""
+    raw = repro_project / "data/01_raw/credit.parquet"
+    lock_before = (repro_project / "dvc.lock").read_text()
+    good = raw.read_bytes()
+    raw.unlink()  # DVC protects its outputs read-only (hardlink/symlink to the cache)
+    raw.write_bytes(good[: len(good) // 2])
+    try:
+        result = run(["dvc", "repro", "prepare", "--single-item"], repro_project, check=False)
+        assert result.returncode != 0
+        assert "credit.parquet cannot be read as parquet" in result.stdout + result.stderr
+        assert (repro_project / "dvc.lock").read_text() == lock_before
+    finally:
+        raw.unlink()
+        run(["dvc", "checkout", "-q", "--force"], repro_project)

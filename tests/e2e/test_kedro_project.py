@@ -1,0 +1,68 @@
+"""Kedro works on the same project: `kedro run`, `kedro viz build`, and the notebook."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.support import PROJECT_ROOT, copy_project, run
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def kedro_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    project = copy_project(tmp_path_factory.mktemp("kedro") / "project")
+    run(["reprokit", "data", "prepare"], project)
+    yield project
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_kedro_run_and_reprokit_run_give_the_same_model(kedro_project: Path) -> None:
+    run(["kedro", "run"], kedro_project)
+    model = kedro_project / "data/06_models/model.txt"
+    from_kedro = sha256(model)
+    run(["reprokit", "run"], kedro_project)
+    assert sha256(model) == from_kedro
+    run(["kedro", "run", "--pipeline=train"], kedro_project)
+    assert sha256(model) == from_kedro
+
+
+def test_kedro_viz_build_shows_the_declared_pipelines(kedro_project: Path) -> None:
+    run(["kedro", "viz", "build"], kedro_project, timeout=300)
+    main = json.loads((kedro_project / "build/api/main").read_text())
+    names = {node["name"] for node in main["nodes"]}
+    assert {"split", "fit_features", "train", "evaluate"} <= names
+    pipelines = {pipeline["id"] for pipeline in main["pipelines"]}
+    assert {"prepare", "features", "train", "evaluate", "__default__"} <= pipelines
+
+
+def test_notebook_loads_through_the_catalog(kedro_project: Path) -> None:
+    """The committed notebook executes top to bottom against the project's catalog."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    run(["reprokit", "run"], kedro_project)
+    (kedro_project / "notebooks").mkdir(exist_ok=True)
+    notebook = nbformat.read(PROJECT_ROOT / "notebooks/explore.ipynb", as_version=4)
+    assert all(not cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code")
+    NotebookClient(
+        notebook,
+        timeout=300,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(kedro_project / "notebooks")}},
+    ).execute()
+    printed = "".join(
+        output.get("text", "")
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+    )
+    assert "credit binary target: default" in printed
+    assert "roc_auc" in printed
