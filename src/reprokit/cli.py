@@ -92,12 +92,22 @@ def main(log_format: str | None) -> None:
 @user_errors
 def run(overrides: tuple[str, ...], pipelines: tuple[str, ...]) -> None:
     """Compose conf/ with Hydra OVERRIDES (e.g. model.num_leaves=63) and run in-process."""
-    from reprokit.config.compose import compose_and_validate
-    from reprokit.runner import DEFAULT_PIPELINE, run_pipelines
+    from reprokit.config.compose import workspace_from_conf
+    from reprokit.datagen.prepare import ensure_source
+    from reprokit.execution import run_tracked
+    from reprokit.pipeline.spec import build_pipelines
+    from reprokit.runner import DEFAULT_PIPELINE
 
-    root = _root()
-    composition, config = compose_and_validate(root, overrides)
-    run_pipelines(config, composition.params, root, pipelines or (DEFAULT_PIPELINE,))
+    workspace = workspace_from_conf(_root(), overrides)
+    config = workspace.config
+    # A broken pipeline spec fails here, before any data is written.
+    build_pipelines(config.pipeline, workspace.params, config.catalog)
+    data = config.data
+    _as_data_error(
+        lambda: ensure_source(data.source.model_dump(), data.path, workspace.root),
+        data.source.kind,
+    )
+    run_tracked(workspace, list(pipelines or (DEFAULT_PIPELINE,)), entry_point="reprokit run")
 
 
 @main.command()
@@ -105,15 +115,35 @@ def run(overrides: tuple[str, ...], pipelines: tuple[str, ...]) -> None:
 @user_errors
 def stage(name: str) -> None:
     """Run the declared pipeline NAME from params.yaml (the command of DVC stage NAME)."""
-    from reprokit.config.compose import load_config, read_params
+    from reprokit.config.compose import workspace_from_params_file
     from reprokit.dvcgen import check_dvc_yaml
-    from reprokit.runner import run_pipelines
+    from reprokit.execution import run_stage
 
-    root = _root()
-    config = load_config(root)
+    workspace = workspace_from_params_file(_root())
     # A stale dvc.yaml would make DVC track the wrong files for this run: refuse early.
-    check_dvc_yaml(config, root)
-    run_pipelines(config, read_params(root), root, (name,))
+    check_dvc_yaml(workspace.config, workspace.root)
+    run_stage(workspace, name)
+
+
+@main.command()
+@user_errors
+def track() -> None:
+    """Record the execution DVC just ran as one MLflow run (the `track` stage)."""
+    from reprokit.config.compose import workspace_from_params_file
+    from reprokit.tracking.session import track_dvc_execution
+
+    run_id = track_dvc_execution(workspace_from_params_file(_root()))
+    click.echo(f"recorded MLflow run {run_id}")
+
+
+def _as_data_error(action: Callable[[], Any], kind: str) -> Any:
+    """The data sources raise ValueError/OSError; the user sees them as data errors."""
+    from reprokit.errors import DataError
+
+    try:
+        return action()
+    except (ValueError, OSError) as error:
+        raise DataError(f"data.source ({kind}): {error}") from error
 
 
 @main.group()
@@ -195,16 +225,15 @@ def data() -> None:
 def data_prepare() -> None:
     """Materialise `data.source` at `data.path` (generated or bundled data; checks a file)."""
     from reprokit.config.compose import load_config
-    from reprokit.datagen.sources import materialize
-    from reprokit.errors import DataError
+    from reprokit.datagen.prepare import ensure_source
 
     root = _root()
     config = load_config(root)
-    try:
-        rows = materialize(config.data.source.model_dump(), root / config.data.path)
-    except (ValueError, OSError) as error:
-        raise DataError(f"data.source ({config.data.source.kind}): {error}") from error
-    click.echo(f"{config.data.path}: {rows} rows")
+    source = config.data.source.model_dump()
+    wrote = _as_data_error(
+        lambda: ensure_source(source, config.data.path, root), config.data.source.kind
+    )
+    click.echo(f"{config.data.path}: {'written' if wrote else 'up to date'}")
 
 
 # Kedro imports `<package>.cli.cli` for project-specific `kedro` subcommands. reprokit adds

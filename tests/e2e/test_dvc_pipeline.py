@@ -12,7 +12,7 @@ import yaml
 from tests.support import commit_all, copy_project, git_init, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dvc")]
-STAGES = ("data", "prepare", "features", "train", "evaluate")
+STAGES = ("data", "prepare", "features", "train", "evaluate", "track")
 
 
 def ran_stages(output: str) -> set[str]:
@@ -20,9 +20,11 @@ def ran_stages(output: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def repro_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def repro_project(
+    tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path
+) -> Iterator[Path]:
     """A project copy after one full `dvc repro`, committed (DVC experiments need git)."""
-    project = copy_project(tmp_path_factory.mktemp("dvc") / "project")
+    project = copy_project(tmp_path_factory.mktemp("dvc") / "project", mlflow_db_template)
     git_init(project)
     result = run(["dvc", "repro"], project)
     assert ran_stages(result.stdout + result.stderr) == set(STAGES)
@@ -73,7 +75,7 @@ def test_model_param_experiment_reruns_only_model_stages(repro_project: Path) ->
     before = sha256(repro_project / "data/06_models/model.txt")
     features_before = sha256(repro_project / "data/05_model_input/train_features.parquet")
     result = run(["dvc", "exp", "run", "-S", "model.num_leaves=63"], repro_project)
-    assert ran_stages(result.stdout) == {"train", "evaluate"}
+    assert ran_stages(result.stdout) == {"train", "evaluate", "track"}
     params = yaml.safe_load((repro_project / "params.yaml").read_text())
     assert params["model"]["num_leaves"] == 63
     assert sha256(repro_project / "data/06_models/model.txt") != before

@@ -14,8 +14,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def kedro_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    project = copy_project(tmp_path_factory.mktemp("kedro") / "project")
+def kedro_project(
+    tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path
+) -> Iterator[Path]:
+    project = copy_project(tmp_path_factory.mktemp("kedro") / "project", mlflow_db_template)
     run(["reprokit", "data", "prepare"], project)
     yield project
 

@@ -139,6 +139,40 @@ def load_config(root: Path) -> ReprokitConfig:
     return validate(read_params(root))
 
 
+@dataclass(frozen=True)
+class Workspace:
+    """A project root with its validated config, the plain params and their YAML text."""
+
+    root: Path
+    config: ReprokitConfig
+    params: dict[str, Any]
+    params_yaml: str
+    overrides: tuple[str, ...] = ()
+
+
+def workspace_from_params_file(root: Path) -> Workspace:
+    """What DVC stages and `kedro run` see: params.yaml, validated."""
+    params = read_params(root)
+    return Workspace(
+        root=root,
+        config=validate(params),
+        params=params,
+        params_yaml=(root / PARAMS_FILE).read_text(encoding="utf-8"),
+    )
+
+
+def workspace_from_conf(root: Path, overrides: Sequence[str] = ()) -> Workspace:
+    """What `reprokit run` sees: conf/ composed with overrides, validated."""
+    composition, config = compose_and_validate(root, overrides)
+    return Workspace(
+        root=root,
+        config=config,
+        params=composition.params,
+        params_yaml=composition.yaml_text,
+        overrides=tuple(overrides),
+    )
+
+
 def write_params(composition: Composition) -> Path:
     from reprokit.datasets import atomic_path
 

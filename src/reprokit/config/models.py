@@ -246,10 +246,45 @@ class PipelineSpec(StrictModel):
     pipelines: dict[str, list[str]] = Field(min_length=1)
 
 
-class TrackingConfig(StrictModel):
-    """Experiment tracking. Only `enabled: false` exists until MLflow tracking lands."""
+PRIMARY_METRIC: dict[str, tuple[str, Literal["maximize", "minimize"]]] = {
+    "binary": ("roc_auc", "maximize"),
+    "multiclass": ("log_loss", "minimize"),
+    "regression": ("rmse", "minimize"),
+}
 
-    enabled: Literal[False] = False
+
+class PromotionRule(StrictModel):
+    """When a newly registered model takes the `champion` alias automatically.
+
+    `metric: null` means the task's primary metric (ROC AUC, multi-class log loss, RMSE).
+    """
+
+    metric: str | None = None
+    direction: Literal["maximize", "minimize"] | None = None
+    min_improvement: float = Field(default=0.0, ge=0.0)
+
+    def resolved(self, task: str) -> tuple[str, str]:
+        default_metric, default_direction = PRIMARY_METRIC[task]
+        if self.metric is None:
+            return default_metric, self.direction or default_direction
+        return self.metric, self.direction or "maximize"
+
+
+class TrackingConfig(StrictModel):
+    """MLflow tracking. `uri` and `artifact_location` are relative to the project root;
+    the MLFLOW_TRACKING_URI environment variable overrides `uri`."""
+
+    enabled: bool = False
+    uri: str = "sqlite:///mlruns.db"
+    artifact_location: str | None = "mlartifacts"
+    experiment: str = "reprokit"
+    registered_model: str | None = None
+    promotion: PromotionRule = PromotionRule()
+    # Catalog datasets logged as MLflow dataset inputs (lineage) and as run artifacts.
+    datasets: list[str] = []
+    artifacts: list[str] = []
+    # The metrics file whose numbers become the run's metrics.
+    metrics: str = "metrics"
 
 
 class EngineConfig(StrictModel):
@@ -291,10 +326,25 @@ class ReprokitConfig(StrictModel):
                 f"produce; allowed metrics: {list(allowed)}"
             )
         self._features_use_schema_columns()
+        self._tracking_names_exist()
         for name, entry in self.catalog.items():
             if "type" not in entry:
                 raise ValueError(f"catalog.{name} has no `type` (a Kedro dataset class)")
         return self
+
+    def _tracking_names_exist(self) -> None:
+        if not self.tracking.enabled:
+            return
+        named = [*self.tracking.datasets, *self.tracking.artifacts, self.tracking.metrics]
+        unknown = sorted(set(named) - set(self.catalog))
+        if unknown:
+            raise ValueError(f"tracking names datasets {unknown} that the catalog does not declare")
+        metric, _ = self.tracking.promotion.resolved(self.data.task)
+        if metric not in METRICS_BY_TASK[self.data.task]:
+            raise ValueError(
+                f"tracking.promotion.metric is {metric!r}, which task {self.data.task!r} does "
+                f"not produce; allowed: {list(METRICS_BY_TASK[self.data.task])}"
+            )
 
     def _features_use_schema_columns(self) -> None:
         columns = set(self.data.schema_.columns)

@@ -19,6 +19,7 @@ HEADER = (
     "# `reprokit dvc check` (and CI) fail when this file is stale.\n"
 )
 DATA_STAGE = "data"
+TRACK_STAGE = "track"
 DATA_SOURCE_MODULE = "reprokit.datagen.sources"
 
 
@@ -33,13 +34,18 @@ class Stage:
     plots: list[str] = field(default_factory=list)
     # Outputs (metrics/plots) that DVC caches instead of leaving to git, e.g. binary figures.
     cached: set[str] = field(default_factory=set)
+    # Plain outputs that git-ignored local state rather than DVC's cache should hold.
+    uncached_outs: set[str] = field(default_factory=set)
 
     def as_yaml(self) -> dict[str, Any]:
         body: dict[str, Any] = {"cmd": self.cmd, "deps": self.deps}
         if self.params:
             body["params"] = self.params
         if self.outs:
-            body["outs"] = self.outs
+            body["outs"] = [
+                {path: {"cache": False}} if path in self.uncached_outs else path
+                for path in self.outs
+            ]
         # Metrics and plot tables are small and diffed in git (`cache: false`); binary
         # figures are cached by DVC like any other output.
         for key in ("metrics", "plots"):
@@ -83,6 +89,20 @@ def _stage_code_modules(
     return sorted(m for m in modules if m)
 
 
+def _pipeline_files(config: ReprokitConfig, node_names: list[str]) -> set[str]:
+    specs = [config.pipeline.nodes[n] for n in node_names]
+    touched = {out for spec in specs for out in spec.output_names}
+    touched |= {ds for spec in specs for ds in spec.inputs.values()}
+    return {ds for ds in touched if "filepath" in config.catalog.get(ds, {})}
+
+
+def pipeline_code_files(config: ReprokitConfig, root: Path) -> list[str]:
+    """Every project source file that computes a result: the stages' code deps, together.
+    The fingerprint's code hash covers exactly these (a CLI change is not a new result)."""
+    nodes = [n for names in config.pipeline.pipelines.values() for n in names]
+    return source_closure(_stage_code_modules(config, nodes, _pipeline_files(config, nodes)), root)
+
+
 def _pipeline_stage(config: ReprokitConfig, name: str, root: Path) -> Stage:
     node_names = config.pipeline.pipelines[name]
     specs = [config.pipeline.nodes[n] for n in node_names]
@@ -119,10 +139,39 @@ def _data_stage(config: ReprokitConfig, root: Path) -> Stage | None:
     )
 
 
+def _track_stage(config: ReprokitConfig, root: Path) -> Stage | None:
+    """Records the execution as one MLflow run after the pipeline stages.
+
+    It reruns whenever any param or a file it logs changes. Its output, the execution's
+    fingerprint, is deterministic (dvc.lock stays stable) and git-ignored: a fresh clone
+    lacks it, so its first `dvc repro` records a run.
+    """
+    if not config.tracking.enabled:
+        return None
+    from reprokit.tracking.session import FINGERPRINT_FILE, free_input_files
+
+    logged = [*config.tracking.artifacts, config.tracking.metrics]
+    inputs = [str(path) for path in free_input_files(config, Path()).values()]
+    files = {config.catalog[name]["filepath"] for name in logged if name in config.catalog}
+    return Stage(
+        name=TRACK_STAGE,
+        cmd="reprokit track",
+        deps=sorted(set(inputs) | files) + pipeline_code_files(config, root),
+        params=sorted(ReprokitConfig.model_fields),
+        outs=[FINGERPRINT_FILE],
+        uncached_outs={FINGERPRINT_FILE},
+    )
+
+
 def stages_for(config: ReprokitConfig, root: Path) -> list[Stage]:
     data_stage = _data_stage(config, root)
     stages = [_pipeline_stage(config, name, root) for name in config.pipeline.pipelines]
-    return ([data_stage] if data_stage else []) + stages
+    track_stage = _track_stage(config, root)
+    return [
+        *([data_stage] if data_stage else []),
+        *stages,
+        *([track_stage] if track_stage else []),
+    ]
 
 
 def _plot_definitions(config: ReprokitConfig) -> list[dict[str, Any]]:

@@ -1,0 +1,54 @@
+"""Run pipelines with the execution recorder and, when enabled, MLflow tracking.
+
+The bridge between the runner (Kedro) and tracking, shared by `reprokit run` and the DVC
+stage command, so that both record executions the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reprokit.config.compose import Workspace
+from reprokit.config.models import ReprokitConfig
+from reprokit.runner import run_pipelines
+from reprokit.tracking.recorder import ExecutionRecorder, write_record
+from reprokit.tracking.session import RECORDS_DIR, TrackedExecution, record_failed_stage
+
+
+def validated_datasets(config: ReprokitConfig) -> set[str]:
+    return {name for name, entry in config.catalog.items() if "validator" in entry}
+
+
+def run_tracked(workspace: Workspace, pipelines: list[str], entry_point: str) -> dict[str, Any]:
+    """One execution in this process = one MLflow run (when tracking is enabled)."""
+    config = workspace.config
+    recorder = ExecutionRecorder(pipelines, validated_datasets(config))
+    tracked = None
+    if config.tracking.enabled:
+        tracked = TrackedExecution(workspace, entry_point)
+        tracked.start()
+    try:
+        outputs = run_pipelines(
+            config, workspace.params, workspace.root, pipelines, hooks=[recorder]
+        )
+    except BaseException as error:
+        if tracked is not None:
+            tracked.fail(error)
+        raise
+    if tracked is not None:
+        tracked.finish(recorder.record)
+    return outputs
+
+
+def run_stage(workspace: Workspace, stage: str) -> dict[str, Any]:
+    """One DVC stage: record it for the `track` stage; a failure is recorded FAILED here."""
+    config, root = workspace.config, workspace.root
+    recorder = ExecutionRecorder([stage], validated_datasets(config))
+    try:
+        return run_pipelines(config, workspace.params, root, [stage], hooks=[recorder])
+    except BaseException as error:
+        if config.tracking.enabled:
+            record_failed_stage(workspace, stage, error)
+        raise
+    finally:
+        write_record(recorder.record, root / RECORDS_DIR / f"{stage}.json")

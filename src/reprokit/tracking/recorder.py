@@ -1,0 +1,98 @@
+"""A thin Kedro hook that records what a pipeline execution did, cheaply.
+
+Node durations and, for datasets with a validator, the validated shape. Never `repr()`s
+data (Kedro issues #4504/#4505: heavy hooks cost most of a run); `len` and the column count
+are O(1) on a DataFrame.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kedro.framework.hooks import hook_impl
+
+
+@dataclass
+class ExecutionRecord:
+    pipelines: list[str]
+    started: str = ""
+    seconds: float = 0.0
+    node_seconds: dict[str, float] = field(default_factory=dict)
+    validated: dict[str, dict[str, Any]] = field(default_factory=dict)
+    status: str = "RUNNING"
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class ExecutionRecorder:
+    """Collects an `ExecutionRecord` while Kedro runs; `validated_datasets` names the
+    datasets whose catalog validator ran on load (their shape goes in the summary)."""
+
+    def __init__(self, pipelines: list[str], validated_datasets: set[str]) -> None:
+        self.record = ExecutionRecord(pipelines=pipelines)
+        self._validated_datasets = validated_datasets
+        self._node_started: dict[str, float] = {}
+        self._started = 0.0
+
+    @hook_impl
+    def before_pipeline_run(self) -> None:
+        self._started = time.perf_counter()
+        self.record.started = datetime.now(UTC).isoformat(timespec="seconds")
+
+    @hook_impl
+    def before_node_run(self, node: Any) -> None:
+        self._node_started[node.name] = time.perf_counter()
+
+    @hook_impl
+    def after_node_run(self, node: Any) -> None:
+        started = self._node_started.pop(node.name, None)
+        if started is not None:
+            self.record.node_seconds[node.name] = round(time.perf_counter() - started, 4)
+
+    @hook_impl
+    def after_dataset_loaded(self, dataset_name: str, data: Any) -> None:
+        if dataset_name in self._validated_datasets and hasattr(data, "shape"):
+            rows, columns = data.shape
+            self.record.validated[dataset_name] = {
+                "rows": int(rows),
+                "columns": int(columns),
+                "status": "passed",
+            }
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        self._finish("FINISHED", None)
+
+    @hook_impl
+    def on_pipeline_error(self, error: Exception) -> None:
+        self._finish("FAILED", f"{type(error).__name__}: {error}")
+
+    def _finish(self, status: str, error: str | None) -> None:
+        self.record.seconds = round(time.perf_counter() - self._started, 4)
+        self.record.status = status
+        self.record.error = error
+
+
+def write_record(record: ExecutionRecord, path: Path) -> None:
+    from reprokit.datasets import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(record.as_dict(), indent=2) + "\n", encoding="utf-8")
+
+
+def read_records(folder: Path) -> dict[str, dict[str, Any]]:
+    """Stage records by stage name; unreadable files are skipped (they are diagnostics)."""
+    records: dict[str, dict[str, Any]] = {}
+    for path in sorted(folder.glob("*.json")):
+        try:
+            records[path.stem] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+    return records

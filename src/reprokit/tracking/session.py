@@ -1,0 +1,174 @@
+"""One MLflow run per pipeline execution, whatever the entry point.
+
+- `reprokit run` and `kedro run` (one process): `TrackedExecution` opens the run in a
+  background thread while the pipeline runs (importing mlflow costs seconds, and this
+  overlaps it with the work), then fills and closes it.
+- `dvc repro` (one process per stage): each stage writes a small record under
+  `.reprokit/records/`; the generated `track` stage logs the whole execution as one run.
+  A failing stage records a FAILED run itself, since `track` will not run after it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from reprokit.config.compose import Workspace
+from reprokit.config.models import ReprokitConfig
+from reprokit.logs import get_logger
+from reprokit.tracking.fingerprint import Fingerprint, compute_fingerprint
+from reprokit.tracking.recorder import ExecutionRecord, read_records
+
+log = get_logger(__name__)
+
+RECORDS_DIR = ".reprokit/records"
+FINGERPRINT_FILE = "data/08_reporting/fingerprint.json"
+LAST_RUN_FILE = ".reprokit/last_run.json"
+
+
+def free_input_files(config: ReprokitConfig, root: Path) -> dict[str, Path]:
+    """Catalog files the pipelines read but no node writes: the execution's input data."""
+    written = {out for spec in config.pipeline.nodes.values() for out in spec.output_names}
+    read = {ds for spec in config.pipeline.nodes.values() for ds in spec.inputs.values()}
+    files: dict[str, Path] = {}
+    for dataset in sorted(read - written):
+        filepath = config.catalog.get(dataset, {}).get("filepath")
+        if filepath:
+            path = Path(filepath)
+            files[dataset] = path if path.is_absolute() else root / path
+    return files
+
+
+def fingerprint_of(config: ReprokitConfig, params: Mapping[str, Any], root: Path) -> Fingerprint:
+    from reprokit.dvcgen.generate import pipeline_code_files
+
+    return compute_fingerprint(
+        params, root, free_input_files(config, root), pipeline_code_files(config, root)
+    )
+
+
+def _write_json(path: Path, value: Any) -> None:
+    from reprokit.datasets import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(value, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _execution(workspace: Workspace, entry_point: str, records: dict[str, Any]) -> Any:
+    from reprokit.tracking.store import Execution
+
+    config, params, root = workspace.config, workspace.params, workspace.root
+    return Execution(
+        config=config,
+        params=params,
+        root=root,
+        fingerprint=fingerprint_of(config, params, root),
+        entry_point=entry_point,
+        overrides=list(workspace.overrides),
+        records=records,
+        params_yaml=workspace.params_yaml,
+    )
+
+
+def _complete(client: Any, run_id: str, execution: Any) -> str:
+    """Fill the run, register the model, remember the run id locally."""
+    from reprokit.tracking.store import log_execution, register_model, tracking_uri
+
+    metrics = log_execution(client, run_id, execution)
+    version = register_model(client, run_id, execution, metrics)
+    root = execution.root
+    _write_json(
+        root / LAST_RUN_FILE,
+        {
+            "run_id": run_id,
+            "tracking_uri": tracking_uri(execution.config, root),
+            "fingerprint": execution.fingerprint.value,
+            "model_version": version,
+        },
+    )
+    log.info(
+        "tracking.run_recorded",
+        run_id=run_id,
+        model_version=version,
+        fingerprint=execution.fingerprint.value[:12],
+    )
+    return run_id
+
+
+class TrackedExecution:
+    """The MLflow run of one in-process execution (`reprokit run`, `kedro run`)."""
+
+    def __init__(self, workspace: Workspace, entry_point: str) -> None:
+        self._workspace = workspace
+        self._entry_point = entry_point
+        self._thread: threading.Thread | None = None
+        self._client: Any = None
+        self._execution: Any = None
+        self._start_error: BaseException | None = None
+        self.run_id: str | None = None
+
+    def start(self) -> None:
+        """Open the run in the background; the pipeline does not wait for MLflow."""
+        self._thread = threading.Thread(target=self._open, name="mlflow-start", daemon=True)
+        self._thread.start()
+
+    def _open(self) -> None:
+        try:
+            from reprokit.tracking.store import connect, start_run
+
+            self._execution = _execution(self._workspace, self._entry_point, {})
+            self._client = connect(self._workspace.config, self._workspace.root)
+            self.run_id = start_run(self._client, self._execution)
+        except BaseException as error:  # re-raised in the caller's thread by _joined()
+            self._start_error = error
+
+    def _joined(self) -> tuple[Any, Any, str]:
+        if self._thread is not None:
+            self._thread.join()
+        if self._start_error is not None:
+            raise self._start_error
+        assert self.run_id is not None
+        return self._client, self._execution, self.run_id
+
+    def finish(self, record: ExecutionRecord) -> str:
+        client, execution, run_id = self._joined()
+        name = "+".join(record.pipelines).replace("__default__", "all")
+        execution.records = {name: record.as_dict()}
+        return _complete(client, run_id, execution)
+
+    def fail(self, error: BaseException) -> None:
+        from reprokit.tracking.store import end_run_failed
+
+        try:
+            client, _, run_id = self._joined()
+        except Exception as start_error:  # the store failed too: say so, keep the real error
+            log.error("tracking.unavailable", error=str(start_error))
+            return
+        end_run_failed(client, run_id, error)
+        log.info("tracking.run_failed", run_id=run_id)
+
+
+def track_dvc_execution(workspace: Workspace) -> str:
+    """The `track` stage: log the execution the DVC stages just produced as one run."""
+    from reprokit.tracking.store import connect, start_run
+
+    root = workspace.root
+    execution = _execution(workspace, "dvc repro", read_records(root / RECORDS_DIR))
+    _write_json(root / FINGERPRINT_FILE, execution.fingerprint.as_dict())
+    client = connect(workspace.config, root)
+    return _complete(client, start_run(client, execution), execution)
+
+
+def record_failed_stage(workspace: Workspace, stage: str, error: BaseException) -> None:
+    """A stage of `dvc repro` failed: the execution's run is recorded FAILED right here."""
+    from reprokit.tracking.store import connect, end_run_failed, start_run
+
+    try:
+        execution = _execution(workspace, "dvc repro", read_records(workspace.root / RECORDS_DIR))
+        client = connect(workspace.config, workspace.root)
+        end_run_failed(client, start_run(client, execution), error, stage)
+    except Exception as tracking_error:  # never hide the stage's own error behind this one
+        log.error("tracking.failed_run_not_recorded", stage=stage, error=str(tracking_error))
