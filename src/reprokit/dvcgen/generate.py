@@ -148,15 +148,18 @@ def _track_stage(config: ReprokitConfig, root: Path) -> Stage | None:
     """
     if not config.tracking.enabled:
         return None
+    from reprokit.tracking.fingerprint import LOCK_FILE
     from reprokit.tracking.session import FINGERPRINT_FILE, free_input_files
 
     logged = [*config.tracking.artifacts, config.tracking.metrics]
+    lock = [LOCK_FILE] if (root / LOCK_FILE).is_file() else []
     inputs = [str(path) for path in free_input_files(config, Path()).values()]
     files = {config.catalog[name]["filepath"] for name in logged if name in config.catalog}
     return Stage(
         name=TRACK_STAGE,
         cmd="reprokit track",
-        deps=sorted(set(inputs) | files) + pipeline_code_files(config, root),
+        # Everything the fingerprint hashes: data, logged outputs, code, the lock file.
+        deps=sorted(set(inputs) | files) + pipeline_code_files(config, root) + lock,
         params=sorted(ReprokitConfig.model_fields),
         outs=[FINGERPRINT_FILE],
         uncached_outs={FINGERPRINT_FILE},
