@@ -8,7 +8,6 @@ project module they import (transitively), found by reading the source, not impo
 from __future__ import annotations
 
 import ast
-import importlib.util
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -27,18 +26,12 @@ def _project_module_file(module: str, root: Path) -> Path | None:
 
 
 def module_file(module: str, root: Path) -> Path | None:
-    """The source file of a module, without importing it: the project's copy first (the
-    files DVC hashes), else wherever Python would import it from."""
-    in_project = _project_module_file(module, root)
-    if in_project is not None:
-        return in_project
-    try:
-        spec = importlib.util.find_spec(module)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
-        return None
-    return Path(spec.origin).resolve()
+    """The project's source file of a module, or None for anything outside the project.
+
+    Only the project tree is searched: `importlib.util.find_spec("sklearn.x")` would import
+    sklearn itself, seconds of work for a module whose files DVC never hashes anyway.
+    """
+    return _project_module_file(module, root)
 
 
 def _imported_modules(path: Path) -> set[str]:
@@ -70,7 +63,7 @@ def source_closure(modules: Iterable[str], root: Path) -> list[str]:
             continue
         seen_modules.add(module)
         path = module_file(module, root)
-        if path is None or not path.is_relative_to(root) or ".venv" in path.parts:
+        if path is None or ".venv" in path.parts:
             continue
         files.add(path)
         pending.extend(_parents(module))
