@@ -16,7 +16,7 @@ export DVC_NO_ANALYTICS := true
 export BENTOML_DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
 
-.PHONY: help setup repro test test-fast lint format generate check bench clean
+.PHONY: help setup repro test test-fast lint format generate requirements check bench clean
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -36,7 +36,7 @@ repro: setup ## Check generated files, then `dvc repro` end to end on the defaul
 	dvc repro
 
 test: setup ## The whole test suite (slow end-to-end tests included)
-	pytest -n 2 --dist loadgroup
+	pytest -n 2 --dist loadfile
 
 test-fast: setup ## The suite without the slow end-to-end tests
 	pytest -n 2 -m "not slow"
@@ -50,13 +50,25 @@ format: setup ## Apply ruff's fixes and formatting
 	ruff check --fix .
 	ruff format .
 
-generate: setup ## Regenerate params.yaml and dvc.yaml from conf/
+generate: setup ## Regenerate params.yaml, dvc.yaml and the Bento's requirements
 	reprokit config compose
 	reprokit dvc generate
+	$(MAKE) requirements
 
-check: setup ## Fail when params.yaml or dvc.yaml is stale
+SERVING_REQUIREMENTS := requirements/serving.txt
+UV_EXPORT := $(UV) export --frozen --no-dev --no-hashes --no-emit-project --no-header --no-annotate
+
+requirements: | $(UV) ## requirements/serving.txt (the Bento's Python deps) from uv.lock
+	$(UV_EXPORT) -o $(SERVING_REQUIREMENTS)
+
+check: setup ## Fail when params.yaml, dvc.yaml or the Bento's requirements are stale
 	reprokit config check
 	reprokit dvc check
+	@$(UV_EXPORT) -o $(SERVING_REQUIREMENTS).expected >/dev/null && \
+	  if cmp -s $(SERVING_REQUIREMENTS) $(SERVING_REQUIREMENTS).expected; then \
+	    rm -f $(SERVING_REQUIREMENTS).expected; echo "$(SERVING_REQUIREMENTS) is up to date with uv.lock"; \
+	  else rm -f $(SERVING_REQUIREMENTS).expected; \
+	    echo "$(SERVING_REQUIREMENTS) is stale against uv.lock: run make requirements"; exit 1; fi
 
 bench: setup ## Benchmarks (print ratios against their baselines)
 	python bench/bench_repro.py

@@ -18,6 +18,8 @@ PROJECT_FILES = (
     "dvc.yaml",
     "pyproject.toml",
     "uv.lock",
+    "bentofile.yaml",
+    "requirements",
     ".dvc/config",
     ".telemetry",
     "README.md",
@@ -79,6 +81,8 @@ def tool_env(project: Path | None = None) -> dict[str, str]:
     return {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([*python_path, os.environ.get("PYTHONPATH", "")]),
+        # Packaging writes to a BentoML store: the copy's own, never the user's ~/bentoml.
+        **({"BENTOML_HOME": str(project / ".bentoml")} if project else {}),
         "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         "KEDRO_DISABLE_TELEMETRY": "true",
         "DO_NOT_TRACK": "true",

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from reprokit.errors import ReprokitError
+from reprokit.tracking.registry_cli import models, promote
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -136,6 +137,54 @@ def track() -> None:
     click.echo(f"recorded MLflow run {run_id}")
 
 
+@main.command()
+@click.argument("run_id")
+@click.option(
+    "--at-commit",
+    is_flag=True,
+    help="Rerun with the code of the run's git commit (a temporary git worktree).",
+)
+@click.option(
+    "--keep-workspace", is_flag=True, help="Keep the temporary workspace and print its path."
+)
+@user_errors
+def reproduce(run_id: str, at_commit: bool, keep_workspace: bool) -> None:
+    """Rerun recorded run RUN_ID in an isolated workspace; exit 0 only when the model file and
+    every metric are identical (1: different, 2: cannot reproduce)."""
+    from reprokit.tracking.compare import console
+    from reprokit.tracking.reproduce import render_reproduction, reproduce_run
+
+    result = reproduce_run(
+        _root(), run_id, at_commit=at_commit, keep_workspace=keep_workspace, say=click.echo
+    )
+    render_reproduction(result, console())
+    sys.exit(0 if result.identical else 1)
+
+
+@main.command()
+@click.option("--limit", "-n", default=20, show_default=True, type=click.IntRange(min=1))
+@user_errors
+def runs(limit: int) -> None:
+    """List the most recent runs of the configured MLflow experiment."""
+    from reprokit.tracking.compare import console, list_runs, render_runs
+
+    render_runs(list_runs(_root(), limit), console())
+
+
+@main.command()
+@click.argument("run_a")
+@click.argument("run_b")
+@user_errors
+def diff(run_a: str, run_b: str) -> None:
+    """Compare two runs: config keys, data hashes, code/lock hashes, metrics (b - a)."""
+    import tempfile
+
+    from reprokit.tracking.compare import console, diff_runs, render_diff
+
+    with tempfile.TemporaryDirectory(prefix="reprokit-diff-") as scratch:
+        render_diff(diff_runs(_root(), run_a, run_b, Path(scratch)), console())
+
+
 def _as_data_error(action: Callable[[], Any], kind: str) -> Any:
     """The data sources raise ValueError/OSError; the user sees them as data errors."""
     from reprokit.errors import DataError
@@ -234,6 +283,52 @@ def data_prepare() -> None:
         lambda: ensure_source(source, config.data.path, root), config.data.source.kind
     )
     click.echo(f"{config.data.path}: {'written' if wrote else 'up to date'}")
+
+
+# The model registry by hand (champion moves, listing): src/reprokit/tracking/registry_cli.py.
+main.add_command(promote)
+main.add_command(models)
+
+
+@main.command()
+@user_errors
+def package() -> None:
+    """Save the current model, feature state and request schema as a BentoML model."""
+    import json
+
+    from reprokit.config.compose import workspace_from_params_file
+    from reprokit.datasets import atomic_path
+    from reprokit.dvcgen.generate import PACKAGE_MARKER
+    from reprokit.serving.package import package as package_outputs
+
+    root = _root()
+    result = package_outputs(workspace_from_params_file(root))
+    # The DVC stage's output: what was packaged, without BentoML's random version id, so
+    # that it is the same file for the same model on every machine.
+    marker = {
+        "model": result.name,
+        "fingerprint": result.fingerprint,
+        "model_sha256": result.model_sha256,
+    }
+    with atomic_path(root / PACKAGE_MARKER) as tmp:
+        tmp.write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    click.echo(f"{'saved' if result.created else 'already packaged'}: {result.tag}")
+
+
+@main.command()
+@click.option("--input", "source", required=True, type=click.Path(path_type=Path))
+@click.option("--output", "target", required=True, type=click.Path(path_type=Path))
+@click.option("--model", "tag", default=None, help="BentoML model tag (default: as served).")
+@click.option("--max-records", default=1_000_000, show_default=True, type=int)
+@user_errors
+def predict(source: Path, target: Path, tag: str | None, max_records: int) -> None:
+    """Score a CSV/Parquet file with a packaged model (the service's code path)."""
+    from reprokit.serving.batch import score_file
+    from reprokit.serving.store import load_packaged, resolve_model_tag
+
+    bundle = load_packaged(resolve_model_tag(tag or os.environ.get("REPROKIT_MODEL_TAG")))
+    rows = score_file(bundle, source, target, max_records)
+    click.echo(f"wrote {rows} predictions to {target} (model {bundle.info.tag})")
 
 
 # Kedro imports `<package>.cli.cli` for project-specific `kedro` subcommands. reprokit adds

@@ -27,14 +27,17 @@ def run_tracked(workspace: Workspace, pipelines: list[str], entry_point: str) ->
     if config.tracking.enabled:
         tracked = TrackedExecution(workspace, entry_point)
         tracked.start()
+    recorder.start()
     try:
         outputs = run_pipelines(
             config, workspace.params, workspace.root, pipelines, hooks=[recorder]
         )
     except BaseException as error:
+        recorder.failed(error)
         if tracked is not None:
             tracked.fail(error)
         raise
+    recorder.succeeded()
     if tracked is not None:
         tracked.finish(recorder.record)
     return outputs
@@ -44,11 +47,16 @@ def run_stage(workspace: Workspace, stage: str) -> dict[str, Any]:
     """One DVC stage: record it for the `track` stage; a failure is recorded FAILED here."""
     config, root = workspace.config, workspace.root
     recorder = ExecutionRecorder([stage], validated_datasets(config))
+    record_path = root / RECORDS_DIR / f"{stage}.json"
+    recorder.start()
     try:
-        return run_pipelines(config, workspace.params, root, [stage], hooks=[recorder])
+        outputs = run_pipelines(config, workspace.params, root, [stage], hooks=[recorder])
     except BaseException as error:
+        recorder.failed(error)
+        write_record(recorder.record, record_path)
         if config.tracking.enabled:
             record_failed_stage(workspace, stage, error)
         raise
-    finally:
-        write_record(recorder.record, root / RECORDS_DIR / f"{stage}.json")
+    recorder.succeeded()
+    write_record(recorder.record, record_path)
+    return outputs

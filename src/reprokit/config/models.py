@@ -287,6 +287,12 @@ class TrackingConfig(StrictModel):
     metrics: str = "metrics"
 
 
+class ServingConfig(StrictModel):
+    """Whether `dvc repro` packages the trained pipeline as a BentoML model."""
+
+    enabled: bool = False
+
+
 class EngineConfig(StrictModel):
     kind: Literal["local"] = "local"
     num_threads: int = Field(default=0, ge=0)
@@ -309,6 +315,7 @@ class ReprokitConfig(StrictModel):
     pipeline: PipelineSpec
     catalog: dict[str, dict[str, Any]]
     tracking: TrackingConfig
+    serving: ServingConfig = ServingConfig()
     engine: EngineConfig
 
     @model_validator(mode="after")

@@ -20,6 +20,7 @@ HEADER = (
 )
 DATA_STAGE = "data"
 TRACK_STAGE = "track"
+PACKAGE_STAGE = "package"
 DATA_SOURCE_MODULE = "reprokit.datagen.sources"
 
 
@@ -166,14 +167,44 @@ def _track_stage(config: ReprokitConfig, root: Path) -> Stage | None:
     )
 
 
+PACKAGE_MARKER = "data/08_reporting/bento_model.json"
+
+
+def _package_stage(config: ReprokitConfig, root: Path) -> Stage | None:
+    """Saves the trained pipeline to the BentoML store, after `track` (for the run id).
+
+    Like `track`, its output is a small deterministic marker that git ignores, so a fresh
+    clone's first `dvc repro` fills that machine's BentoML store.
+    """
+    if not config.serving.enabled:
+        return None
+    from reprokit.tracking.session import FINGERPRINT_FILE
+
+    served = [name for name in ("model", "feature_state", "metrics") if name in config.catalog]
+    deps = sorted(config.catalog[name]["filepath"] for name in served)
+    if config.tracking.enabled:
+        deps.append(FINGERPRINT_FILE)
+    return Stage(
+        name=PACKAGE_STAGE,
+        cmd="reprokit package",
+        deps=deps + source_closure(["reprokit.serving.package"], root),
+        params=["data.name", "data.schema", "data.target", "data.task", "serving"],
+        outs=[PACKAGE_MARKER],
+        uncached_outs={PACKAGE_MARKER},
+    )
+
+
 def stages_for(config: ReprokitConfig, root: Path) -> list[Stage]:
-    data_stage = _data_stage(config, root)
+    optional = {
+        "data": _data_stage(config, root),
+        "track": _track_stage(config, root),
+        "package": _package_stage(config, root),
+    }
     stages = [_pipeline_stage(config, name, root) for name in config.pipeline.pipelines]
-    track_stage = _track_stage(config, root)
     return [
-        *([data_stage] if data_stage else []),
+        *([optional["data"]] if optional["data"] else []),
         *stages,
-        *([track_stage] if track_stage else []),
+        *(stage for stage in (optional["track"], optional["package"]) if stage),
     ]
 
 

@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-# Keys that cannot change a result: where it is recorded, how many threads compute it
+# Keys that cannot change a result: where it is recorded or served, how many threads compute it
 # (training is deterministic across thread counts), the project's display name.
-NON_RESULT_KEYS = ("tracking", "engine.num_threads", "project")
+NON_RESULT_KEYS = ("tracking", "serving", "engine.num_threads", "project")
 LOCK_FILE = "uv.lock"
 _CHUNK = 1 << 20
 

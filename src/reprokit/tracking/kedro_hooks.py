@@ -32,7 +32,7 @@ class TrackingHooks:
         workspace = workspace_from_params_file(self._project_path)
         pipeline = run_params.get("pipeline_name") or "__default__"
         self._recorder = ExecutionRecorder([pipeline], validated_datasets(workspace.config))
-        self._recorder.before_pipeline_run()
+        self._recorder.start()
         if workspace.config.tracking.enabled:
             self._tracked = TrackedExecution(workspace, "kedro run")
             self._tracked.start()
@@ -55,10 +55,12 @@ class TrackingHooks:
     @hook_impl
     def after_pipeline_run(self) -> None:
         if self._recorder is not None and self._tracked is not None:
-            self._recorder.after_pipeline_run()
+            self._recorder.succeeded()
             self._tracked.finish(self._recorder.record)
 
     @hook_impl
     def on_pipeline_error(self, error: Exception) -> None:
+        if self._recorder is not None:
+            self._recorder.failed(error)
         if self._tracked is not None:
             self._tracked.fail(error)

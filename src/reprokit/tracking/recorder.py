@@ -41,8 +41,9 @@ class ExecutionRecorder:
         self._node_started: dict[str, float] = {}
         self._started = 0.0
 
-    @hook_impl
-    def before_pipeline_run(self) -> None:
+    # Start and finish are called by whoever runs the pipeline: Kedro's runners fire only
+    # node and dataset hooks (pipeline hooks come from a KedroSession, which stages skip).
+    def start(self) -> None:
         self._started = time.perf_counter()
         self.record.started = datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -66,12 +67,10 @@ class ExecutionRecorder:
                 "status": "passed",
             }
 
-    @hook_impl
-    def after_pipeline_run(self) -> None:
+    def succeeded(self) -> None:
         self._finish("FINISHED", None)
 
-    @hook_impl
-    def on_pipeline_error(self, error: Exception) -> None:
+    def failed(self, error: BaseException) -> None:
         self._finish("FAILED", f"{type(error).__name__}: {error}")
 
     def _finish(self, status: str, error: str | None) -> None:

@@ -73,6 +73,16 @@ def _execution(workspace: Workspace, entry_point: str, records: dict[str, Any]) 
     )
 
 
+def execution_model_sha256(execution: Any) -> str | None:
+    from reprokit.tracking.fingerprint import file_sha256
+
+    filepath = execution.config.catalog.get("model", {}).get("filepath")
+    if not filepath:
+        return None
+    path = execution.root / filepath
+    return file_sha256(path) if path.is_file() else None
+
+
 def _complete(client: Any, run_id: str, execution: Any) -> str:
     """Fill the run, register the model, remember the run id locally."""
     from reprokit.tracking.store import log_execution, register_model, tracking_uri
@@ -87,6 +97,8 @@ def _complete(client: Any, run_id: str, execution: Any) -> str:
             "tracking_uri": tracking_uri(execution.config, root),
             "fingerprint": execution.fingerprint.value,
             "model_version": version,
+            # Lets packaging tell whether the model on disk is the one this run trained.
+            "model_sha256": execution_model_sha256(execution),
         },
     )
     log.info(

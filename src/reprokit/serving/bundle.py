@@ -1,0 +1,127 @@
+"""The packaged pipeline: LightGBM text model + feature state + request schema, all plain
+files (never pickle), and the one prediction path every caller shares (the service, batch
+`reprokit predict`, the benchmarks).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from reprokit.config.models import SchemaSpec
+from reprokit.nodes.features import FeatureState, parse_state, transform_features
+
+MODEL_FILE = "model.txt"
+STATE_FILE = "feature_state.json"
+REQUEST_SCHEMA_FILE = "request_schema.json"
+BUNDLE_FILES = (MODEL_FILE, STATE_FILE, REQUEST_SCHEMA_FILE)
+DEFAULT_THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a response and an access log say about the model that answered."""
+
+    tag: str
+    fingerprint: str | None = None
+    model_version: str | None = None
+    mlflow_run_id: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "tag": self.tag,
+            "fingerprint": self.fingerprint,
+            "model_version": self.model_version,
+            "mlflow_run_id": self.mlflow_run_id,
+        }
+
+
+@dataclass
+class Bundle:
+    """A loaded package, ready to score validated frames."""
+
+    booster: Any
+    state: FeatureState
+    state_dict: dict[str, Any]
+    request_spec: SchemaSpec
+    info: ModelInfo
+    threshold: float = DEFAULT_THRESHOLD
+    num_threads: int = 1
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def load_bundle(
+    directory: Path,
+    info: ModelInfo,
+    metadata: Mapping[str, Any] | None = None,
+    num_threads: int = 1,
+) -> Bundle:
+    """Load the three packaged files from `directory` (a BentoML model's path)."""
+    import lightgbm as lgb
+
+    missing = [name for name in BUNDLE_FILES if not (directory / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"model {info.tag} at {directory} lacks {missing}")
+    state_dict = json.loads((directory / STATE_FILE).read_text(encoding="utf-8"))
+    state = parse_state(state_dict)
+    spec = SchemaSpec.model_validate_json((directory / REQUEST_SCHEMA_FILE).read_text("utf-8"))
+    booster = lgb.Booster(model_file=str(directory / MODEL_FILE))
+    if list(booster.feature_name()) != state.feature_names:
+        raise ValueError(
+            f"model {info.tag}: the LightGBM model's features differ from the feature state's"
+        )
+    meta = dict(metadata or {})
+    return Bundle(
+        booster=booster,
+        state=state,
+        state_dict=state_dict,
+        request_spec=spec,
+        info=info,
+        threshold=float(meta.get("threshold", DEFAULT_THRESHOLD)),
+        num_threads=num_threads,
+        metadata=meta,
+    )
+
+
+def raw_predictions(bundle: Bundle, frame: pd.DataFrame) -> np.ndarray[Any, Any]:
+    """LightGBM's output for a validated frame: one `predict` call for the whole batch."""
+    features = transform_features(frame, bundle.state_dict)
+    matrix = features[bundle.state.feature_names].to_numpy(dtype=np.float64, na_value=np.nan)
+    return np.asarray(
+        bundle.booster.predict(matrix, num_threads=bundle.num_threads), dtype=np.float64
+    )
+
+
+def format_predictions(bundle: Bundle, raw: np.ndarray[Any, Any]) -> list[dict[str, Any]]:
+    """Raw outputs as JSON-ready records: class probabilities and label, or a value."""
+    state = bundle.state
+    if state.task == "regression" or state.classes is None:
+        return [{"value": float(value)} for value in raw.tolist()]
+    classes = state.classes
+    if state.task == "binary":
+        positive = raw.tolist()
+        return [
+            {
+                "probabilities": {str(classes[0]): 1.0 - p, str(classes[1]): p},
+                "label": classes[1] if p >= bundle.threshold else classes[0],
+            }
+            for p in positive
+        ]
+    rows: Sequence[list[float]] = raw.tolist()
+    return [
+        {
+            "probabilities": {str(label): p for label, p in zip(classes, probs, strict=True)},
+            "label": classes[int(np.argmax(probs))],
+        }
+        for probs in rows
+    ]
+
+
+def predict_frame(bundle: Bundle, frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return format_predictions(bundle, raw_predictions(bundle, frame))

@@ -1,0 +1,471 @@
+"""Production concerns BentoML open source leaves to us, as plain ASGI middleware.
+
+Settings come from the environment when the server builds its middleware stack (never at
+import); defaults in brackets:
+
+- `REPROKIT_API_KEYS`: comma-separated API keys; `REPROKIT_API_KEYS_FILE`: a secrets file
+  with one key per line (`#` comments). Both may be set. Only SHA-256 digests are kept.
+  Fail-closed: with no key configured every request gets 401 and a warning is logged at
+  start-up; `REPROKIT_AUTH=off` turns authentication off, for local development only
+  [required].
+- `REPROKIT_RATE_LIMIT_RPS` / `REPROKIT_RATE_LIMIT_BURST`: token bucket per API key (per
+  client address when auth is off) [50 / 100]; 0 RPS disables it. Over the limit: 429
+  with `Retry-After` (seconds).
+- `REPROKIT_MAX_BODY_BYTES`: request body limit [10485760]; over it: 413.
+- `REPROKIT_REQUEST_TIMEOUT_S`: time until the response starts [30]; over it: 504.
+- `REPROKIT_ACCESS_LOG`: one JSON line per request on stderr [1]: request id, method,
+  path, status, outcome, latency, model tag/version, key id (a digest prefix). Never the
+  payload or the key.
+
+Health (`/livez`, `/readyz`, `/healthz`) and `/metrics` stay open: no auth, no limit.
+POST bodies must be `application/json` (415 otherwise).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import math
+import os
+import re
+import sys
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
+KEY_ID_SCOPE = "reprokit.key_id"
+MODEL_TAG_HEADER = "x-reprokit-model-tag"
+MODEL_VERSION_HEADER = "x-reprokit-model-version"
+REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+ACCESS_LOGGER = "reprokit.serving.access"
+
+
+class SettingsError(ValueError):
+    """A serving environment variable is invalid; the message names it."""
+
+
+def _number(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r}: expected a number") from None
+    if not math.isfinite(value) or value < 0:
+        raise SettingsError(f"{name}={raw!r}: expected a finite number >= 0")
+    return value
+
+
+def _read_keys(environ: Mapping[str, str]) -> list[str]:
+    keys = [key.strip() for key in environ.get("REPROKIT_API_KEYS", "").split(",")]
+    key_file = environ.get("REPROKIT_API_KEYS_FILE")
+    if key_file:
+        path = Path(key_file)
+        if not path.is_file():
+            raise SettingsError(f"REPROKIT_API_KEYS_FILE={key_file!r}: no such file")
+        lines = path.read_text(encoding="utf-8").splitlines()
+        keys += [line.strip() for line in lines if not line.lstrip().startswith("#")]
+    return [key for key in keys if key]
+
+
+def digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8")).digest()
+
+
+@dataclass(frozen=True)
+class ServingSettings:
+    key_digests: tuple[bytes, ...]
+    auth_required: bool
+    rate_per_second: float
+    burst: float
+    max_body_bytes: int
+    timeout_seconds: float
+    access_log: bool
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServingSettings:
+        env = os.environ if environ is None else environ
+        mode = env.get("REPROKIT_AUTH", "required").lower()
+        if mode not in ("required", "off"):
+            raise SettingsError(f"REPROKIT_AUTH={mode!r}: expected 'required' or 'off'")
+        keys = _read_keys(env)
+        return cls(
+            # Only digests stay in memory; the keys themselves go out of scope here.
+            key_digests=tuple(digest(key) for key in dict.fromkeys(keys)),
+            auth_required=mode == "required",
+            rate_per_second=_number(env, "REPROKIT_RATE_LIMIT_RPS", 50.0),
+            burst=max(1.0, _number(env, "REPROKIT_RATE_LIMIT_BURST", 100.0)),
+            max_body_bytes=int(_number(env, "REPROKIT_MAX_BODY_BYTES", 10 * 1024 * 1024)),
+            timeout_seconds=_number(env, "REPROKIT_REQUEST_TIMEOUT_S", 30.0),
+            access_log=env.get("REPROKIT_ACCESS_LOG", "1").lower() not in ("0", "false", "no"),
+        )
+
+
+async def _send_json(
+    send: Send, status: int, body: dict[str, object], headers: dict[str, str] | None = None
+) -> None:
+    payload = json.dumps(body).encode("utf-8")
+    extra = [
+        (name.encode("latin-1"), value.encode("latin-1")) for name, value in (headers or {}).items()
+    ]
+    raw_headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode("ascii")),
+        *extra,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+    await send({"type": "http.response.body", "body": payload})
+
+
+def _is_open(scope: Scope) -> bool:
+    return scope["type"] != "http" or scope["path"] in OPEN_PATHS
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+# --- access log -------------------------------------------------------------------------------
+
+
+def _access_logger() -> logging.Logger:
+    logger = logging.getLogger(ACCESS_LOGGER)
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        # Our lines are already JSON; the server's formatters must not wrap them again.
+        logger.propagate = False
+    return logger
+
+
+_OUTCOMES = {
+    401: "unauthorized",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    429: "rate_limited",
+    504: "timeout",
+}
+
+
+def outcome(status: int) -> str:
+    if status < 400:
+        return "ok"
+    return _OUTCOMES.get(status, "client_error" if status < 500 else "server_error")
+
+
+class AccessLogMiddleware:
+    """Outermost of ours: gives every request an id and logs one JSON line for it."""
+
+    def __init__(self, app: ASGIApp, settings: ServingSettings | None = None) -> None:
+        self.app = app
+        self.settings = settings or ServingSettings.from_env()
+        self.logger = _access_logger()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = _header(scope, REQUEST_ID_HEADER.encode())
+        request_id = incoming if incoming and _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        seen: dict[str, str | int] = {"status": 500}
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                seen["status"] = int(message["status"])
+                for name, value in message.get("headers", []):
+                    lowered = bytes(name).lower().decode("latin-1")
+                    if lowered in (MODEL_TAG_HEADER, MODEL_VERSION_HEADER):
+                        seen[lowered] = bytes(value).decode("latin-1")
+                message = {
+                    **message,
+                    "headers": [
+                        *message.get("headers", []),
+                        (REQUEST_ID_HEADER.encode(), request_id.encode("latin-1")),
+                    ],
+                }
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            if self.settings.access_log:
+                self._log(scope, request_id, seen, time.perf_counter() - started)
+
+    def _log(
+        self, scope: Scope, request_id: str, seen: Mapping[str, str | int], seconds: float
+    ) -> None:
+        status = int(seen["status"])
+        record = {
+            "event": "access",
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "request_id": request_id,
+            "method": scope.get("method"),
+            "path": scope.get("path"),
+            "status": status,
+            "outcome": outcome(status),
+            "latency_ms": round(seconds * 1000, 3),
+            "model_tag": seen.get(MODEL_TAG_HEADER),
+            "model_version": seen.get(MODEL_VERSION_HEADER),
+            "key_id": scope.get(KEY_ID_SCOPE),
+        }
+        self.logger.info(json.dumps(record, separators=(",", ":")))
+
+
+# --- auth -------------------------------------------------------------------------------------
+
+
+class ApiKeyMiddleware:
+    """`Authorization: Bearer <key>` against SHA-256 digests, compared in constant time."""
+
+    def __init__(self, app: ASGIApp, settings: ServingSettings | None = None) -> None:
+        self.app = app
+        self.settings = settings or ServingSettings.from_env()
+        if not self.settings.auth_required:
+            logging.getLogger(__name__).warning(
+                "reprokit serving: REPROKIT_AUTH=off: requests are NOT authenticated"
+            )
+        elif not self.settings.key_digests:
+            logging.getLogger(__name__).warning(
+                "reprokit serving: no API key configured: every request is refused (401). "
+                "Set REPROKIT_API_KEYS or REPROKIT_API_KEYS_FILE, or REPROKIT_AUTH=off for "
+                "local development"
+            )
+
+    def key_id(self, authorization: str | None) -> str | None:
+        """The matching key's id (digest prefix), or None."""
+        if authorization is None:
+            return None
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        candidate = digest(token.strip())
+        match: bytes | None = None
+        # Compare against every digest, without stopping early, so timing says nothing.
+        for known in self.settings.key_digests:
+            if hmac.compare_digest(candidate, known):
+                match = known
+        return None if match is None else match.hex()[:12]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if _is_open(scope) or not self.settings.auth_required:
+            await self.app(scope, receive, send)
+            return
+        key_id = self.key_id(_header(scope, b"authorization"))
+        if key_id is None:
+            await _send_json(
+                send,
+                401,
+                {"error": "missing or invalid API key (Authorization: Bearer <key>)"},
+                {"www-authenticate": "Bearer"},
+            )
+            return
+        scope[KEY_ID_SCOPE] = key_id
+        await self.app(scope, receive, send)
+
+
+# --- rate limit -------------------------------------------------------------------------------
+
+
+class TokenBuckets:
+    """One token bucket per client; the least recently used buckets are dropped past
+    `max_clients` (a dropped client starts again with a full bucket)."""
+
+    def __init__(
+        self,
+        rate: float,
+        burst: float,
+        clock: Callable[[], float] = time.monotonic,
+        max_clients: int = 10_000,
+    ) -> None:
+        self.rate, self.burst, self.clock, self.max_clients = rate, burst, clock, max_clients
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+
+    def take(self, client: str) -> float:
+        """0 when a token was taken; else the seconds until one is available."""
+        now = self.clock()
+        tokens, last = self._buckets.pop(client, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        wait = 0.0
+        if tokens >= 1.0:
+            tokens -= 1.0
+        else:
+            wait = (1.0 - tokens) / self.rate
+        self._buckets[client] = (tokens, now)
+        while len(self._buckets) > self.max_clients:
+            self._buckets.popitem(last=False)
+        return wait
+
+
+class RateLimitMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: ServingSettings | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.app = app
+        self.settings = settings or ServingSettings.from_env()
+        self.buckets = TokenBuckets(self.settings.rate_per_second, self.settings.burst, clock)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if _is_open(scope) or self.settings.rate_per_second <= 0:
+            await self.app(scope, receive, send)
+            return
+        client = scope.get(KEY_ID_SCOPE) or "addr:" + str((scope.get("client") or ("?",))[0])
+        wait = self.buckets.take(str(client))
+        if wait > 0:
+            retry_after = max(1, math.ceil(wait))
+            await _send_json(
+                send,
+                429,
+                {"error": f"rate limit exceeded; retry in {retry_after} s"},
+                {"retry-after": str(retry_after)},
+            )
+            return
+        await self.app(scope, receive, send)
+
+
+# --- body size and content type ----------------------------------------------------------------
+
+
+class _BodyTooLargeError(Exception):
+    pass
+
+
+class BodyLimitMiddleware:
+    """Reads a request body up to the limit (413 beyond), then replays it to the app.
+
+    Checking `Content-Length` alone would let a chunked body through, so the bytes are
+    counted as they arrive. POST bodies must be JSON (415 otherwise): BentoML would
+    otherwise guess a decoder from the content type.
+    """
+
+    def __init__(self, app: ASGIApp, settings: ServingSettings | None = None) -> None:
+        self.app = app
+        self.settings = settings or ServingSettings.from_env()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if _is_open(scope) or scope.get("method") not in _BODY_METHODS:
+            await self.app(scope, receive, send)
+            return
+        media_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+        if media_type != "application/json":
+            await _send_json(send, 415, {"error": "Content-Type must be application/json"})
+            return
+        limit = self.settings.max_body_bytes
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _send_json(send, 413, {"error": f"request body over {limit} bytes"})
+            return
+        try:
+            body = await self._read(receive, limit)
+        except _BodyTooLargeError:
+            await _send_json(send, 413, {"error": f"request body over {limit} bytes"})
+            return
+        await self.app(scope, _replay(body, receive), send)
+
+    @staticmethod
+    async def _read(receive: Receive, limit: int) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = bytes(message.get("body", b""))
+            size += len(chunk)
+            if size > limit:
+                raise _BodyTooLargeError
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # after the body: wait for the disconnect, as usual
+
+    return replay
+
+
+# --- timeout ----------------------------------------------------------------------------------
+
+
+class TimeoutMiddleware:
+    """504 when the response has not started within the timeout.
+
+    The API runs in a worker thread that cannot be interrupted: it finishes in the
+    background and its result is dropped. A response already under way is left alone.
+    """
+
+    def __init__(self, app: ASGIApp, settings: ServingSettings | None = None) -> None:
+        self.app = app
+        self.settings = settings or ServingSettings.from_env()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if _is_open(scope) or self.settings.timeout_seconds <= 0:
+            await self.app(scope, receive, send)
+            return
+        started = asyncio.Event()
+
+        async def tracked_send(message: Message) -> None:
+            started.set()
+            await send(message)
+
+        task = asyncio.ensure_future(self.app(scope, receive, tracked_send))
+        waiter = asyncio.ensure_future(started.wait())
+        done, _ = await asyncio.wait(
+            {task, waiter},
+            timeout=self.settings.timeout_seconds,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if done:
+            waiter.cancel()
+            await task
+            return
+        waiter.cancel()
+        task.cancel()
+        # Retrieve the cancelled task's result so asyncio does not warn about it.
+        task.add_done_callback(lambda finished: finished.cancelled() or finished.exception())
+        await _send_json(
+            send,
+            504,
+            {"error": f"no response within {self.settings.timeout_seconds:g} s"},
+        )
+
+
+# Outermost first: every outcome is logged; unauthenticated clients are refused before
+# they spend a token or upload a body; the timeout covers only the work itself.
+MIDDLEWARE_ORDER: tuple[type, ...] = (
+    AccessLogMiddleware,
+    ApiKeyMiddleware,
+    RateLimitMiddleware,
+    BodyLimitMiddleware,
+    TimeoutMiddleware,
+)

@@ -1,0 +1,300 @@
+"""Request records (parsed JSON) -> a frame with the training dtypes, validated by Pandera.
+
+JSON has no dtypes, so each declared column is first built from the records with the
+dtype the training data had (a wrong JSON type is a violation naming its rows); then the
+same Pandera schema that guards training data checks nullability, bounds, sets and
+uniqueness. Every problem is reported at once as `Violation`s (field, rule, row indexes):
+the service answers 422 with them, never 500.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from reprokit.config.models import ColumnSpec, SchemaSpec
+
+MAX_ROWS_LISTED = 20
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule: the field (None for the request as a whole), the rule, the rows."""
+
+    field: str | None
+    rule: str
+    message: str
+    rows: list[int] = dataclasses.field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        shown = self.rows[:MAX_ROWS_LISTED]
+        return {
+            "field": self.field,
+            "rule": self.rule,
+            "message": self.message,
+            "rows": shown,
+            "row_count": len(self.rows),
+        }
+
+
+class RequestValidationError(Exception):
+    """The request breaks the schema; carries every violation found."""
+
+    def __init__(self, violations: list[Violation]) -> None:
+        self.violations = violations
+        super().__init__("; ".join(f"{v.field}: {v.message}" for v in violations))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "error": "the request violates the model's input schema",
+            "violations": [violation.as_dict() for violation in self.violations],
+        }
+
+
+def validate_records(records: Sequence[Any], spec: SchemaSpec, max_records: int) -> pd.DataFrame:
+    """The records as a validated frame with the training dtypes.
+
+    Raises:
+        RequestValidationError: Every violation: request shape, missing or unexpected
+            fields, wrong JSON types, then the schema's own checks.
+    """
+    _raise_if(_shape_violations(records, max_records))
+    _raise_if(_field_violations(records, spec))
+    frame, violations = _typed_frame(records, spec)
+    _raise_if(violations)
+    return _schema_checked(frame, spec)
+
+
+def _raise_if(violations: list[Violation]) -> None:
+    if violations:
+        raise RequestValidationError(violations)
+
+
+def _shape_violations(records: Sequence[Any], max_records: int) -> list[Violation]:
+    if len(records) == 0:
+        return [Violation(None, "min_records", "`records` is empty; expected at least 1 record")]
+    if len(records) > max_records:
+        return [
+            Violation(
+                None,
+                "max_records",
+                f"{len(records)} records; at most {max_records} per request",
+            )
+        ]
+    not_objects = [row for row, record in enumerate(records) if not isinstance(record, dict)]
+    if not_objects:
+        return [Violation(None, "type", "each record must be a JSON object", not_objects)]
+    return []
+
+
+def _field_violations(records: Sequence[dict[str, Any]], spec: SchemaSpec) -> list[Violation]:
+    declared = set(spec.columns)
+    missing: dict[str, list[int]] = {}
+    extra: dict[str, list[int]] = {}
+    for row, record in enumerate(records):
+        for name in spec.columns:
+            if name not in record:
+                missing.setdefault(name, []).append(row)
+        for name in record:
+            if name not in declared:
+                extra.setdefault(str(name), []).append(row)
+    violations = [
+        Violation(name, "required", "field is required (send null for a missing value)", rows)
+        for name, rows in missing.items()
+    ]
+    # strict: "filter" drops unknown fields, as it drops unknown columns in training data.
+    if spec.strict is True:
+        violations += [
+            Violation(name, "unexpected_field", "field is not in the schema", rows)
+            for name, rows in sorted(extra.items())
+        ]
+    return violations
+
+
+# --- JSON values -> typed columns ------------------------------------------------------------
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _integer_column(values: list[Any]) -> tuple[Any, list[int], str]:
+    bad = [
+        row
+        for row, value in enumerate(values)
+        if value is not None and not (isinstance(value, int) and not isinstance(value, bool))
+    ]
+    if bad:
+        return None, bad, "expected an integer"
+    nulls = [row for row, value in enumerate(values) if value is None]
+    if nulls:
+        # An int64 column cannot hold a missing value (training data could not either).
+        return None, nulls, "null is not allowed in an integer field"
+    out_of_range = [row for row, value in enumerate(values) if not -(2**63) <= value < 2**63]
+    if out_of_range:
+        return None, out_of_range, "integer out of the int64 range"
+    return np.asarray(values, dtype=np.int64), [], ""
+
+
+def _float_column(values: list[Any]) -> tuple[Any, list[int], str]:
+    bad = [row for row, value in enumerate(values) if value is not None and not _is_number(value)]
+    if bad:
+        return None, bad, "expected a number"
+    try:
+        converted = [math.nan if value is None else float(value) for value in values]
+    except OverflowError:
+        huge = [row for row, value in enumerate(values) if _is_number(value) and abs(value) > 1e308]
+        return None, huge, "number out of the float64 range"
+    return np.asarray(converted, dtype=np.float64), [], ""
+
+
+def _not_strings(values: list[Any]) -> list[int]:
+    return [
+        row for row, value in enumerate(values) if value is not None and not isinstance(value, str)
+    ]
+
+
+def _string_column(values: list[Any]) -> tuple[Any, list[int], str]:
+    bad = _not_strings(values)
+    if bad:
+        return None, bad, "expected a string"
+    return pd.Series(values, dtype="str"), [], ""
+
+
+def _bool_column(values: list[Any]) -> tuple[Any, list[int], str]:
+    bad = [row for row, value in enumerate(values) if not isinstance(value, bool)]
+    if bad:
+        return None, bad, "expected true or false"
+    return np.asarray(values, dtype=bool), [], ""
+
+
+def _datetime_column(values: list[Any]) -> tuple[Any, list[int], str]:
+    expected = "expected an ISO 8601 timestamp without a time zone"
+    bad = _not_strings(values)
+    if bad:
+        return None, bad, expected
+    parsed = [_parse_timestamp(value) for value in values]
+    unparsable = [
+        row
+        for row, (value, stamp) in enumerate(zip(values, parsed, strict=True))
+        if value is not None and stamp is None
+    ]
+    if unparsable:
+        return None, unparsable, expected
+    return pd.Series(parsed, dtype="datetime64[ns]"), [], ""
+
+
+def _parse_timestamp(value: str | None) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    # Training timestamps are naive; a zone would silently shift the date parts.
+    if pd.isna(stamp) or stamp.tzinfo is not None:
+        return None
+    return stamp
+
+
+def _builder(column: ColumnSpec) -> Callable[[list[Any]], tuple[Any, list[int], str]] | None:
+    dtype = column.dtype.lower()
+    if dtype.startswith(("int", "uint")):
+        return _integer_column
+    if dtype.startswith("float"):
+        return _float_column
+    if dtype in ("str", "string", "object", "category") or dtype.startswith("string["):
+        return _string_column
+    if dtype in ("bool", "boolean"):
+        return _bool_column
+    if dtype.startswith("datetime64"):
+        return _datetime_column
+    return None
+
+
+def _typed_frame(
+    records: Sequence[dict[str, Any]], spec: SchemaSpec
+) -> tuple[pd.DataFrame, list[Violation]]:
+    columns: dict[str, Any] = {}
+    violations: list[Violation] = []
+    for name, column in spec.columns.items():
+        values = [record[name] for record in records]
+        build = _builder(column)
+        if build is None:  # a dtype JSON cannot express directly: Pandera judges it
+            columns[name] = pd.Series(values, dtype=object)
+            continue
+        built, rows, message = build(values)
+        if rows:
+            violations.append(Violation(name, "dtype", f"{message} ({column.dtype})", rows))
+        else:
+            columns[name] = built
+    if violations:
+        return pd.DataFrame(), violations
+    return pd.DataFrame(columns, index=pd.RangeIndex(len(records))), []
+
+
+# --- the training schema's own checks ----------------------------------------------------------
+
+
+def _rule_name(check: str) -> str:
+    readable = {"not_nullable": "not_nullable", "field_uniqueness": "unique"}
+    if check in readable:
+        return readable[check]
+    return check.split("(", 1)[0]
+
+
+def _schema_checked(frame: pd.DataFrame, spec: SchemaSpec) -> pd.DataFrame:
+    import pandera.errors
+
+    from reprokit.schemas import build_schema, summarize_failures
+
+    schema = build_schema(spec, name="request")
+    try:
+        validated: pd.DataFrame = schema.validate(frame, lazy=True)
+    except pandera.errors.SchemaErrors as errors:
+        raise RequestValidationError(_from_failure_cases(errors.failure_cases)) from None
+    except pandera.errors.SchemaError as error:  # a non-lazy failure (e.g. a coercion)
+        lines = summarize_failures(error.failure_cases) if error.failure_cases is not None else []
+        raise RequestValidationError(
+            [Violation(None, "schema", "; ".join(lines) or str(error))]
+        ) from None
+    return validated
+
+
+def _from_failure_cases(cases: pd.DataFrame) -> list[Violation]:
+    violations: list[Violation] = []
+    for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=True):
+        rows = sorted({int(index) for index in group["index"].dropna()})
+        examples = group["failure_case"].drop_duplicates().head(5).tolist()
+        violations.append(
+            Violation(
+                _column_name(column),
+                _rule_name(str(check)),
+                f"values failing {check}; examples: {[_jsonable(v) for v in examples]}",
+                rows,
+            )
+        )
+    return violations
+
+
+def _column_name(column: Any) -> str | None:
+    """Pandera leaves the column empty (None or NaN) for frame-wide checks."""
+    if column is None or (isinstance(column, float) and math.isnan(column)):
+        return None
+    return str(column)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)

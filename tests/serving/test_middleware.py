@@ -1,0 +1,181 @@
+"""The serving middleware in-process: auth, rate limit, body limit, timeout, access log."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.types import Receive, Scope, Send
+
+from reprokit.serving.middleware import (
+    AccessLogMiddleware,
+    ApiKeyMiddleware,
+    BodyLimitMiddleware,
+    RateLimitMiddleware,
+    ServingSettings,
+    SettingsError,
+    TimeoutMiddleware,
+    TokenBuckets,
+)
+
+
+def settings(**env: str) -> ServingSettings:
+    return ServingSettings.from_env({"REPROKIT_API_KEYS": "good-key", **env})
+
+
+async def echo_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """Answers 200 with the size of the body it received."""
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body", False):
+            break
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": str(len(body)).encode()})
+
+
+def slow_app(seconds: float) -> Callable[[Scope, Receive, Send], Any]:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await asyncio.sleep(seconds)
+        await echo_app(scope, receive, send)
+
+    return app
+
+
+def call(app: Any, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.request(method, path, **kwargs)
+
+    return asyncio.run(go())
+
+
+def test_settings_hash_keys_from_env_and_file(tmp_path: Path) -> None:
+    keys = tmp_path / "keys"
+    keys.write_text("# comment\nfile-key\n\n")
+    loaded = ServingSettings.from_env(
+        {"REPROKIT_API_KEYS": "a, b", "REPROKIT_API_KEYS_FILE": str(keys)}
+    )
+    assert len(loaded.key_digests) == 3
+    assert all(len(d) == 32 for d in loaded.key_digests)
+    assert b"file-key" not in b"".join(loaded.key_digests)
+    assert loaded.auth_required
+
+
+def test_settings_errors_name_the_variable() -> None:
+    with pytest.raises(SettingsError, match="REPROKIT_RATE_LIMIT_RPS"):
+        ServingSettings.from_env({"REPROKIT_RATE_LIMIT_RPS": "fast"})
+    with pytest.raises(SettingsError, match="REPROKIT_API_KEYS_FILE"):
+        ServingSettings.from_env({"REPROKIT_API_KEYS_FILE": "/no/such/file"})
+    with pytest.raises(SettingsError, match="REPROKIT_AUTH"):
+        ServingSettings.from_env({"REPROKIT_AUTH": "maybe"})
+
+
+def test_auth_is_fail_closed_without_keys() -> None:
+    """No key configured refuses every request; only an explicit REPROKIT_AUTH=off opens."""
+    assert ServingSettings.from_env({}).auth_required
+    closed = ApiKeyMiddleware(echo_app, ServingSettings.from_env({}))
+    assert call(closed, "POST", "/predict").status_code == 401
+    assert (
+        call(closed, "POST", "/predict", headers={"Authorization": "Bearer x"}).status_code == 401
+    )
+    opened = ApiKeyMiddleware(echo_app, ServingSettings.from_env({"REPROKIT_AUTH": "off"}))
+    assert not opened.settings.auth_required
+    assert call(opened, "POST", "/predict").status_code == 200
+
+
+def test_auth() -> None:
+    app = ApiKeyMiddleware(echo_app, settings())
+    assert call(app, "POST", "/predict").status_code == 401
+    assert call(app, "POST", "/predict", headers={"Authorization": "Bearer bad"}).status_code == 401
+    assert (
+        call(app, "POST", "/predict", headers={"Authorization": "Basic good-key"}).status_code
+        == 401
+    )
+    ok = call(app, "POST", "/predict", headers={"Authorization": "Bearer good-key"})
+    assert ok.status_code == 200
+    for path in ("/livez", "/readyz", "/metrics"):
+        assert call(app, "GET", path).status_code == 200
+
+
+def test_token_bucket_refills_at_the_rate() -> None:
+    now = [0.0]
+    buckets = TokenBuckets(rate=2.0, burst=3.0, clock=lambda: now[0])
+    assert [buckets.take("k") for _ in range(3)] == [0.0, 0.0, 0.0]
+    assert buckets.take("k") == pytest.approx(0.5)
+    assert buckets.take("other") == 0.0  # per client
+    now[0] = 0.5
+    assert buckets.take("k") == 0.0
+
+
+def test_rate_limit_answers_429_with_retry_after() -> None:
+    now = [0.0]
+    limited = RateLimitMiddleware(
+        echo_app,
+        settings(REPROKIT_RATE_LIMIT_RPS="0.5", REPROKIT_RATE_LIMIT_BURST="2"),
+        clock=lambda: now[0],
+    )
+    app = ApiKeyMiddleware(limited, settings())
+    headers = {"Authorization": "Bearer good-key"}
+    statuses = [call(app, "POST", "/predict", headers=headers).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    refused = call(app, "POST", "/predict", headers=headers)
+    assert refused.headers["retry-after"] == "2"
+    assert call(app, "GET", "/metrics").status_code == 200
+
+
+def test_body_limit_and_content_type() -> None:
+    app = BodyLimitMiddleware(echo_app, settings(REPROKIT_MAX_BODY_BYTES="100"))
+    json_type = {"content-type": "application/json"}
+    assert call(app, "POST", "/predict", content=b"x" * 100, headers=json_type).text == "100"
+    assert call(app, "POST", "/predict", content=b"x" * 101, headers=json_type).status_code == 413
+
+    async def chunks() -> Any:
+        yield b"x" * 60
+        yield b"x" * 60
+
+    streamed = call(app, "POST", "/predict", content=chunks(), headers=json_type)
+    assert streamed.status_code == 413
+    plain = call(app, "POST", "/predict", content=b"{}", headers={"content-type": "text/plain"})
+    assert plain.status_code == 415
+
+
+def test_timeout_answers_504() -> None:
+    fast = settings(REPROKIT_REQUEST_TIMEOUT_S="0.5")
+    assert call(TimeoutMiddleware(slow_app(0.01), fast), "POST", "/predict").status_code == 200
+    slow = settings(REPROKIT_REQUEST_TIMEOUT_S="0.05")
+    assert call(TimeoutMiddleware(slow_app(1.0), slow), "POST", "/predict").status_code == 504
+
+
+def test_access_log_is_json_without_payload(caplog: pytest.LogCaptureFixture) -> None:
+    app = AccessLogMiddleware(ApiKeyMiddleware(echo_app, settings()), settings())
+    logger = logging.getLogger("reprokit.serving.access")
+    logger.addHandler(caplog.handler)
+    # Other tests in this process may have left logging at WARNING (the CLI configures it).
+    caplog.set_level(logging.INFO, logger="reprokit.serving.access")
+    try:
+        response = call(
+            app,
+            "POST",
+            "/predict",
+            content=b'{"secret": 1}',
+            headers={"Authorization": "Bearer good-key", "X-Request-ID": "abc-1"},
+        )
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert response.headers["x-request-id"] == "abc-1"
+    access = [r for r in caplog.records if r.name == "reprokit.serving.access"]
+    line = json.loads(access[-1].getMessage())
+    assert line["request_id"] == "abc-1"
+    assert line["status"] == 200 and line["outcome"] == "ok"
+    assert line["key_id"] and "good-key" not in caplog.text
+    assert "secret" not in caplog.text
+    assert line["latency_ms"] >= 0

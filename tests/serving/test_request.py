@@ -1,0 +1,106 @@
+"""Request validation: JSON records -> typed frame, every violation with field, rule, rows."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from reprokit.config.models import SchemaSpec
+from reprokit.serving.request import RequestValidationError, validate_records
+
+SPEC = SchemaSpec.model_validate(
+    {
+        "strict": True,
+        "columns": {
+            "id": {"dtype": "int64", "unique": True},
+            "when": {"dtype": "datetime64[ns]", "coerce": True},
+            "age": {"dtype": "float64", "nullable": True, "ge": 18},
+            "amount": {"dtype": "float64", "gt": 0},
+            "term": {"dtype": "int64", "isin": [12, 24]},
+            "kind": {"dtype": "str"},
+        },
+    }
+)
+
+
+def record(**changes: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "id": 1,
+        "when": "2024-03-01T10:00:00",
+        "age": 30.0,
+        "amount": 100,
+        "term": 12,
+        "kind": "a",
+    }
+    base.update(changes)
+    return base
+
+
+def violations(
+    records: list[Any], spec: SchemaSpec = SPEC
+) -> list[tuple[str | None, str, list[int]]]:
+    with pytest.raises(RequestValidationError) as caught:
+        validate_records(records, spec, max_records=100)
+    return [(v.field, v.rule, v.rows) for v in caught.value.violations]
+
+
+def test_valid_records_get_the_training_dtypes() -> None:
+    frame = validate_records([record(), record(id=2, age=None)], SPEC, max_records=10)
+    assert str(frame["id"].dtype) == "int64"
+    assert str(frame["when"].dtype) == "datetime64[ns]"
+    assert frame["amount"].tolist() == [100.0, 100.0]
+    assert math.isnan(frame["age"].iloc[1])
+
+
+def test_empty_and_too_many_records() -> None:
+    assert violations([]) == [(None, "min_records", [])]
+    with pytest.raises(RequestValidationError) as caught:
+        validate_records([record(id=i) for i in range(3)], SPEC, max_records=2)
+    assert caught.value.violations[0].rule == "max_records"
+
+
+def test_missing_and_extra_fields_name_their_rows() -> None:
+    missing = record()
+    del missing["amount"]
+    assert violations([record(), missing, record(id=3, extra=1)]) == [
+        ("amount", "required", [1]),
+        ("extra", "unexpected_field", [2]),
+    ]
+
+
+def test_filter_schema_ignores_extra_fields() -> None:
+    spec = SPEC.model_copy(update={"strict": "filter"})
+    frame = validate_records([record(extra=1)], spec, max_records=10)
+    assert "extra" not in frame.columns
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("age", "thirty"),
+        ("amount", True),
+        ("id", 1.5),
+        ("id", None),
+        ("id", 2**70),
+        ("kind", 3),
+        ("when", "not a date"),
+        ("when", "2024-03-01T10:00:00+02:00"),
+        ("amount", {"nested": 1}),
+    ],
+)
+def test_wrong_json_types_are_dtype_violations(field: str, value: Any) -> None:
+    assert violations([record(), record(**{"id": 2, field: value})]) == [(field, "dtype", [1])]
+
+
+def test_schema_checks_report_rows() -> None:
+    found = violations([record(), record(id=1, age=10.0), record(id=3, amount=math.nan, term=36)])
+    assert ("age", "greater_than_or_equal_to", [1]) in found
+    assert ("amount", "not_nullable", [2]) in found
+    assert ("term", "isin", [2]) in found
+    assert ("id", "unique", [0, 1]) in found
+
+
+def test_non_object_records() -> None:
+    assert violations([record(), 3, "x"]) == [(None, "type", [1, 2])]

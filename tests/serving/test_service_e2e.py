@@ -1,0 +1,374 @@
+"""End to end: `reprokit run` -> `reprokit package` -> one real `bentoml serve` over HTTP.
+
+Every bentoml-related process gets a temporary BENTOML_HOME: the user's ~/bentoml is never
+touched. The server is started once for the module and its process group always ends.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+from tests.support import PROJECT_ROOT, copy_project, run, tool_env
+
+from reprokit.serving.batch import frame_to_records
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serving")]
+
+API_KEY = "test-key-1"
+FUZZ_KEY = "test-key-fuzz"
+BURST_KEY = "test-key-burst"
+MAX_BODY_BYTES = 2_000_000
+BURST = 150
+STARTUP_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class Served:
+    root: Path
+    url: str
+    env: dict[str, str]
+    log: Path
+    tag: str
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def bentoml_env(root: Path, home: Path) -> dict[str, str]:
+    return {
+        **tool_env(root),
+        "BENTOML_HOME": str(home),
+        "BENTOML_DO_NOT_TRACK": "true",
+        "REPROKIT_API_KEYS": f"{API_KEY},{FUZZ_KEY},{BURST_KEY}",
+        "REPROKIT_RATE_LIMIT_RPS": "5",
+        "REPROKIT_RATE_LIMIT_BURST": str(BURST),
+        "REPROKIT_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
+    }
+
+
+def tool(args: list[str], served_root: Path, env: dict[str, str]) -> str:
+    result = subprocess.run(
+        args, cwd=served_root, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, f"{args}: {result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result.stdout
+
+
+def wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"bentoml serve exited {process.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"bentoml serve not ready in {STARTUP_SECONDS} s:\n{log.read_text()}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) -> Iterator[Served]:
+    base = tmp_path_factory.mktemp("serving")
+    root = copy_project(base / "project", mlflow_db_template)
+    shutil.copy2(PROJECT_ROOT / "bentofile.yaml", root / "bentofile.yaml")
+    shutil.copytree(PROJECT_ROOT / "requirements", root / "requirements")
+    run(["reprokit", "run"], root)
+    env = bentoml_env(root, base / "bentoml")
+    tag = tool(["reprokit", "package"], root, env).strip().split()[-1]
+    port = free_port()
+    log = base / "serve.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            ["bentoml", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=root,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: teardown ends the workers too
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(process, url, log)
+        yield Served(root=root, url=url, env=env, log=log, tag=tag)
+    finally:
+        stop(process)
+
+
+def post(served: Served, body: Any, key: str | None = API_KEY, **kwargs: Any) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    headers.update(kwargs.pop("headers", {}))
+    if "content" not in kwargs:
+        kwargs["content"] = json.dumps(body)
+        headers.setdefault("Content-Type", "application/json")
+    return httpx.post(f"{served.url}/predict", headers=headers, timeout=60, **kwargs)
+
+
+def test_records(served: Served, rows: int | None = None) -> list[dict[str, Any]]:
+    test = pd.read_parquet(served.root / "data/03_primary/test.parquet")
+    records = frame_to_records(test.drop(columns=["default"]))
+    return records if rows is None else records[:rows]
+
+
+test_records.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+def last_run(served: Served) -> dict[str, Any]:
+    value: dict[str, Any] = json.loads((served.root / ".reprokit/last_run.json").read_text())
+    return value
+
+
+def test_package_is_idempotent_and_records_the_run(served: Served) -> None:
+    again = tool(["reprokit", "package"], served.root, served.env)
+    assert again.strip() == f"already packaged: {served.tag}"
+    listed = json.loads(tool(["bentoml", "models", "list", "-o", "json"], served.root, served.env))
+    assert [item["tag"] for item in listed] == [served.tag]
+    model_yaml = next((Path(served.env["BENTOML_HOME"]) / "models").glob("*/*/model.yaml"))
+    text = model_yaml.read_text()
+    assert last_run(served)["run_id"] in text
+    assert sorted(p.name for p in model_yaml.parent.iterdir()) == [
+        "feature_state.json",
+        "model.txt",
+        "model.yaml",
+        "request_schema.json",
+    ]
+    request_schema = json.loads((model_yaml.parent / "request_schema.json").read_text())
+    assert "default" not in request_schema["columns"]
+
+
+def test_predictions_carry_probabilities_label_and_model(served: Served) -> None:
+    response = post(served, {"records": test_records(served, 5)})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert len(body["predictions"]) == 5
+    for prediction in body["predictions"]:
+        probabilities = prediction["probabilities"]
+        assert set(probabilities) == {"0", "1"}
+        assert math.isclose(sum(probabilities.values()), 1.0)
+        assert prediction["label"] == (1 if probabilities["1"] >= 0.5 else 0)
+    model = body["model"]
+    recorded = last_run(served)
+    assert model["tag"] == served.tag
+    assert model["fingerprint"] == recorded["fingerprint"]
+    # The copy's registry has one version: the champion the service picked.
+    assert model["model_version"] == recorded["model_version"] == "1"
+    assert response.headers["x-reprokit-model-version"] == "1"
+    assert response.headers["x-request-id"]
+
+
+def test_parity_with_offline_booster_on_the_test_split(served: Served) -> None:
+    root = served.root
+    state = json.loads((root / "data/04_feature/feature_state.json").read_text())
+    features = pd.read_parquet(root / "data/05_model_input/test_features.parquet")
+    matrix = features[state["feature_names"]].to_numpy(dtype=np.float64, na_value=np.nan)
+    offline = lgb.Booster(model_file=str(root / "data/06_models/model.txt")).predict(matrix)
+    response = post(served, {"records": test_records(served)})
+    assert response.status_code == 200, response.text[:2000]
+    online = np.array([p["probabilities"]["1"] for p in response.json()["predictions"]])
+    assert len(online) == len(offline) == 2000
+    assert np.array_equal(online, offline)  # exactly, not approximately
+
+
+def test_auth(served: Served) -> None:
+    body = {"records": test_records(served, 1)}
+    assert post(served, body, key=None).status_code == 401
+    assert post(served, body, key="wrong").status_code == 401
+    assert post(served, body).status_code == 200
+
+
+def _broken(served: Served, field: str, value: Any) -> dict[str, Any]:
+    records = test_records(served, 3)
+    if value is KeyError:
+        del records[1][field]
+    else:
+        records[1][field] = value
+    return {"records": records}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "rule"),
+    [
+        ("income", KeyError, "required"),
+        ("age", "forty", "dtype"),
+        ("purpose", 7, "dtype"),
+        ("favourite_colour", "blue", "unexpected_field"),
+        ("loan_amount", float("nan"), "not_nullable"),
+        ("loan_term_months", 13, "isin"),
+    ],
+)
+def test_schema_violations_are_422_with_field_rule_rows(
+    served: Served, field: str, value: Any, rule: str
+) -> None:
+    response = post(served, _broken(served, field, value))
+    assert response.status_code == 422, response.text
+    violations = response.json()["violations"]
+    assert {"field": field, "rule": rule, "rows": [1]}.items() <= {
+        key: violations[0][key] for key in ("field", "rule", "rows")
+    }.items()
+
+
+def test_empty_records_is_422(served: Served) -> None:
+    response = post(served, {"records": []})
+    assert response.status_code == 422
+    assert response.json()["violations"][0]["rule"] == "min_records"
+
+
+def test_malformed_json_and_wrong_content_type_are_4xx(served: Served) -> None:
+    malformed = post(
+        served, None, content=b'{"records": [', headers={"Content-Type": "application/json"}
+    )
+    assert 400 <= malformed.status_code < 500
+    text = post(served, None, content=b'{"records": []}', headers={"Content-Type": "text/plain"})
+    assert text.status_code == 415
+    not_records = post(served, {"rows": []})
+    assert 400 <= not_records.status_code < 500
+
+
+def test_oversize_body_is_413(served: Served) -> None:
+    record = test_records(served, 1)[0]
+    body = {"records": [record] * (MAX_BODY_BYTES // 300 + 100)}
+    assert len(json.dumps(body)) > MAX_BODY_BYTES
+    assert post(served, body).status_code == 413
+
+
+def test_rate_limit_is_429_with_retry_after(served: Served) -> None:
+    with httpx.Client(base_url=served.url, timeout=30) as client:
+        headers = {"Authorization": f"Bearer {BURST_KEY}", "Content-Type": "application/json"}
+        for _ in range(BURST * 2):
+            response = client.post("/predict", content=b'{"records": []}', headers=headers)
+            if response.status_code == 429:
+                break
+        assert response.status_code == 429
+        assert int(response.headers["retry-after"]) >= 1
+    # Another key keeps its own bucket.
+    assert post(served, {"records": []}).status_code == 422
+
+
+def test_health_and_metrics_need_no_key(served: Served) -> None:
+    for path in ("/livez", "/readyz", "/metrics"):
+        assert httpx.get(f"{served.url}{path}", timeout=10).status_code == 200
+    assert httpx.get(f"{served.url}/docs.json", timeout=10).status_code == 401
+
+
+def test_access_log_lines_are_json_without_payload(served: Served) -> None:
+    post(served, {"records": [{"secret_marker": 1}]}, headers={"X-Request-ID": "trace-me-42"})
+    lines = [
+        json.loads(line)
+        for line in served.log.read_text().splitlines()
+        if line.startswith('{"event":"access"')
+    ]
+    mine = [line for line in lines if line["request_id"] == "trace-me-42"]
+    assert mine and mine[0]["outcome"] == "invalid_request" and mine[0]["model_version"] == "1"
+    assert "secret_marker" not in served.log.read_text()
+    assert API_KEY not in served.log.read_text()
+
+
+def test_fuzzing_the_openapi_schema_finds_no_server_error(served: Served) -> None:
+    import hypothesis
+    import schemathesis
+    from hypothesis import HealthCheck, Phase
+    from schemathesis.generation import GenerationMode
+
+    headers = {"Authorization": f"Bearer {FUZZ_KEY}"}
+    spec = httpx.get(f"{served.url}/docs.json", headers=headers, timeout=10).json()
+    schema = schemathesis.openapi.from_dict(spec)
+    results: list[Any] = list(schema.get_all_operations())
+    operations = [result.ok() for result in results]
+    assert any(op.path == "/predict" for op in operations)
+    failures: list[str] = []
+    sent: list[int] = []
+    for operation in operations:
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+
+            @hypothesis.settings(
+                max_examples=25,
+                deadline=None,
+                database=None,
+                phases=[Phase.explicit, Phase.generate],
+                suppress_health_check=list(HealthCheck),
+            )
+            @hypothesis.given(case=operation.as_strategy(generation_mode=mode))
+            def check(case: Any) -> None:
+                response = case.call(base_url=served.url, headers=headers, timeout=30)
+                sent.append(response.status_code)
+                if response.status_code >= 500:
+                    failures.append(f"{case.method} {case.path} -> {response.status_code}")
+
+            try:
+                check()
+            except hypothesis.errors.Unsatisfiable:
+                # An operation without inputs (GET /livez) has no invalid request to make.
+                assert mode is GenerationMode.NEGATIVE, operation.path
+    assert not failures, failures
+    assert len(sent) > 50 and any(400 <= status < 500 for status in sent)
+
+
+def test_bentoml_build_makes_a_bento_with_the_model(served: Served) -> None:
+    tool(["bentoml", "build"], served.root, served.env)
+    bentos = list((Path(served.env["BENTOML_HOME"]) / "bentos" / "reprokit").glob("*/bento.yaml"))
+    assert len(bentos) == 1
+    bento = bentos[0].parent
+    assert served.tag in bentos[0].read_text()
+    dockerfile = bento / "env/docker/Dockerfile"
+    assert dockerfile.is_file() and "PYTHONPATH" in dockerfile.read_text()
+    assert (bento / "src/src/reprokit/serving/service.py").is_file()
+    requirements = (bento / "env/python/requirements.txt").read_text()
+    assert "lightgbm==" in requirements and "bentoml==" in requirements
+
+
+def test_batch_predict_matches_offline_and_rejects_bad_rows(served: Served) -> None:
+    root = served.root
+    source, target = root / "data/03_primary/test.parquet", root / "scored.parquet"
+    tool(["reprokit", "predict", "--input", str(source), "--output", str(target)], root, served.env)
+    scored = pd.read_parquet(target)
+    state = json.loads((root / "data/04_feature/feature_state.json").read_text())
+    features = pd.read_parquet(root / "data/05_model_input/test_features.parquet")
+    matrix = features[state["feature_names"]].to_numpy(dtype=np.float64, na_value=np.nan)
+    offline = lgb.Booster(model_file=str(root / "data/06_models/model.txt")).predict(matrix)
+    assert np.array_equal(scored["probability_1"].to_numpy(), offline)
+    assert scored["customer_id"].tolist() == pd.read_parquet(source)["customer_id"].tolist()
+    bad = pd.read_parquet(source).head(3).assign(loan_amount=[1.0, -5.0, 2.0])
+    bad.to_parquet(root / "bad.parquet")
+    result = subprocess.run(
+        ["reprokit", "predict", "--input", "bad.parquet", "--output", "bad_scored.csv"],
+        cwd=root,
+        env=served.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "loan_amount" in result.stderr and "rows [1]" in result.stderr
+    assert not (root / "bad_scored.csv").exists()
