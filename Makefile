@@ -15,6 +15,8 @@ export DO_NOT_TRACK := true
 export DVC_NO_ANALYTICS := true
 export BENTOML_DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
+# LightGBM's OpenMP threads wait passively instead of spinning (see reprokit.cli).
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: help setup repro test test-fast lint format generate requirements check bench clean
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -24,7 +23,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
-from tests.support import PROJECT_ROOT, copy_project, run, tool_env
+from tests.support import copy_project, run, tool_env
 
 from reprokit.serving.batch import frame_to_records
 
@@ -102,8 +101,6 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 def served(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) -> Iterator[Served]:
     base = tmp_path_factory.mktemp("serving")
     root = copy_project(base / "project", mlflow_db_template)
-    shutil.copy2(PROJECT_ROOT / "bentofile.yaml", root / "bentofile.yaml")
-    shutil.copytree(PROJECT_ROOT / "requirements", root / "requirements")
     run(["reprokit", "run"], root)
     env = bentoml_env(root, base / "bentoml")
     tag = tool(["reprokit", "package"], root, env).strip().split()[-1]
