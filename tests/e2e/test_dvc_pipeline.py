@@ -12,7 +12,7 @@ import yaml
 from tests.support import commit_all, copy_project, git_init, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dvc")]
-STAGES = ("data", "prepare", "features", "train", "evaluate", "track")
+STAGES = ("data", "prepare", "features", "train", "evaluate", "track", "package")
 
 
 def ran_stages(output: str) -> set[str]:
@@ -75,7 +75,7 @@ def test_model_param_experiment_reruns_only_model_stages(repro_project: Path) ->
     before = sha256(repro_project / "data/06_models/model.txt")
     features_before = sha256(repro_project / "data/05_model_input/train_features.parquet")
     result = run(["dvc", "exp", "run", "-S", "model.num_leaves=63"], repro_project)
-    assert ran_stages(result.stdout) == {"train", "evaluate", "track"}
+    assert ran_stages(result.stdout) == {"train", "evaluate", "track", "package"}
     params = yaml.safe_load((repro_project / "params.yaml").read_text())
     assert params["model"]["num_leaves"] == 63
     assert sha256(repro_project / "data/06_models/model.txt") != before
