@@ -362,6 +362,8 @@ def register_model(
         name=_ensure_registered_model(client, name),
         source=info.model_uri,
         run_id=run_id,
+        # A tracking server requires the logged model's id for a `models:/` source.
+        model_id=info.model_id,
         tags={
             f"{TAG}fingerprint": execution.fingerprint.value,
             f"{TAG}run_id": run_id,

@@ -1,0 +1,237 @@
+"""End to end with a real `mlflow server`: runs, artifacts and the registry over HTTP.
+
+The server is a subprocess on 127.0.0.1 (a free port) with a copy of the migrated SQLite
+store and its own artifact folder, served through the server (`--serve-artifacts`); it is
+always terminated with its whole process group, and the test fails if any of it is left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.support import copy_project, tool_env
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mlflow-server")]
+
+MODEL = "reprokit-credit"
+START_TIMEOUT = 180.0
+STOP_TIMEOUT = 30.0
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[bytes]
+    artifacts: Path
+    log: Path
+
+    def tail(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")[-3000:]
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def server_env() -> dict[str, str]:
+    env = tool_env()
+    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    # The GenAI job runner starts several worker processes this test does not need.
+    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return env
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def wait_until_healthy(server: Server) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            pytest.fail(f"mlflow server exited with {server.process.returncode}:\n{server.tail()}")
+        if healthy(server.url):
+            return
+        time.sleep(0.5)
+    pytest.fail(f"mlflow server not healthy within {START_TIMEOUT:.0f} s:\n{server.tail()}")
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def group_gone(process: subprocess.Popen[bytes], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        process.poll()  # reap the leader: a zombie still counts as a member of its group
+        if not group_alive(process.pid):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the server's process group (uvicorn and its workers), SIGKILL if it lingers."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if not group_alive(process.pid):
+            break
+        os.killpg(process.pid, sig)  # start_new_session: the server leads its own group
+        if group_gone(process, STOP_TIMEOUT):
+            break
+    process.wait(timeout=STOP_TIMEOUT)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) -> Iterator[Server]:
+    folder = tmp_path_factory.mktemp("mlflow-server")
+    store = folder / "store.db"
+    store.write_bytes(mlflow_db_template.read_bytes())
+    artifacts = folder / "artifacts"
+    port = free_port()
+    command = [
+        "mlflow",  # the venv's, first on tool_env's PATH
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{store}",
+        "--artifacts-destination",
+        str(artifacts),
+        "--serve-artifacts",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
+    log = folder / "server.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command,
+            cwd=folder,
+            env=server_env(),
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    running = Server(f"http://127.0.0.1:{port}", process, artifacts, log)
+    try:
+        wait_until_healthy(running)
+        yield running
+    finally:
+        stop(process)
+    assert not group_alive(process.pid), "mlflow server processes were left running"
+
+
+def reprokit(project: Path, args: list[str], env: Mapping[str, str] | None = None) -> str:
+    result = subprocess.run(
+        ["reprokit", *args],
+        cwd=project,
+        env={**tool_env(project), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert result.returncode == 0, f"reprokit {args} exited {result.returncode}:\n{result.stderr}"
+    return result.stdout
+
+
+@dataclass
+class Remote:
+    server: Server
+    project: Path
+    client: Any
+
+
+@pytest.fixture(scope="module")
+def remote(tmp_path_factory: pytest.TempPathFactory, server: Server) -> Remote:
+    """Two executions against the server: the `remote` tracking config, then the
+    MLFLOW_TRACKING_URI variable overriding the default local store."""
+    from mlflow import MlflowClient
+
+    # No local store in the copy: nothing may be written to one.
+    project = copy_project(tmp_path_factory.mktemp("mlflow-remote") / "project")
+    reprokit(project, ["run", "tracking=remote", f"tracking.uri={server.url}"])
+    reprokit(project, ["run", "model.num_leaves=15"], env={"MLFLOW_TRACKING_URI": server.url})
+    return Remote(server, project, MlflowClient(tracking_uri=server.url))
+
+
+def runs(client: Any) -> list[Any]:
+    experiment = client.get_experiment_by_name("reprokit")
+    assert experiment is not None
+    found = client.search_runs(
+        [experiment.experiment_id], order_by=["attributes.start_time ASC"], max_results=100
+    )
+    return list(found)
+
+
+def test_both_executions_are_runs_on_the_server(remote: Remote) -> None:
+    recorded = runs(remote.client)
+    assert [r.info.status for r in recorded] == ["FINISHED", "FINISHED"]
+    assert [r.data.params["model.num_leaves"] for r in recorded] == ["31", "15"]
+    assert recorded[0].data.params["tracking.uri"] == remote.server.url
+    last = json.loads((remote.project / ".reprokit/last_run.json").read_text())
+    assert last["run_id"] == recorded[1].info.run_id
+    assert last["tracking_uri"] == remote.server.url
+    assert not (remote.project / "mlruns.db").exists()
+    assert not (remote.project / "mlartifacts").exists()
+
+
+def test_artifacts_are_stored_and_served_by_the_server(remote: Remote, tmp_path: Path) -> None:
+    import hashlib
+
+    run_ = runs(remote.client)[0]
+    assert run_.info.artifact_uri.startswith("mlflow-artifacts:")
+    listed = {item.path for item in remote.client.list_artifacts(run_.info.run_id)}
+    assert {"composed_config.yaml", "stage_records.json", "validation_summary.json"} <= listed
+    composed = remote.client.download_artifacts(
+        run_.info.run_id, "composed_config.yaml", str(tmp_path)
+    )
+    assert "num_leaves: 31" in Path(composed).read_text(encoding="utf-8")
+    model = Path(
+        remote.client.download_artifacts(run_.info.run_id, "model/model.txt", str(tmp_path))
+    )
+    digest = hashlib.sha256(model.read_bytes()).hexdigest()
+    assert digest == run_.data.tags["reprokit.model_sha256"]
+    on_disk = list(remote.server.artifacts.rglob("model.txt"))
+    assert on_disk, "the server's artifact folder holds no model.txt"
+
+
+def test_the_registry_is_on_the_server(remote: Remote) -> None:
+    recorded = runs(remote.client)
+    registered = sorted(
+        remote.client.search_model_versions(f"name = '{MODEL}'"), key=lambda mv: int(mv.version)
+    )
+    assert [mv.run_id for mv in registered] == [r.info.run_id for r in recorded]
+    aliases = remote.client.get_registered_model(MODEL).aliases
+    assert str(aliases["challenger"]) == "2"
+
+
+def test_reprokit_models_reads_the_server(remote: Remote) -> None:
+    out = reprokit(
+        remote.project, ["models", "--json"], env={"MLFLOW_TRACKING_URI": remote.server.url}
+    )
+    assert [row["version"] for row in json.loads(out)["versions"]] == [2, 1]

@@ -1,0 +1,267 @@
+"""One MLflow run per execution, from `dvc repro`, `reprokit run` and `kedro run` alike.
+
+One project copy, one sequence of real executions (each a subprocess); every test reads
+what one of them left in the copy's store:
+
+1. `dvc repro` (all stages)          -> one run, all stages in it
+2. `dvc repro` again (no-op)         -> no run
+3. `reprokit run`, 4. `kedro run`    -> one run each, the same fingerprint as 1.
+5. `dvc repro` with the quality gate out of reach -> one FAILED run, recorded by `evaluate`
+6. `dvc exp run -S model.num_leaves=63`           -> one run
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from tests.support import PROJECT_ROOT, commit_all, copy_project, git_init, run
+from tests.tracking.test_tracking_support import (
+    Executed,
+    Executions,
+    aliases,
+    artifact_bytes,
+    artifact_text,
+    md5,
+    sha256,
+    store_client,
+    versions,
+)
+
+from reprokit.tracking.store import flatten
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("tracking-dvc")]
+
+PIPELINE_STAGES = ("prepare", "features", "train", "evaluate")
+RAW = "data/01_raw/credit.parquet"
+MODEL_FILE = "data/06_models/model.txt"
+
+
+@dataclass
+class Scenario:
+    project: Path
+    client: Any
+    steps: dict[str, Executed]
+    head: str  # the commit the first `dvc repro` ran on
+    params_yaml: str  # params.yaml of the first `dvc repro`
+    lock: dict[str, Any]  # dvc.lock after the first `dvc repro`
+
+    def run_of(self, step: str) -> Any:
+        return self.steps[step].run
+
+
+def lock_md5(lock: dict[str, Any], stage: str, path: str) -> str:
+    outs = lock["stages"][stage]["outs"]
+    return str(next(out["md5"] for out in outs if out["path"] == path))
+
+
+@pytest.fixture(scope="module")
+def scenario(
+    tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path
+) -> Iterator[Scenario]:
+    project = copy_project(tmp_path_factory.mktemp("tracking-dvc") / "project", mlflow_db_template)
+    # As in a clone: the store, artifacts and local state are git-ignored, so git_dirty
+    # reflects the project's files only.
+    shutil.copy2(PROJECT_ROOT / ".gitignore", project / ".gitignore")
+    git_init(project)
+    head = run(["git", "rev-parse", "HEAD"], project).stdout.strip()
+    execute = Executions(project, store_client(project))
+    execute("repro", ["dvc", "repro"])
+    lock = yaml.safe_load((project / "dvc.lock").read_text(encoding="utf-8"))
+    params_yaml = (project / "params.yaml").read_text(encoding="utf-8")
+    execute("noop", ["dvc", "repro"])
+    commit_all(project, "first repro")
+    execute("reprokit_run", ["reprokit", "run"])
+    execute("kedro_run", ["kedro", "run"])
+    run(["reprokit", "config", "compose", "evaluation.gate.roc_auc.min=0.99"], project)
+    execute("failing_repro", ["dvc", "repro"], check=False)
+    run(["git", "checkout", "-q", "--", "params.yaml"], project)
+    execute("experiment", ["dvc", "exp", "run", "-S", "model.num_leaves=63"])
+    yield Scenario(project, execute.client, execute.steps, head, params_yaml, lock)
+
+
+# --- one run per execution ---------------------------------------------------------------
+
+
+def test_each_execution_adds_exactly_one_run_and_a_no_op_none(scenario: Scenario) -> None:
+    added = {step: len(executed.runs) for step, executed in scenario.steps.items()}
+    assert added == {
+        "repro": 1,
+        "noop": 0,
+        "reprokit_run": 1,
+        "kedro_run": 1,
+        "failing_repro": 1,
+        "experiment": 1,
+    }
+    assert "Data and pipelines are up to date." in scenario.steps["noop"].result.stdout
+
+
+def test_each_run_names_its_entry_point(scenario: Scenario) -> None:
+    entry_points = {
+        step: executed.run.data.tags["reprokit.entry_point"]
+        for step, executed in scenario.steps.items()
+        if executed.runs
+    }
+    assert entry_points == {
+        "repro": "dvc repro",
+        "reprokit_run": "reprokit run",
+        "kedro_run": "kedro run",
+        "failing_repro": "dvc repro",
+        "experiment": "dvc repro",
+    }
+
+
+def test_all_stages_of_a_dvc_repro_land_in_its_one_run(scenario: Scenario) -> None:
+    run_ = scenario.run_of("repro")
+    records = json.loads(artifact_text(scenario.client, run_.info.run_id, "stage_records.json"))
+    assert set(PIPELINE_STAGES) <= set(records)
+    assert {f"time.{stage}_s" for stage in PIPELINE_STAGES} <= set(run_.data.metrics)
+    assert records["train"]["node_seconds"]["train"] > 0
+
+
+def test_stage_records_carry_each_stage_duration_and_status(scenario: Scenario) -> None:
+    """The record of a stage says how long it took and that it finished."""
+    run_ = scenario.run_of("repro")
+    records = json.loads(artifact_text(scenario.client, run_.info.run_id, "stage_records.json"))
+    for stage in PIPELINE_STAGES:
+        assert records[stage]["status"] == "FINISHED", stage
+        assert records[stage]["started"], stage
+        assert run_.data.metrics[f"time.{stage}_s"] > 0, stage
+
+
+def test_experiment_run_logs_the_changed_param(scenario: Scenario) -> None:
+    run_ = scenario.run_of("experiment")
+    assert run_.info.status == "FINISHED"
+    assert run_.data.params["model.num_leaves"] == "63"
+    assert scenario.run_of("repro").data.params["model.num_leaves"] == "31"
+
+
+# --- the same fingerprint from every entry point ------------------------------------------------
+
+
+def test_same_fingerprint_from_dvc_repro_reprokit_run_and_kedro_run(scenario: Scenario) -> None:
+    prints = {
+        step: scenario.run_of(step).data.tags["reprokit.fingerprint"]
+        for step in ("repro", "reprokit_run", "kedro_run")
+    }
+    assert len(set(prints.values())) == 1, prints
+    written = json.loads((scenario.project / "data/08_reporting/fingerprint.json").read_text())
+    # The `track` stage's output is the fingerprint of the last dvc execution (the experiment).
+    assert written["value"] == scenario.run_of("experiment").data.tags["reprokit.fingerprint"]
+
+
+def test_a_param_change_changes_config_hash_and_fingerprint_only(scenario: Scenario) -> None:
+    before = scenario.run_of("repro").data.tags
+    after = scenario.run_of("experiment").data.tags
+    assert after["reprokit.fingerprint"] != before["reprokit.fingerprint"]
+    assert after["reprokit.config_hash"] != before["reprokit.config_hash"]
+    for same in ("reprokit.code_hash", "reprokit.lock_hash", "reprokit.data.raw"):
+        assert after[same] == before[same], same
+
+
+# --- what a run holds -------------------------------------------------------------------------
+
+
+def test_composed_config_artifact_equals_params_yaml(scenario: Scenario) -> None:
+    run_id = scenario.run_of("repro").info.run_id
+    assert artifact_text(scenario.client, run_id, "composed_config.yaml") == scenario.params_yaml
+
+
+def test_params_are_the_flattened_config(scenario: Scenario) -> None:
+    params = scenario.run_of("repro").data.params
+    assert params == dict(flatten(yaml.safe_load(scenario.params_yaml)))
+
+
+def test_tags_identify_data_code_git_lock_and_versions(scenario: Scenario) -> None:
+    tags = scenario.run_of("repro").data.tags
+    assert tags["reprokit.data.raw"] == lock_md5(scenario.lock, "data", RAW)
+    assert tags["reprokit.git_commit"] == scenario.head
+    assert tags["reprokit.git_dirty"] == "false"
+    assert tags["reprokit.lock_hash"] == sha256((scenario.project / "uv.lock").read_bytes())
+    assert tags["reprokit.version.mlflow"] == metadata.version("mlflow")
+    assert tags["reprokit.version.lightgbm"] == metadata.version("lightgbm")
+    assert tags["reprokit.version.python"].count(".") == 2
+    fingerprint = json.loads(
+        artifact_text(scenario.client, scenario.run_of("repro").info.run_id, "fingerprint.json")
+    )
+    assert tags["reprokit.config_hash"] == fingerprint["config_hash"]
+    assert tags["reprokit.code_hash"] == fingerprint["code_hash"]
+    assert tags["reprokit.fingerprint"] == fingerprint["value"]
+
+
+def test_uncommitted_params_are_recorded_as_dirty(scenario: Scenario) -> None:
+    # `dvc exp run -S` rewrites params.yaml without committing it.
+    assert scenario.run_of("experiment").data.tags["reprokit.git_dirty"] == "true"
+
+
+def test_model_artifact_matches_its_sha256_tag_and_dvc_lock(scenario: Scenario) -> None:
+    run_ = scenario.run_of("repro")
+    model = artifact_bytes(scenario.client, run_.info.run_id, "model/model.txt")
+    assert sha256(model) == run_.data.tags["reprokit.model_sha256"]
+    assert md5(model) == lock_md5(scenario.lock, "train", MODEL_FILE)
+
+
+def test_dataset_inputs_give_lineage_with_dvc_hashes(scenario: Scenario) -> None:
+    run_ = scenario.client.get_run(scenario.run_of("repro").info.run_id)
+    inputs = {item.dataset.name: item for item in run_.inputs.dataset_inputs}
+    assert set(inputs) == {"raw", "train", "valid", "test"}
+    assert inputs["raw"].dataset.digest == lock_md5(scenario.lock, "data", RAW)
+    path = "data/03_primary/train.parquet"
+    assert inputs["train"].dataset.digest == lock_md5(scenario.lock, "prepare", path)
+    contexts = {name: {t.value for t in item.tags} for name, item in inputs.items()}
+    assert contexts["raw"] == {"raw"}
+    assert contexts["test"] == {"test"}
+
+
+def test_validation_summary_names_the_validated_raw_data(scenario: Scenario) -> None:
+    run_id = scenario.run_of("repro").info.run_id
+    summary = json.loads(artifact_text(scenario.client, run_id, "validation_summary.json"))
+    assert summary["raw"] == {"rows": 10000, "columns": 15, "status": "passed"}
+
+
+def test_metrics_are_the_evaluation_metrics(scenario: Scenario) -> None:
+    metrics = scenario.run_of("repro").data.metrics
+    assert metrics["roc_auc"] >= 0.70
+    assert metrics["n_test"] == 2000
+
+
+# --- a failing stage ---------------------------------------------------------------------------
+
+
+def test_failing_stage_records_a_failed_run_with_the_error(scenario: Scenario) -> None:
+    executed = scenario.steps["failing_repro"]
+    assert executed.result.returncode != 0
+    run_ = executed.run
+    assert run_.info.status == "FAILED"
+    assert run_.data.tags["reprokit.failed_stage"] == "evaluate"
+    assert "QualityGateError" in run_.data.tags["reprokit.error"]
+    assert "roc_auc" in run_.data.tags["reprokit.error"]
+    error = artifact_text(scenario.client, run_.info.run_id, "error.txt")
+    assert error == run_.data.tags["reprokit.error"]
+
+
+# --- the registry across the executions -----------------------------------------------------------
+
+
+def test_each_trained_model_is_a_version_and_the_newest_is_challenger(scenario: Scenario) -> None:
+    trained = ["repro", "reprokit_run", "kedro_run", "experiment"]
+    registered = versions(scenario.client)
+    assert [mv.run_id for mv in registered] == [scenario.run_of(s).info.run_id for s in trained]
+    assert [int(mv.version) for mv in registered] == [1, 2, 3, 4]
+    assert aliases(scenario.client)["challenger"] == "4"
+
+
+def test_an_equal_model_keeps_the_champion_a_better_one_takes_it(scenario: Scenario) -> None:
+    """Runs 2 and 3 retrain the same model (a tie keeps v1); the experiment's moves it iff
+    its ROC AUC is higher (min_improvement 0)."""
+    auc = {s: scenario.run_of(s).data.metrics["roc_auc"] for s in ("repro", "experiment")}
+    assert scenario.run_of("kedro_run").data.metrics["roc_auc"] == auc["repro"]
+    expected = "4" if auc["experiment"] > auc["repro"] else "1"
+    assert aliases(scenario.client)["champion"] == expected
