@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from reprokit.errors import ReprokitError
+from reprokit.cli_errors import user_errors
 from reprokit.tracking.registry_cli import models, promote
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 # Telemetry of every tool in the stack is off unless the user explicitly turns it on.
 TELEMETRY_OFF = {
@@ -37,31 +34,6 @@ def disable_telemetry() -> None:
     os.environ.setdefault(
         "KEDRO_LOGGING_CONFIG", str(Path(__file__).with_name("kedro_logging.yml"))
     )
-
-
-def _kedro_error_types() -> tuple[type[BaseException], ...]:
-    from kedro.io import DatasetError
-    from kedro.validation.exceptions import DataValidationError
-
-    return (DatasetError, DataValidationError)
-
-
-def user_errors(command: F) -> F:
-    """Print a user-facing error as one clear message and exit non-zero, no traceback."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except ReprokitError as error:
-            click.echo(f"error: {error}", err=True)
-            sys.exit(error.exit_code)
-        except _kedro_error_types() as error:
-            cause = error.__cause__ if isinstance(error.__cause__, ReprokitError) else error
-            click.echo(f"error: {cause}", err=True)
-            sys.exit(1)
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _root() -> Path:

@@ -10,20 +10,16 @@ are imported inside the commands.
 
 from __future__ import annotations
 
-import functools
 import getpass
 import json
-import sys
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
+from reprokit.cli_errors import user_errors
 from reprokit.errors import ReprokitError
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 TAG = "reprokit."  # the prefix of every tag reprokit writes (as in tracking.store)
 CHAMPION = "champion"
@@ -32,19 +28,6 @@ DEFAULT_LIMIT = 20
 
 class RegistryError(ReprokitError):
     """The registry has no such model or version, or cannot be reached."""
-
-
-def _user_errors(command: F) -> F:
-    # The CLI module's own wrapper cannot be imported here (it imports this module).
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except ReprokitError as error:
-            click.echo(f"error: {error}", err=True)
-            sys.exit(error.exit_code)
-
-    return wrapper  # type: ignore[return-value]
 
 
 # --- the registry, through an MlflowClient ---------------------------------------------------
@@ -227,7 +210,7 @@ MODEL_OPTION = click.option(
 @click.argument("version")
 @click.option("--reason", required=True, help="Why (recorded on the version).")
 @MODEL_OPTION
-@_user_errors
+@user_errors
 def promote(version: str, reason: str, model: str | None) -> None:
     """Move the `champion` alias to VERSION (a number, or an alias such as `challenger`)."""
     if not reason.strip():
@@ -245,7 +228,7 @@ def promote(version: str, reason: str, model: str | None) -> None:
 @MODEL_OPTION
 @click.option("--limit", default=DEFAULT_LIMIT, show_default=True, type=click.IntRange(min=1))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@_user_errors
+@user_errors
 def models(model: str | None, limit: int, as_json: bool) -> None:
     """List the registered versions: aliases, fingerprint, run id and the key metric."""
     registry = _open_registry(model)
