@@ -171,7 +171,16 @@ def track_dvc_execution(workspace: Workspace) -> str:
     execution = _execution(workspace, "dvc repro", read_records(root / RECORDS_DIR))
     _write_json(root / FINGERPRINT_FILE, execution.fingerprint.as_dict())
     client = connect(workspace.config, root)
-    return _complete(client, start_run(client, execution), execution)
+    run_id = _complete(client, start_run(client, execution), execution)
+    clear_records(root)
+    return run_id
+
+
+def clear_records(root: Path) -> None:
+    """Records belong to one execution: once logged, a later partial rerun (say train and
+    evaluate only) must not report the earlier stages' times as its own."""
+    for record in (root / RECORDS_DIR).glob("*.json"):
+        record.unlink(missing_ok=True)
 
 
 def record_failed_stage(workspace: Workspace, stage: str, error: BaseException) -> None:
@@ -182,5 +191,6 @@ def record_failed_stage(workspace: Workspace, stage: str, error: BaseException) 
         execution = _execution(workspace, "dvc repro", read_records(workspace.root / RECORDS_DIR))
         client = connect(workspace.config, workspace.root)
         end_run_failed(client, start_run(client, execution), error, stage)
+        clear_records(workspace.root)
     except Exception as tracking_error:  # never hide the stage's own error behind this one
         log.error("tracking.failed_run_not_recorded", stage=stage, error=str(tracking_error))

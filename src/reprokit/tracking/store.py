@@ -27,6 +27,8 @@ log = get_logger(__name__)
 
 TAG = "reprokit."
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
+MAX_TAG_LENGTH = 8000  # MLflow's limit on a tag value (SQLite accepts more; servers do not)
+TRUNCATED = "...(truncated: see composed_config.yaml)"
 BATCH = 100  # MLflow's limit on params/tags per log_batch call
 VERSIONED_PACKAGES = (
     "reprokit",
@@ -178,7 +180,7 @@ def identity_tags(execution: Execution) -> dict[str, str]:
         f"{TAG}code_hash": fingerprint.code_hash,
         f"{TAG}lock_hash": fingerprint.lock_hash,
         f"{TAG}entry_point": execution.entry_point,
-        f"{TAG}overrides": json.dumps(execution.overrides),
+        f"{TAG}overrides": _truncated(json.dumps(execution.overrides), MAX_TAG_LENGTH),
         f"{TAG}host": socket.gethostname(),
         f"{TAG}pid": str(os.getpid()),
         f"{TAG}git_commit": _git(execution.root, "rev-parse", "HEAD") or "unknown",
@@ -225,10 +227,12 @@ def flatten(params: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, 
             yield from flatten(value, f"{dotted}.")
             continue
         text = json.dumps(value) if isinstance(value, list | dict) else str(value)
-        if len(text) > MAX_PARAM_LENGTH:
-            marker = "...(truncated: see composed_config.yaml)"
-            text = text[: MAX_PARAM_LENGTH - len(marker)] + marker
-        yield dotted, text
+        yield dotted, _truncated(text, MAX_PARAM_LENGTH)
+
+
+def _truncated(text: str, limit: int) -> str:
+    """`text` cut to MLflow's `limit`, marked so nobody mistakes it for the whole value."""
+    return text if len(text) <= limit else text[: limit - len(TRUNCATED)] + TRUNCATED
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
@@ -356,7 +360,10 @@ def register_model(
     booster = lgb.Booster(model_file=str(model_path))
     with mlflow.start_run(run_id=run_id):
         info = mlflow.lightgbm.log_model(
-            booster, name="model", pip_requirements=[f"lightgbm=={lgb.__version__}"]
+            # Not "model": that name is the catalog's model artifact folder in the same run.
+            booster,
+            name="lightgbm_model",
+            pip_requirements=[f"lightgbm=={lgb.__version__}"],
         )
     version = client.create_model_version(
         name=_ensure_registered_model(client, name),
