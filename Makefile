@@ -74,6 +74,7 @@ check: setup ## Fail when params.yaml, dvc.yaml or the Bento's requirements are 
 
 bench: setup ## Benchmarks (print ratios against their baselines)
 	python bench/bench_repro.py
+	python bench/bench_tracking.py
 
 clean: ## Remove pipeline outputs (the DVC cache keeps them)
 	rm -rf data/0[2-8]_*/*.parquet data/0[2-8]_*/*.json data/0[2-8]_*/*.txt
