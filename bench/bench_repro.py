@@ -43,12 +43,25 @@ from typing import Any
 
 import yaml
 
-PROJECT = Path(__file__).resolve().parents[1]
+# Run as `python bench/<script>.py`: this folder is first on sys.path.
+from _common import (
+    GIT_IDENTITY,
+    PROJECT,
+    RUNNING_STAGE,
+    TELEMETRY_OFF,
+    VENV_BIN,
+    BenchError,
+    Progress,
+    Run,
+    Sample,
+    ran_stages,
+    ratio,
+    run,
+)
+
 BENCH = PROJECT / "bench"
 RESULTS = BENCH / "results"
 BASELINE_SCRIPT = BENCH / "baseline_pipeline.py"
-# The venv's bin folder (not resolved: the venv python is a symlink to the system one).
-VENV_BIN = Path(sys.executable).parent
 
 COPIED = (
     "conf",
@@ -76,19 +89,6 @@ GOAL_NOOP_SECONDS = 2.0
 COMPARED_METRICS = ("roc_auc", "log_loss", "f1")
 METRIC_TOLERANCE = 0.01
 
-TELEMETRY_OFF = {
-    "KEDRO_DISABLE_TELEMETRY": "true",
-    "DO_NOT_TRACK": "true",
-    "DVC_NO_ANALYTICS": "true",
-    "BENTOML_DO_NOT_TRACK": "true",
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-}
-GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "reprokit bench",
-    "GIT_AUTHOR_EMAIL": "bench@reprokit.invalid",
-    "GIT_COMMITTER_NAME": "reprokit bench",
-    "GIT_COMMITTER_EMAIL": "bench@reprokit.invalid",
-}
 # What a `reprokit stage` process imports before its first node runs (CLI, logging, config,
 # dvc.yaml check, Kedro runner and catalog, datasets, schemas).
 STAGE_IMPORTS = (
@@ -107,52 +107,13 @@ STAGE_IMPORTS = (
 # Imported lazily by the nodes, so paid inside the pipeline time of the stages that use them.
 NODE_IMPORTS = ("sklearn.model_selection", "sklearn.metrics", "lightgbm", "matplotlib.figure")
 
-RUNNING_STAGE = re.compile(r"Running stage '([^']+)'")
 LOCK_UPDATED = re.compile(r"Updating lock file")
 PIPELINE_START = re.compile(r"pipeline\.start\b")
 PIPELINE_DONE = re.compile(r"pipeline\.done\b.*?\bseconds\"?\s*[=:]\s*([0-9.]+)")
 IMPORTTIME = re.compile(r"^import time:\s+(\d+)\s+\|\s+\d+\s+\|\s+(\S+)")
 
 
-class BenchError(RuntimeError):
-    """A step failed or did something else than the benchmark expects."""
-
-
 # --- running commands ---------------------------------------------------------------------
-
-
-@dataclass
-class Run:
-    """One finished command: wall seconds and its merged output, each line timestamped."""
-
-    argv: list[str]
-    seconds: float
-    lines: list[tuple[float, str]]
-
-
-def run(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> Run:
-    """Run `argv`, timing it from spawn to exit; a non-zero exit is a `BenchError`."""
-    lines: list[tuple[float, str]] = []
-    started = time.perf_counter()
-    with subprocess.Popen(
-        list(argv),
-        cwd=cwd,
-        env=dict(env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        bufsize=1,
-    ) as process:
-        assert process.stdout is not None
-        # Read as lines arrive, so a line's timestamp is when it was printed (unbuffered env).
-        for line in process.stdout:
-            lines.append((time.perf_counter() - started, line.rstrip("\n")))
-    seconds = time.perf_counter() - started
-    result = Run(list(argv), seconds, lines)
-    if process.returncode != 0:
-        tail = "\n".join(line for _, line in lines[-40:])
-        raise BenchError(f"`{' '.join(argv)}` exited with {process.returncode}:\n{tail}")
-    return result
 
 
 def bench_env(copy: Path, omp_passive: bool) -> dict[str, str]:
@@ -169,17 +130,6 @@ def bench_env(copy: Path, omp_passive: bool) -> dict[str, str]:
     # Line-by-line output from DVC and the stages, so line arrival times mean something.
     env["PYTHONUNBUFFERED"] = "1"
     return env
-
-
-class Progress:
-    """One line per step on stderr, with the time since the benchmark started."""
-
-    def __init__(self) -> None:
-        self.started = time.perf_counter()
-
-    def __call__(self, message: str) -> None:
-        elapsed = time.perf_counter() - self.started
-        print(f"[{elapsed:7.1f}s] {message}", file=sys.stderr, flush=True)
 
 
 # --- the project copy ---------------------------------------------------------------------
@@ -343,10 +293,6 @@ def reset_pipeline(copy: Path, env: Mapping[str, str]) -> None:
 # --- parsing DVC and reprokit output ------------------------------------------------------
 
 
-def ran_stages(result: Run) -> list[str]:
-    return [m.group(1) for _, line in result.lines if (m := RUNNING_STAGE.search(line))]
-
-
 def expect_stages(
     result: Run, what: str, *, ran: Iterable[str] = (), skipped: Iterable[str] = ()
 ) -> None:
@@ -414,36 +360,6 @@ def _stage_timing(stage: str, marks: _Marks, end: float) -> StageTiming:
 
 
 # --- statistics ---------------------------------------------------------------------------
-
-
-@dataclass
-class Sample:
-    """Repeated wall times of one measurement, in seconds, with the machine's load."""
-
-    runs: list[float] = field(default_factory=list)
-    # 1-minute load average when each run ended: on a shared machine, the context a
-    # reader needs to judge a timing (LightGBM's OpenMP threads suffer most from load).
-    loads: list[float] = field(default_factory=list)
-
-    def add(self, seconds: float) -> float:
-        self.runs.append(seconds)
-        self.loads.append(round(os.getloadavg()[0], 2))
-        return seconds
-
-    @property
-    def min(self) -> float:
-        return min(self.runs)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.runs)
-
-    def as_json(self) -> dict[str, Any]:
-        return {"min": self.min, "median": self.median, "runs": self.runs, "loads": self.loads}
-
-
-def ratio(top: Sample, bottom: Sample) -> dict[str, float]:
-    return {"min": top.min / bottom.min, "median": top.median / bottom.median}
 
 
 def without_extra_stages(m: Measurements) -> Sample | None:

@@ -31,20 +31,31 @@ import re
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-PROJECT = Path(__file__).resolve().parents[1]
+# Run as `python bench/<script>.py`: this folder is first on sys.path.
+from _common import (
+    GIT_IDENTITY,
+    PROJECT,
+    RUNNING_STAGE,
+    TELEMETRY_OFF,
+    VENV_BIN,
+    BenchError,
+    Progress,
+    Run,
+    Sample,
+    ran_stages,
+    ratio,
+    run,
+)
+
 RESULTS = PROJECT / "bench" / "results"
-# The venv's bin folder (not resolved: the venv python is a symlink to the system one).
-VENV_BIN = Path(sys.executable).parent
 
 COPIED = (
     "conf",
@@ -68,63 +79,12 @@ STORE = "mlruns.db"
 ARTIFACTS = "mlartifacts"
 TRACK_STAGE = "track"
 
-TELEMETRY_OFF = {
-    "KEDRO_DISABLE_TELEMETRY": "true",
-    "DO_NOT_TRACK": "true",
-    "DVC_NO_ANALYTICS": "true",
-    "BENTOML_DO_NOT_TRACK": "true",
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-}
-GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "reprokit bench",
-    "GIT_AUTHOR_EMAIL": "bench@reprokit.invalid",
-    "GIT_COMMITTER_NAME": "reprokit bench",
-    "GIT_COMMITTER_EMAIL": "bench@reprokit.invalid",
-}
-RUNNING_STAGE = re.compile(r"Running stage '([^']+)'")
 # What DVC prints after a stage's own output: the lock update (only when the lock changes),
 # or its closing advice when the stage was the last one.
 STAGE_END = re.compile(r"Updating lock file|Use `dvc push`|To track the changes with git")
 
 
-class BenchError(RuntimeError):
-    """A step failed or did something else than the benchmark expects."""
-
-
 # --- running commands ---------------------------------------------------------------------
-
-
-@dataclass
-class Run:
-    """One finished command: wall seconds and its merged output, each line timestamped."""
-
-    argv: list[str]
-    seconds: float
-    lines: list[tuple[float, str]]
-
-
-def run(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> Run:
-    """Run `argv`, timing it from spawn to exit; a non-zero exit is a `BenchError`."""
-    lines: list[tuple[float, str]] = []
-    started = time.perf_counter()
-    with subprocess.Popen(
-        list(argv),
-        cwd=cwd,
-        env=dict(env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        bufsize=1,
-    ) as process:
-        assert process.stdout is not None
-        # Read as lines arrive, so a line's timestamp is when it was printed (unbuffered env).
-        for line in process.stdout:
-            lines.append((time.perf_counter() - started, line.rstrip("\n")))
-    seconds = time.perf_counter() - started
-    if process.returncode != 0:
-        tail = "\n".join(line for _, line in lines[-40:])
-        raise BenchError(f"`{' '.join(argv)}` exited with {process.returncode}:\n{tail}")
-    return Run(list(argv), seconds, lines)
 
 
 def bench_env(copy: Path, omp_passive: bool = False) -> dict[str, str]:
@@ -145,46 +105,7 @@ def bench_env(copy: Path, omp_passive: bool = False) -> dict[str, str]:
     return env
 
 
-class Progress:
-    """One line per step on stderr, with the time since the benchmark started."""
-
-    def __init__(self) -> None:
-        self.started = time.perf_counter()
-
-    def __call__(self, message: str) -> None:
-        elapsed = time.perf_counter() - self.started
-        print(f"[{elapsed:7.1f}s] {message}", file=sys.stderr, flush=True)
-
-
 # --- statistics ---------------------------------------------------------------------------
-
-
-@dataclass
-class Sample:
-    """Repeated measurements of one quantity, in seconds, with the machine's load."""
-
-    runs: list[float] = field(default_factory=list)
-    loads: list[float] = field(default_factory=list)
-
-    def add(self, seconds: float) -> float:
-        self.runs.append(seconds)
-        self.loads.append(round(os.getloadavg()[0], 2))
-        return seconds
-
-    @property
-    def min(self) -> float:
-        return min(self.runs)
-
-    @property
-    def median(self) -> float:
-        return statistics.median(self.runs)
-
-    def as_json(self) -> dict[str, Any]:
-        return {"min": self.min, "median": self.median, "runs": self.runs, "loads": self.loads}
-
-
-def ratio(top: Sample, bottom: Sample) -> dict[str, float]:
-    return {"min": top.min / bottom.min, "median": top.median / bottom.median}
 
 
 def difference(top: Sample, bottom: Sample) -> dict[str, float]:
@@ -296,10 +217,6 @@ def stage_span(result: Run, stage: str) -> float:
     if started is not None:
         return result.seconds - started
     raise BenchError(f"stage {stage!r} did not run in `{' '.join(result.argv)}`")
-
-
-def ran_stages(result: Run) -> list[str]:
-    return [m.group(1) for _, line in result.lines if (m := RUNNING_STAGE.search(line))]
 
 
 # --- the measurements ---------------------------------------------------------------------

@@ -1,0 +1,124 @@
+"""What the benchmarks share: running commands with timestamped output, samples and
+ratios, progress lines, and the environment every measured process gets."""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+# The venv's bin folder (not resolved: the venv python is a symlink to the system one).
+VENV_BIN = Path(sys.executable).parent
+
+
+TELEMETRY_OFF = {
+    "KEDRO_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
+    "DVC_NO_ANALYTICS": "true",
+    "BENTOML_DO_NOT_TRACK": "true",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+}
+
+
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "reprokit bench",
+    "GIT_AUTHOR_EMAIL": "bench@reprokit.invalid",
+    "GIT_COMMITTER_NAME": "reprokit bench",
+    "GIT_COMMITTER_EMAIL": "bench@reprokit.invalid",
+}
+
+
+RUNNING_STAGE = re.compile(r"Running stage '([^']+)'")
+
+
+class BenchError(RuntimeError):
+    """A step failed or did something else than the benchmark expects."""
+
+
+@dataclass
+class Run:
+    """One finished command: wall seconds and its merged output, each line timestamped."""
+
+    argv: list[str]
+    seconds: float
+    lines: list[tuple[float, str]]
+
+
+def run(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> Run:
+    """Run `argv`, timing it from spawn to exit; a non-zero exit is a `BenchError`."""
+    lines: list[tuple[float, str]] = []
+    started = time.perf_counter()
+    with subprocess.Popen(
+        list(argv),
+        cwd=cwd,
+        env=dict(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    ) as process:
+        assert process.stdout is not None
+        # Read as lines arrive, so a line's timestamp is when it was printed (unbuffered env).
+        for line in process.stdout:
+            lines.append((time.perf_counter() - started, line.rstrip("\n")))
+    seconds = time.perf_counter() - started
+    result = Run(list(argv), seconds, lines)
+    if process.returncode != 0:
+        tail = "\n".join(line for _, line in lines[-40:])
+        raise BenchError(f"`{' '.join(argv)}` exited with {process.returncode}:\n{tail}")
+    return result
+
+
+class Progress:
+    """One line per step on stderr, with the time since the benchmark started."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        elapsed = time.perf_counter() - self.started
+        print(f"[{elapsed:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Sample:
+    """Repeated wall times of one measurement, in seconds, with the machine's load."""
+
+    runs: list[float] = field(default_factory=list)
+    # 1-minute load average when each run ended: on a shared machine, the context a
+    # reader needs to judge a timing (LightGBM's OpenMP threads suffer most from load).
+    loads: list[float] = field(default_factory=list)
+
+    def add(self, seconds: float) -> float:
+        self.runs.append(seconds)
+        self.loads.append(round(os.getloadavg()[0], 2))
+        return seconds
+
+    @property
+    def min(self) -> float:
+        return min(self.runs)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.runs)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"min": self.min, "median": self.median, "runs": self.runs, "loads": self.loads}
+
+
+def ratio(top: Sample, bottom: Sample) -> dict[str, float]:
+    return {"min": top.min / bottom.min, "median": top.median / bottom.median}
+
+
+def ran_stages(result: Run) -> list[str]:
+    return [m.group(1) for _, line in result.lines if (m := RUNNING_STAGE.search(line))]
