@@ -287,15 +287,98 @@ class TrackingConfig(StrictModel):
     metrics: str = "metrics"
 
 
-class ServingConfig(StrictModel):
-    """Whether `dvc repro` packages the trained pipeline as a BentoML model."""
+class ChallengerConfig(StrictModel):
+    """A second model next to the champion (read by the service at start-up).
+
+    `split`: callers whose sticky hash falls under `fraction` are answered by the
+    challenger. `shadow`: the same callers are answered by the champion and the challenger
+    scores their request in the background (metrics and logs only). `none`: no challenger.
+    """
+
+    mode: Literal["none", "split", "shadow"] = "none"
+    # A BentoML model tag; None: the packaged model whose MLflow registry version holds
+    # the `alias` (default `challenger`).
+    tag: str | None = None
+    alias: str = "challenger"
+    fraction: float = Field(default=0.1, ge=0.0, le=1.0)
+    # Mixed into the caller hash: a new salt reshuffles which callers see the challenger.
+    salt: str = "reprokit"
+
+
+class BatchingConfig(StrictModel):
+    """In-process adaptive batching of `Booster.predict` across concurrent requests."""
 
     enabled: bool = False
+    max_batch_size: int = Field(default=2000, ge=1)  # rows per predict call
+    max_latency_ms: int = Field(default=20, ge=1)
+
+
+class ServingConfig(StrictModel):
+    """Whether `dvc repro` packages the trained pipeline as a BentoML model, and how
+    `bentoml serve` serves it (A/B, batching)."""
+
+    enabled: bool = False
+    challenger: ChallengerConfig = ChallengerConfig()
+    batching: BatchingConfig = BatchingConfig()
 
 
 class EngineConfig(StrictModel):
-    kind: Literal["local"] = "local"
+    """Where the pipeline runs. `local`: in-process pandas, LightGBM with `num_threads`
+    (0: one per core). `dask`: a Dask cluster, a local one of `n_workers` processes or the
+    scheduler at `address`; LightGBM then uses each worker's threads (`num_threads` stays
+    for the pipeline's binding). The cluster keys are in the fingerprint: distributed
+    LightGBM's model depends on how the data is spread over workers."""
+
+    kind: Literal["local", "dask"] = "local"
     num_threads: int = Field(default=0, ge=0)
+    address: str | None = None
+    n_workers: int = Field(default=2, ge=1)
+    threads_per_worker: int = Field(default=1, ge=1)
+    # Per worker process, as Dask reads it ("4GiB", "auto"); a worker over it is restarted.
+    memory_limit: str = "4GiB"
+
+    @model_validator(mode="after")
+    def _cluster_keys_need_dask(self) -> EngineConfig:
+        cluster_keys = sorted(self.model_fields_set & set(DASK_ENGINE_KEYS))
+        if self.kind != "dask" and cluster_keys:
+            raise ValueError(
+                f"engine keys {cluster_keys} apply to engine.kind=dask only (this is "
+                f"engine.kind={self.kind}); choose the dask engine with `engine=dask`"
+            )
+        return self
+
+
+# One model for both kinds (not a union): errors name `engine.<key>` and the allowed keys.
+DASK_ENGINE_KEYS = ("address", "n_workers", "threads_per_worker", "memory_limit")
+
+
+class LiveMonitoringConfig(StrictModel):
+    """The service's rolling window of recent request rows (bounded memory)."""
+
+    window: int = Field(default=5000, ge=10)  # rows kept
+    min_rows: int = Field(default=500, ge=1)  # no drift verdict on fewer rows
+    # Hysteresis: an alarm clears only when the score falls below threshold * clear_ratio.
+    clear_ratio: float = Field(default=0.75, gt=0.0, le=1.0)
+
+
+class MonitoringConfig(StrictModel):
+    """Drift, data-quality and delayed-label thresholds (`reprokit monitor`, live gauges).
+
+    A feature drifts when its shift is large (PSI >= psi_threshold, or the KS statistic >=
+    ks_threshold for numeric columns) AND significant (test p-value < alpha): size alone
+    alarms on tiny samples, significance alone on irrelevant shifts in large ones.
+    """
+
+    bins: int = Field(default=10, ge=2, le=100)
+    cdf_points: int = Field(default=200, ge=10, le=10000)
+    psi_threshold: float = Field(default=0.2, gt=0.0)
+    ks_threshold: float = Field(default=0.1, gt=0.0, le=1.0)
+    alpha: float = Field(default=0.01, gt=0.0, lt=1.0)
+    null_rate_margin: float = Field(default=0.1, gt=0.0, le=1.0)
+    new_category_share: float = Field(default=0.01, ge=0.0, le=1.0)
+    performance_metrics: list[str] | None = None  # None: the task's primary metric
+    performance_margin: float = Field(default=0.05, ge=0.0)  # relative to the reference
+    live: LiveMonitoringConfig = LiveMonitoringConfig()
 
 
 class ProjectConfig(StrictModel):
@@ -316,6 +399,7 @@ class ReprokitConfig(StrictModel):
     catalog: dict[str, dict[str, Any]]
     tracking: TrackingConfig
     serving: ServingConfig = ServingConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
     engine: EngineConfig
 
     @model_validator(mode="after")
