@@ -21,6 +21,9 @@ MODEL_FILE = "model.txt"
 STATE_FILE = "feature_state.json"
 REQUEST_SCHEMA_FILE = "request_schema.json"
 BUNDLE_FILES = (MODEL_FILE, STATE_FILE, REQUEST_SCHEMA_FILE)
+# The training reference profile (reprokit.nodes.profile) for live drift gauges; optional,
+# so models packaged before it existed still load.
+PROFILE_FILE = "reference_profile.json"
 DEFAULT_THRESHOLD = 0.5
 
 
@@ -54,6 +57,7 @@ class Bundle:
     threshold: float = DEFAULT_THRESHOLD
     num_threads: int = 1
     metadata: dict[str, Any] = field(default_factory=dict)
+    profile: dict[str, Any] | None = None
 
 
 def load_bundle(
@@ -77,6 +81,10 @@ def load_bundle(
             f"model {info.tag}: the LightGBM model's features differ from the feature state's"
         )
     meta = dict(metadata or {})
+    profile_path = directory / PROFILE_FILE
+    profile = (
+        json.loads(profile_path.read_text(encoding="utf-8")) if profile_path.is_file() else None
+    )
     return Bundle(
         booster=booster,
         state=state,
@@ -86,16 +94,35 @@ def load_bundle(
         threshold=float(meta.get("threshold", DEFAULT_THRESHOLD)),
         num_threads=num_threads,
         metadata=meta,
+        profile=profile,
+    )
+
+
+def feature_matrix(bundle: Bundle, frame: pd.DataFrame) -> np.ndarray[Any, Any]:
+    """The model's input for a validated frame: the training features, as float64."""
+    features = transform_features(frame, bundle.state_dict)
+    return features[bundle.state.feature_names].to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def predict_matrix(bundle: Bundle, matrix: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """LightGBM's output for a feature matrix (rows are independent: a matrix stacked from
+    several requests gives each row the same output as alone)."""
+    return np.asarray(
+        bundle.booster.predict(matrix, num_threads=bundle.num_threads), dtype=np.float64
     )
 
 
 def raw_predictions(bundle: Bundle, frame: pd.DataFrame) -> np.ndarray[Any, Any]:
     """LightGBM's output for a validated frame: one `predict` call for the whole batch."""
-    features = transform_features(frame, bundle.state_dict)
-    matrix = features[bundle.state.feature_names].to_numpy(dtype=np.float64, na_value=np.nan)
-    return np.asarray(
-        bundle.booster.predict(matrix, num_threads=bundle.num_threads), dtype=np.float64
-    )
+    return predict_matrix(bundle, feature_matrix(bundle, frame))
+
+
+def prediction_values(bundle: Bundle, raw: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """One number per row for the prediction-distribution metric: the positive class's
+    probability (binary), the predicted label's probability (multiclass), or the value."""
+    if raw.ndim == 2:
+        return np.asarray(raw.max(axis=1), dtype=np.float64)
+    return raw
 
 
 def format_predictions(bundle: Bundle, raw: np.ndarray[Any, Any]) -> list[dict[str, Any]]:

@@ -14,8 +14,11 @@ import); defaults in brackets:
 - `REPROKIT_MAX_BODY_BYTES`: request body limit [10485760]; over it: 413.
 - `REPROKIT_REQUEST_TIMEOUT_S`: time until the response starts [30]; over it: 504.
 - `REPROKIT_ACCESS_LOG`: one JSON line per request on stderr [1]: request id, method,
-  path, status, outcome, latency, model tag/version, key id (a digest prefix). Never the
-  payload or the key.
+  path, status, outcome, latency, model tag/version/role, key id (a digest prefix). Never
+  the payload or the key. Shadow scorings add their own line (`"event": "shadow"`).
+
+Every request but health and metrics is also counted in `reprokit_requests_total` and
+`reprokit_request_duration_seconds` (reprokit.serving.metrics) by model, role, outcome.
 
 Health (`/livez`, `/readyz`, `/healthz`) and `/metrics` stay open: no auth, no limit.
 POST bodies must be `application/json` (415 otherwise).
@@ -43,8 +46,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
 KEY_ID_SCOPE = "reprokit.key_id"
+REQUEST_ID_SCOPE = "reprokit.request_id"
 MODEL_TAG_HEADER = "x-reprokit-model-tag"
 MODEL_VERSION_HEADER = "x-reprokit-model-version"
+MODEL_ROLE_HEADER = "x-reprokit-model-role"
+_MODEL_HEADERS = (MODEL_TAG_HEADER, MODEL_VERSION_HEADER, MODEL_ROLE_HEADER)
 REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -155,7 +161,16 @@ def _access_logger() -> logging.Logger:
     return logger
 
 
+def log_event(record: Mapping[str, object]) -> None:
+    """One JSON line on the access log (e.g. a shadow scoring), unless it is turned off."""
+    if os.environ.get("REPROKIT_ACCESS_LOG", "1").lower() in ("0", "false", "no"):
+        return
+    line = {"ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **record}
+    _access_logger().info(json.dumps(line, separators=(",", ":")))
+
+
 _OUTCOMES = {
+    400: "bad_request",
     401: "unauthorized",
     413: "too_large",
     415: "unsupported_media_type",
@@ -185,6 +200,7 @@ class AccessLogMiddleware:
             return
         incoming = _header(scope, REQUEST_ID_HEADER.encode())
         request_id = incoming if incoming and _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        scope[REQUEST_ID_SCOPE] = request_id  # the API's shadow log line names it too
         seen: dict[str, str | int] = {"status": 500}
         started = time.perf_counter()
 
@@ -193,7 +209,7 @@ class AccessLogMiddleware:
                 seen["status"] = int(message["status"])
                 for name, value in message.get("headers", []):
                     lowered = bytes(name).lower().decode("latin-1")
-                    if lowered in (MODEL_TAG_HEADER, MODEL_VERSION_HEADER):
+                    if lowered in _MODEL_HEADERS:
                         seen[lowered] = bytes(value).decode("latin-1")
                 message = {
                     **message,
@@ -207,8 +223,11 @@ class AccessLogMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            seconds = time.perf_counter() - started
             if self.settings.access_log:
-                self._log(scope, request_id, seen, time.perf_counter() - started)
+                self._log(scope, request_id, seen, seconds)
+            if not _is_open(scope):
+                _count(seen, seconds)
 
     def _log(
         self, scope: Scope, request_id: str, seen: Mapping[str, str | int], seconds: float
@@ -225,9 +244,24 @@ class AccessLogMiddleware:
             "latency_ms": round(seconds * 1000, 3),
             "model_tag": seen.get(MODEL_TAG_HEADER),
             "model_version": seen.get(MODEL_VERSION_HEADER),
+            "model_role": seen.get(MODEL_ROLE_HEADER),
             "key_id": scope.get(KEY_ID_SCOPE),
         }
         self.logger.info(json.dumps(record, separators=(",", ":")))
+
+
+def _count(seen: Mapping[str, str | int], seconds: float) -> None:
+    from reprokit.serving.metrics import NO_MODEL, serving_metrics
+
+    try:
+        serving_metrics().record_request(
+            str(seen.get(MODEL_TAG_HEADER, NO_MODEL)),
+            str(seen.get(MODEL_ROLE_HEADER, NO_MODEL)),
+            outcome(int(seen["status"])),
+            seconds,
+        )
+    except Exception:  # metrics must never fail a request
+        logging.getLogger(__name__).exception("reprokit serving: request metrics failed")
 
 
 # --- auth -------------------------------------------------------------------------------------

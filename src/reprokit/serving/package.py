@@ -19,7 +19,7 @@ from reprokit.config.compose import Workspace
 from reprokit.errors import ReprokitError
 from reprokit.logs import get_logger
 from reprokit.schemas import request_schema_spec
-from reprokit.serving.bundle import MODEL_FILE, REQUEST_SCHEMA_FILE, STATE_FILE
+from reprokit.serving.bundle import MODEL_FILE, PROFILE_FILE, REQUEST_SCHEMA_FILE, STATE_FILE
 from reprokit.serving.store import model_name
 
 log = get_logger(__name__)
@@ -48,6 +48,7 @@ class _Outputs:
     model: Path
     state: Path
     metrics: Path | None
+    profile: Path | None
 
 
 def _catalog_file(workspace: Workspace, dataset: str) -> Path | None:
@@ -66,7 +67,16 @@ def _outputs(workspace: Workspace) -> _Outputs:
         raise PackageError(
             f"nothing to package: {missing} missing; run `make repro` (or `reprokit run`) first"
         )
-    return _Outputs(model=model, state=state, metrics=_catalog_file(workspace, "metrics"))
+    profile = _catalog_file(workspace, "reference_profile")
+    if profile is None or not profile.is_file():
+        log.warning(
+            "package.no_reference_profile",
+            detail="packaging without a reference profile: the service will have no drift gauges",
+        )
+        profile = None
+    return _Outputs(
+        model=model, state=state, metrics=_catalog_file(workspace, "metrics"), profile=profile
+    )
 
 
 def _read_json(path: Path | None) -> dict[str, Any] | None:
@@ -122,7 +132,7 @@ def _metadata(workspace: Workspace, outputs: _Outputs, fingerprint: str) -> dict
     model_sha256 = file_sha256(outputs.model)
     run = _run_record(workspace, fingerprint, model_sha256)
     evaluation = workspace.params.get("evaluation") or {}
-    return {
+    metadata = {
         # The run's own fingerprint when it trained this model, else params.yaml's.
         "fingerprint": run.get("fingerprint") or fingerprint,
         "model_sha256": model_sha256,
@@ -135,6 +145,8 @@ def _metadata(workspace: Workspace, outputs: _Outputs, fingerprint: str) -> dict
         "task": workspace.config.data.task,
         "target": workspace.config.data.target,
     }
+    # BentoML refuses None values (no MLflow run, e.g. `tracking=none`): leave them out.
+    return {key: value for key, value in metadata.items() if value is not None}
 
 
 def _existing(name: str, fingerprint: str, model_sha256: str) -> Any | None:
@@ -176,6 +188,8 @@ def package(workspace: Workspace) -> PackageResult:
         directory = Path(model.path)
         shutil.copyfile(outputs.model, directory / MODEL_FILE)
         shutil.copyfile(outputs.state, directory / STATE_FILE)
+        if outputs.profile is not None:
+            shutil.copyfile(outputs.profile, directory / PROFILE_FILE)
         (directory / REQUEST_SCHEMA_FILE).write_text(
             request_spec.model_dump_json(indent=2) + "\n", encoding="utf-8"
         )

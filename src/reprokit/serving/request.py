@@ -249,12 +249,27 @@ def _rule_name(check: str) -> str:
     return check.split("(", 1)[0]
 
 
+# Built Pandera schemas by the id of their spec (kept alive beside it, so the id is never
+# reused): building one costs about as much as validating 1000 rows, once per model is enough.
+_BUILT_SCHEMAS: dict[int, tuple[SchemaSpec, Any]] = {}
+
+
+def _request_schema(spec: SchemaSpec) -> Any:
+    from reprokit.schemas import build_schema
+
+    cached = _BUILT_SCHEMAS.get(id(spec))
+    if cached is None or cached[0] is not spec:
+        cached = (spec, build_schema(spec, name="request"))
+        _BUILT_SCHEMAS[id(spec)] = cached
+    return cached[1]
+
+
 def _schema_checked(frame: pd.DataFrame, spec: SchemaSpec) -> pd.DataFrame:
     import pandera.errors
 
-    from reprokit.schemas import build_schema, summarize_failures
+    from reprokit.schemas import summarize_failures
 
-    schema = build_schema(spec, name="request")
+    schema = _request_schema(spec)
     try:
         validated: pd.DataFrame = schema.validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as errors:

@@ -2,12 +2,21 @@
 
 `POST /predict` takes `{"records": [{...}, ...]}` and answers with one prediction per
 record (class probabilities and label for classifiers, a value for regression) and the
-model that made them. Requests are validated with the training schema minus the target;
-a violation is a 422 naming field, rule and rows. `/livez`, `/readyz`, `/metrics` are
-BentoML's.
+model that made them (tag, version, fingerprint, run, role). Requests are validated with
+the training schema minus the target; a violation is a 422 naming field, rule and rows.
+A body BentoML cannot parse (malformed JSON, no `records` list) is BentoML's 400, whose
+`detail` names the field. `/livez`, `/readyz`, `/metrics` are BentoML's; `/metrics` also
+carries reprokit's metrics (reprokit.serving.metrics).
+
+A/B and batching come from params.yaml's `serving` section (reprokit.serving.config);
+the champion answers, unless `serving.challenger` routes the caller to the challenger
+(`split`) or has the challenger score the request in the background (`shadow`). The
+model that answered is in the body, the `x-reprokit-model-*` headers, the access log and
+the metrics' `model`/`role` labels.
 
 Environment (read when the server starts), besides the middleware's (see
-`reprokit.serving.middleware`):
+`reprokit.serving.middleware`) and the A/B and batching overrides (see
+`reprokit.serving.config`):
 
 - `REPROKIT_MODEL_TAG`: the BentoML model to serve [the `champion` of the MLflow registry
   among the packaged `reprokit-*` models, else the newest one].
@@ -15,27 +24,60 @@ Environment (read when the server starts), besides the middleware's (see
 - `REPROKIT_MAX_RECORDS`: records per request [10000]; more is a 422.
 - `REPROKIT_PREDICT_THREADS`: LightGBM threads per batch [1]; requests already run
   concurrently, so more threads per call mostly oversubscribe the CPU.
+
+A bad setting, an unknown model tag or a challenger that cannot be found stops
+`bentoml serve` at start-up (a deployment hook checks them before any worker starts).
 """
 
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import bentoml
+import numpy as np
+import pandas as pd
 
+from reprokit.config.models import ServingConfig
 from reprokit.errors import DataError
-from reprokit.serving.bundle import Bundle, predict_frame
+from reprokit.logs import get_logger
+from reprokit.serving.ab import (
+    CHALLENGER,
+    CHAMPION,
+    SHADOW,
+    ShadowScheduler,
+    caller_key,
+    selected,
+)
+from reprokit.serving.batching import PredictBatcher
+from reprokit.serving.bundle import (
+    Bundle,
+    feature_matrix,
+    format_predictions,
+    predict_matrix,
+    prediction_values,
+)
+from reprokit.serving.config import load_monitoring_config, load_serving_config
+from reprokit.serving.metrics import PredictionEvent, ServingMetrics, serving_metrics
 from reprokit.serving.middleware import (
+    KEY_ID_SCOPE,
     MIDDLEWARE_ORDER,
+    MODEL_ROLE_HEADER,
     MODEL_TAG_HEADER,
     MODEL_VERSION_HEADER,
+    REQUEST_ID_SCOPE,
     SettingsError,
+    log_event,
 )
 from reprokit.serving.request import RequestValidationError, Violation, validate_records
-from reprokit.serving.store import load_packaged, resolve_model_tag
+from reprokit.serving.store import load_packaged, resolve_challenger_tag, resolve_model_tag
 
 UNPROCESSABLE = 422
+
+log = get_logger(__name__)
 
 
 def _int_env(name: str, default: int) -> int:
@@ -47,11 +89,122 @@ def _int_env(name: str, default: int) -> int:
     return int(raw)
 
 
-def _load() -> tuple[Bundle, int]:
-    use_registry = os.environ.get("REPROKIT_REGISTRY", "1").lower() not in ("0", "false", "no")
-    tag = resolve_model_tag(os.environ.get("REPROKIT_MODEL_TAG"), use_registry=use_registry)
-    bundle = load_packaged(tag, num_threads=_int_env("REPROKIT_PREDICT_THREADS", 1))
-    return bundle, _int_env("REPROKIT_MAX_RECORDS", 10_000)
+@dataclass(frozen=True)
+class ServedModel:
+    """A loaded model, the role it plays, and its batcher when batching is on."""
+
+    role: str
+    bundle: Bundle
+    batcher: PredictBatcher | None = None
+
+    @property
+    def tag(self) -> str:
+        return self.bundle.info.tag
+
+
+@dataclass(frozen=True)
+class Tags:
+    champion: str
+    challenger: str | None
+
+
+def resolve_tags(config: ServingConfig, environ: Mapping[str, str]) -> Tags:
+    """The champion's and (when A/B is on) the challenger's BentoML tags."""
+    use_registry = environ.get("REPROKIT_REGISTRY", "1").lower() not in ("0", "false", "no")
+    champion = resolve_model_tag(environ.get("REPROKIT_MODEL_TAG"), use_registry=use_registry)
+    challenger = None
+    if config.challenger.mode != "none":
+        settings = config.challenger
+        challenger = resolve_challenger_tag(settings.tag, settings.alias, use_registry)
+    return Tags(champion=champion, challenger=challenger)
+
+
+def _load(
+    config: ServingConfig, tags: Tags, threads: int, metrics: ServingMetrics
+) -> tuple[ServedModel, ServedModel | None]:
+    batching = config.batching
+
+    def served(tag: str, role: str) -> ServedModel:
+        bundle = load_packaged(tag, num_threads=threads)
+        batcher = (
+            PredictBatcher(
+                bundle,
+                batching.max_batch_size,
+                batching.max_latency_ms,
+                on_batch=metrics.batch_requests.labels(model=tag).observe,
+            )
+            if batching.enabled
+            else None
+        )
+        return ServedModel(role=role, bundle=bundle, batcher=batcher)
+
+    champion = served(tags.champion, CHAMPION)
+    if tags.challenger is None:
+        return champion, None
+    role = CHALLENGER if config.challenger.mode == "split" else SHADOW
+    return champion, served(tags.challenger, role)
+
+
+def _watch_drift(
+    champion: ServedModel, metrics: ServingMetrics, environ: Mapping[str, str]
+) -> bool:
+    """Live drift gauges for the champion's requests, against its packaged training profile
+    (`reprokit_drift_*` on /metrics); a model packaged without a profile has none."""
+    profile = champion.bundle.profile
+    if profile is None:
+        log.warning("serving.no_reference_profile", tag=champion.tag)
+        return False
+    from reprokit.monitoring.live import (
+        DriftGauges,
+        DriftObserver,
+        LiveDriftMonitor,
+        prometheus_gauge_factory,
+    )
+
+    settings = load_monitoring_config(environ)
+    monitor = LiveDriftMonitor(profile, settings.live, settings.psi_threshold, champion.tag)
+    gauges = DriftGauges(prometheus_gauge_factory(metrics.prometheus))
+    metrics.add_observer(DriftObserver(monitor, gauges, champion.tag))
+    return True
+
+
+def _task_of(tag: str) -> str:
+    """The packaged model's task (its metadata), before loading it: it picks the prediction
+    histogram's buckets, which exist before any model is loaded."""
+    try:
+        return str(bentoml.models.get(tag).info.metadata.get("task", "binary"))
+    except Exception:  # load_packaged reports a missing tag clearly, just after
+        return "binary"
+
+
+def _prepare(
+    model: ServedModel, records: list[dict[str, Any]], max_records: int
+) -> tuple[pd.DataFrame, np.ndarray[Any, Any]]:
+    """Validate and compute features for one request (its own 422 on failure)."""
+    frame = validate_records(records, model.bundle.request_spec, max_records)
+    try:
+        return frame, feature_matrix(model.bundle, frame)
+    except DataError as error:  # the feature code refused a value the schema allows
+        raise RequestValidationError([Violation(None, "features", str(error))]) from None
+
+
+def _prepare_and_predict(
+    model: ServedModel, records: list[dict[str, Any]], max_records: int
+) -> tuple[pd.DataFrame, np.ndarray[Any, Any]]:
+    frame, matrix = _prepare(model, records, max_records)
+    return frame, predict_matrix(model.bundle, matrix)
+
+
+async def score(
+    model: ServedModel, records: list[dict[str, Any]], max_records: int
+) -> tuple[pd.DataFrame, np.ndarray[Any, Any]]:
+    """The validated frame and LightGBM's raw output; CPU work runs in a worker thread."""
+    import anyio.to_thread
+
+    if model.batcher is None:
+        return await anyio.to_thread.run_sync(_prepare_and_predict, model, records, max_records)
+    frame, matrix = await anyio.to_thread.run_sync(_prepare, model, records, max_records)
+    return frame, await model.batcher.predict(matrix)
 
 
 @bentoml.service(name="reprokit", traffic={"timeout": 60})
@@ -59,25 +212,148 @@ class ReprokitService:
     """Scores records with the packaged pipeline (schema, features, LightGBM model)."""
 
     def __init__(self) -> None:
-        self.bundle, self.max_records = _load()
+        self.config, source = load_serving_config(os.environ)
+        tags = resolve_tags(self.config, os.environ)
+        threads = _int_env("REPROKIT_PREDICT_THREADS", 1)
+        self.metrics: ServingMetrics = serving_metrics(_task_of(tags.champion))
+        self.champion, self.challenger = _load(self.config, tags, threads, self.metrics)
+        self.max_records = _int_env("REPROKIT_MAX_RECORDS", 10_000)
+        self.shadow = ShadowScheduler()
+        for model in (self.champion, self.challenger):
+            if model is not None:
+                self.metrics.record_model(model.bundle.info, model.role)
+        self.drift = _watch_drift(self.champion, self.metrics, os.environ)
+        log.info(
+            "serving.started",
+            champion=self.champion.tag,
+            challenger=None if self.challenger is None else self.challenger.tag,
+            mode=self.config.challenger.mode,
+            fraction=self.config.challenger.fraction,
+            batching=self.config.batching.enabled,
+            drift_gauges=self.drift,
+            settings=source,
+        )
+
+    @bentoml.on_deployment  # type: ignore[untyped-decorator]  # called bare
+    def check_start_up() -> None:
+        """Before any worker starts: settings valid, every model tag in the store."""
+        config, _ = load_serving_config(os.environ)
+        tags = resolve_tags(config, os.environ)
+        for role, tag in ((CHAMPION, tags.champion), (CHALLENGER, tags.challenger)):
+            if tag is not None:
+                check_in_store(role, tag)
+        if tags.challenger is not None and tags.challenger == tags.champion:
+            log.warning("serving.challenger_is_champion", tag=tags.champion)
 
     @bentoml.api(route="/predict")  # type: ignore[untyped-decorator]
-    def predict(self, records: list[dict[str, Any]], ctx: bentoml.Context) -> dict[str, Any]:
+    async def predict(self, records: list[dict[str, Any]], ctx: bentoml.Context) -> dict[str, Any]:
         """Predict for a batch of records (the training columns, without the target)."""
-        info = self.bundle.info
+        scope = ctx.request.scope
+        settings = self.config.challenger
+        picked = self.challenger is not None and selected(settings, caller_key(scope, KEY_ID_SCOPE))
+        model = self.challenger if picked and settings.mode == "split" else self.champion
+        assert model is not None
+        info = model.bundle.info
         ctx.response.headers[MODEL_TAG_HEADER] = info.tag
+        ctx.response.headers[MODEL_ROLE_HEADER] = model.role
         if info.model_version is not None:
             ctx.response.headers[MODEL_VERSION_HEADER] = info.model_version
         try:
-            frame = validate_records(records, self.bundle.request_spec, self.max_records)
-            predictions = predict_frame(self.bundle, frame)
+            frame, raw = await score(model, records, self.max_records)
         except RequestValidationError as error:
             ctx.response.status_code = UNPROCESSABLE
             return error.as_dict()
-        except DataError as error:  # the feature code refused a value the schema allows
-            ctx.response.status_code = UNPROCESSABLE
-            return RequestValidationError([Violation(None, "features", str(error))]).as_dict()
-        return {"model": info.as_dict(), "predictions": predictions}
+        values = prediction_values(model.bundle, raw)
+        self.metrics.record_predictions(PredictionEvent(info.tag, model.role, frame, values))
+        if picked and settings.mode == "shadow" and self.challenger is not None:
+            self._shadow(records, str(scope.get(REQUEST_ID_SCOPE, "")), values)
+        return {
+            "model": {**info.as_dict(), "role": model.role},
+            "predictions": format_predictions(model.bundle, raw),
+        }
+
+    def _shadow(
+        self, records: list[dict[str, Any]], request_id: str, answered: np.ndarray[Any, Any]
+    ) -> None:
+        challenger = self.challenger
+        assert challenger is not None
+
+        async def work() -> None:
+            await shadow_score(
+                challenger=challenger,
+                records=records,
+                max_records=self.max_records,
+                request_id=request_id,
+                answered=answered,
+                metrics=self.metrics,
+            )
+
+        if not self.shadow.submit(work):
+            self.metrics.shadow_skipped.labels(model=challenger.tag).inc()
+
+
+def check_in_store(role: str, tag: str) -> None:
+    """The tag names a model in the store (without loading it); else a clear error."""
+    from bentoml.exceptions import NotFound
+
+    from reprokit.serving.store import ModelNotFoundError
+
+    try:
+        bentoml.models.get(tag)
+    except NotFound:
+        raise ModelNotFoundError(
+            f"the {role} model {tag!r} is not in the BentoML store: check "
+            + (
+                "REPROKIT_MODEL_TAG"
+                if role == CHAMPION
+                else "serving.challenger.tag in params.yaml (or REPROKIT_CHALLENGER_TAG)"
+            )
+            + "; `bentoml models list` shows what is packaged"
+        ) from None
+
+
+async def shadow_score(
+    *,
+    challenger: ServedModel,
+    records: list[dict[str, Any]],
+    max_records: int,
+    request_id: str,
+    answered: np.ndarray[Any, Any],
+    metrics: ServingMetrics,
+) -> None:
+    """Score a request with the challenger after the champion answered: metrics and one
+    log line (outcome, latency, mean absolute difference to the champion's predictions)."""
+    started = time.perf_counter()
+    result = "ok"
+    difference: float | None = None
+    try:
+        frame, raw = await score(challenger, records, max_records)
+    except RequestValidationError:
+        result = "invalid_request"
+    except Exception:
+        result = "server_error"
+        log.exception("serving.shadow_failed", tag=challenger.tag)
+    else:
+        values = prediction_values(challenger.bundle, raw)
+        metrics.record_predictions(PredictionEvent(challenger.tag, SHADOW, frame, values))
+        if values.shape == answered.shape:
+            difference = float(np.mean(np.abs(values - answered)))
+    seconds = time.perf_counter() - started
+    metrics.record_request(challenger.tag, SHADOW, result, seconds)
+    info = challenger.bundle.info
+    log_event(
+        {
+            "event": "shadow",
+            "request_id": request_id,
+            "model_tag": info.tag,
+            "model_version": info.model_version,
+            "model_role": SHADOW,
+            "outcome": result,
+            "latency_ms": round(seconds * 1000, 3),
+            "rows": len(records),
+            "mean_abs_diff": difference,
+        }
+    )
 
 
 _service: Any = ReprokitService  # a bentoml Service object, typed as the class by the decorator

@@ -49,29 +49,28 @@ def _registry_uri(metadata: dict[str, Any]) -> str | None:
     return str(uri)
 
 
-def _champion_version(uri: str, registered_model: str) -> str | None:
+def _alias_version(uri: str, registered_model: str, alias: str) -> str | None:
     try:
         from mlflow import MlflowClient
 
-        version = MlflowClient(tracking_uri=uri).get_model_version_by_alias(
-            registered_model, CHAMPION
-        )
+        version = MlflowClient(tracking_uri=uri).get_model_version_by_alias(registered_model, alias)
         return str(version.version)
-    except Exception as error:  # an unreachable registry must not stop the service
-        log.warning("serving.registry_unreachable", uri=uri, error=str(error))
+    except Exception as error:  # an unreachable registry (or no such alias) must not stop it
+        log.info("serving.alias_not_found", uri=uri, alias=alias, error=str(error)[:200])
         return None
 
 
-def _champion_model(models: list[Any]) -> Any | None:
-    champions: dict[tuple[str, str], str | None] = {}
+def aliased_model(models: list[Any], alias: str = CHAMPION) -> Any | None:
+    """The newest packaged model whose registry version holds `alias`, if any."""
+    found: dict[tuple[str, str], str | None] = {}
     for model in models:
         metadata = dict(model.info.metadata)
         uri, name = _registry_uri(metadata), metadata.get("registered_model")
         if uri is None or not name or metadata.get("model_version") is None:
             continue
-        if (uri, name) not in champions:
-            champions[(uri, name)] = _champion_version(uri, name)
-        if champions[(uri, name)] == str(metadata["model_version"]):
+        if (uri, name) not in found:
+            found[(uri, name)] = _alias_version(uri, name, alias)
+        if found[(uri, name)] == str(metadata["model_version"]):
             return model
     return None
 
@@ -85,9 +84,30 @@ def resolve_model_tag(explicit: str | None, use_registry: bool = True) -> str:
         raise ModelNotFoundError(
             f"no `{MODEL_PREFIX}*` model in the BentoML store: run `reprokit package` first"
         )
-    champion = _champion_model(models) if use_registry else None
+    champion = aliased_model(models) if use_registry else None
     chosen = champion or models[0]
     log.info("serving.model_resolved", tag=str(chosen.tag), champion=champion is not None)
+    return str(chosen.tag)
+
+
+def resolve_challenger_tag(explicit: str | None, alias: str, use_registry: bool = True) -> str:
+    """The challenger's tag: `explicit`, else the packaged model holding the registry `alias`.
+
+    Raises:
+        ModelNotFoundError: No tag given and no packaged model holds the alias.
+    """
+    if explicit:
+        return explicit
+    models = packaged_models() if use_registry else []
+    chosen = aliased_model(models, alias) if models else None
+    if chosen is None:
+        raise ModelNotFoundError(
+            f"serving.challenger: no tag set and no packaged `{MODEL_PREFIX}*` model holds the "
+            f"MLflow registry alias {alias!r}: set serving.challenger.tag (or "
+            "REPROKIT_CHALLENGER_TAG), or `reprokit package` the version that holds the alias "
+            "(tracking gives every newly registered version the `challenger` alias)"
+        )
+    log.info("serving.challenger_resolved", tag=str(chosen.tag), alias=alias)
     return str(chosen.tag)
 
 
