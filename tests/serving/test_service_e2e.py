@@ -158,6 +158,7 @@ def test_package_is_idempotent_and_records_the_run(served: Served) -> None:
         "feature_state.json",
         "model.txt",
         "model.yaml",
+        "reference_profile.json",
         "request_schema.json",
     ]
     request_schema = json.loads((model_yaml.parent / "request_schema.json").read_text())
@@ -195,6 +196,70 @@ def test_parity_with_offline_booster_on_the_test_split(served: Served) -> None:
     online = np.array([p["probabilities"]["1"] for p in response.json()["predictions"]])
     assert len(online) == len(offline) == 2000
     assert np.array_equal(online, offline)  # exactly, not approximately
+
+
+def drift_gauges(served: Served) -> dict[tuple[str, str], float]:
+    """(gauge, column) -> value of the champion's live drift gauges on /metrics."""
+    text = httpx.get(f"{served.url}/metrics", timeout=10).text
+    values: dict[tuple[str, str], float] = {}
+    for line in text.splitlines():
+        if line.startswith("reprokit_drift_") and f'model="{served.tag}"' in line:
+            name = line.split("{", 1)[0]
+            column = line.split('column="', 1)[1].split('"', 1)[0] if 'column="' in line else ""
+            values[name, column] = float(line.rsplit(" ", 1)[1])
+    return values
+
+
+def publish_after(served: Served, records: list[dict[str, Any]]) -> None:
+    """Score `records`, then one more request after the gauges' 1 s publishing interval."""
+    for batch in (records, records[:1]):
+        response = post(served, {"records": batch})
+        assert response.status_code == 200, response.text[:500]
+        time.sleep(1.1)
+
+
+def test_live_drift_gauges_stay_quiet_on_training_like_data_and_alarm_on_drift(
+    served: Served,
+) -> None:
+    publish_after(served, test_records(served))
+    quiet = drift_gauges(served)
+    assert quiet["reprokit_drift_window_rows", ""] >= 2000
+    psi = {column: v for (name, column), v in quiet.items() if name == "reprokit_drift_psi"}
+    assert {"income", "loan_amount", "purpose", "prediction"} <= set(psi)
+    assert max(psi.values()) < 0.2, psi  # the test split looks like the training data
+    assert not any(v for (name, _), v in quiet.items() if name == "reprokit_drift_alarm")
+
+    drifted_file = served.root.parent / "drifted.parquet"
+    tool(
+        [
+            "reprokit",
+            "data",
+            "generate",
+            "--drift",
+            "--rows",
+            "5000",
+            "--output",
+            str(drifted_file),
+        ],
+        served.root,
+        served.env,
+    )
+    drifted = frame_to_records(pd.read_parquet(drifted_file).drop(columns=["default"]))
+    publish_after(served, drifted)  # the 5000-row window now holds only drifted rows
+    alarms = {
+        column
+        for (name, column), v in drift_gauges(served).items()
+        if name == "reprokit_drift_alarm" and v == 1.0
+    }
+    assert {"income", "loan_amount", "purpose"} <= alarms
+    assert "age" not in alarms  # the drift leaves age alone
+    # Logged once when the alarm is raised, not on every request after it.
+    raised = [
+        line
+        for line in served.log.read_text().splitlines()
+        if "monitoring.live_drift" in line and "cleared" not in line and "income" in line
+    ]
+    assert len(raised) == 1, raised
 
 
 def test_auth(served: Served) -> None:
@@ -340,6 +405,7 @@ def test_bentoml_build_makes_a_bento_with_the_model(served: Served) -> None:
     dockerfile = bento / "env/docker/Dockerfile"
     assert dockerfile.is_file() and "PYTHONPATH" in dockerfile.read_text()
     assert (bento / "src/src/reprokit/serving/service.py").is_file()
+    assert "challenger:" in (bento / "src/params.yaml").read_text()
     requirements = (bento / "env/python/requirements.txt").read_text()
     assert "lightgbm==" in requirements and "bentoml==" in requirements
 

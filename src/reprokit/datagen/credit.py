@@ -393,3 +393,53 @@ def generate_credit(rows: int, seed: int) -> pd.DataFrame:
     ``generate_credit(n, s)`` is exactly ``generate_credit(m, s).iloc[:n]`` for any ``m > n``.
     """
     return generate_credit_chunk(0, rows, seed)
+
+
+# --- demo drift (monitoring) ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreditDrift:
+    """How a drifted batch differs from the training world (`reprokit data generate --drift`).
+
+    Applied to generated rows, so the stable columns keep exactly their training
+    distribution: incomes fall, loans grow, a purpose never seen in training appears, and
+    the link between the applicant and the default weakens (a share of the labels is
+    redrawn at the base rate, independently of the features: visible only with labels).
+    """
+
+    income_scale: float = 0.7
+    loan_scale: float = 1.5
+    new_purpose: str = "buy_now_pay_later"
+    new_purpose_share: float = 0.15
+    relabel_share: float = 0.5
+    relabel_rate: float = 0.17
+
+
+# Its own random stream, keyed by (seed, block): a drifted row depends only on (seed, row).
+_DRIFT_STREAM = 0x0D21F7
+
+
+def drift_credit(
+    frame: pd.DataFrame, seed: int, drift: CreditDrift = CreditDrift()
+) -> pd.DataFrame:
+    """A drifted copy of generated credit rows (`frame` indexed by global row index)."""
+    rows = frame.index.to_numpy(dtype=np.int64)
+    u_purpose = np.empty(len(frame))
+    u_label = np.empty(len(frame))
+    u_draw = np.empty(len(frame))
+    for block in np.unique(rows // BLOCK_ROWS):
+        rng = np.random.default_rng([seed, _DRIFT_STREAM, int(block)])
+        draws = rng.random((3, BLOCK_ROWS))
+        mask = rows // BLOCK_ROWS == block
+        offsets = rows[mask] - block * BLOCK_ROWS
+        u_purpose[mask], u_label[mask], u_draw[mask] = draws[:, offsets]
+    drifted = frame.copy()
+    drifted["income"] = np.round(frame["income"] * drift.income_scale, -1)
+    drifted["loan_amount"] = np.clip(
+        np.round(frame["loan_amount"] * drift.loan_scale / 50.0) * 50.0, 1e3, 5e5
+    )
+    drifted.loc[u_purpose < drift.new_purpose_share, "purpose"] = drift.new_purpose
+    relabel = u_label < drift.relabel_share
+    drifted.loc[relabel, "default"] = (u_draw[relabel] < drift.relabel_rate).astype(np.int64)
+    return drifted

@@ -1,0 +1,343 @@
+"""Benchmark monitoring: a batch of N rows (default 1,000,000) checked against the
+reference, vs scoring the same rows with the model; and the live drift window's update
+cost per request vs the in-process prediction of the same request.
+
+    python bench/bench_monitor.py                    # 1M rows, 3 repeats
+    python bench/bench_monitor.py --rows 100000 --repeats 2
+
+Setup (untimed): the demo data (10,000 rows, seed 7) through the project's node functions
+(split, features, train, evaluate, profile), exactly as the pipeline runs them; a fresh
+batch of N rows from another seed of the same world, in memory.
+
+Measured, each in its own interpreter so that peak memory is its own (Linux: the process
+resets its peak RSS through /proc/self/clear_refs and reads VmHWM afterwards, so LightGBM's
+native allocations count too; input loading is not timed):
+
+- scoring: the service's prediction path (`transform_features` + `Booster.predict`) on
+  the N rows (the baseline);
+- monitoring: what `reprokit monitor` does once predictions exist: structure checks,
+  schema validation, drift of every column and of the predictions, quality findings, the
+  HTML report (figures included) and JSON summary;
+- monitoring + scoring: the batch has no prediction column, so `monitor` scores it too.
+
+Live: `LiveDriftMonitor.observe` for 1-row and 100-row requests (window 5000, full) vs
+`raw_predictions` of the same request with the same bundle (one thread, as served). The
+in-process prediction is a lower bound of a request's latency (no HTTP, no validation), so
+the fraction reported is an upper bound of the cost in a real request.
+
+Results: a table on stdout and bench/results/monitor-<rows>.json, with the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+PROJECT = Path(__file__).resolve().parents[1]
+RESULTS = PROJECT / "bench" / "results"
+
+
+def log(message: str) -> None:
+    print(f"[bench_monitor {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def params() -> dict[str, Any]:
+    sys.path.insert(0, str(PROJECT / "src"))
+    from reprokit.config.compose import compose
+
+    return compose(PROJECT).params
+
+
+def reference(config: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """Model text, feature state and profile from the project's own nodes on the demo data."""
+    from reprokit.datagen.credit import generate_credit
+    from reprokit.nodes.evaluate import evaluate_model
+    from reprokit.nodes.features import fit_feature_state, transform_features
+    from reprokit.nodes.ingest import conform_to_schema
+    from reprokit.nodes.profile import build_reference_profile
+    from reprokit.nodes.split import split_frame
+    from reprokit.nodes.train import train_model
+
+    data = config["data"]
+    primary = conform_to_schema(generate_credit(10_000, seed=7), data["schema"])
+    train, valid, test = split_frame(
+        primary, config["split"], data["target"], data["task"], data["id_column"]
+    )
+    state = fit_feature_state(
+        train,
+        config["features"],
+        data["schema"],
+        data["target"],
+        data["task"],
+        data["id_column"],
+        data["timestamp_column"],
+        data["group_column"],
+    )
+    features = {name: transform_features(frame, state) for name, frame in
+                (("train", train), ("valid", valid), ("test", test))}  # fmt: skip
+    model, _ = train_model(features["train"], features["valid"], state, config["model"], 0)
+    metrics, _, _ = evaluate_model(model, features["test"], state, config["evaluation"])
+    monitoring = config["monitoring"]
+    profile = build_reference_profile(
+        train,
+        features["test"],
+        model,
+        state,
+        metrics,
+        data["schema"],
+        monitoring["bins"],
+        monitoring["cdf_points"],
+    )
+    return model, state, profile
+
+
+def bundle(model: str, state: dict[str, Any]) -> Any:
+    import lightgbm as lgb
+
+    from reprokit.config.models import SchemaSpec
+    from reprokit.nodes.features import parse_state
+    from reprokit.serving.bundle import Bundle, ModelInfo
+
+    return Bundle(
+        booster=lgb.Booster(model_str=model),
+        state=parse_state(state),
+        state_dict=state,
+        request_spec=SchemaSpec(columns={"unused": {"dtype": "str"}}),  # type: ignore[dict-item]
+        info=ModelInfo(tag="bench"),
+        num_threads=0,
+    )
+
+
+# --- measured in a child process -----------------------------------------------------------
+# A fresh interpreter per measurement (not a fork: LightGBM's OpenMP threads in the parent
+# make a forked child hang), loading the prepared files untimed.
+
+MEASUREMENTS = ("scoring", "monitoring", "monitoring_and_scoring")
+
+
+def _rss_kib(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def child(name: str, workdir: Path) -> dict[str, float]:
+    import pandas as pd
+
+    from reprokit.config.models import MonitoringConfig
+    from reprokit.monitoring.analysis import analyse, check_structure, summary
+    from reprokit.monitoring.report import render_html
+    from reprokit.nodes.profile import parse_profile
+    from reprokit.serving.bundle import raw_predictions
+
+    model = (workdir / "model.txt").read_text(encoding="utf-8")
+    state = json.loads((workdir / "feature_state.json").read_text(encoding="utf-8"))
+    profile = parse_profile(json.loads((workdir / "profile.json").read_text(encoding="utf-8")))
+    monitoring = MonitoringConfig.model_validate(
+        json.loads((workdir / "monitoring.json").read_text(encoding="utf-8"))
+    )
+    batch = pd.read_parquet(workdir / "batch.parquet")
+    served = bundle(model, state)
+    predictions = raw_predictions(served, batch.iloc[:10])  # warm the code paths
+    if name == "monitoring":
+        predictions = raw_predictions(served, batch)
+
+    def report(raw: Any) -> None:
+        check_structure(batch, profile, None)
+        result = analyse(batch, profile, monitoring, raw)
+        document = summary(result, profile, monitoring, {"source": "bench", "run_id": None})
+        render_html(document, result.columns, result.prediction)
+
+    # Imports are a fixed start-up cost of any command, not work per row: done untimed.
+    import jinja2  # noqa: F401
+    import matplotlib.figure  # noqa: F401
+    import pandera.pandas  # noqa: F401
+    import scipy.stats  # noqa: F401
+    import sklearn.metrics  # noqa: F401
+
+    work: dict[str, Callable[[], Any]] = {
+        "scoring": lambda: raw_predictions(served, batch),
+        "monitoring": lambda: report(predictions),
+        "monitoring_and_scoring": lambda: report(raw_predictions(served, batch)),
+    }
+    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM (peak RSS) to the current RSS
+    base = _rss_kib("VmRSS")
+    started = time.perf_counter()
+    work[name]()
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "peak_mib": (_rss_kib("VmHWM") - base) / 1024}
+
+
+def measure(name: str, workdir: Path) -> dict[str, float]:
+    env = {**os.environ, "PYTHONPATH": str(PROJECT / "src")}
+    result = subprocess.run(
+        [sys.executable, __file__, "--child", name, "--workdir", str(workdir)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{name} failed:\n{result.stderr[-3000:]}")
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def summarize(samples: list[dict[str, float]]) -> dict[str, Any]:
+    seconds = [s["seconds"] for s in samples]
+    return {
+        "seconds_min": min(seconds),
+        "seconds_median": statistics.median(seconds),
+        "peak_mib_max": max(s["peak_mib"] for s in samples),
+        "samples": samples,
+    }
+
+
+def per_call(work: Callable[[], Any], calls: int) -> float:
+    for _ in range(min(50, calls)):
+        work()
+    started = time.perf_counter()
+    for _ in range(calls):
+        work()
+    return (time.perf_counter() - started) / calls
+
+
+def batch_measurements(rows: int, repeats: int, prepared: dict[str, Any]) -> dict[str, Any]:
+    """Each measurement `repeats` times, each in its own interpreter."""
+    workdir = Path(tempfile.mkdtemp(prefix="bench-monitor-"))
+    try:
+        (workdir / "model.txt").write_text(prepared["model"], encoding="utf-8")
+        for name in ("feature_state", "profile", "monitoring"):
+            (workdir / f"{name}.json").write_text(json.dumps(prepared[name]), encoding="utf-8")
+        prepared["batch"].to_parquet(workdir / "batch.parquet", index=False)
+        measured: dict[str, Any] = {}
+        for name in MEASUREMENTS:
+            samples = []
+            for repeat in range(repeats):
+                samples.append(measure(name, workdir))
+                log(f"{name} #{repeat + 1} ({rows:,} rows): {samples[-1]['seconds']:.2f} s, "
+                    f"peak +{samples[-1]['peak_mib']:.0f} MiB")  # fmt: skip
+            measured[name] = summarize(samples)
+        return measured
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def live_measurements(prepared: dict[str, Any], calls: int) -> dict[str, Any]:
+    """`observe` vs `raw_predictions` per request of 1 and 100 rows, window full."""
+    from reprokit.config.models import MonitoringConfig
+    from reprokit.datagen.credit import generate_credit
+    from reprokit.monitoring.live import LiveDriftMonitor
+    from reprokit.serving.bundle import raw_predictions
+
+    monitoring = MonitoringConfig.model_validate(prepared["monitoring"])
+    served = bundle(prepared["model"], prepared["feature_state"])
+    served.num_threads = 1  # the service scores each request on one thread
+    live_config = monitoring.live
+    pool = generate_credit(live_config.window, seed=9).reset_index(drop=True)
+    live: dict[str, Any] = {"window_rows": live_config.window}
+    for rows in (1, 100):
+        monitor = LiveDriftMonitor(prepared["profile"], live_config, monitoring.psi_threshold)
+        monitor.observe(pool, raw_predictions(served, pool))  # a full window: evictions too
+        # Distinct requests in turn (the same row over and over would drift the window).
+        requests = [
+            pool.iloc[start : start + rows].reset_index(drop=True)
+            for start in range(0, 50 * rows, rows)
+        ]
+        scored = [(request, raw_predictions(served, request)) for request in requests]
+        turn = itertools.cycle(scored)
+        count = calls if rows == 1 else max(200, calls // 5)
+        observe_s = per_call(lambda: monitor.observe(*next(turn)), count)  # noqa: B023
+        predict_s = per_call(lambda: raw_predictions(served, next(turn)[0]), count)  # noqa: B023
+        live[f"{rows}_rows"] = {
+            "observe_us": observe_s * 1e6,
+            "predict_us": predict_s * 1e6,
+            "fraction": observe_s / predict_s,
+        }
+        live["ring_kib"] = monitor._ring.nbytes / 1024
+    return live
+
+
+def print_result(result: dict[str, Any], path: Path) -> None:
+    measured, live = result["measured"], result["live"]
+    print(f"\nmonitoring {result['rows']:,} rows vs scoring them (min of {result['repeats']}; "
+          f"load average {result['load_average_before'][0]:.2f} -> "
+          f"{result['load_average_after'][0]:.2f}, {result['cpus']} CPUs)")  # fmt: skip
+    print(f"{'':28}{'seconds':>10}{'peak MiB':>10}{'vs scoring':>12}")
+    base = measured["scoring"]["seconds_min"]
+    for name, values in measured.items():
+        print(f"{name:28}{values['seconds_min']:>10.2f}{values['peak_mib_max']:>10.0f}"
+              f"{values['seconds_min'] / base:>11.2f}x")  # fmt: skip
+    print(f"\nlive drift window ({live['window_rows']} rows, ring {live['ring_kib']:.0f} KiB): "
+          "observe vs in-process prediction per request")  # fmt: skip
+    for size in ("1_rows", "100_rows"):
+        values = live[size]
+        print(f"  {size:>9}: observe {values['observe_us']:8.1f} us, predict "
+              f"{values['predict_us']:8.1f} us -> {values['fraction']:.1%}")  # fmt: skip
+    print(f"\nwrote {path}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--calls", type=int, default=2000, help="live requests timed per size")
+    parser.add_argument("--child", choices=MEASUREMENTS, help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        sys.path.insert(0, str(PROJECT / "src"))
+        print(json.dumps(child(args.child, args.workdir)))
+        return 0
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    load_before = os.getloadavg()
+    config = params()
+    from reprokit.datagen.credit import generate_credit
+
+    log("training the reference on the demo data (10,000 rows)")
+    model, state, profile = reference(config)
+    log(f"generating {args.rows:,} fresh rows (seed 8)")
+    prepared = {
+        "model": model,
+        "feature_state": state,
+        "profile": profile,
+        "monitoring": config["monitoring"],
+        "batch": generate_credit(args.rows, seed=8).reset_index(drop=True),
+    }
+    measured = batch_measurements(args.rows, args.repeats, prepared)
+    log("live drift window: observe vs prediction per request")
+    live = live_measurements(prepared, args.calls)
+    base = measured["scoring"]["seconds_min"]
+    result = {
+        "rows": args.rows,
+        "repeats": args.repeats,
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
+        "cpus": os.cpu_count(),
+        "measured": measured,
+        "ratio_monitoring_to_scoring": measured["monitoring"]["seconds_min"] / base,
+        "ratio_monitoring_and_scoring_to_scoring": (
+            measured["monitoring_and_scoring"]["seconds_min"] / base
+        ),
+        "live": live,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"monitor-{args.rows}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print_result(result, path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,235 @@
+"""Which reference a batch is compared with, and where its report is recorded.
+
+Order: `--reference FILE` (a profile; the model and feature state are the pipeline's local
+outputs); `--run RUN_ID` (that MLflow run's artifacts); else the serving model: the run of
+the registered model's `champion` version when a registry is configured and reachable,
+else the local pipeline outputs (`data/06_models/reference_profile.json`, the model and
+feature state). The model scores batches that carry no predictions, and must be the model
+the profile was built for (checked by sha256).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reprokit.config.compose import Workspace
+from reprokit.errors import ReprokitError
+from reprokit.logs import get_logger
+from reprokit.nodes.profile import ReferenceProfile, parse_profile
+
+log = get_logger(__name__)
+
+PROFILE = "reference_profile"
+MODEL = "model"
+STATE = "feature_state"
+CHAMPION = "champion"
+LAST_RUN_FILE = ".reprokit/last_run.json"  # written by tracking.session after each run
+SQLITE = "sqlite:///"
+
+
+class ReferenceError(ReprokitError):
+    """No usable reference profile (or model) for monitoring; exit 2 like other setup errors."""
+
+    exit_code = 2
+
+
+@dataclass
+class Reference:
+    profile: ReferenceProfile
+    model: str | None
+    state: dict[str, Any] | None
+    source: str
+    run_id: str | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {"source": self.source, "run_id": self.run_id}
+
+
+def _catalog_file(workspace: Workspace, dataset: str) -> Path | None:
+    filepath = workspace.config.catalog.get(dataset, {}).get("filepath")
+    return None if filepath is None else workspace.root / str(filepath)
+
+
+def read_profile(path: Path) -> ReferenceProfile:
+    if not path.is_file():
+        raise ReferenceError(
+            f"no reference profile at {path}: run the evaluate pipeline (`make repro` or "
+            "`reprokit run`) to write it, or pass --reference / --run"
+        )
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ReferenceError(f"reference profile {path} is not readable JSON: {error}") from None
+    try:
+        return parse_profile(document)
+    except ReprokitError as error:
+        raise ReferenceError(f"reference profile {path}: {error}") from None
+
+
+def _read_text(path: Path | None) -> str | None:
+    return path.read_text(encoding="utf-8") if path is not None and path.is_file() else None
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def local_reference(workspace: Workspace, profile_path: Path | None = None) -> Reference:
+    """The pipeline's own outputs (or an explicit profile file with the local model)."""
+    path = profile_path or _catalog_file(workspace, PROFILE)
+    if path is None:
+        raise ReferenceError(f"the catalog declares no {PROFILE!r} dataset")
+    profile = read_profile(path)
+    model = _read_text(_catalog_file(workspace, MODEL))
+    state_text = _read_text(_catalog_file(workspace, STATE))
+    if model is not None and sha256_text(model) != profile.model_sha256:
+        # The local model is another one (retrained since): it cannot score for this profile.
+        log.warning("monitor.local_model_differs", profile=str(path))
+        model, state_text = None, None
+    return Reference(
+        profile=profile,
+        model=model,
+        state=json.loads(state_text) if state_text else None,
+        source=str(
+            path.relative_to(workspace.root) if path.is_relative_to(workspace.root) else path
+        ),
+        run_id=_local_run_id(workspace, profile.model_sha256),
+    )
+
+
+def _local_run_id(workspace: Workspace, model_sha256: str) -> str | None:
+    """The MLflow run that trained the local model, when the last recorded run did."""
+    path = workspace.root / LAST_RUN_FILE
+    if not path.is_file():
+        return None
+    try:
+        last = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return None
+    if isinstance(last, dict) and last.get("model_sha256") == model_sha256:
+        return str(last.get("run_id")) if last.get("run_id") else None
+    return None
+
+
+# --- MLflow ----------------------------------------------------------------------------------
+
+
+def tracking_uri(workspace: Workspace) -> str | None:
+    """The configured store; None when tracking is off or the SQLite file does not exist
+    (MLflow would create and migrate an empty store just to say "nothing here")."""
+    config = workspace.config
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or (
+        config.tracking.uri if config.tracking.enabled else None
+    )
+    if not uri:
+        return None
+    if uri.startswith(SQLITE) and not uri.startswith(SQLITE + "/"):
+        uri = SQLITE + str((workspace.root / uri[len(SQLITE) :]).resolve())
+    if uri.startswith(SQLITE) and not Path(uri[len(SQLITE) :]).is_file():
+        return None
+    return uri
+
+
+def client(workspace: Workspace) -> Any | None:
+    uri = tracking_uri(workspace)
+    if uri is None:
+        return None
+    from reprokit.tracking.store import connect
+
+    return connect(workspace.config, workspace.root)
+
+
+def champion_run(workspace: Workspace, mlflow: Any) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    name = workspace.config.tracking.registered_model
+    if not name:
+        return None
+    try:
+        return str(mlflow.get_model_version_by_alias(name, CHAMPION).run_id)
+    except MlflowException:
+        return None
+
+
+def _download(mlflow: Any, run_id: str, folder: str, scratch: Path) -> Path | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        listed = [item.path for item in mlflow.list_artifacts(run_id, folder)]
+    except MlflowException as error:
+        raise ReferenceError(f"MLflow run {run_id!r}: {error.message}") from None
+    files = [path for path in listed if path.endswith((".json", ".txt"))]
+    if not files:
+        return None
+    return Path(mlflow.download_artifacts(run_id, files[0], str(scratch)))
+
+
+def run_reference(mlflow: Any, run_id: str) -> Reference:
+    """The profile, model and feature state logged with MLflow run `run_id`."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mlflow.get_run(run_id)
+    except MlflowException:
+        raise ReferenceError(
+            f"no MLflow run {run_id!r} in {mlflow.tracking_uri}; `reprokit runs` lists them"
+        ) from None
+    with tempfile.TemporaryDirectory(prefix="reprokit-monitor-") as scratch:
+        profile_path = _download(mlflow, run_id, PROFILE, Path(scratch))
+        if profile_path is None:
+            raise ReferenceError(
+                f"MLflow run {run_id} has no {PROFILE} artifact: the model was trained "
+                f"without a reference profile (add {PROFILE!r} to tracking.artifacts and "
+                "retrain), or pass --reference FILE"
+            )
+        profile = read_profile(profile_path)
+        model_path = _download(mlflow, run_id, MODEL, Path(scratch))
+        state_path = _download(mlflow, run_id, STATE, Path(scratch))
+        model = _read_text(model_path)
+        state = json.loads(state_path.read_text(encoding="utf-8")) if state_path else None
+    if model is not None and sha256_text(model) != profile.model_sha256:
+        raise ReferenceError(
+            f"MLflow run {run_id}: the logged model is not the one its profile describes"
+        )
+    return Reference(profile, model, state, source=f"mlflow run {run_id}", run_id=run_id)
+
+
+def resolve_reference(
+    workspace: Workspace, profile_path: Path | None, run_id: str | None
+) -> Reference:
+    """See the module docstring for the order."""
+    if profile_path is not None:
+        return local_reference(workspace, profile_path)
+    mlflow = client(workspace)
+    if run_id is not None:
+        if mlflow is None:
+            raise ReferenceError(
+                f"--run {run_id}: no MLflow store configured or found (tracking.uri, "
+                "MLFLOW_TRACKING_URI)"
+            )
+        return run_reference(mlflow, run_id)
+    champion = champion_run(workspace, mlflow) if mlflow is not None else None
+    if champion is not None:
+        try:
+            return run_reference(mlflow, champion)
+        except ReferenceError as error:
+            log.warning("monitor.champion_without_profile", run_id=champion, error=str(error))
+    return local_reference(workspace)
+
+
+def log_report(workspace: Workspace, run_id: str | None, files: list[Path], status: str) -> bool:
+    """Attach the report files to the model's run (folder `monitoring/`); False if no run."""
+    mlflow = client(workspace)
+    if mlflow is None or run_id is None:
+        return False
+    for path in files:
+        mlflow.log_artifact(run_id, str(path), "monitoring")
+    mlflow.set_tag(run_id, "reprokit.monitoring.last_status", status)
+    mlflow.set_tag(run_id, "reprokit.monitoring.last_report", files[0].name)
+    return True

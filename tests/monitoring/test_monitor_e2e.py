@@ -1,0 +1,181 @@
+"""`reprokit monitor` end to end in a project copy with a real MLflow SQLite store.
+
+One `reprokit run` trains the model, writes the reference profile and logs it with the run
+(registered as v1, `champion`); demo batches come from `reprokit data generate`. Then:
+a fresh sample passes (exit 0), the drifted batch alarms (exit 1) on exactly the drifted
+columns and, with labels, on the degraded ROC AUC; both reports are on disk and in the
+champion run; bad input exits 2 with a message naming the problem.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from tests.support import copy_project, run
+from tests.tracking.test_tracking_support import MODEL, store_client
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("monitoring-e2e")]
+
+ARTIFACTS = (
+    "tracking.artifacts=[metrics,evaluation_plots,evaluation_figures,feature_state,"
+    "training_history,model,reference_profile]"
+)
+REPORTS = "data/08_reporting/monitoring"
+
+
+@dataclass
+class Project:
+    root: Path
+    client: Any
+    run_id: str
+
+
+@pytest.fixture(scope="module")
+def project(
+    tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path
+) -> Iterator[Project]:
+    root = copy_project(tmp_path_factory.mktemp("monitoring") / "project", mlflow_db_template)
+    run(["reprokit", "run", "data.source.rows=4000", ARTIFACTS], root)
+    run(["reprokit", "data", "generate", "--rows", "3000", "--seed", "11",
+         "--output", "data/fresh.parquet"], root)  # fmt: skip
+    run(["reprokit", "data", "generate", "--rows", "3000", "--seed", "12", "--drift",
+         "--output", "data/drifted.parquet"], root)  # fmt: skip
+    client = store_client(root)
+    run_id = client.get_model_version_by_alias(MODEL, "champion").run_id
+    yield Project(root, client, run_id)
+
+
+def reports(root: Path) -> set[Path]:
+    return set((root / REPORTS).glob("*-report.*"))
+
+
+def monitor(project: Project, *args: str) -> tuple[Any, dict[str, Any], set[Path]]:
+    before = reports(project.root)
+    result = run(["reprokit", "monitor", *args], project.root, check=False)
+    new = reports(project.root) - before
+    summary = {}
+    for path in new:
+        if path.suffix == ".json":
+            summary = json.loads(path.read_text(encoding="utf-8"))
+    return result, summary, new
+
+
+def test_fresh_sample_passes_and_is_logged_to_the_champion_run(project: Project) -> None:
+    result, summary, files = monitor(project, "--current", "data/fresh.parquet")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert summary["status"] == "ok" and summary["drifted"] == []
+    assert summary["reference"]["run_id"] == project.run_id
+    assert summary["scored_by"] == "model"
+    assert {path.suffix for path in files} == {".html", ".json"}
+    assert "OK" in result.stdout
+    logged = {a.path for a in project.client.list_artifacts(project.run_id, "monitoring")}
+    assert {f"monitoring/{path.name}" for path in files} <= logged
+    tags = project.client.get_run(project.run_id).data.tags
+    assert tags["reprokit.monitoring.last_status"] == "ok"
+
+
+def test_drifted_batch_alarms_on_the_drifted_columns_and_performance(project: Project) -> None:
+    result, summary, files = monitor(
+        project, "--current", "data/drifted.parquet", "--labels", "default"
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert set(summary["drifted"]) == {"income", "loan_amount", "purpose", "prediction"}
+    checks = {c["metric"]: c for c in summary["performance"]["checks"]}
+    assert checks["roc_auc"]["degraded"] is True
+    assert checks["roc_auc"]["current"] < checks["roc_auc"]["reference"] - 0.05
+    new_category = [f for f in summary["findings"] if f["check"] == "new_category"]
+    assert new_category and "buy_now_pay_later" in new_category[0]["message"]
+    html = next(path for path in files if path.suffix == ".html").read_text(encoding="utf-8")
+    # One embedded figure per drifted column (and the predictions), no external fetch.
+    assert html.count("data:image/png;base64,") == 4
+    assert "<script" not in html and "http" not in html.split("</style>")[1]
+    assert "DRIFT" in result.stdout and "DEGRADED" in result.stdout
+
+
+def test_scored_file_with_labels_of_the_training_world_passes(project: Project) -> None:
+    """Predictions already in the file (`reprokit predict` columns) are used, not re-scored."""
+    fresh = pd.read_parquet(project.root / "data/fresh.parquet")
+    _, summary, _ = monitor(project, "--current", "data/fresh.parquet", "--labels", "default")
+    assert summary["status"] == "ok", summary["alarms"]
+    # The same rows with a constant "prediction" column: prediction drift, by the file's values.
+    fresh.assign(probability_1=0.9).to_parquet(project.root / "data/scored.parquet")
+    result, summary, _ = monitor(project, "--current", "data/scored.parquet")
+    assert result.returncode == 1
+    assert summary["scored_by"] == "file"
+    assert summary["drifted"] == ["prediction"]
+
+
+def invoke(project: Project, monkeypatch: pytest.MonkeyPatch, *args: str) -> Any:
+    from reprokit.cli import main
+
+    monkeypatch.chdir(project.root)
+    return CliRunner().invoke(main, ["monitor", *args])
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda f: f.drop(columns=["income", "region"]), "['income', 'region']"),
+        (lambda f: f.assign(age="old"), "column 'age' has 3000 non-numeric value(s)"),
+        (lambda f: f.iloc[:0], "0 rows"),
+    ],
+    ids=["missing-columns", "wrong-type", "zero-rows"],
+)
+def test_bad_current_data_exits_2_naming_the_problem(
+    project: Project, monkeypatch: pytest.MonkeyPatch, change: Any, message: str
+) -> None:
+    bad = change(pd.read_parquet(project.root / "data/fresh.parquet"))
+    bad.to_parquet(project.root / "data/bad.parquet")
+    before = reports(project.root)
+    result = invoke(project, monkeypatch, "--current", "data/bad.parquet")
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert reports(project.root) == before  # nothing written for an unusable batch
+
+
+def test_unreadable_file_and_missing_labels_exit_2(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project.root / "data/broken.csv").write_text("", encoding="utf-8")
+    result = invoke(project, monkeypatch, "--current", "data/broken.csv")
+    assert result.exit_code == 2 and "empty" in result.output
+    result = invoke(project, monkeypatch, "--current", "data/fresh.parquet", "--labels", "nope")
+    assert result.exit_code == 2 and "['nope']" in result.output
+
+
+def test_model_without_profile_exits_2(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    result = invoke(
+        project, monkeypatch, "--current", "data/fresh.parquet", "--reference", "missing.json"
+    )
+    assert result.exit_code == 2
+    assert "no reference profile at" in result.output
+    experiment = project.client.get_run(project.run_id).info.experiment_id
+    bare = project.client.create_run(experiment).info.run_id
+    project.client.set_terminated(bare)
+    result = invoke(project, monkeypatch, "--current", "data/fresh.parquet", "--run", bare)
+    assert result.exit_code == 2
+    assert f"MLflow run {bare} has no reference_profile artifact" in result.output
+
+
+def test_local_profile_is_the_reference_without_a_registry(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = invoke(
+        project,
+        monkeypatch,
+        "--current",
+        "data/fresh.parquet",
+        "--reference",
+        "data/06_models/reference_profile.json",
+        "--output-dir",
+        "elsewhere",
+    )
+    assert result.exit_code == 0, result.output
+    assert len(list((project.root / "elsewhere").glob("*-report.html"))) == 1
