@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import socket
 import subprocess
 import warnings
@@ -66,12 +67,23 @@ class Execution:
 # --- where ---------------------------------------------------------------------------------
 
 
+def store_root(root: Path) -> Path:
+    """Where the project's embedded store lives: the project root, except in a queued or
+    temp-dir DVC experiment, which runs in a copy under .dvc/tmp/exps and would otherwise
+    record into that throwaway copy. DVC then sets DVC_ROOT to the real repository (the
+    variable DVCLive reads for the same reason) and DVC_EXP_NAME to the experiment."""
+    dvc_root = os.environ.get("DVC_ROOT")
+    if os.environ.get("DVC_EXP_NAME") and dvc_root and Path(dvc_root).is_dir():
+        return Path(dvc_root)
+    return root
+
+
 def tracking_uri(config: ReprokitConfig, root: Path) -> str:
     """MLFLOW_TRACKING_URI, else the config's; a relative SQLite path is the project's."""
     uri = os.environ.get("MLFLOW_TRACKING_URI") or config.tracking.uri
     prefix = "sqlite:///"
     if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
-        return prefix + str((root / uri[len(prefix) :]).resolve())
+        return prefix + str((store_root(root) / uri[len(prefix) :]).resolve())
     return uri
 
 
@@ -79,7 +91,7 @@ def artifact_location(config: ReprokitConfig, root: Path) -> str | None:
     location = config.tracking.artifact_location
     if location is None or "://" in location:
         return location
-    return (root / location).resolve().as_uri()
+    return (store_root(root) / location).resolve().as_uri()
 
 
 def connect(config: ReprokitConfig, root: Path) -> Any:
@@ -190,22 +202,38 @@ def identity_tags(execution: Execution) -> dict[str, str]:
         "mlflow.runName": f"{execution.config.data.name}-{fingerprint.value[:8]}",
         "mlflow.source.name": execution.entry_point,
     }
+    if os.environ.get("DVC_EXP_NAME"):  # links `dvc exp show` and the MLflow run
+        tags[f"{TAG}dvc_experiment"] = os.environ["DVC_EXP_NAME"]
     tags.update({f"{TAG}data.{name}": md5 for name, md5 in fingerprint.data_hashes.items()})
     tags.update({f"{TAG}version.{name}": version for name, version in _versions().items()})
     return tags
 
 
-def start_run(client: Any, execution: Execution) -> str:
-    """Create the execution's run (status RUNNING), after closing abandoned ones."""
+def start_run(
+    client: Any,
+    execution: Execution,
+    extra_tags: Mapping[str, str] | None = None,
+    start_time: int | None = None,
+) -> str:
+    """Create the execution's run (status RUNNING), after closing abandoned ones.
+
+    `extra_tags` add to or replace the identity tags (a sweep's job: parent run, sweep id);
+    `start_time` (ms) records when the work started if the run is logged afterwards."""
     experiment = experiment_id(client, execution.config, execution.root)
     mark_abandoned_runs(client, experiment)
-    tags = identity_tags(execution)
-    run = client.create_run(experiment, run_name=tags["mlflow.runName"], tags=tags)
+    tags = {**identity_tags(execution), **(extra_tags or {})}
+    run = client.create_run(
+        experiment, start_time=start_time, run_name=tags["mlflow.runName"], tags=tags
+    )
     return str(run.info.run_id)
 
 
 def end_run_failed(
-    client: Any, run_id: str, error: BaseException | str, stage: str | None = None
+    client: Any,
+    run_id: str,
+    error: BaseException | str,
+    stage: str | None = None,
+    end_time: int | None = None,
 ) -> None:
     """FAILED, with the error as a tag (short) and an artifact (whole)."""
     text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
@@ -213,7 +241,7 @@ def end_run_failed(
     if stage:
         client.set_tag(run_id, f"{TAG}failed_stage", stage)
     client.log_text(run_id, text, "error.txt")
-    client.set_terminated(run_id, status="FAILED")
+    client.set_terminated(run_id, status="FAILED", end_time=end_time)
 
 
 # --- what a run holds ------------------------------------------------------------------------
@@ -267,7 +295,8 @@ def _log_params_and_metrics(client: Any, run_id: str, execution: Execution) -> d
     if metrics_path is not None and metrics_path.is_file():
         metrics = _numeric_metrics(json.loads(metrics_path.read_text(encoding="utf-8")))
     timings = {
-        f"time.{stage}_s": float(record.get("seconds", 0.0))
+        # `reprokit run -p prepare -p features` records "prepare+features"; MLflow rejects "+".
+        f"time.{re.sub(r'[^A-Za-z0-9_./ :-]', '_', stage)}_s": float(record.get("seconds", 0.0))
         for stage, record in execution.records.items()
     }
     timestamp = 0
@@ -329,7 +358,9 @@ def _log_artifacts(client: Any, run_id: str, execution: Execution) -> dict[str, 
     return hashes
 
 
-def log_execution(client: Any, run_id: str, execution: Execution) -> dict[str, float]:
+def log_execution(
+    client: Any, run_id: str, execution: Execution, end_time: int | None = None
+) -> dict[str, float]:
     """Fill the run with everything needed to redo it, and end it FINISHED."""
     metrics = _log_params_and_metrics(client, run_id, execution)
     _log_inputs(client, run_id, execution)
@@ -337,7 +368,7 @@ def log_execution(client: Any, run_id: str, execution: Execution) -> dict[str, f
     model_path = _catalog_path(execution, "model")
     if model_path is not None and model_path.is_file():
         client.set_tag(run_id, f"{TAG}model_sha256", hashes.get("model") or file_sha256(model_path))
-    client.set_terminated(run_id, status="FINISHED")
+    client.set_terminated(run_id, status="FINISHED", end_time=end_time)
     return metrics
 
 

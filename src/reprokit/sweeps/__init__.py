@@ -1,0 +1,1 @@
+"""Sweeps: Hydra multirun, Optuna search and node reuse over one composed config."""

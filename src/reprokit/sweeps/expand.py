@@ -1,0 +1,119 @@
+"""Expand `reprokit run -m` arguments into jobs with Hydra's own override grammar.
+
+Hydra's `BasicSweeper` expands choice lists, `range()` and `glob()` over config group
+options (the group's options come from a Hydra config loader on `conf/`). Hydra's
+launchers are not used: they run a `@hydra.main` task function with Hydra's job runtime,
+while reprokit composes with the compose API and runs jobs itself (sequentially, or in
+worker processes with joblib, Hydra's joblib launcher's own library).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reprokit.errors import ConfigError
+
+LAUNCHERS = ("basic", "joblib")
+SEE_GRAMMAR = "see https://hydra.cc/docs/advanced/override_grammar/extended/"
+
+
+class SweepError(ConfigError):
+    """A sweep's arguments cannot be expanded: names the override and what was expected."""
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """The jobs (each its own override list) and how to launch them."""
+
+    jobs: list[list[str]]
+    launcher: str = "basic"
+    n_jobs: int | None = None  # joblib workers; None = one per available core
+
+
+def override_parser(root: Path) -> Any:
+    """Hydra's override parser with a config loader on `root/conf` (for `glob()`)."""
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra._internal.utils import create_config_search_path
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    search_path = create_config_search_path(str((root / "conf").resolve()))
+    return OverridesParser.create(config_loader=ConfigLoaderImpl(config_search_path=search_path))
+
+
+def _clean(error: Exception) -> str:
+    # Hydra's messages end with a link to its docs; one line of the actual problem is enough.
+    lines = [line for line in str(error).splitlines() if not line.startswith("See https://")]
+    return " ".join(line.strip() for line in lines if line.strip())
+
+
+def parse_overrides(root: Path, arguments: Sequence[str]) -> list[Any]:
+    """Parsed Hydra overrides; a malformed one is a `SweepError` naming it."""
+    from hydra.errors import HydraException
+
+    parser = override_parser(root)
+    parsed = []
+    for argument in arguments:
+        try:
+            parsed.extend(parser.parse_overrides([argument]))
+        except HydraException as error:
+            raise SweepError(
+                f"malformed override `{argument}`: {_clean(error)} ({SEE_GRAMMAR})"
+            ) from None
+    return parsed
+
+
+def _launcher_settings(hydra_overrides: list[Any]) -> tuple[str, int | None]:
+    launcher, n_jobs = "basic", None
+    for override in hydra_overrides:
+        key, text = override.get_key_element(), override.input_line
+        value = override.value()
+        if key == "hydra/launcher":
+            if value not in LAUNCHERS:
+                raise SweepError(
+                    f"override `{text}`: unknown launcher {value!r}; "
+                    f"expected one of {list(LAUNCHERS)}"
+                )
+            launcher = str(value)
+        elif key == "hydra.launcher.n_jobs":
+            if not isinstance(value, int) or isinstance(value, bool) or value == 0 or value < -1:
+                raise SweepError(
+                    f"override `{text}`: n_jobs must be a positive integer or -1 (one per core)"
+                )
+            n_jobs = None if value == -1 else value
+        else:
+            raise SweepError(
+                f"override `{text}`: reprokit sweeps accept only `hydra/launcher=basic|joblib` "
+                "and `hydra.launcher.n_jobs=N` among Hydra's own settings"
+            )
+    return launcher, n_jobs
+
+
+def expand(root: Path, arguments: Sequence[str]) -> SweepPlan:
+    """The cartesian product of the sweep overrides, in Hydra's order (BasicSweeper)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.errors import HydraException
+
+    parsed = parse_overrides(root, arguments)
+    hydra = [o for o in parsed if o.is_hydra_override()]
+    launcher, n_jobs = _launcher_settings(hydra)
+    if n_jobs is not None and launcher != "joblib":
+        raise SweepError("`hydra.launcher.n_jobs` needs `hydra/launcher=joblib`")
+    job_overrides = [o for o in parsed if not o.is_hydra_override()]
+    for override in job_overrides:
+        if override.is_sweep_override() and not override.is_discrete_sweep():
+            raise SweepError(
+                f"override `{override.input_line}`: {override.value_type.name.lower()} is a "
+                "search space, not a list of jobs; `reprokit tune` searches it (a multirun "
+                "needs choices, range() or glob())"
+            )
+    try:
+        batches = BasicSweeper.split_arguments(job_overrides, None)
+    except HydraException as error:
+        raise SweepError(f"cannot expand the sweep {list(arguments)}: {_clean(error)}") from None
+    jobs = [list(job) for job in batches[0]] if batches else [[]]
+    if not jobs:
+        raise SweepError(f"the sweep {list(arguments)} expands to no job (an empty glob?)")
+    return SweepPlan(jobs=jobs, launcher=launcher, n_jobs=n_jobs)

@@ -1,0 +1,255 @@
+"""A sweep in MLflow: one parent run, one child run per job.
+
+Only the sweep's own process talks to MLflow, one call at a time: jobs (in worker processes
+too) return their results and the parent logs each job's run as it arrives, with the job's
+own start and end times. So parallel jobs never write to the SQLite store concurrently and
+no run is created twice.
+
+Children are full runs (composed config, fingerprint, metrics, model and artifacts: each
+can be reproduced alone). They do not register models: the sweep registers its best job's
+model once, and the promotion rule decides whether it becomes champion.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from reprokit.config.compose import Workspace
+from reprokit.logs import get_logger
+from reprokit.sweeps.jobs import JobResult
+from reprokit.sweeps.summary import Ranking, Row, best, to_csv, to_markdown
+
+log = get_logger(__name__)
+
+TAG = "reprokit."
+SWEEP_TAG = f"{TAG}sweep_id"
+ROLE_TAG = f"{TAG}sweep_role"
+JOB_TAG = f"{TAG}sweep_job"
+PARENT_TAG = "mlflow.parentRunId"
+SUMMARY_CSV = "sweep_summary.csv"
+JOB_SECONDS_METRIC = "time.job_s"  # from the job's execution record ("job")
+SUMMARY_MD = "sweep_summary.md"
+
+
+def job_execution(base: Workspace, result: JobResult, entry_point: str) -> Any:
+    """The store's view of one job: its composed config, its catalog (job folder and
+    cache paths), its fingerprint."""
+    from reprokit.config.compose import validate
+    from reprokit.tracking.session import fingerprint_of
+    from reprokit.tracking.store import Execution
+
+    params = result.params or base.params
+    config = validate(params)
+    if result.catalog:
+        config = config.model_copy(update={"catalog": result.catalog})
+    return Execution(
+        config=config,
+        params=params,
+        root=base.root,
+        fingerprint=fingerprint_of(config, params, base.root),
+        entry_point=entry_point,
+        overrides=list(result.overrides),
+        records={"job": result.record} if result.record else {},
+        params_yaml=result.params_yaml or base.params_yaml,
+    )
+
+
+@dataclass
+class SweepTracker:
+    base: Workspace
+    sweep_id: str
+    arguments: list[str]
+    entry_point: str
+    ranking: Ranking
+    parent_run_id: str | None = None
+    _client: Any = None
+    _executions: dict[int, Any] = field(default_factory=dict)
+
+    def connect(self) -> Any:
+        from reprokit.tracking.store import connect
+
+        if self._client is None:
+            self._client = connect(self.base.config, self.base.root)
+        return self._client
+
+    @property
+    def client(self) -> Any:
+        return self.connect()
+
+    @property
+    def experiment(self) -> str:
+        from reprokit.tracking.store import experiment_id
+
+        return experiment_id(self.connect(), self.base.config, self.base.root)
+
+    def start(self, existing_parent: str | None = None) -> str:
+        config = self.base.config
+        self.connect()
+        if existing_parent is not None:  # a resumed search goes on under its parent
+            self._client.update_run(existing_parent, status="RUNNING")
+            self.parent_run_id = existing_parent
+            return existing_parent
+        tags = {
+            SWEEP_TAG: self.sweep_id,
+            ROLE_TAG: "parent",
+            f"{TAG}project": config.project.name,
+            f"{TAG}entry_point": self.entry_point,
+            f"{TAG}sweep_arguments": json.dumps(self.arguments)[:8000],
+            f"{TAG}rank_metric": self.ranking.metric,
+            f"{TAG}rank_direction": self.ranking.direction,
+            # A parent left RUNNING by a killed sweep is then marked KILLED by the next run.
+            f"{TAG}host": socket.gethostname(),
+            f"{TAG}pid": str(os.getpid()),
+            "mlflow.source.name": self.entry_point,
+        }
+        run = self._client.create_run(self.experiment, run_name=self.sweep_id, tags=tags)
+        self.parent_run_id = str(run.info.run_id)
+        log.info("sweep.parent_run", run_id=self.parent_run_id, sweep=self.sweep_id)
+        return self.parent_run_id
+
+    def log_job(self, result: JobResult) -> str:
+        from reprokit.tracking.store import end_run_failed, log_execution, start_run
+
+        assert self.parent_run_id is not None, "start() first"
+        execution = job_execution(self.base, result, self.entry_point)
+        tags = {
+            PARENT_TAG: self.parent_run_id,
+            SWEEP_TAG: self.sweep_id,
+            ROLE_TAG: "job",
+            JOB_TAG: str(result.index),
+            f"{TAG}reused_nodes": json.dumps(result.reused),
+            "mlflow.runName": f"{self.sweep_id}-job{result.index}",
+        }
+        run_id = start_run(self._client, execution, tags, start_time=result.started_ms)
+        if result.status == "FINISHED":
+            log_execution(self._client, run_id, execution, end_time=result.ended_ms)
+            self._executions[result.index] = (run_id, execution)
+        else:
+            from mlflow.entities import Metric
+
+            # A failed job's metrics (say, a missed quality gate) still inform the sweep.
+            metrics = [Metric(k, v, 0, 0) for k, v in sorted(result.metrics.items())]
+            if metrics:
+                self._client.log_batch(run_id, metrics=metrics)
+            text = result.error or "failed"
+            if result.error_detail:
+                text += "\n\n" + result.error_detail
+            end_run_failed(self._client, run_id, text, end_time=result.ended_ms)
+        return run_id
+
+    def finish(self, rows: list[Row], title: str) -> str | None:
+        """Summary artifacts, the best job's metrics and model version on the parent run."""
+        from mlflow.entities import Metric
+
+        from reprokit.tracking.store import register_model
+
+        client, parent = self._client, self.parent_run_id
+        assert parent is not None
+        client.log_text(parent, to_csv(rows, self.ranking), SUMMARY_CSV)
+        client.log_text(parent, to_markdown(rows, self.ranking, title), SUMMARY_MD)
+        failed = [row.job for row in rows if row.status != "FINISHED"]
+        client.set_tag(parent, f"{TAG}sweep_jobs", str(len(rows)))
+        client.set_tag(parent, f"{TAG}sweep_failed_jobs", json.dumps(failed))
+        chosen = best(rows, self.ranking)
+        version = None
+        if chosen is not None and chosen.run_id is not None:
+            client.set_tag(parent, f"{TAG}best_job", str(chosen.job))
+            client.set_tag(parent, f"{TAG}best_run_id", chosen.run_id)
+            client.log_batch(
+                parent, metrics=[Metric(k, v, 0, 0) for k, v in sorted(chosen.metrics.items())]
+            )
+            # A resumed search's best may be a trial of an earlier session: its model file is
+            # that session's; only this session's jobs are registered from here.
+            if chosen.job in self._executions:
+                run_id, execution = self._executions[chosen.job]
+                version = register_model(client, run_id, execution, chosen.metrics)
+            if version is not None:
+                client.set_tag(parent, f"{TAG}best_model_version", version)
+        client.set_terminated(parent, status="FAILED" if failed else "FINISHED")
+        return version
+
+    def fail(self, error: BaseException) -> None:
+        """The sweep itself was interrupted: the parent is not left RUNNING."""
+        from reprokit.tracking.store import end_run_failed
+
+        if self._client is not None and self.parent_run_id is not None:
+            try:
+                end_run_failed(self._client, self.parent_run_id, error)
+            except Exception as tracking_error:  # keep the real error visible
+                log.error("tracking.unavailable", error=str(tracking_error))
+
+
+def row_of(result: JobResult, run_id: str | None) -> Row:
+    return Row(
+        job=result.index,
+        status=result.status,
+        overrides=list(result.overrides),
+        metrics=dict(result.metrics),
+        seconds=result.seconds,
+        run_id=run_id,
+        error=result.error,
+        reused=list(result.reused),
+    )
+
+
+def runs_of_sweep(root: Path, sweep: str) -> tuple[Any, list[Row], Ranking, str]:
+    """The parent run (by sweep id or run id), its job rows and its ranking."""
+    from reprokit.sweeps.errors import SweepNotFoundError
+    from reprokit.tracking.compare import open_store
+    from reprokit.tracking.store import experiment_id
+
+    client, config = open_store(root)
+    experiment = experiment_id(client, config, root)
+    parents = client.search_runs(
+        [experiment],
+        filter_string=f"tags.`{SWEEP_TAG}` = '{sweep}' and tags.`{ROLE_TAG}` = 'parent'",
+        max_results=10,
+    )
+    parent = parents[0] if parents else None
+    if parent is None and len(sweep) == 32 and all(c in "0123456789abcdef" for c in sweep):
+        from mlflow.exceptions import MlflowException
+
+        try:
+            candidate = client.get_run(sweep)
+        except MlflowException:
+            candidate = None
+        if candidate is not None and candidate.data.tags.get(ROLE_TAG) == "parent":
+            parent = candidate
+    if parent is None:
+        raise SweepNotFoundError(
+            f"no sweep {sweep!r} in experiment {config.tracking.experiment!r} of "
+            f"{client.tracking_uri}: give a sweep id or the parent run id `reprokit run -m` printed"
+        )
+    sweep_id = parent.data.tags[SWEEP_TAG]
+    ranking = Ranking(
+        parent.data.tags.get(f"{TAG}rank_metric", "roc_auc"),
+        parent.data.tags.get(f"{TAG}rank_direction", "maximize"),
+    )
+    return parent, child_rows(client, experiment, sweep_id), ranking, sweep_id
+
+
+def child_rows(client: Any, experiment: str, sweep_id: str) -> list[Row]:
+    """One row per job run of the sweep, from the store."""
+    children = client.search_runs(
+        [experiment],
+        filter_string=f"tags.`{SWEEP_TAG}` = '{sweep_id}' and tags.`{ROLE_TAG}` = 'job'",
+        max_results=10000,
+    )
+    return [
+        Row(
+            job=int(run.data.tags.get(JOB_TAG, "-1")),
+            status=run.info.status,
+            overrides=json.loads(run.data.tags.get(f"{TAG}overrides", "[]")),
+            metrics={k: v for k, v in run.data.metrics.items() if not k.startswith("time.")},
+            seconds=run.data.metrics.get(JOB_SECONDS_METRIC),
+            run_id=run.info.run_id,
+            error=(run.data.tags.get(f"{TAG}error") or "").split("\n", 1)[0] or None,
+            reused=json.loads(run.data.tags.get(f"{TAG}reused_nodes", "[]")),
+        )
+        for run in children
+    ]
