@@ -30,7 +30,14 @@ def atomic_path(final: Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
-        tmp.replace(final)
+        if final.is_dir():  # a table the Dask engine wrote as a folder of Parquet parts
+            old = final.with_name(f".{final.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            final.rename(old)
+            tmp.replace(final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.replace(final)
     finally:
         tmp.unlink(missing_ok=True)
 

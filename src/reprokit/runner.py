@@ -7,14 +7,18 @@ session with the same catalog, the same node functions and the same params.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reprokit.config.models import ReprokitConfig
+from reprokit.engines import engine_for
 from reprokit.errors import PipelineSpecError
 from reprokit.logs import get_logger
 from reprokit.pipeline.spec import PARAMS_PREFIX, build_pipelines, lookup
+
+if TYPE_CHECKING:
+    from reprokit.sweeps.reuse import NodeCache
 
 log = get_logger(__name__)
 DEFAULT_PIPELINE = "__default__"
@@ -40,10 +44,17 @@ def param_inputs(config: ReprokitConfig, params: Mapping[str, Any]) -> dict[str,
     }
 
 
-def build_catalog(config: ReprokitConfig, params: Mapping[str, Any], root: Path) -> Any:
+def build_catalog(
+    config: ReprokitConfig,
+    params: Mapping[str, Any],
+    root: Path,
+    adapt: Callable[[dict[str, dict[str, Any]]], dict[str, dict[str, Any]]] | None = None,
+) -> Any:
+    """The Kedro catalog; `adapt` is the engine's mapping of the catalog config."""
     from kedro.io import DataCatalog
 
-    catalog = DataCatalog.from_config(catalog_config(config, root))
+    entries = catalog_config(config, root)
+    catalog = DataCatalog.from_config(adapt(entries) if adapt else entries)
     for name, value in param_inputs(config, params).items():
         catalog[name] = value
     return catalog
@@ -63,19 +74,33 @@ def run_pipelines(
     root: Path,
     names: Sequence[str] = (DEFAULT_PIPELINE,),
     hooks: Iterable[Any] = (),
+    *,
+    reuse: NodeCache | None = None,
 ) -> dict[str, Any]:
-    """Run the named pipelines (as one Kedro pipeline) and return their free outputs."""
+    """Run the named pipelines (as one Kedro pipeline) and return their free outputs.
+
+    With `reuse` (sweeps), nodes whose content key is cached are not run: the catalog reads
+    their outputs from the cache (src/reprokit/sweeps/reuse.py).
+    """
     from kedro.framework.hooks.manager import _create_hook_manager, _register_hooks
     from kedro.runner import SequentialRunner
 
     pipelines = build_pipelines(config.pipeline, params, config.catalog)
     pipeline = select_pipeline(pipelines, names)
-    catalog = build_catalog(config, params, root)
+    if reuse is not None:
+        pipeline, config = reuse.plan(pipeline, config)
+    # The engine (engine.kind) decides how nodes run and how tables are held.
+    engine = engine_for(config)
+    pipeline = engine.adapt_pipeline(pipeline)
+    catalog = build_catalog(config, params, root, engine.adapt_catalog)
     hook_manager = _create_hook_manager()
     _register_hooks(hook_manager, tuple(hooks))
     started = time.perf_counter()
     log.info("pipeline.start", pipelines=list(names), nodes=len(pipeline.nodes))
-    outputs = SequentialRunner().run(pipeline, catalog, hook_manager)
+    with engine.session():
+        outputs = SequentialRunner().run(pipeline, catalog, hook_manager) if pipeline.nodes else {}
+    if reuse is not None:
+        reuse.store(pipeline)
     log.info(
         "pipeline.done", pipelines=list(names), seconds=round(time.perf_counter() - started, 3)
     )
