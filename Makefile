@@ -18,7 +18,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 # LightGBM's OpenMP threads wait passively instead of spinning (see reprokit.cli).
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: help setup repro test test-fast lint format generate requirements check bench clean
+.PHONY: help setup repro test test-fast lint format generate requirements check bench bench-serving bench-engines bench-monitor clean bench-sweep
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -75,6 +75,18 @@ check: setup ## Fail when params.yaml, dvc.yaml or the Bento's requirements are 
 bench: setup ## Benchmarks (print ratios against their baselines)
 	python bench/bench_repro.py
 	python bench/bench_tracking.py
+
+bench-serving: setup ## Serving benchmark: bentoml serve vs FastAPI vs in-process predict
+	python bench/bench_serving.py
+
+bench-engines: setup ## Dask engine vs pandas engine at 1M, 3M, 10M rows (long: ~1 h on 2 cores)
+	python bench/bench_engines.py
+
+bench-monitor: setup ## Monitoring 1M rows vs scoring them; live drift update vs prediction
+	python bench/bench_monitor.py
+
+bench-sweep: setup ## 6-job sweep vs 6 full runs and vs upstream once + 6 trainings; joblib vs sequential
+	python bench/bench_sweep.py
 
 clean: ## Remove pipeline outputs (the DVC cache keeps them)
 	rm -rf data/0[2-8]_*/*.parquet data/0[2-8]_*/*.json data/0[2-8]_*/*.txt

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,3 +123,45 @@ def ratio(top: Sample, bottom: Sample) -> dict[str, float]:
 
 def ran_stages(result: Run) -> list[str]:
     return [m.group(1) for _, line in result.lines if (m := RUNNING_STAGE.search(line))]
+
+
+# What a fresh clone has that a pipeline run needs: no data, DVC cache, lock or store.
+CLONE_FILES = (
+    "conf",
+    "src",
+    "params.yaml",
+    "dvc.yaml",
+    "pyproject.toml",
+    "uv.lock",
+    "bentofile.yaml",
+    "requirements",
+    ".dvc/config",
+    ".dvc/.gitignore",
+    ".telemetry",
+    ".dvcignore",
+    ".gitignore",
+)
+
+
+def copy_worktree(copy: Path, names: Iterable[str] = CLONE_FILES) -> None:
+    """`names` from the working tree (those that exist) into `copy`, without bytecode."""
+    for name in names:
+        source, target = PROJECT / name, copy / name
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        elif source.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+
+
+def make_data_layers(copy: Path) -> None:
+    """The empty data layer folders a clone has (git keeps them with .gitkeep files)."""
+    for layer in sorted((PROJECT / "data").glob("0*_*")):
+        if layer.is_dir():
+            (copy / "data" / layer.name).mkdir(parents=True, exist_ok=True)
+
+
+def copy_project(copy: Path) -> None:
+    """A clone-like copy of the working tree: the clone files and the data layers."""
+    copy_worktree(copy)
+    make_data_layers(copy)

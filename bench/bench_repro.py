@@ -45,6 +45,7 @@ import yaml
 
 # Run as `python bench/<script>.py`: this folder is first on sys.path.
 from _common import (
+    CLONE_FILES,
     GIT_IDENTITY,
     PROJECT,
     RUNNING_STAGE,
@@ -54,6 +55,8 @@ from _common import (
     Progress,
     Run,
     Sample,
+    copy_worktree,
+    make_data_layers,
     ran_stages,
     ratio,
     run,
@@ -63,19 +66,6 @@ BENCH = PROJECT / "bench"
 RESULTS = BENCH / "results"
 BASELINE_SCRIPT = BENCH / "baseline_pipeline.py"
 
-COPIED = (
-    "conf",
-    "src",
-    "params.yaml",
-    "dvc.yaml",
-    "pyproject.toml",
-    "uv.lock",
-    ".dvc/config",
-    ".dvc/.gitignore",
-    ".telemetry",
-    ".dvcignore",
-    ".gitignore",
-)
 DATA_STAGE = "data"
 # The stages whose work the baseline does; any other stage (e.g. `track`) is reprokit's extra.
 BASELINE_STAGES = ("prepare", "features", "train", "evaluate")
@@ -142,10 +132,8 @@ def copy_project(copy: Path, ref: str | None) -> None:
     From the working tree by default; from commit `ref` when given, for a consistent
     snapshot while others are editing the working tree.
     """
-    copy_paths(copy, ref, COPIED)
-    for layer in sorted((PROJECT / "data").glob("0*_*")):
-        if layer.is_dir():
-            (copy / "data" / layer.name).mkdir(parents=True, exist_ok=True)
+    copy_paths(copy, ref, CLONE_FILES)
+    make_data_layers(copy)
 
 
 def copy_paths(copy: Path, ref: str | None, names: Iterable[str]) -> None:
@@ -153,16 +141,6 @@ def copy_paths(copy: Path, ref: str | None, names: Iterable[str]) -> None:
         copy_worktree(copy, names)
     else:
         export_ref(copy, ref, names)
-
-
-def copy_worktree(copy: Path, names: Iterable[str]) -> None:
-    for name in names:
-        source, target = PROJECT / name, copy / name
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        elif source.is_file():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
 
 
 def export_ref(copy: Path, ref: str, names: Iterable[str]) -> None:

@@ -50,6 +50,7 @@ from _common import (
     Progress,
     Run,
     Sample,
+    copy_project,
     ran_stages,
     ratio,
     run,
@@ -57,21 +58,6 @@ from _common import (
 
 RESULTS = PROJECT / "bench" / "results"
 
-COPIED = (
-    "conf",
-    "src",
-    "params.yaml",
-    "dvc.yaml",
-    "pyproject.toml",
-    "uv.lock",
-    "bentofile.yaml",
-    "requirements",
-    ".dvc/config",
-    ".dvc/.gitignore",
-    ".telemetry",
-    ".dvcignore",
-    ".gitignore",
-)
 DEFAULT_ROWS = (10_000, 100_000, 1_000_000)
 GOAL_RATIO = 1.05  # at the largest size
 GOAL_FIXED_SECONDS = 1.5  # at the smallest size
@@ -113,20 +99,6 @@ def difference(top: Sample, bottom: Sample) -> dict[str, float]:
 
 
 # --- the project copy and its store -------------------------------------------------------
-
-
-def copy_project(copy: Path) -> None:
-    """The files a clone has (no data, no DVC cache, no lock, no store) and the data layers."""
-    for name in COPIED:
-        source, target = PROJECT / name, copy / name
-        if source.is_dir():
-            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-        elif source.is_file():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target)
-    for layer in sorted((PROJECT / "data").glob("0*_*")):
-        if layer.is_dir():
-            (copy / "data" / layer.name).mkdir(parents=True, exist_ok=True)
 
 
 def set_up_copy(copy: Path, rows: int, env: Mapping[str, str]) -> float:

@@ -11,6 +11,9 @@ from typing import Any
 import click
 
 from reprokit.cli_errors import user_errors
+from reprokit.monitoring.cli import generate as generate_data_command
+from reprokit.monitoring.cli import monitor as monitor_command
+from reprokit.sweeps.cli import sweeps, tune
 from reprokit.tracking.registry_cli import models, promote
 
 # Telemetry of every tool in the stack is off unless the user explicitly turns it on.
@@ -66,9 +69,23 @@ def main(log_format: str | None) -> None:
     multiple=True,
     help="Run only these declared pipelines (default: all).",
 )
+@click.option(
+    "--multirun",
+    "-m",
+    is_flag=True,
+    help="A sweep: Hydra sweep syntax (a=1,2 b=range(1,4) model=glob(*)), one job per point; "
+    "`hydra/launcher=joblib hydra.launcher.n_jobs=N` runs jobs in parallel.",
+)
 @user_errors
-def run(overrides: tuple[str, ...], pipelines: tuple[str, ...]) -> None:
+def run(overrides: tuple[str, ...], pipelines: tuple[str, ...], multirun: bool) -> None:
     """Compose conf/ with Hydra OVERRIDES (e.g. model.num_leaves=63) and run in-process."""
+    if multirun:
+        from reprokit.sweeps.multirun import run_sweep
+        from reprokit.tracking.compare import console
+
+        pipeline_names = list(pipelines or ("__default__",))
+        run_sweep(_root(), overrides, pipeline_names, say=click.echo, out=console())
+        return
     from reprokit.config.compose import workspace_from_conf
     from reprokit.datagen.prepare import ensure_source
     from reprokit.execution import run_tracked
@@ -126,15 +143,20 @@ def track() -> None:
 @user_errors
 def reproduce(run_id: str, at_commit: bool, keep_workspace: bool) -> None:
     """Rerun recorded run RUN_ID in an isolated workspace; exit 0 only when the model file and
-    every metric are identical (1: different, 2: cannot reproduce)."""
+    every metric are identical (1: different, 2: cannot reproduce). A sweep's parent run
+    reruns and verifies every job of the sweep."""
     from reprokit.tracking.compare import console
-    from reprokit.tracking.reproduce import render_reproduction, reproduce_run
+    from reprokit.tracking.reproduce import reproduce_any
 
-    result = reproduce_run(
-        _root(), run_id, at_commit=at_commit, keep_workspace=keep_workspace, say=click.echo
+    identical = reproduce_any(
+        _root(),
+        run_id,
+        at_commit=at_commit,
+        keep_workspace=keep_workspace,
+        say=click.echo,
+        out=console(),
     )
-    render_reproduction(result, console())
-    sys.exit(0 if result.identical else 1)
+    sys.exit(0 if identical else 1)
 
 
 @main.command()
@@ -306,6 +328,14 @@ def predict(source: Path, target: Path, tag: str | None, max_records: int) -> No
     rows = score_file(bundle, source, target, max_records)
     click.echo(f"wrote {rows} predictions to {target} (model {bundle.info.tag})")
 
+
+# Monitoring (drift, data quality, delayed labels) and demo batches: reprokit/monitoring/cli.py.
+main.add_command(monitor_command)
+data.add_command(generate_data_command)
+
+# Sweeps and Bayesian search (`reprokit run -m` is part of `run`): reprokit/sweeps/cli.py.
+main.add_command(sweeps)
+main.add_command(tune)
 
 # Kedro imports `<package>.cli.cli` for project-specific `kedro` subcommands. reprokit adds
 # none (its commands live under `reprokit`), so `kedro run` stays Kedro's own.

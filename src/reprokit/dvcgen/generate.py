@@ -97,11 +97,32 @@ def _pipeline_files(config: ReprokitConfig, node_names: list[str]) -> set[str]:
     return {ds for ds in touched if "filepath" in config.catalog.get(ds, {})}
 
 
+# The engines (engine.kind) run every pipeline stage's nodes: their code is part of each
+# stage's result. dvc.yaml must not depend on the engine chosen (`dvc exp run -S engine=dask`
+# composes params.yaml only), so the stages always depend on every engine's code and on
+# the whole `engine` section. Every module of the package, not only what the engine module
+# imports: it names its node implementations by import path (strings no import scan sees).
+ENGINE_PACKAGE = "reprokit.engines"
+ENGINE_PARAMS = "engine"
+
+
+def engine_modules() -> list[str]:
+    """Every module of the engines package (package `__init__`s come with their modules)."""
+    import reprokit.engines
+
+    package = Path(reprokit.engines.__file__).parent
+    return sorted(
+        ".".join((ENGINE_PACKAGE, *path.relative_to(package).with_suffix("").parts))
+        for path in package.rglob("*.py")
+    )
+
+
 def pipeline_code_files(config: ReprokitConfig, root: Path) -> list[str]:
     """Every project source file that computes a result: the stages' code deps, together.
     The fingerprint's code hash covers exactly these (a CLI change is not a new result)."""
     nodes = [n for names in config.pipeline.pipelines.values() for n in names]
-    return source_closure(_stage_code_modules(config, nodes, _pipeline_files(config, nodes)), root)
+    modules = _stage_code_modules(config, nodes, _pipeline_files(config, nodes))
+    return source_closure([*modules, *engine_modules()], root)
 
 
 def _pipeline_stage(config: ReprokitConfig, name: str, root: Path) -> Stage:
@@ -113,10 +134,12 @@ def _pipeline_stage(config: ReprokitConfig, name: str, root: Path) -> Stage:
     stage = Stage(name=name, cmd=f"reprokit stage {name}")
     external = sorted(ds for ds in read - written if ds in files)
     stage.deps = [config.catalog[ds]["filepath"] for ds in external]
-    stage.deps += source_closure(_stage_code_modules(config, node_names, files), root)
+    modules = _stage_code_modules(config, node_names, files)
+    stage.deps += source_closure([*modules, *engine_modules()], root)
     stage.params = _without_nested(
         [key for spec in specs for key in spec.params.values()]
         + [f"catalog.{ds}" for ds in sorted(files)]
+        + [ENGINE_PARAMS]
     )
     for dataset in sorted(written & files):
         entry = config.catalog[dataset]
@@ -161,7 +184,9 @@ def _track_stage(config: ReprokitConfig, root: Path) -> Stage | None:
         cmd="reprokit track",
         # Everything the fingerprint hashes: data, logged outputs, code, the lock file.
         deps=sorted(set(inputs) | files) + pipeline_code_files(config, root) + lock,
-        params=sorted(ReprokitConfig.model_fields),
+        # Serving settings (A/B split, batching) are read by the server at start-up and are
+        # not part of the experiment: changing them must not record a new run.
+        params=sorted(set(ReprokitConfig.model_fields) - {"serving"}),
         outs=[FINGERPRINT_FILE],
         uncached_outs={FINGERPRINT_FILE},
     )
@@ -180,7 +205,8 @@ def _package_stage(config: ReprokitConfig, root: Path) -> Stage | None:
         return None
     from reprokit.tracking.session import FINGERPRINT_FILE
 
-    served = [name for name in ("model", "feature_state", "metrics") if name in config.catalog]
+    packaged = ("model", "feature_state", "metrics", "reference_profile")
+    served = [name for name in packaged if name in config.catalog]
     deps = sorted(config.catalog[name]["filepath"] for name in served)
     if config.tracking.enabled:
         deps.append(FINGERPRINT_FILE)
@@ -188,7 +214,8 @@ def _package_stage(config: ReprokitConfig, root: Path) -> Stage | None:
         name=PACKAGE_STAGE,
         cmd="reprokit package",
         deps=deps + source_closure(["reprokit.serving.package"], root),
-        params=["data.name", "data.schema", "data.target", "data.task", "serving"],
+        # Only what the saved model depends on; the rest of `serving` is read at start-up.
+        params=["data.name", "data.schema", "data.target", "data.task", "serving.enabled"],
         outs=[PACKAGE_MARKER],
         uncached_outs={PACKAGE_MARKER},
     )
