@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # What a copy of the project needs: config, generated files, DVC's config, the code (the
@@ -117,3 +118,21 @@ def run(
 def commit_all(cwd: Path, message: str) -> None:
     run(["git", "add", "-A"], cwd)
     run(["git", "commit", "-q", "-m", message, "--allow-empty"], cwd)
+
+
+def access_log_lines(log: Path, request_id: str, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """The service's JSON access lines for `request_id`, waiting for them: a line is written
+    once the response has gone out, so it may land just after the client has its answer."""
+    import json
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [
+            json.loads(line)
+            for line in log.read_text().splitlines()
+            if line.startswith('{"event":"access"') and f'"request_id":"{request_id}"' in line
+        ]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)

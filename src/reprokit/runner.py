@@ -76,11 +76,13 @@ def run_pipelines(
     hooks: Iterable[Any] = (),
     *,
     reuse: NodeCache | None = None,
+    adapt: Callable[[Any], Any] | None = None,
 ) -> dict[str, Any]:
     """Run the named pipelines (as one Kedro pipeline) and return their free outputs.
 
     With `reuse` (sweeps), nodes whose content key is cached are not run: the catalog reads
-    their outputs from the cache (src/reprokit/sweeps/reuse.py).
+    their outputs from the cache (src/reprokit/sweeps/reuse.py). `adapt` transforms the
+    pipeline before the engine sees it (`reprokit tune` binds its pruning callback).
     """
     from kedro.framework.hooks.manager import _create_hook_manager, _register_hooks
     from kedro.runner import SequentialRunner
@@ -89,6 +91,8 @@ def run_pipelines(
     pipeline = select_pipeline(pipelines, names)
     if reuse is not None:
         pipeline, config = reuse.plan(pipeline, config)
+    if adapt is not None:
+        pipeline = adapt(pipeline)
     # The engine (engine.kind) decides how nodes run and how tables are held.
     engine = engine_for(config)
     pipeline = engine.adapt_pipeline(pipeline)

@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 import yaml
 from tests.serving.test_service_e2e import bentoml_env, free_port, stop, tool, wait_ready
-from tests.support import copy_project, run
+from tests.support import access_log_lines, copy_project, run
 
 from reprokit.serving.ab import caller_bucket
 from reprokit.serving.batch import frame_to_records
@@ -208,12 +208,7 @@ def test_split_roles_reach_the_access_log(split_server: Server) -> None:
         key,
         **{"X-Request-ID": "ab-log-1"},
     )
-    lines = [
-        json.loads(line)
-        for line in split_server.log.read_text().splitlines()
-        if line.startswith('{"event":"access"')
-    ]
-    mine = [line for line in lines if line["request_id"] == "ab-log-1"]
+    mine = access_log_lines(split_server.log, "ab-log-1")
     assert mine and mine[0]["model_role"] == "challenger"
     assert mine[0]["model_tag"] == split_server.project.challenger
 

@@ -23,7 +23,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
-from tests.support import copy_project, run, tool_env
+from tests.support import access_log_lines, copy_project, run, tool_env
 
 from reprokit.serving.batch import frame_to_records
 
@@ -345,12 +345,7 @@ def test_health_and_metrics_need_no_key(served: Served) -> None:
 
 def test_access_log_lines_are_json_without_payload(served: Served) -> None:
     post(served, {"records": [{"secret_marker": 1}]}, headers={"X-Request-ID": "trace-me-42"})
-    lines = [
-        json.loads(line)
-        for line in served.log.read_text().splitlines()
-        if line.startswith('{"event":"access"')
-    ]
-    mine = [line for line in lines if line["request_id"] == "trace-me-42"]
+    mine = access_log_lines(served.log, "trace-me-42")
     assert mine and mine[0]["outcome"] == "invalid_request" and mine[0]["model_version"] == "1"
     assert "secret_marker" not in served.log.read_text()
     assert API_KEY not in served.log.read_text()

@@ -193,6 +193,34 @@ def test_tune_records_trials_and_resumes(project: Path) -> None:
     assert parent.data.tags["reprokit.best_run_id"] in {r.info.run_id for r in jobs}
 
 
+def test_tune_prunes_trials_behind_the_median(project: Path) -> None:
+    # Tiny learning rates trail the others at every iteration. A continuous range: a value
+    # drawn twice would reuse the first trial's cached model and train nothing to judge.
+    space = [*SMALL, "evaluation=none", "model.learning_rate=tag(log,interval(0.00001,0.3))"]
+    out = reprokit(project, "tune", *space, "--trials", "8", "--study-name", "p1").stdout
+    import optuna
+
+    study = optuna.load_study(
+        study_name="p1", storage=f"sqlite:///{project / '.reprokit/optuna.db'}"
+    )
+    states = {t.number: t.state.name for t in study.trials}
+    pruned = {n for n, state in states.items() if state == "PRUNED"}
+    assert set(states.values()) <= {"COMPLETE", "PRUNED"} and pruned, states
+    # Never before the pruner's 3 startup trials; only trials slower than the best.
+    assert min(pruned) >= 3
+    best_rate = study.best_trial.params["model.learning_rate"]
+    assert all(study.trials[n].params["model.learning_rate"] < best_rate for n in pruned)
+    _, jobs = sweep_runs(project, "p1")
+    killed = {int(r.data.tags["reprokit.sweep_job"]) for r in jobs if r.info.status == "KILLED"}
+    assert killed == pruned
+    assert all(
+        "pruned at iteration" in r.data.tags["reprokit.pruned"]
+        for r in jobs
+        if r.info.status == "KILLED"
+    )
+    assert "PRUNED" in out
+
+
 def test_dvc_queued_sweep_is_tracked(
     tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path
 ) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -37,6 +37,8 @@ def train_model(
     state: Mapping[str, Any],
     model: Mapping[str, Any],
     num_threads: int,
+    *,
+    callbacks: Sequence[Callable[[Any], None]] = (),
 ) -> tuple[str, dict[str, Any]]:
     """Train LightGBM on the transformed train split, early-stopping on the valid split.
 
@@ -46,6 +48,9 @@ def train_model(
         state: The fitted feature state (feature names, categoricals, classes).
         model: The `model` params section (`ModelConfig`).
         num_threads: LightGBM threads; 0 is LightGBM's default (one per core).
+        callbacks: Extra LightGBM callbacks, after reprokit's own (not bound by pipeline
+            YAML; `reprokit tune` passes its pruning callback). They observe each
+            iteration's validation scores and may stop training by raising.
 
     Returns:
         The model as LightGBM's text format and a JSON-serialisable training history.
@@ -78,15 +83,15 @@ def train_model(
 
     history: dict[str, Any] = {}
     valid_sets: list[Any] = []
-    callbacks: list[Any] = []
+    own_callbacks: list[Any] = []
     use_valid = not valid.empty
     if use_valid:
         valid_x, valid_y = model_inputs(valid, fitted, "valid features")
         valid_sets.append(lgb.Dataset(valid_x, label=valid_y, reference=train_set))
-        callbacks.append(lgb.record_evaluation(history))
+        own_callbacks.append(lgb.record_evaluation(history))
     early_stopping = use_valid and config.early_stopping_rounds > 0
     if early_stopping:
-        callbacks.append(
+        own_callbacks.append(
             lgb.early_stopping(config.early_stopping_rounds, first_metric_only=True, verbose=False)
         )
 
@@ -96,7 +101,7 @@ def train_model(
         num_boost_round=config.n_estimators,
         valid_sets=valid_sets,
         valid_names=[VALID_NAME] * len(valid_sets),
-        callbacks=callbacks,
+        callbacks=[*own_callbacks, *callbacks],
         # Keep the training booster so its parameters can be reset below; a booster
         # rebuilt from a string crashes LightGBM 4.7 in reset_parameter.
         keep_training_booster=True,

@@ -52,13 +52,23 @@ def sweeps_show(sweep: str) -> None:
     multiple=True,
     help="Run only these declared pipelines (default: all).",
 )
+@click.option(
+    "--pruner",
+    type=click.Choice(["median", "none"]),
+    default="median",
+    show_default=True,
+    help="Stop trials whose validation score per iteration falls behind the median of the "
+    "earlier trials' (Optuna MedianPruner, after 3 trials and 10 iterations).",
+)
 @user_errors
 def tune(
+    *,
     overrides: tuple[str, ...],
     trials: int,
     study_name: str | None,
     storage: str | None,
     pipelines: tuple[str, ...],
+    pruner: str,
 ) -> None:
     """Bayesian search (Optuna TPE) over OVERRIDES such as model.num_leaves='int(range(8,128))'
     model.learning_rate='tag(log,interval(0.01,0.3))' model.max_depth='choice(-1,6,12)'.
@@ -76,4 +86,5 @@ def tune(
         pipelines=list(pipelines or ("__default__",)),
         say=click.echo,
         out=console(),
+        pruner=pruner,
     )

@@ -13,3 +13,7 @@ class SweepNotFoundError(ReprokitError):
 
 class SweepFailedError(ReprokitError):
     """Some jobs of a sweep failed; the others ran and the summary shows which."""
+
+
+class TrialPrunedError(ReprokitError):
+    """The tuner's pruner stopped a trial early: not a failure, a trial not worth finishing."""

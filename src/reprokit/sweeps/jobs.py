@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from reprokit.config.models import ReprokitConfig
 from reprokit.logs import get_logger
+from reprokit.sweeps.errors import TrialPrunedError
 
 log = get_logger(__name__)
 
 SWEEPS_DIR = ".reprokit/sweeps"
 EXTERNAL_DIR = "external"
+PRUNED = "PRUNED"
 
 
 @dataclass(frozen=True)
@@ -40,13 +42,16 @@ class JobSpec:
     only_nodes: tuple[str, ...] | None = None
     # A worker process starts with default logging: it sets up reprokit's (env-driven) own.
     in_worker: bool = False
+    # In-process jobs only (`reprokit tune`): a pipeline transform, e.g. binding the pruning
+    # callback; not plain data, so never set for jobs sent to worker processes.
+    adapt: Callable[[Any], Any] | None = None
 
 
 @dataclass
 class JobResult:
     index: int
     overrides: tuple[str, ...]
-    status: str  # FINISHED or FAILED
+    status: str  # FINISHED, FAILED or PRUNED (a tune trial its pruner stopped)
     started_ms: int
     ended_ms: int
     seconds: float
@@ -134,10 +139,22 @@ def run_job(spec: JobSpec) -> JobResult:
         recorder.start()
         log.info("sweep.job_start", job=spec.index, overrides=list(spec.overrides))
         run_pipelines(
-            config, workspace.params, spec.root, list(spec.pipelines), hooks=[recorder], reuse=cache
+            config,
+            workspace.params,
+            spec.root,
+            list(spec.pipelines),
+            hooks=[recorder],
+            reuse=cache,
+            adapt=spec.adapt,
         )
         recorder.succeeded()
         result.status = "FINISHED"
+    except TrialPrunedError as pruned:
+        if recorder is not None:
+            recorder.failed(pruned)
+        result.status = PRUNED
+        result.error = str(pruned)
+        log.info("sweep.job_pruned", job=spec.index, reason=str(pruned))
     except Exception as error:  # a job's failure is its result; the sweep goes on
         if recorder is not None:
             recorder.failed(error)
@@ -145,6 +162,19 @@ def run_job(spec: JobSpec) -> JobResult:
         result.error = f"{type(error).__name__}: {error}"
         result.error_detail = traceback.format_exc()
         log.error("sweep.job_failed", job=spec.index, error=result.error)
+    _complete(result, cache, recorder, started)
+    log.info(
+        "sweep.job_done",
+        job=spec.index,
+        status=result.status,
+        seconds=result.seconds,
+        reused=result.reused,
+    )
+    return result
+
+
+def _complete(result: JobResult, cache: Any, recorder: Any, started: float) -> None:
+    """What the job left behind: reuse, record, timing and the metrics it wrote."""
     if cache is not None and cache.config is not None:
         result.catalog = cache.config.catalog
         result.reused, result.computed = list(cache.reused), list(cache.computed)
@@ -156,14 +186,6 @@ def run_job(spec: JobSpec) -> JobResult:
         from reprokit.config.compose import validate
 
         result.metrics = read_metrics(validate(result.params), result.catalog)
-    log.info(
-        "sweep.job_done",
-        job=spec.index,
-        status=result.status,
-        seconds=result.seconds,
-        reused=result.reused,
-    )
-    return result
 
 
 def preload() -> None:

@@ -297,7 +297,7 @@ def run_sweep(
             say(f"best job's model registered as version {version}")
     if out is not None:
         render(rows, ranking, out, title)
-    failed = [row.job for row in rows if row.status != "FINISHED"]
+    failed = [row.job for row in rows if row.failed]
     if failed:
         raise SweepFailedError(
             f"{len(failed)} of {len(rows)} jobs of sweep {sweep_id} failed: jobs {failed} "

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from reprokit.config.models import ReprokitConfig
 
 MAX_TABLE_METRICS = 4  # besides the ranking metric; the CSV has every metric
+# A job's status as it ran (FAILED) or as MLflow keeps it; PRUNED/KILLED are not failures.
+FAILED_STATES = frozenset({"FAILED"})
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,11 @@ class Row:
     run_id: str | None = None
     error: str | None = None
     reused: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        """Pruned tune trials (KILLED in MLflow) are stopped on purpose, not failures."""
+        return self.status in FAILED_STATES
 
     def value(self, ranking: Ranking) -> float | None:
         value = self.metrics.get(ranking.metric)
@@ -137,10 +144,10 @@ def render(rows: Sequence[Row], ranking: Ranking, out: Console, title: str) -> N
     for name in header(metrics):
         table.add_column(name, overflow="fold")
     for cells in table_rows(rows, ranking, metrics):
-        style = "red" if cells[1] != "FINISHED" else None
+        style = "red" if cells[1] in FAILED_STATES else None
         table.add_row(*cells, style=style)
     out.print(table)
-    failed = sorted((row for row in rows if row.status != "FINISHED"), key=lambda row: row.job)
+    failed = sorted((row for row in rows if row.failed), key=lambda row: row.job)
     chosen = best(rows, ranking)
     if chosen is not None:
         out.print(

@@ -21,7 +21,7 @@ from typing import Any
 
 from reprokit.config.compose import Workspace
 from reprokit.logs import get_logger
-from reprokit.sweeps.jobs import JobResult
+from reprokit.sweeps.jobs import PRUNED, JobResult
 from reprokit.sweeps.summary import Ranking, Row, best, to_csv, to_markdown
 
 log = get_logger(__name__)
@@ -129,6 +129,10 @@ class SweepTracker:
         if result.status == "FINISHED":
             log_execution(self._client, run_id, execution, end_time=result.ended_ms)
             self._executions[result.index] = (run_id, execution)
+        elif result.status == PRUNED:
+            # MLflow has no PRUNED status: KILLED (stopped on purpose), with the reason.
+            self._client.set_tag(run_id, f"{TAG}pruned", (result.error or "pruned")[:500])
+            self._client.set_terminated(run_id, status="KILLED", end_time=result.ended_ms)
         else:
             from mlflow.entities import Metric
 
@@ -152,7 +156,7 @@ class SweepTracker:
         assert parent is not None
         client.log_text(parent, to_csv(rows, self.ranking), SUMMARY_CSV)
         client.log_text(parent, to_markdown(rows, self.ranking, title), SUMMARY_MD)
-        failed = [row.job for row in rows if row.status != "FINISHED"]
+        failed = [row.job for row in rows if row.failed]
         client.set_tag(parent, f"{TAG}sweep_jobs", str(len(rows)))
         client.set_tag(parent, f"{TAG}sweep_failed_jobs", json.dumps(failed))
         chosen = best(rows, self.ranking)

@@ -26,7 +26,7 @@ from typing import Any
 from reprokit.errors import ConfigError
 from reprokit.logs import get_logger
 from reprokit.sweeps.expand import SweepError, parse_overrides
-from reprokit.sweeps.jobs import SWEEPS_DIR, JobSpec, run_job
+from reprokit.sweeps.jobs import PRUNED, SWEEPS_DIR, JobSpec, run_job
 from reprokit.sweeps.summary import Ranking, Row, render
 from reprokit.sweeps.track import SweepTracker, child_rows, row_of
 
@@ -185,8 +185,10 @@ def _sampler(seed: int) -> Any:
     return optuna.samplers.TPESampler(seed=seed)
 
 
-def open_study(name: str, storage: str, seed: int, ranking: Ranking) -> Any:
+def open_study(name: str, storage: str, seed: int, ranking: Ranking, pruner: str = "median") -> Any:
     import optuna
+
+    from reprokit.sweeps.pruning import make_pruner
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
@@ -194,6 +196,7 @@ def open_study(name: str, storage: str, seed: int, ranking: Ranking) -> Any:
             study_name=name,
             storage=storage,
             sampler=_sampler(seed),
+            pruner=make_pruner(pruner),
             direction="maximize" if ranking.direction == "maximize" else "minimize",
             load_if_exists=True,
         )
@@ -211,6 +214,7 @@ def run_tune(
     pipelines: Sequence[str],
     say: Say,
     out: Any = None,
+    pruner: str = "median",
 ) -> list[Row]:
     from reprokit.sweeps.jobs import compose_job
     from reprokit.sweeps.multirun import ensure_inputs
@@ -221,7 +225,7 @@ def run_tune(
     ranking = Ranking.of(base.config)
     name = study_name or default_study_name(space, pipelines)
     url = storage or default_storage(root)
-    study = open_study(name, url, base.config.seed, ranking)
+    study = open_study(name, url, base.config.seed, ranking, pruner)
     stale = _close_stale_trials(study)
     done = _finished(study)
     if done:
@@ -293,15 +297,19 @@ def _one_trial(
 ) -> Row:
     from optuna.trial import TrialState
 
+    from reprokit.sweeps.pruning import node_callbacks_adapter, pruning_callback
+
     trial = study.ask()
     try:
         overrides = [*space.fixed, *(suggest(trial, d) for d in space.dimensions)]
+        maximize = ranking.direction == "maximize"
         spec = JobSpec(
             index=trial.number,
             overrides=tuple(overrides),
             root=root,
             job_dir=root / SWEEPS_DIR / name / f"trial-{trial.number}",
             pipelines=tuple(pipelines),
+            adapt=node_callbacks_adapter([pruning_callback(trial, maximize)]),
         )
         result = run_job(spec)
         run_id = tracker.log_job(result) if tracker is not None else None
@@ -309,7 +317,9 @@ def _one_trial(
         study.tell(trial, state=TrialState.FAIL)
         raise
     value = result.metrics.get(ranking.metric)
-    if result.status == "FINISHED" and value is not None and not math.isnan(value):
+    if result.status == PRUNED:
+        study.tell(trial, state=TrialState.PRUNED)
+    elif result.status == "FINISHED" and value is not None and not math.isnan(value):
         study.tell(trial, value)
     else:
         study.tell(trial, state=TrialState.FAIL)
