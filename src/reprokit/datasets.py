@@ -21,6 +21,28 @@ from kedro.io import AbstractDataset
 from reprokit.errors import DataError
 
 
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _swap_in(tmp: Path, final: Path) -> None:
+    """Rename `tmp` onto `final`, each a file or a folder (the Dask engine writes tables as
+    folders of Parquet parts). A file replaces a file in one atomic rename; a folder cannot
+    be replaced so, so the old one is moved aside first and removed after."""
+    if not tmp.is_dir() and not final.is_dir():
+        tmp.replace(final)
+        return
+    old = final.with_name(f".{final.name}.old")
+    _remove(old)
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    _remove(old)
+
+
 @contextmanager
 def atomic_path(final: Path) -> Iterator[Path]:
     """Yield a temp path beside `final`; on success rename it onto `final`, else delete it."""
@@ -30,31 +52,20 @@ def atomic_path(final: Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
-        if final.is_dir():  # a table the Dask engine wrote as a folder of Parquet parts
-            old = final.with_name(f".{final.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            final.rename(old)
-            tmp.replace(final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.replace(final)
+        _swap_in(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
 
 
 @contextmanager
 def atomic_directory(final: Path) -> Iterator[Path]:
-    """Like `atomic_path` for a folder: build it aside, then swap it in with renames."""
+    """Like `atomic_path` for a folder: build it aside, then swap it in with renames (over
+    a file or a folder)."""
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
-    old = final.with_name(f".{final.name}.old")
     try:
         yield tmp
-        shutil.rmtree(old, ignore_errors=True)
-        if final.exists():
-            final.rename(old)
-        tmp.rename(final)
-        shutil.rmtree(old, ignore_errors=True)
+        _swap_in(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

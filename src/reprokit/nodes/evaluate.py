@@ -62,20 +62,11 @@ def evaluate_model(
         DataError: The test split is empty, lacks a column, has too few classes for the
             metrics, or does not match the model's features.
     """
-    import lightgbm as lgb
-
     fitted = parse_state(state)
     config = parse_section(EvaluationConfig, evaluation, "evaluation")
     require_rows(test, DATASET)
     features, labels = model_inputs(test, fitted, DATASET)
-    booster = lgb.Booster(model_str=model)
-    model_features = list(booster.feature_name())
-    if model_features != fitted.feature_names:
-        raise DataError(
-            f"the model has {len(model_features)} feature(s) but the feature state names "
-            f"{len(fitted.feature_names)} (or another order); expected the same list: "
-            f"model {model_features} vs state {fitted.feature_names}"
-        )
+    booster = load_booster(model, fitted)
     predictions = np.asarray(booster.predict(features), dtype=np.float64)
 
     if fitted.task == "binary":
@@ -94,6 +85,21 @@ def evaluate_model(
     }
     metrics["n_test"] = len(test)
     return metrics, report.tables, report.figures
+
+
+def load_booster(model: str, fitted: FeatureState) -> Any:
+    """The LightGBM model from its text, checked to take the feature state's features."""
+    import lightgbm as lgb
+
+    booster = lgb.Booster(model_str=model)
+    model_features = list(booster.feature_name())
+    if model_features != fitted.feature_names:
+        raise DataError(
+            f"the model has {len(model_features)} feature(s) but the feature state names "
+            f"{len(fitted.feature_names)} (or another order); expected the same list: "
+            f"model {model_features} vs state {fitted.feature_names}"
+        )
+    return booster
 
 
 def check_quality_gate(

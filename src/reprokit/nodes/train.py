@@ -64,11 +64,7 @@ def train_model(
 
     fitted = parse_state(state)
     config = parse_section(ModelConfig, model, "model")
-    if config.objective != fitted.task:
-        raise ConfigError(
-            f"model.objective is {config.objective!r} but the feature state was fitted for "
-            f"task {fitted.task!r}; they must agree"
-        )
+    check_objective(config, fitted)
     if num_threads < 0:
         raise ConfigError(f"engine.num_threads is {num_threads}; expected 0 (default) or more")
     require_rows(train, "train features")
@@ -124,6 +120,15 @@ def train_model(
         "valid_rows": len(valid),
         "params": {**params, "num_boost_round": config.n_estimators},
     }
+
+
+def check_objective(config: ModelConfig, fitted: FeatureState) -> None:
+    """The model's objective must be the task the feature state was fitted for."""
+    if config.objective != fitted.task:
+        raise ConfigError(
+            f"model.objective is {config.objective!r} but the feature state was fitted for "
+            f"task {fitted.task!r}; they must agree"
+        )
 
 
 def lightgbm_params(config: ModelConfig, state: FeatureState, num_threads: int) -> dict[str, Any]:

@@ -8,45 +8,19 @@ or killed run never leaves a partial table that looks valid.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from kedro_datasets.dask import ParquetDataset
 
+from reprokit.datasets import atomic_directory
 from reprokit.errors import DataError
 
 # A single-file table (the generator's raw file, a pandas engine output) is read as one
 # partition per Parquet row group: the generator writes fixed 250,000-row groups.
 DEFAULT_LOAD_ARGS: dict[str, Any] = {"split_row_groups": True}
 DEFAULT_SAVE_ARGS: dict[str, Any] = {"write_index": False, "write_metadata_file": False}
-
-
-@contextmanager
-def atomic_folder(final: Path) -> Iterator[Path]:
-    """Yield a fresh folder beside `final`; on success it replaces `final` (file or folder)."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
-    old = final.with_name(f".{final.name}.old")
-    try:
-        yield tmp
-        _remove(old)
-        if final.exists():
-            final.rename(old)
-        tmp.rename(final)
-        _remove(old)
-    finally:
-        _remove(tmp)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
 
 
 class DaskTableDataset(ParquetDataset):  # type: ignore[misc]
@@ -105,7 +79,7 @@ class DaskTableDataset(ParquetDataset):  # type: ignore[misc]
                 f"{self.path}: the Dask engine writes tables as Parquet; declare a "
                 "`.parquet` path for this dataset (or run it with engine=local)"
             )
-        with atomic_folder(self.path) as tmp:
+        with atomic_directory(self.path) as tmp:
             frame.to_parquet(str(tmp), **self._save_args)
 
     def _exists(self) -> bool:

@@ -26,12 +26,12 @@ from reprokit.config.models import EvaluationConfig, ModelConfig
 from reprokit.engines.dask._api import compute, delayed, wait
 from reprokit.engines.dask.cluster import worker_addresses
 from reprokit.engines.errors import EngineError
-from reprokit.errors import ConfigError, DataError
+from reprokit.errors import DataError
 from reprokit.logs import get_logger
 from reprokit.nodes import evaluate as pandas_evaluate
 from reprokit.nodes._common import parse_section
 from reprokit.nodes.features import FeatureState, parse_state
-from reprokit.nodes.train import METRIC_BY_OBJECTIVE, lightgbm_params
+from reprokit.nodes.train import METRIC_BY_OBJECTIVE, check_objective, lightgbm_params
 
 log = get_logger(__name__)
 _EPSILON = 1e-15  # LightGBM's clipping of probabilities in its log-loss metrics
@@ -70,11 +70,7 @@ def train_model(
 
     fitted = parse_state(state)
     config = parse_section(ModelConfig, model, "model")
-    if config.objective != fitted.task:
-        raise ConfigError(
-            f"model.objective is {config.objective!r} but the feature state was fitted for "
-            f"task {fitted.task!r}; they must agree"
-        )
+    check_objective(config, fitted)
     client: Any = get_client()
     workers = sorted(worker_addresses(client))
     table = _model_frame(_spread(train, len(workers)), fitted, "train features")
@@ -411,18 +407,10 @@ def evaluate_model(
     Only the test split's labels and scores (one or k floats per row) come to the client,
     so the metrics are exact (ROC AUC needs every score), computed by the pandas code.
     """
-    import lightgbm as lgb
 
     fitted = parse_state(state)
     config = parse_section(EvaluationConfig, evaluation, "evaluation")
-    booster = lgb.Booster(model_str=model)
-    model_features = list(booster.feature_name())
-    if model_features != fitted.feature_names:
-        raise DataError(
-            f"the model has {len(model_features)} feature(s) but the feature state names "
-            f"{len(fitted.feature_names)} (or another order); expected the same list: "
-            f"model {model_features} vs state {fitted.feature_names}"
-        )
+    booster = pandas_evaluate.load_booster(model, fitted)
     table = _model_frame(test, fitted, pandas_evaluate.DATASET)
     text = delayed(model, pure=True)
     parts = [
