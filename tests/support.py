@@ -136,3 +136,12 @@ def access_log_lines(log: Path, request_id: str, timeout: float = 10.0) -> list[
         if found or time.monotonic() > deadline:
             return found
         time.sleep(0.2)
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now (for a server a test starts)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -24,8 +24,8 @@ import httpx
 import pandas as pd
 import pytest
 import yaml
-from tests.serving.test_service_e2e import bentoml_env, free_port, stop, tool, wait_ready
-from tests.support import access_log_lines, copy_project, run
+from tests.serving.test_service_e2e import bentoml_env, stop, tool, wait_ready
+from tests.support import access_log_lines, copy_project, free_port, run
 
 from reprokit.serving.ab import caller_bucket
 from reprokit.serving.batch import frame_to_records

@@ -10,7 +10,6 @@ import json
 import math
 import os
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
-from tests.support import access_log_lines, copy_project, run, tool_env
+from tests.support import access_log_lines, copy_project, free_port, run, tool_env
 
 from reprokit.serving.batch import frame_to_records
 
@@ -44,12 +43,6 @@ class Served:
     env: dict[str, str]
     log: Path
     tag: str
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def bentoml_env(root: Path, home: Path) -> dict[str, str]:
