@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -114,12 +114,24 @@ def train_model(
         "iterations_trained": trained,
         "early_stopping": early_stopping,
         "metric": metric,
-        "valid_metric": [float(value) for value in history.get(VALID_NAME, {}).get(metric, [])],
+        "valid_metric": recorded_curve(history.get(VALID_NAME, {}).get(metric, [])),
         "num_features": len(fitted.feature_names),
         "train_rows": len(train),
         "valid_rows": len(valid),
         "params": {**params, "num_boost_round": config.n_estimators},
     }
+
+
+# Significant digits kept of each iteration's validation score in the training history.
+# LightGBM sums the metric over rows in parallel, so its last bits depend on how the
+# threads split the rows (seen to differ between a loaded and an idle run of the same
+# model); the history is a DVC output compared bit for bit, so it records what is stable.
+CURVE_DIGITS = 10
+
+
+def recorded_curve(values: Iterable[float]) -> list[float]:
+    """The validation curve as the history records it (see CURVE_DIGITS)."""
+    return [float(f"{value:.{CURVE_DIGITS}g}") for value in values]
 
 
 def check_objective(config: ModelConfig, fitted: FeatureState) -> None:

@@ -31,7 +31,12 @@ from reprokit.logs import get_logger
 from reprokit.nodes import evaluate as pandas_evaluate
 from reprokit.nodes._common import parse_section
 from reprokit.nodes.features import FeatureState, parse_state
-from reprokit.nodes.train import METRIC_BY_OBJECTIVE, check_objective, lightgbm_params
+from reprokit.nodes.train import (
+    METRIC_BY_OBJECTIVE,
+    check_objective,
+    lightgbm_params,
+    recorded_curve,
+)
 
 log = get_logger(__name__)
 _EPSILON = 1e-15  # LightGBM's clipping of probabilities in its log-loss metrics
@@ -123,9 +128,9 @@ def train_model(
         stop, best_index = early_stopping_point(losses, config.early_stopping_rounds)
         if early_stopping:
             best = best_index + 1
-            curve = [float(value) for value in losses[: stop + 1]]
+            curve = recorded_curve(losses[: stop + 1])
         else:
-            curve = [float(value) for value in losses]
+            curve = recorded_curve(losses)
     log.info("dask.train.done", trained=trained, best_iteration=best)
     return portable_model_text(str(booster.model_to_string(num_iteration=best))), {
         "best_iteration": best,
