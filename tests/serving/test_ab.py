@@ -189,11 +189,22 @@ def test_a_request_the_dispatcher_gives_up_on_is_scored_alone_not_refused() -> N
     bundle = cast(Bundle, SimpleNamespace(booster=_SlowBooster(), num_threads=1))
     matrices = [np.full((2, 3), float(n)) for n in range(30)]
 
+    reported: list[None] = []
+    batched: list[int] = []
+
     async def scenario() -> tuple[list[np.ndarray[Any, Any]], int]:
-        batcher = PredictBatcher(bundle, max_batch_size=4, max_latency_ms=1)
+        batcher = PredictBatcher(
+            bundle,
+            max_batch_size=4,
+            max_latency_ms=1,
+            on_batch=batched.append,
+            on_shed=lambda: reported.append(None),
+        )
         results = await asyncio.gather(*(batcher.predict(m) for m in matrices))
         return list(results), batcher.shed
 
     results, shed = asyncio.run(scenario())
     assert [r.tolist() for r in results] == [m.sum(axis=1).tolist() for m in matrices]
     assert shed > 0  # a 1 ms budget cannot hold 30 requests of 10 ms: some were shed
+    assert len(reported) == shed  # each shed request reaches the metric hook once
+    assert sum(batched) + shed == len(matrices)  # every request counted exactly once

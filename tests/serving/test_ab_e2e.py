@@ -279,10 +279,15 @@ def test_batching_keeps_per_request_422_and_exact_predictions(split_server: Serv
     batches = sample(after, f"{name}_count", model=project.champion) - sample(
         before, f"{name}_count", model=project.champion
     )
-    assert requests == len(good)  # every valid request went through the batcher, no bad one
+    shed = sample(after, "reprokit_batch_shed_total", model=project.champion) - sample(
+        before, "reprokit_batch_shed_total", model=project.champion
+    )
+    # Every valid request went through the batcher, no bad one: batched, or (under load,
+    # past max_latency_ms) shed and scored alone.
+    assert requests + shed == len(good)
     # Whether requests meet in one predict call depends on timing (validation, in threads,
     # costs more than predict); the in-process batcher test shows the sharing itself.
-    assert 1 <= batches <= requests
+    assert batches <= requests
 
 
 def test_shadow_answers_with_champion_and_scores_challenger(shadow_server: Server) -> None:

@@ -51,12 +51,14 @@ class PredictBatcher:
         max_batch_size: int,
         max_latency_ms: int,
         on_batch: Callable[[int], None] | None = None,
+        on_shed: Callable[[], None] | None = None,
     ) -> None:
         # bentoml's internal dispatcher (pinned bentoml version, see uv.lock).
         from bentoml._internal.marshal.dispatcher import CorkDispatcher
 
         self.bundle = bundle
         self.on_batch = on_batch  # called with the number of requests in each batch
+        self.on_shed = on_shed  # called for each request the dispatcher gave up on
         self.shed = 0  # requests the dispatcher gave up on, scored alone
         dispatcher: CorkDispatcher[Any, Any] = CorkDispatcher(
             max_latency_in_ms=max_latency_ms,
@@ -85,5 +87,7 @@ class PredictBatcher:
             result = await self._dispatch(matrix)
         except _ShedError:
             self.shed += 1
+            if self.on_shed is not None:
+                self.on_shed()
             result = await anyio.to_thread.run_sync(predict_matrix, self.bundle, matrix)
         return np.asarray(result, dtype=np.float64)

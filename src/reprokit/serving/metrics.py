@@ -15,6 +15,7 @@ up in `/metrics`.
 | `reprokit_model_info` | gauge (1) | tag, version, fingerprint, role |
 | `reprokit_shadow_skipped_total` | counter | model |
 | `reprokit_batch_requests` | histogram | model (requests per batched predict call) |
+| `reprokit_batch_shed_total` | counter | model (requests scored alone, past the latency budget) |
 
 `reprokit_prediction` observes P(positive class) for binary classifiers, P(predicted
 label) for multiclass ones and the value for regression.
@@ -140,6 +141,11 @@ class ServingMetrics:
             ["model"],
             buckets=BATCH_BUCKETS,
         )
+        self.batch_shed = prometheus.Counter(
+            "reprokit_batch_shed",
+            "Requests the batcher gave up on (over max_latency_ms) and scored alone",
+            ["model"],
+        )
         self.observers: list[PredictionObserver] = []
 
     def add_observer(self, observer: PredictionObserver) -> None:
@@ -192,4 +198,5 @@ def metric_names() -> Sequence[str]:
         "reprokit_model_info",
         "reprokit_shadow_skipped_total",
         "reprokit_batch_requests",
+        "reprokit_batch_shed_total",
     )

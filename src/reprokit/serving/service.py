@@ -132,6 +132,7 @@ def _load(
                 batching.max_batch_size,
                 batching.max_latency_ms,
                 on_batch=metrics.batch_requests.labels(model=tag).observe,
+                on_shed=metrics.batch_shed.labels(model=tag).inc,
             )
             if batching.enabled
             else None
