@@ -84,6 +84,8 @@ def test_filter_schema_ignores_extra_fields() -> None:
         ("id", 1.5),
         ("id", None),
         ("id", 2**70),
+        ("id", True),  # JSON true is not an integer, even though bool subclasses int
+        ("amount", 10**400),  # an integer past the float64 range
         ("kind", 3),
         ("when", "not a date"),
         ("when", "2024-03-01T10:00:00+02:00"),
@@ -104,3 +106,25 @@ def test_schema_checks_report_rows() -> None:
 
 def test_non_object_records() -> None:
     assert violations([record(), 3, "x"]) == [(None, "type", [1, 2])]
+
+
+def test_the_one_pass_conversion_and_the_per_row_path_agree() -> None:
+    # A nullable timestamp with a null takes the per-value path; the same timestamps
+    # without it take the one-pass parse: the parsed values must be the same.
+    spec = SPEC.model_copy(
+        update={
+            "columns": {
+                **SPEC.columns,
+                "when": SPEC.columns["when"].model_copy(update={"nullable": True}),
+            }
+        }
+    )
+    stamps = ["2024-03-01T10:00:00", "2024-03-01 10:00:00.250", "2024-03-01"]
+    one_pass = validate_records(
+        [record(id=i, when=stamp) for i, stamp in enumerate(stamps)], spec, max_records=10
+    )
+    per_row = validate_records(
+        [record(id=i, when=stamp) for i, stamp in enumerate([*stamps, None])], spec, 10
+    )
+    assert one_pass["when"].tolist() == per_row["when"].tolist()[:3]
+    assert str(one_pass["when"].dtype) == str(per_row["when"].dtype) == "datetime64[ns]"

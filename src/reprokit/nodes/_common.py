@@ -74,6 +74,11 @@ def to_python(value: Any) -> Any:
 
 def as_float(values: pd.Series, column: str, dataset: str) -> np.ndarray[Any, np.dtype[np.float64]]:
     """A column as float64, missing values as NaN; non-numeric values are a `DataError`."""
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        # Already numbers (or booleans): nothing to parse or reject, one conversion. The
+        # serving path calls this per column per request, where the general path's
+        # to_numeric + isna + notna cost more than the whole LightGBM predict.
+        return np.asarray(values.to_numpy(dtype="float64", na_value=np.nan), dtype=np.float64)
     converted = pd.to_numeric(values, errors="coerce")
     bad = converted.isna() & values.notna()
     if bad.any():

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from reprokit.config.models import SchemaSpec
-from reprokit.nodes.features import FeatureState, parse_state, transform_features
+from reprokit.nodes.features import FeatureState, parse_state, transform_matrix
 
 MODEL_FILE = "model.txt"
 STATE_FILE = "feature_state.json"
@@ -100,8 +100,7 @@ def load_bundle(
 
 def feature_matrix(bundle: Bundle, frame: pd.DataFrame) -> np.ndarray[Any, Any]:
     """The model's input for a validated frame: the training features, as float64."""
-    features = transform_features(frame, bundle.state_dict)
-    return features[bundle.state.feature_names].to_numpy(dtype=np.float64, na_value=np.nan)
+    return transform_matrix(frame, bundle.state)
 
 
 def predict_matrix(bundle: Bundle, matrix: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
