@@ -20,10 +20,12 @@ native allocations count too; input loading is not timed):
   HTML report (figures included) and JSON summary;
 - monitoring + scoring: the batch has no prediction column, so `monitor` scores it too.
 
-Live: `LiveDriftMonitor.observe` for 1-row and 100-row requests (window 5000, full) vs
-`raw_predictions` of the same request with the same bundle (one thread, as served). The
-in-process prediction is a lower bound of a request's latency (no HTTP, no validation), so
-the fraction reported is an upper bound of the cost in a real request.
+Live: `LiveDriftMonitor.observe` for 1-row and 100-row requests (window 5000, full) vs two
+in-process denominators with the same bundle (one thread, as served): `raw_predictions`
+(features + predict) and the service's whole in-process request work (the JSON records
+validated into a frame, features, predict, the response records). Neither includes HTTP,
+so both fractions are upper bounds of the cost in a real request; the second is the one
+the goal ("a fraction of request latency") is judged on.
 
 Results: a table on stdout and bench/results/monitor-<rows>.json, with the load average.
 """
@@ -102,18 +104,20 @@ def reference(config: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, An
     return model, state, profile
 
 
-def bundle(model: str, state: dict[str, Any]) -> Any:
+def bundle(model: str, state: dict[str, Any], request_spec: Any = None) -> Any:
+    """A serving bundle (the request spec only matters where requests are validated)."""
     import lightgbm as lgb
 
     from reprokit.config.models import SchemaSpec
     from reprokit.nodes.features import parse_state
     from reprokit.serving.bundle import Bundle, ModelInfo
 
+    unused = SchemaSpec(columns={"unused": {"dtype": "str"}})  # type: ignore[dict-item]
     return Bundle(
         booster=lgb.Booster(model_str=model),
         state=parse_state(state),
         state_dict=state,
-        request_spec=SchemaSpec(columns={"unused": {"dtype": "str"}}),  # type: ignore[dict-item]
+        request_spec=request_spec or unused,
         info=ModelInfo(tag="bench"),
         num_threads=0,
     )
@@ -234,15 +238,19 @@ def batch_measurements(rows: int, repeats: int, prepared: dict[str, Any]) -> dic
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def live_measurements(prepared: dict[str, Any], calls: int) -> dict[str, Any]:
-    """`observe` vs `raw_predictions` per request of 1 and 100 rows, window full."""
+def live_measurements(prepared: dict[str, Any], calls: int, data: dict[str, Any]) -> dict[str, Any]:
+    """`observe` vs the in-process request work per request of 1 and 100 rows, window full."""
     from reprokit.config.models import MonitoringConfig
     from reprokit.datagen.credit import generate_credit
     from reprokit.monitoring.live import LiveDriftMonitor
-    from reprokit.serving.bundle import raw_predictions
+    from reprokit.schemas.build import request_schema_spec
+    from reprokit.serving.batch import frame_to_records
+    from reprokit.serving.bundle import predict_frame, raw_predictions
+    from reprokit.serving.request import validate_records
 
     monitoring = MonitoringConfig.model_validate(prepared["monitoring"])
-    served = bundle(prepared["model"], prepared["feature_state"])
+    spec = request_schema_spec(data["schema"], data["target"])
+    served = bundle(prepared["model"], prepared["feature_state"], spec)
     served.num_threads = 1  # the service scores each request on one thread
     live_config = monitoring.live
     pool = generate_credit(live_config.window, seed=9).reset_index(drop=True)
@@ -256,14 +264,22 @@ def live_measurements(prepared: dict[str, Any], calls: int) -> dict[str, Any]:
             for start in range(0, 50 * rows, rows)
         ]
         scored = [(request, raw_predictions(served, request)) for request in requests]
+        bodies = itertools.cycle([frame_to_records(request) for request in requests])
+
+        def request_work() -> object:
+            return predict_frame(served, validate_records(next(bodies), spec, 10_000))  # noqa: B023
+
         turn = itertools.cycle(scored)
         count = calls if rows == 1 else max(200, calls // 5)
         observe_s = per_call(lambda: monitor.observe(*next(turn)), count)  # noqa: B023
         predict_s = per_call(lambda: raw_predictions(served, next(turn)[0]), count)  # noqa: B023
+        request_s = per_call(request_work, count)
         live[f"{rows}_rows"] = {
             "observe_us": observe_s * 1e6,
             "predict_us": predict_s * 1e6,
+            "request_us": request_s * 1e6,
             "fraction": observe_s / predict_s,
+            "fraction_of_request": observe_s / request_s,
         }
         live["ring_kib"] = monitor._ring.nbytes / 1024
     return live
@@ -280,11 +296,13 @@ def print_result(result: dict[str, Any], path: Path) -> None:
         print(f"{name:28}{values['seconds_min']:>10.2f}{values['peak_mib_max']:>10.0f}"
               f"{values['seconds_min'] / base:>11.2f}x")  # fmt: skip
     print(f"\nlive drift window ({live['window_rows']} rows, ring {live['ring_kib']:.0f} KiB): "
-          "observe vs in-process prediction per request")  # fmt: skip
+          "observe vs in-process work per request (goal: under 5% of the request)")  # fmt: skip
     for size in ("1_rows", "100_rows"):
         values = live[size]
-        print(f"  {size:>9}: observe {values['observe_us']:8.1f} us, predict "
-              f"{values['predict_us']:8.1f} us -> {values['fraction']:.1%}")  # fmt: skip
+        print(f"  {size:>9}: observe {values['observe_us']:8.1f} us; features + predict "
+              f"{values['predict_us']:8.1f} us -> {values['fraction']:.1%}; whole request "
+              f"(validation + features + predict + response) {values['request_us']:8.1f} us "
+              f"-> {values['fraction_of_request']:.1%}")  # fmt: skip
     print(f"\nwrote {path}")
 
 
@@ -317,7 +335,7 @@ def main() -> int:
     }
     measured = batch_measurements(args.rows, args.repeats, prepared)
     log("live drift window: observe vs prediction per request")
-    live = live_measurements(prepared, args.calls)
+    live = live_measurements(prepared, args.calls, config["data"])
     base = measured["scoring"]["seconds_min"]
     result = {
         "rows": args.rows,
