@@ -259,12 +259,16 @@ def live_measurements(prepared: dict[str, Any], calls: int, data: dict[str, Any]
         monitor = LiveDriftMonitor(prepared["profile"], live_config, monitoring.psi_threshold)
         monitor.observe(pool, raw_predictions(served, pool))  # a full window: evictions too
         # Distinct requests in turn (the same row over and over would drift the window).
-        requests = [
-            pool.iloc[start : start + rows].reset_index(drop=True)
+        # A request's body carries the features, never the target (the schema refuses it);
+        # the service's observer gets the validated frame, with the training dtypes.
+        features = pool.drop(columns=[data["target"]])
+        records = [
+            frame_to_records(features.iloc[start : start + rows].reset_index(drop=True))
             for start in range(0, 50 * rows, rows)
         ]
+        requests = [validate_records(body, spec, 10_000) for body in records]
         scored = [(request, raw_predictions(served, request)) for request in requests]
-        bodies = itertools.cycle([frame_to_records(request) for request in requests])
+        bodies = itertools.cycle(records)
 
         def request_work() -> object:
             return predict_frame(served, validate_records(next(bodies), spec, 10_000))  # noqa: B023
