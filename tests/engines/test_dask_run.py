@@ -178,6 +178,55 @@ def test_no_process_outlives_the_run(runs: Runs) -> None:
     assert runs.dask.survivors() == []
 
 
+def test_the_dask_trained_model_serves_through_the_same_bentoml_service(
+    runs: Runs, tmp_path: Path
+) -> None:
+    import httpx
+    import lightgbm as lgb
+    import numpy as np
+    import pandas as pd
+    from tests.serving.test_service_e2e import API_KEY, bentoml_env, stop, tool, wait_ready
+    from tests.support import free_port
+
+    from reprokit.serving.batch import frame_to_records
+
+    project = runs.project
+    env = bentoml_env(project, tmp_path / "bentoml")
+    tag = tool(["reprokit", "package"], project, env).strip().split()[-1]
+    port = free_port()
+    log = tmp_path / "serve.log"
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            ["bentoml", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            cwd=project,
+            env={**env, "REPROKIT_MODEL_TAG": tag},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(process, url, log)
+        test = pd.read_parquet(project / "data/03_primary/test.parquet")  # a folder of parts
+        response = httpx.post(
+            f"{url}/predict",
+            json={"records": frame_to_records(test.drop(columns=["default"]).head(500))},
+            headers={"Authorization": f"Bearer {API_KEY}"},
+            timeout=60,
+        )
+    finally:
+        stop(process)
+    assert response.status_code == 200, response.text[:2000]
+    body = response.json()
+    assert body["model"]["tag"] == tag
+    assert body["model"]["mlflow_run_id"] == runs.dask_run.info.run_id
+    features = pd.read_parquet(project / "data/05_model_input/test_features.parquet").head(500)
+    matrix = features[runs.local["state"]["feature_names"]].to_numpy(dtype=np.float64)
+    offline = lgb.Booster(model_str=runs.models[0]).predict(matrix)
+    online = np.array([p["probabilities"]["1"] for p in body["predictions"]])
+    assert np.array_equal(online, offline)  # the Dask engine's model and features, served
+
+
 def test_the_pandas_engine_reads_what_the_dask_engine_wrote(runs: Runs) -> None:
     # Folders of parts are replaced by files again, atomically.
     run(["reprokit", "run", ROWS, "-p", "features"], runs.project)
