@@ -74,7 +74,8 @@ def main(log_format: str | None) -> None:
     "-m",
     is_flag=True,
     help="A sweep: Hydra sweep syntax (a=1,2 b=range(1,4) model=glob(*)), one job per point; "
-    "`hydra/launcher=joblib hydra.launcher.n_jobs=N` runs jobs in parallel.",
+    "`hydra/launcher=joblib hydra.launcher.n_jobs=N` runs jobs in parallel, "
+    "`hydra/launcher=dask [hydra.launcher.address=tcp://host:8786]` on a Dask cluster.",
 )
 @user_errors
 def run(overrides: tuple[str, ...], pipelines: tuple[str, ...], multirun: bool) -> None:
