@@ -33,12 +33,19 @@ DASK_SETTINGS: dict[str, Any] = {
     "logging.distributed": "warning",
 }
 CONNECT_TIMEOUT = "30s"
+WORKERS_TIMEOUT_S = 120  # worker processes import pandas, LightGBM and reprokit first
 
 
 @contextmanager
 def dask_client(config: EngineConfig) -> Iterator[Any]:
     """A `distributed.Client` for `config`, closed (and its local cluster stopped) after."""
     import dask
+
+    # distributed loads its config defaults on first import. Imported inside the
+    # `dask.config.set` below, they would be removed with it when the run ends (the set
+    # restores the whole "distributed" section it found missing), and the next cluster in
+    # this process would fail on a missing `distributed.comm...` key.
+    import distributed  # noqa: F401
 
     from reprokit.engines.dask._api import client as connect
     from reprokit.engines.dask._api import local_cluster
@@ -57,6 +64,7 @@ def dask_client(config: EngineConfig) -> Iterator[Any]:
                     f"within {CONNECT_TIMEOUT} ({error}); expected a running scheduler "
                     "(`dask scheduler`), or engine.address=null for a local cluster"
                 ) from None
+            _wait_for_workers(client, 1, f"the scheduler at engine.address {config.address!r}")
             log.info("dask.connected", address=config.address, workers=_worker_count(client))
             yield client
             return
@@ -73,6 +81,10 @@ def dask_client(config: EngineConfig) -> Iterator[Any]:
             )
         )
         client = stack.enter_context(connect(cluster))
+        # Every worker, before any work: the client returns as soon as the scheduler is up,
+        # and training placed on the workers present then (none, or one of two) would fail
+        # or train a different model than on the full cluster.
+        _wait_for_workers(client, config.n_workers, "the local Dask cluster")
         log.info(
             "dask.cluster.start",
             workers=config.n_workers,
@@ -84,6 +96,17 @@ def dask_client(config: EngineConfig) -> Iterator[Any]:
             yield client
         finally:
             log.info("dask.cluster.stop", scheduler=cluster.scheduler_address)
+
+
+def _wait_for_workers(client: Any, count: int, cluster: str) -> None:
+    try:
+        client.wait_for_workers(count, timeout=WORKERS_TIMEOUT_S)
+    except TimeoutError:
+        raise EngineError(
+            f"{cluster}: {_worker_count(client)} of the {count} expected worker(s) connected "
+            f"within {WORKERS_TIMEOUT_S} s; expected them running (check the workers' logs "
+            "and memory)"
+        ) from None
 
 
 def _worker_count(client: Any) -> int:

@@ -78,6 +78,8 @@ def train_model(
     check_objective(config, fitted)
     client: Any = get_client()
     workers = sorted(worker_addresses(client))
+    if not workers:  # all lost since the cluster started (it waits for its workers)
+        raise EngineError("distributed LightGBM training: no Dask worker is connected")
     table = _model_frame(_spread(train, len(workers)), fitted, "train features")
     valid_rows = int(compute(valid.map_partitions(len).sum())[0])
     params = lightgbm_params(config, fitted, num_threads)
