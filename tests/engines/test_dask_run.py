@@ -185,28 +185,15 @@ def test_the_dask_trained_model_serves_through_the_same_bentoml_service(
     import lightgbm as lgb
     import numpy as np
     import pandas as pd
-    from tests.serving.test_service_e2e import API_KEY, bentoml_env, stop, tool, wait_ready
-    from tests.support import free_port
+    from tests.serving.test_service_e2e import API_KEY, bentoml_env, bentoml_server, tool
 
     from reprokit.serving.batch import frame_to_records
 
     project = runs.project
     env = bentoml_env(project, tmp_path / "bentoml")
     tag = tool(["reprokit", "package"], project, env).strip().split()[-1]
-    port = free_port()
-    log = tmp_path / "serve.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            ["bentoml", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=project,
-            env={**env, "REPROKIT_MODEL_TAG": tag},
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_ready(process, url, log)
+    serving_env = {**env, "REPROKIT_MODEL_TAG": tag}
+    with bentoml_server(project, serving_env, tmp_path / "serve.log") as url:
         test = pd.read_parquet(project / "data/03_primary/test.parquet")  # a folder of parts
         response = httpx.post(
             f"{url}/predict",
@@ -214,8 +201,6 @@ def test_the_dask_trained_model_serves_through_the_same_bentoml_service(
             headers={"Authorization": f"Bearer {API_KEY}"},
             timeout=60,
         )
-    finally:
-        stop(process)
     assert response.status_code == 200, response.text[:2000]
     body = response.json()
     assert body["model"]["tag"] == tag

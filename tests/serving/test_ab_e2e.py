@@ -24,7 +24,7 @@ import httpx
 import pandas as pd
 import pytest
 import yaml
-from tests.serving.test_service_e2e import bentoml_env, stop, tool, wait_ready
+from tests.serving.test_service_e2e import bentoml_env, bentoml_server, tool
 from tests.support import access_log_lines, copy_project, free_port, run
 
 from reprokit.serving.ab import caller_bucket
@@ -73,24 +73,10 @@ def project(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) 
 
 
 def start(project: Project, name: str, settings: dict[str, str]) -> Iterator[Server]:
-    port = free_port()
     log = project.root.parent / f"{name}.log"
     env = {**project.env, "REPROKIT_MODEL_TAG": project.champion, **settings}
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            ["bentoml", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=project.root,
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_ready(process, url, log)
+    with bentoml_server(project.root, env, log) as url:
         yield Server(url=url, log=log, project=project)
-    finally:
-        stop(process)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,20 +91,16 @@ def stop(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=10)
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) -> Iterator[Served]:
-    base = tmp_path_factory.mktemp("serving")
-    root = copy_project(base / "project", mlflow_db_template)
-    run(["reprokit", "run"], root)
-    env = bentoml_env(root, base / "bentoml")
-    tag = tool(["reprokit", "package"], root, env).strip().split()[-1]
+@contextmanager
+def bentoml_server(root: Path, env: Mapping[str, str], log: Path) -> Iterator[str]:
+    """`bentoml serve` from `root` on a free loopback port, ready; yields its URL, and ends
+    its whole process group after (its workers too). Output goes to `log`."""
     port = free_port()
-    log = base / "serve.log"
     with log.open("wb") as sink:
         process = subprocess.Popen(
             ["bentoml", "serve", "--host", "127.0.0.1", "--port", str(port)],
             cwd=root,
-            env=env,
+            env=dict(env),
             stdout=sink,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: teardown ends the workers too
@@ -111,9 +108,21 @@ def served(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) -
     try:
         url = f"http://127.0.0.1:{port}"
         wait_ready(process, url, log)
-        yield Served(root=root, url=url, env=env, log=log, tag=tag)
+        yield url
     finally:
         stop(process)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) -> Iterator[Served]:
+    base = tmp_path_factory.mktemp("serving")
+    root = copy_project(base / "project", mlflow_db_template)
+    run(["reprokit", "run"], root)
+    env = bentoml_env(root, base / "bentoml")
+    tag = tool(["reprokit", "package"], root, env).strip().split()[-1]
+    log = base / "serve.log"
+    with bentoml_server(root, env, log) as url:
+        yield Served(root=root, url=url, env=env, log=log, tag=tag)
 
 
 def post(served: Served, body: Any, key: str | None = API_KEY, **kwargs: Any) -> httpx.Response:
