@@ -15,7 +15,8 @@ import pandas as pd
 from reprokit.config.models import PRIMARY_METRIC, ColumnSpec, MonitoringConfig
 from reprokit.errors import DataError
 from reprokit.monitoring.drift import ColumnDrift, column_drift
-from reprokit.nodes._common import preview, to_python
+from reprokit.nodes._common import preview
+from reprokit.nodes.features import class_codes
 from reprokit.nodes.profile import (
     PREDICTION,
     NumericProfile,
@@ -254,11 +255,10 @@ def score(frame: pd.DataFrame, model: str, state: dict[str, Any]) -> np.ndarray[
     """The model's raw output for the batch, with the training feature code."""
     import lightgbm as lgb
 
-    from reprokit.nodes.features import parse_state, transform_features
+    from reprokit.nodes.features import parse_state, transform_matrix
 
-    fitted = parse_state(state)
-    features = transform_features(frame.drop(columns=[fitted.target], errors="ignore"), state)
-    matrix = features[fitted.feature_names].to_numpy(dtype=np.float64, na_value=np.nan)
+    # The features only: a label column in the batch is neither needed nor checked here.
+    matrix = transform_matrix(frame, parse_state(state))
     return np.asarray(lgb.Booster(model_str=model).predict(matrix), dtype=np.float64)
 
 
@@ -275,8 +275,7 @@ def encode_labels(
         )
     if profile.task == "regression" or profile.classes is None:
         return pd.to_numeric(values, errors="raise").to_numpy(dtype=np.float64)
-    mapping = {label: code for code, label in enumerate(profile.classes)}
-    codes = values.map(lambda value: mapping.get(to_python(value), -1)).to_numpy(dtype=np.int64)
+    codes = class_codes(values, profile.classes)
     unknown = codes < 0
     if unknown.any():
         raise DataError(

@@ -8,7 +8,7 @@ transform needs and nothing that only Python can read.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -465,6 +465,13 @@ def _fit_classes(values: pd.Series, target: str, task: Task) -> list[ClassLabel]
     return ordered
 
 
+def class_codes(values: pd.Series, classes: Sequence[ClassLabel]) -> np.ndarray[Any, Any]:
+    """Each value's position in `classes` (the fitted class order), -1 for a value not
+    among them; numpy scalars compare as the Python values the classes are stored as."""
+    mapping = {label: code for code, label in enumerate(classes)}
+    return values.map(lambda value: mapping.get(to_python(value), -1)).to_numpy(dtype=np.int64)
+
+
 def _encode_target(values: pd.Series, state: FeatureState) -> np.ndarray[Any, Any]:
     target = state.target
     missing = int(values.isna().sum())
@@ -475,8 +482,7 @@ def _encode_target(values: pd.Series, state: FeatureState) -> np.ndarray[Any, An
         )
     if state.classes is None:
         return as_float(values, target, "transform input")
-    mapping = {label: code for code, label in enumerate(state.classes)}
-    codes = values.map(lambda value: mapping.get(to_python(value), -1)).to_numpy(dtype=np.int64)
+    codes = class_codes(values, state.classes)
     unknown = codes < 0
     if unknown.any():
         raise DataError(
