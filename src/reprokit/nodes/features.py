@@ -411,13 +411,13 @@ def _encode_categories(
 ) -> Float64Array:
     labels = _as_labels(values).to_numpy(dtype=object)
     missing = pd.isna(labels)
-    known = np.where(missing, OTHER, labels)
     # object Indexes: pandas would otherwise convert both to its string dtype on every call
-    positions = pd.Index(categories, dtype=object).get_indexer(pd.Index(known, dtype=object))
+    known = pd.Index(np.where(missing, OTHER, labels), dtype=object)
+    positions = pd.Index(categories, dtype=object).get_indexer(known)
     codes = positions.astype(np.float64)
     unknown = (codes < 0) & ~missing
     if unseen_policy == "error":
-        unseen = unknown & ~pd.Index(known).isin(folded)
+        unseen = unknown & ~known.isin(folded)
         if unseen.any():
             distinct = sorted(set(labels[unseen]))
             raise DataError(
