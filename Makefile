@@ -18,7 +18,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 # LightGBM's OpenMP threads wait passively instead of spinning (see reprokit.cli).
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: help setup repro test test-fast lint format generate requirements check bench bench-serving bench-engines bench-monitor clean bench-sweep
+.PHONY: help setup repro test test-fast lint format generate requirements check bench bench-serving bench-engines bench-monitor clean bench-sweep bench-math
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -84,6 +84,9 @@ bench-engines: setup ## Dask engine vs pandas engine at 1M, 3M, 10M rows (long: 
 
 bench-monitor: setup ## Monitoring 1M rows vs scoring them; live drift update vs prediction
 	python bench/bench_monitor.py
+
+bench-math: setup ## CPU-independent log1p vs numpy's dispatched one (kernel, features node)
+	python bench/bench_portable_math.py
 
 bench-sweep: setup ## 6-job sweep vs 6 full runs and vs upstream once + 6 trainings; joblib vs sequential
 	python bench/bench_sweep.py

@@ -26,6 +26,7 @@ from reprokit.config.models import (
     Task,
 )
 from reprokit.errors import DataError, LeakageError
+from reprokit.nodes import portable_math
 from reprokit.nodes._common import (
     as_float,
     parse_section,
@@ -358,7 +359,7 @@ def _derive(frame: pd.DataFrame, item: DerivedFeature) -> dict[str, Float64Array
         # log1p is defined for x > -1, but the feature means "log of a non-negative amount":
         # negative inputs are data problems and become missing rather than a number.
         non_negative = np.where(values >= 0, values, np.nan)
-        return {item.name: np.log1p(non_negative)}
+        return {item.name: portable_math.log1p(non_negative)}
     return _date_parts(frame[item.column], item)
 
 
