@@ -20,6 +20,7 @@ import yaml
 
 from reprokit.config.models import METRICS_BY_TASK, ReprokitConfig
 from reprokit.errors import ReprokitError
+from reprokit.lineage.environment import environment_changes, recorded_environment
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -97,6 +98,11 @@ class RecordedRun:
         return {
             k[len(DATA_TAG) :]: v for k, v in sorted(self.tags.items()) if k.startswith(DATA_TAG)
         }
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """What the run recorded of the machine that could change bytes (`env.*` tags)."""
+        return recorded_environment(self.tags, TAG)
 
     @property
     def result_metrics(self) -> dict[str, float]:
@@ -274,6 +280,7 @@ class RunDiff:
     data: list[Change]
     hashes: list[Change]
     metrics: list[MetricDelta]
+    environment: list[Change]
 
 
 HASH_TAGS = ("fingerprint", "config_hash", "code_hash", "lock_hash", "model_sha256", "git_commit")
@@ -291,6 +298,10 @@ def diff_of(
         data=compare_keys(run_a.data_hashes, run_b.data_hashes),
         hashes=[Change(n, hashes_a[n], hashes_b[n]) for n in HASH_TAGS],
         metrics=metric_deltas(run_a.result_metrics, run_b.result_metrics),
+        environment=[
+            Change(name, a if a is not None else ABSENT, b if b is not None else ABSENT)
+            for name, a, b in environment_changes(run_a.environment, run_b.environment)
+        ],
     )
 
 
@@ -451,6 +462,11 @@ def render_diff(diff: RunDiff, out: Console) -> None:
         out.print("config: identical composed configs")
     out.print(_changes_table("data (DVC md5 of each input)", diff.data, a, b))
     out.print(_changes_table("code, lock and result hashes", diff.hashes, a, b))
+    if diff.environment:
+        title = "environment: what differs of the machines (can change bytes)"
+        out.print(_changes_table(title, diff.environment, a, b))
+    else:
+        out.print("environment: the same recorded CPU, SIMD level, BLAS, libc and versions")
     table = Table(title="metrics (delta = b - a)")
     for column in ("metric", "a", "b", "delta"):
         table.add_column(column, justify="left" if column == "metric" else "right")

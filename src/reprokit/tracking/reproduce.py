@@ -26,6 +26,11 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from reprokit.errors import ConfigError, ReprokitError
+from reprokit.lineage.environment import (
+    byte_environment,
+    describe_changes,
+    environment_changes,
+)
 from reprokit.tracking.compare import (
     ABSENT,
     COMPOSED_CONFIG,
@@ -258,6 +263,18 @@ def current_code_hash(config: ReprokitConfig, root: Path) -> str:
     return code_hash(root, pipeline_code_files(config, root))
 
 
+def environment_note(run: RecordedRun) -> str:
+    """Whether this machine could compute other bytes than the run's (CPU, SIMD, BLAS...)."""
+    recorded = run.environment
+    if not recorded:
+        return "environment: the run recorded none (recorded before reprokit.env.* tags)"
+    current = byte_environment()
+    changes = environment_changes(recorded, current)
+    if not changes:
+        return f"environment: same as the run's (environment hash {current['hash']})"
+    return f"environment: differs from the run's: {describe_changes(changes)}"
+
+
 def _short(value: str | None) -> str:
     return (value or "unknown")[:12]
 
@@ -281,6 +298,7 @@ def notes_before(
                 f"code: the current code differs from the run's (code hash {_short(code)}, "
                 f"recorded {_short(run.tag('code_hash'))})"
             )
+    notes.append(environment_note(run))
     lock = lock_hash(root)
     if lock == run.tag("lock_hash"):
         notes.append(f"uv.lock: same as the run's (hash {_short(lock)})")
@@ -636,8 +654,12 @@ def render_reproduction(result: Reproduction, out: Console) -> None:
     out.print(table)
     if result.identical:
         out.print("IDENTICAL")
-    else:
-        out.print(f"DIFFERENT: {', '.join(result.differences) or 'nothing was compared'}")
+        return
+    out.print(f"DIFFERENT: {', '.join(result.differences) or 'nothing was compared'}")
+    # Name the machine's part in a difference rather than leave the user to guess.
+    environment = [note for note in result.notes if note.startswith("environment: differs")]
+    for note in environment:
+        out.print(f"this machine {note[len('environment: ') :]}")
 
 
 # --- sweeps ------------------------------------------------------------------------------------

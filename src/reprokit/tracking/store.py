@@ -21,6 +21,7 @@ from typing import Any
 
 from reprokit.config.models import ReprokitConfig
 from reprokit.errors import ReprokitError
+from reprokit.lineage.environment import ENV_TAG, byte_environment
 from reprokit.logs import get_logger
 from reprokit.tracking.fingerprint import Fingerprint, file_sha256
 
@@ -206,6 +207,8 @@ def identity_tags(execution: Execution) -> dict[str, str]:
         tags[f"{TAG}dvc_experiment"] = os.environ["DVC_EXP_NAME"]
     tags.update({f"{TAG}data.{name}": md5 for name, md5 in fingerprint.data_hashes.items()})
     tags.update({f"{TAG}version.{name}": version for name, version in _versions().items()})
+    # What could change the bytes on another machine (CPU, SIMD level, BLAS, libc, versions).
+    tags.update({f"{TAG}{ENV_TAG}{name}": fact for name, fact in byte_environment().items()})
     return tags
 
 

@@ -1,0 +1,135 @@
+"""The environment that can change the bytes of a result, recorded with every run.
+
+Same config + same data gives the same bytes on any x86-64 CPU level (see
+`reprokit.nodes.portable_math`), but a different numpy, LightGBM or libm, another CPU
+architecture, or a BLAS kernel chosen for another core can still change them. Each run
+records these facts (MLflow tags `reprokit.env.*`), and `reproduce`/`diff` name the ones
+that differ when results differ, instead of leaving the user to guess.
+
+Reads only what is already loaded or cheap: no package is imported here for its own sake
+except numpy (every pipeline process has it) and threadpoolctl (a few ms; it inspects the
+BLAS libraries already loaded).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import platform
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+
+# Packages whose version can change a result's bytes (kernels, file formats, the learner).
+BYTE_PACKAGES = ("numpy", "pandas", "pyarrow", "lightgbm", "scikit-learn", "scipy")
+SIMD_DISABLE_VARIABLE = "NPY_DISABLE_CPU_FEATURES"
+CPUINFO = Path("/proc/cpuinfo")
+
+
+def cpu_model(cpuinfo: str | None = None) -> str:
+    """The CPU's marketing name (`model name` on x86, else the architecture)."""
+    text = cpuinfo
+    if text is None:
+        try:
+            text = CPUINFO.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            text = ""
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("model name", "Model", "cpu model") and value.strip():
+            return value.strip()
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def numpy_simd() -> dict[str, str]:
+    """The SIMD targets numpy dispatches to in this process (baseline and above)."""
+    # numpy's own `show_runtime` reads the same private attributes; no public API has them.
+    umath = importlib.import_module("numpy._core._multiarray_umath")
+    baseline: list[str] = list(getattr(umath, "__cpu_baseline__", []))
+    dispatch: list[str] = list(getattr(umath, "__cpu_dispatch__", []))
+    features: dict[str, bool] = dict(getattr(umath, "__cpu_features__", {}))
+    active = [name for name in dispatch if features.get(name)]
+    return {
+        "numpy_simd_baseline": " ".join(baseline) or "none",
+        "numpy_simd_dispatch": " ".join(active) or "none",
+        "numpy_simd_disabled": os.environ.get(SIMD_DISABLE_VARIABLE, "") or "none",
+    }
+
+
+def blas() -> str:
+    """The BLAS numpy loaded and the kernel family it picked for this CPU."""
+    import numpy  # noqa: F401  (loads the BLAS that threadpoolctl then reports)
+
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "unknown"
+    libraries = [
+        f"{info.get('internal_api', '?')} {info.get('version', '?')} "
+        f"({info.get('architecture', '?')})"
+        for info in threadpool_info()
+        if info.get("user_api") == "blas"
+    ]
+    return "; ".join(sorted(libraries)) or "none loaded"
+
+
+def _versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for package in BYTE_PACKAGES:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def byte_environment() -> dict[str, str]:
+    """Everything recorded about this process's environment, flat and string-valued."""
+    libc, libc_version = platform.libc_ver()
+    facts = {
+        "machine": platform.machine() or "unknown",
+        "cpu": cpu_model(),
+        "libc": f"{libc} {libc_version}".strip() or "unknown",
+        "blas": blas(),
+        **numpy_simd(),
+        **{f"version.{name}": version for name, version in _versions().items()},
+    }
+    facts["hash"] = environment_hash(facts)
+    return facts
+
+
+def environment_hash(facts: Mapping[str, str]) -> str:
+    """A short key of the facts; equal keys mean nothing recorded here differs."""
+    relevant = {key: value for key, value in facts.items() if key != "hash"}
+    text = json.dumps(relevant, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def environment_changes(
+    recorded: Mapping[str, str], current: Mapping[str, str]
+) -> list[tuple[str, str | None, str | None]]:
+    """The facts that differ, as (name, recorded, current); `hash` itself left out."""
+    names = sorted((set(recorded) | set(current)) - {"hash"})
+    return [
+        (name, recorded.get(name), current.get(name))
+        for name in names
+        if recorded.get(name) != current.get(name)
+    ]
+
+
+ENV_TAG = "env."
+
+
+def recorded_environment(tags: Mapping[str, str], prefix: str) -> dict[str, str]:
+    """The facts a run recorded, from its tags `<prefix>env.<fact>`."""
+    start = prefix + ENV_TAG
+    return {key[len(start) :]: value for key, value in tags.items() if key.startswith(start)}
+
+
+def describe_changes(changes: list[tuple[str, str | None, str | None]]) -> str:
+    """One line naming each differing fact: `cpu: A -> B; version.numpy: 2.3 -> 2.4`."""
+    return "; ".join(
+        f"{name}: {old or '(not recorded)'} -> {new or '(none)'}" for name, old, new in changes
+    )
