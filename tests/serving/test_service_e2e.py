@@ -23,7 +23,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
-from tests.support import access_log_lines, copy_project, free_port, run, tool_env
+from tests.support import VENV_BIN, access_log_lines, copy_project, free_port, run, tool_env
 
 from reprokit.serving.batch import frame_to_records
 
@@ -393,8 +393,15 @@ def test_fuzzing_the_openapi_schema_finds_no_server_error(served: Served) -> Non
     assert len(sent) > 50 and any(400 <= status < 500 for status in sent)
 
 
+def _path_without_uv(path: str) -> str:
+    """PATH minus every folder holding a `uv`: a fresh machine has none installed globally."""
+    return os.pathsep.join(d for d in path.split(os.pathsep) if d and not (Path(d) / "uv").exists())
+
+
 def test_bentoml_build_makes_a_bento_with_the_model(served: Served) -> None:
-    tool(["bentoml", "build"], served.root, served.env)
+    # No uv on PATH, as on a fresh machine: BentoML must find the venv's own uv package.
+    env = {**served.env, "PATH": _path_without_uv(served.env["PATH"])}
+    tool([str(Path(VENV_BIN) / "bentoml"), "build"], served.root, env)
     bentos = list((Path(served.env["BENTOML_HOME"]) / "bentos" / "reprokit").glob("*/bento.yaml"))
     assert len(bentos) == 1
     bento = bentos[0].parent
