@@ -212,11 +212,30 @@ def test_reproduce_prints_identical_and_touches_nothing(recorded: Recorded) -> N
     out = result.stdout
     assert out.strip().splitlines()[-1] == "IDENTICAL"
     assert "code: same as the run's" in out
+    assert "environment: same as the run's (environment hash" in out
     assert f"from the workspace ({recorded.root / RAW})" in out
     assert f"the run's fingerprint {recorded.fingerprint[:12]}" in out
     assert out.count(recorded.model_sha256) == 4  # tag and artifact, each vs the rerun
     assert "metric roc_auc" in out
     assert snapshot(recorded.root) == before
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("reproduce")
+def test_a_run_recorded_at_another_simd_level_reproduces_identical_and_says_so(
+    recorded: Recorded, client: Any
+) -> None:
+    tag = "reprokit.env.numpy_simd_dispatch"
+    here = client.get_run(recorded.run_id).data.tags[tag]
+    client.set_tag(recorded.run_id, tag, "X86_V3")  # as if recorded on an AVX2-only laptop
+    try:
+        result = run(["reprokit", "reproduce", recorded.run_id], recorded.root)
+    finally:
+        client.set_tag(recorded.run_id, tag, here)
+    assert f"environment: differs from the run's: numpy_simd_dispatch: X86_V3 -> {here}" in (
+        result.stdout
+    )
+    assert result.stdout.strip().splitlines()[-1] == "IDENTICAL"
 
 
 @pytest.mark.slow

@@ -59,18 +59,24 @@ def numpy_simd() -> dict[str, str]:
 
 
 def blas() -> str:
-    """The BLAS numpy loaded and the kernel family it picked for this CPU."""
-    import numpy  # noqa: F401  (loads the BLAS that threadpoolctl then reports)
+    """numpy's BLAS and the kernel family it picked for this CPU.
+
+    Only numpy's own: SciPy and scikit-learn load another OpenBLAS later in some processes
+    and not in others, which would make the fact depend on what happened to be imported."""
+    import numpy
 
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
         return "unknown"
+    # Wheels put it in `numpy.libs/` beside the package: a prefix of the package path.
+    numpy_dir = str(Path(numpy.__file__).resolve().parent)
     libraries = [
         f"{info.get('internal_api', '?')} {info.get('version', '?')} "
         f"({info.get('architecture', '?')})"
         for info in threadpool_info()
         if info.get("user_api") == "blas"
+        and str(Path(info.get("filepath", "")).resolve()).startswith(numpy_dir)
     ]
     return "; ".join(sorted(libraries)) or "none loaded"
 
