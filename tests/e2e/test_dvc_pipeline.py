@@ -63,6 +63,12 @@ def test_model_is_identical_to_the_committed_run(repro_project: Path, project_ro
     committed = yaml.safe_load((project_root / "dvc.lock").read_text())["stages"]
     for stage in STAGES:
         assert ours[stage]["outs"] == committed[stage]["outs"], stage
+    # The outputs git tracks (metrics, plot data) too: `git status` is clean after a repro.
+    tracked = run(["git", "ls-files", "data"], project_root).stdout.split()
+    reports = [name for name in tracked if not name.endswith((".gitignore", ".gitkeep"))]
+    assert reports
+    for name in reports:
+        assert (repro_project / name).read_bytes() == (project_root / name).read_bytes(), name
 
 
 def test_second_repro_is_a_no_op(repro_project: Path) -> None:
