@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench._common import Sample, ratio  # noqa: E402
+from bench._common import Sample, ratio
 
-from reprokit.config.compose import workspace_from_conf  # noqa: E402
-from reprokit.datagen.writer import credit_chunks  # noqa: E402
-from reprokit.lineage.environment import byte_environment  # noqa: E402
-from reprokit.nodes import features, portable_math  # noqa: E402
+from reprokit.config.compose import workspace_from_conf
+from reprokit.datagen.writer import credit_chunks
+from reprokit.lineage.environment import byte_environment
+from reprokit.nodes import features, portable_math
 
 
 def timed(work: Callable[[], object], repeats: int) -> Sample:
