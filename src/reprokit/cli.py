@@ -317,15 +317,24 @@ def package() -> None:
 @main.command()
 @click.option("--input", "source", required=True, type=click.Path(path_type=Path))
 @click.option("--output", "target", required=True, type=click.Path(path_type=Path))
-@click.option("--model", "tag", default=None, help="BentoML model tag (default: as served).")
+@click.option(
+    "--model",
+    "tag",
+    default=None,
+    help="BentoML model tag (default: as served: this project's packaged model of its dataset; "
+    "env REPROKIT_MODEL_TAG).",
+)
 @click.option("--max-records", default=1_000_000, show_default=True, type=int)
 @user_errors
 def predict(source: Path, target: Path, tag: str | None, max_records: int) -> None:
     """Score a CSV/Parquet file with a packaged model (the service's code path)."""
     from reprokit.serving.batch import score_file
+    from reprokit.serving.config import load_project_identity
     from reprokit.serving.store import load_packaged, resolve_model_tag
 
-    bundle = load_packaged(resolve_model_tag(tag or os.environ.get("REPROKIT_MODEL_TAG")))
+    explicit = tag or os.environ.get("REPROKIT_MODEL_TAG")
+    project = None if explicit else load_project_identity(os.environ, _root())
+    bundle = load_packaged(resolve_model_tag(explicit, project))
     rows = score_file(bundle, source, target, max_records)
     click.echo(f"wrote {rows} predictions to {target} (model {bundle.info.tag})")
 
