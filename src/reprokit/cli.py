@@ -184,6 +184,35 @@ def diff(run_a: str, run_b: str) -> None:
         render_diff(diff_runs(_root(), run_a, run_b, Path(scratch)), console())
 
 
+@main.command()
+@click.argument("ref")
+@click.option(
+    "--fingerprint",
+    "served_fingerprint",
+    default=None,
+    help="A served response's x-reprokit-model-fingerprint header: the response's model "
+    "must be the stored one (REF: its x-reprokit-model-tag).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the chain as JSON.")
+@user_errors
+def lineage(ref: str, served_fingerprint: str | None, as_json: bool) -> None:
+    """Walk and verify the chain through REF: BentoML model -> registry version -> MLflow run
+    -> fingerprint -> config, data, code and lock hashes -> git commit. REF: a run id, a
+    registry version (name/version, models:/name/version) or a BentoML model tag (a served
+    response's x-reprokit-model-tag). Exit 0 verified, 1 a link is broken, 2 unknown REF."""
+    from reprokit.lineage.render import as_json as lineage_json
+    from reprokit.lineage.render import render_lineage
+    from reprokit.lineage.trace import trace_project
+    from reprokit.tracking.compare import console
+
+    result = trace_project(_root(), ref, served_fingerprint)
+    if as_json:
+        click.echo(lineage_json(result))
+    else:
+        render_lineage(result, console())
+    sys.exit(result.exit_code)
+
+
 def _as_data_error(action: Callable[[], Any], kind: str) -> Any:
     """The data sources raise ValueError/OSError; the user sees them as data errors."""
     from reprokit.errors import DataError

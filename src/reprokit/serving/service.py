@@ -70,7 +70,9 @@ from reprokit.serving.metrics import PredictionEvent, ServingMetrics, serving_me
 from reprokit.serving.middleware import (
     KEY_ID_SCOPE,
     MIDDLEWARE_ORDER,
+    MODEL_FINGERPRINT_HEADER,
     MODEL_ROLE_HEADER,
+    MODEL_RUN_HEADER,
     MODEL_TAG_HEADER,
     MODEL_VERSION_HEADER,
     REQUEST_ID_SCOPE,
@@ -264,8 +266,13 @@ class ReprokitService:
         info = model.bundle.info
         ctx.response.headers[MODEL_TAG_HEADER] = info.tag
         ctx.response.headers[MODEL_ROLE_HEADER] = model.role
-        if info.model_version is not None:
-            ctx.response.headers[MODEL_VERSION_HEADER] = info.model_version
+        for header, value in (
+            (MODEL_VERSION_HEADER, info.model_version),
+            (MODEL_FINGERPRINT_HEADER, info.fingerprint),
+            (MODEL_RUN_HEADER, info.mlflow_run_id),
+        ):
+            if value is not None:
+                ctx.response.headers[header] = value
         try:
             frame, raw = await score(model, records, self.max_records)
         except RequestValidationError as error:

@@ -211,7 +211,7 @@ def _not_found(project: ProjectIdentity) -> ModelNotFoundError:
         else ""
     )
     return ModelNotFoundError(
-        f"no packaged model of {project.describe()} in the BentoML store ({_store_hint()})"
+        f"no packaged model of {project.describe()} in the BentoML store ({store_hint()})"
         f"{hint}: run `reprokit package` in this project, or {CHOOSE}"
     )
 
@@ -310,12 +310,12 @@ def load_packaged(tag: str, num_threads: int = 1) -> Bundle:
         model = bentoml.models.get(tag)
     except NotFound:
         raise ModelNotFoundError(
-            f"model {tag!r} is not in the BentoML store ({_store_hint()}): "
+            f"model {tag!r} is not in the BentoML store ({store_hint()}): "
             "run `reprokit package` or set REPROKIT_MODEL_TAG to an existing tag"
         ) from None
     return load_bundle(Path(model.path), model_info(model), dict(model.info.metadata), num_threads)
 
 
-def _store_hint() -> str:
+def store_hint() -> str:
     home = os.environ.get("BENTOML_HOME", str(Path.home() / "bentoml"))
     return f"BENTOML_HOME={home}"
