@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -159,15 +158,7 @@ def packaged(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path)
 
 
 def lineage(packaged: Packaged, ref: str, *args: str) -> tuple[int, dict[str, Any]]:
-    result = subprocess.run(
-        ["reprokit", "lineage", ref, "--json", *args],
-        cwd=packaged.root,
-        env=packaged.env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = run(["reprokit", "lineage", ref, "--json", *args], packaged.root, check=False)
     assert result.returncode in (0, 1), result.stderr
     return result.returncode, json.loads(result.stdout)
 
@@ -207,13 +198,8 @@ def test_a_good_chain_verifies_from_every_kind_of_ref(packaged: Packaged) -> Non
     for ref in (packaged.run_id, "models:/reprokit-credit/1"):
         code, report = lineage(packaged, ref)
         assert code == 0 and status.keys() <= {link["link"] for link in report["links"]}
-    unknown = subprocess.run(
-        ["reprokit", "lineage", "reprokit-credit:nosuchversion"],
-        cwd=packaged.root,
-        env=packaged.env,
-        capture_output=True,
-        text=True,
-        check=False,
+    unknown = run(
+        ["reprokit", "lineage", "reprokit-credit:nosuchversion"], packaged.root, check=False
     )
     assert unknown.returncode == 2 and "no BentoML model" in unknown.stderr
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.support import copy_project, tool_env
+from tests.support import copy_project, run, tool_env
 
 from reprokit.serving.store import (
     INSTANCE_LABEL,
@@ -22,7 +22,7 @@ from reprokit.serving.store import (
     project_identity,
 )
 
-E2E = (pytest.mark.slow, pytest.mark.xdist_group("serving"))
+pytestmark = pytest.mark.xdist_group("serving")
 
 TEST_SPLIT = "data/03_primary/test.parquet"
 
@@ -34,29 +34,14 @@ class Copy:
     tag: str | None  # what `reprokit package` saved; None: never packaged
 
 
-def reprokit(copy: Copy, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["reprokit", *args],
-        cwd=copy.root,
-        env=copy.env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, (
-        f"{result.args}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    )
-    return result.stdout
+def reprokit(copy: Copy, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return run(["reprokit", *args], copy.root, check=check, env=copy.env)
 
 
 def packaged_copy(root: Path, store: Path, *overrides: str) -> Copy:
     copy = Copy(root=root, env={**tool_env(root), "BENTOML_HOME": str(store)}, tag=None)
-    ok(reprokit(copy, "run", *overrides))
-    tag = ok(reprokit(copy, "package")).strip().split()[-1]
+    reprokit(copy, "run", *overrides)
+    tag = reprokit(copy, "package").stdout.strip().split()[-1]
     return Copy(root=root, env=copy.env, tag=tag)
 
 
@@ -71,12 +56,15 @@ def copies(
     return first, second, store
 
 
-def predicted_by(copy: Copy, *args: str) -> subprocess.CompletedProcess[str]:
-    return reprokit(copy, "predict", "--input", TEST_SPLIT, "--output", "scored.csv", *args)
+def predicted_by(copy: Copy, *args: str, check: bool = True) -> str:
+    """`reprokit predict` on the test split; its output (stderr too when `check` is off)."""
+    result = reprokit(
+        copy, "predict", "--input", TEST_SPLIT, "--output", "scored.csv", *args, check=check
+    )
+    return f"{result.returncode}\n{result.stdout}\n{result.stderr}"
 
 
-@E2E[0]
-@E2E[1]
+@pytest.mark.slow
 def test_each_copy_serves_its_own_model_and_one_without_fails(
     copies: tuple[Copy, Copy, Path], mlflow_db_template: Path
 ) -> None:
@@ -86,20 +74,19 @@ def test_each_copy_serves_its_own_model_and_one_without_fails(
     assert first.tag and second.tag and first.tag.split(":")[0] == second.tag.split(":")[0]
     assert first.tag.split(":")[0] == "reprokit-credit"
     # Each copy's `reprokit predict` (no --model) resolves its own model.
-    assert f"(model {first.tag})" in ok(predicted_by(first))
-    assert f"(model {second.tag})" in ok(predicted_by(second))
+    assert f"(model {first.tag})" in predicted_by(first)
+    assert f"(model {second.tag})" in predicted_by(second)
     # A third copy with no packaged model of its own refuses, naming what it will not take.
     root = copy_project(first.root.parent / "third", mlflow_db_template)
     third = Copy(root=root, env={**tool_env(root), "BENTOML_HOME": str(store)}, tag=None)
-    result = predicted_by(third)
-    assert result.returncode == 1, result.stdout + result.stderr
-    assert "no packaged model of project 'reprokit'" in result.stderr
-    assert first.tag in result.stderr and "never served here" in result.stderr
+    refused = predicted_by(third, check=False)
+    assert refused.startswith("1\n"), refused
+    assert "no packaged model of project 'reprokit'" in refused
+    assert first.tag in refused and "never served here" in refused
     assert not (root / "scored.csv").exists()
 
 
-@E2E[0]
-@E2E[1]
+@pytest.mark.slow
 def test_several_candidates_without_a_champion_is_an_error_naming_them(
     copies: tuple[Copy, Copy, Path], mlflow_db_template: Path
 ) -> None:
@@ -113,13 +100,13 @@ def test_several_candidates_without_a_champion_is_an_error_naming_them(
     MlflowClient(f"sqlite:///{root / 'mlruns.db'}").delete_registered_model_alias(
         "reprokit-credit", "champion"
     )
-    result = predicted_by(first)
-    assert result.returncode == 1
+    refused = predicted_by(first, check=False)
+    assert refused.startswith("1\n"), refused
     assert first.tag and other.tag
-    assert "2 packaged models of project 'reprokit'" in result.stderr
-    assert first.tag in result.stderr and other.tag in result.stderr
-    assert "--model TAG" in result.stderr and "REPROKIT_MODEL_TAG" in result.stderr
-    assert f"(model {other.tag})" in ok(predicted_by(first, "--model", other.tag))
+    assert "2 packaged models of project 'reprokit'" in refused
+    assert first.tag in refused and other.tag in refused
+    assert "--model TAG" in refused and "REPROKIT_MODEL_TAG" in refused
+    assert f"(model {other.tag})" in predicted_by(first, "--model", other.tag)
 
 
 def test_inside_a_built_bento_this_project_is_the_bentos_models(tmp_path: Path) -> None:

@@ -349,9 +349,14 @@ def _from_bento(walk: _Walk, model: Any, served_fingerprint: str | None) -> None
     walk.run_id = bento.meta("mlflow_run_id")
     walk.uri = bento.meta("tracking_uri") or walk.project_uri
     name, number = bento.meta("registered_model"), bento.meta("model_version")
-    client = mlflow_client(walk.uri)
-    if name and number and client is not None:
-        walk.version = version_facts(client, name, number)
+    if name and number:
+        client = mlflow_client(walk.uri)
+        # No store at the recorded URI: the version is missing too (the run link says where).
+        walk.version = (
+            VersionFacts(name, number, found=False)
+            if client is None
+            else version_facts(client, name, number)
+        )
 
 
 def _to_bento(walk: _Walk, model: Any | None, why: str) -> None:

@@ -339,20 +339,12 @@ def check_commit(commit: CommitFacts, run: RunFacts) -> list[Link]:
     if commit.code_hash is None or commit.lock_hash is None:
         links.append(not_checked("code at commit", short, run.tag("code_hash"), commit.why_not))
         return links
-    links.append(
-        same(
-            "code at commit",
-            short,
-            (run.tag("code_hash"), "run tag reprokit.code_hash"),
-            (commit.code_hash, "code hash recomputed at the commit"),
-        )
+    recomputed = (
+        ("code at commit", "code_hash", commit.code_hash, "code hash recomputed at the commit"),
+        ("lock file at commit", "lock_hash", commit.lock_hash, "sha256 of uv.lock at the commit"),
     )
-    links.append(
-        same(
-            "lock file at commit",
-            short,
-            (run.tag("lock_hash"), "run tag reprokit.lock_hash"),
-            (commit.lock_hash, "sha256 of uv.lock at the commit"),
-        )
-    )
+    links += [
+        same(name, short, (run.tag(tag), f"run tag reprokit.{tag}"), (value, where))
+        for name, tag, value, where in recomputed
+    ]
     return links
