@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -205,7 +206,8 @@ def version_of_run(client: Any, run_id: str) -> VersionFacts | None:
 
 
 def _run_artifacts(client: Any, run_id: str, scratch: Path) -> dict[str, Any]:
-    """The model artifact's sha256, fingerprint.json and the composed config's hash."""
+    """The composed config (and its config hash), the model artifact's sha256 and
+    fingerprint.json; each one that cannot be read is named in `problems`."""
     import json
 
     from reprokit.tracking.compare import (
@@ -216,20 +218,34 @@ def _run_artifacts(client: Any, run_id: str, scratch: Path) -> dict[str, Any]:
     )
     from reprokit.tracking.reproduce import FINGERPRINT_ARTIFACT, MODEL_DATASET, artifact_path
 
-    found: dict[str, Any] = {}
-    problems: list[str] = []
-    try:
-        config = download_artifact(client, run_id, COMPOSED_CONFIG, scratch)
-        params = parse_composed_config(config.read_text(encoding="utf-8"), run_id)
-        found["params"] = params
-        found["composed_config_hash"] = canonical_hash(result_config(params))
-        model = download_artifact(client, run_id, artifact_path(params, MODEL_DATASET), scratch)
-        found["model_artifact_sha256"] = file_sha256(model)
+    found: dict[str, Any] = {"problems": []}
+
+    def read(key: str, value: Callable[[], Any]) -> None:
+        try:
+            found[key] = value()
+        except (RunError, ConfigError, ValueError) as error:
+            found["problems"].append(str(error))
+
+    def params() -> dict[str, Any]:
+        text = download_artifact(client, run_id, COMPOSED_CONFIG, scratch).read_text("utf-8")
+        return parse_composed_config(text, run_id)
+
+    def model_sha256() -> str:
+        model = artifact_path(found["params"], MODEL_DATASET)
+        return file_sha256(download_artifact(client, run_id, model, scratch))
+
+    def fingerprint() -> dict[str, Any]:
         logged = download_artifact(client, run_id, FINGERPRINT_ARTIFACT, scratch)
-        found["logged_fingerprint"] = json.loads(logged.read_text(encoding="utf-8"))
-    except (RunError, ConfigError, ValueError) as error:
-        problems.append(str(error))
-    found["problems"] = problems
+        value = json.loads(logged.read_text("utf-8"))
+        if not isinstance(value, dict):
+            raise ValueError(f"{FINGERPRINT_ARTIFACT} of run {run_id} does not hold a mapping")
+        return value
+
+    read("params", params)
+    if "params" in found:
+        found["composed_config_hash"] = canonical_hash(result_config(found["params"]))
+        read("model_artifact_sha256", model_sha256)
+    read("logged_fingerprint", fingerprint)
     return found
 
 

@@ -181,8 +181,12 @@ def package(workspace: Workspace) -> PackageResult:
     fingerprint = _fingerprint(workspace)
     metadata = _metadata(workspace, outputs, fingerprint)
     fingerprint = metadata["fingerprint"]
+    from reprokit.tracking.store import store_root
+
+    # A queued DVC experiment packages from a copy under .dvc/tmp/exps: it belongs to the
+    # real project (the same rule as for its MLflow store).
     project = project_identity(
-        workspace.config.project.name, workspace.config.data.name, workspace.root
+        workspace.config.project.name, workspace.config.data.name, store_root(workspace.root)
     )
     name = project.model_name
     identity = {"name": name, "fingerprint": fingerprint, "model_sha256": metadata["model_sha256"]}

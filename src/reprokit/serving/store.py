@@ -246,13 +246,13 @@ def resolve_model_tag(
     if not models:
         raise _not_found(project)
     champions = aliased_models(models) if use_registry and len(models) > 1 else []
-    chosen = _one_of(
-        champions or models,
-        "none holds the registry alias `champion`"
-        if not champions
-        else "more than one holds the registry alias `champion`",
-        project,
-    )
+    if champions:
+        why = "more than one holds the registry alias `champion`"
+    elif use_registry:
+        why = "none holds the registry alias `champion`"
+    else:
+        why = "the registry is not asked (REPROKIT_REGISTRY=0)"
+    chosen = _one_of(champions or models, why, project)
     log.info("serving.model_resolved", tag=str(chosen.tag), champion=bool(champions))
     return str(chosen.tag)
 
