@@ -96,12 +96,17 @@ def tool_env(project: Path | None = None) -> dict[str, str]:
 
 
 def run(
-    args: list[str], cwd: Path, check: bool = True, timeout: float = 600
+    args: list[str],
+    cwd: Path,
+    check: bool = True,
+    timeout: float = 600,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    """`args` in `cwd` with `tool_env(cwd)` (or `env`); `check`: fail with its output."""
     result = subprocess.run(
         args,
         cwd=cwd,
-        env=tool_env(cwd),
+        env=env or tool_env(cwd),
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -184,6 +184,35 @@ def diff(run_a: str, run_b: str) -> None:
         render_diff(diff_runs(_root(), run_a, run_b, Path(scratch)), console())
 
 
+@main.command()
+@click.argument("ref")
+@click.option(
+    "--fingerprint",
+    "served_fingerprint",
+    default=None,
+    help="A served response's x-reprokit-model-fingerprint header: the response's model "
+    "must be the stored one (REF: its x-reprokit-model-tag).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the chain as JSON.")
+@user_errors
+def lineage(ref: str, served_fingerprint: str | None, as_json: bool) -> None:
+    """Walk and verify the chain through REF: BentoML model -> registry version -> MLflow run
+    -> fingerprint -> config, data, code and lock hashes -> git commit. REF: a run id, a
+    registry version (name/version, models:/name/version) or a BentoML model tag (a served
+    response's x-reprokit-model-tag). Exit 0 verified, 1 a link is broken, 2 unknown REF."""
+    from reprokit.lineage.render import as_json as lineage_json
+    from reprokit.lineage.render import render_lineage
+    from reprokit.lineage.trace import trace_project
+    from reprokit.tracking.compare import console
+
+    result = trace_project(_root(), ref, served_fingerprint)
+    if as_json:
+        click.echo(lineage_json(result))
+    else:
+        render_lineage(result, console())
+    sys.exit(result.exit_code)
+
+
 def _as_data_error(action: Callable[[], Any], kind: str) -> Any:
     """The data sources raise ValueError/OSError; the user sees them as data errors."""
     from reprokit.errors import DataError
@@ -317,15 +346,24 @@ def package() -> None:
 @main.command()
 @click.option("--input", "source", required=True, type=click.Path(path_type=Path))
 @click.option("--output", "target", required=True, type=click.Path(path_type=Path))
-@click.option("--model", "tag", default=None, help="BentoML model tag (default: as served).")
+@click.option(
+    "--model",
+    "tag",
+    default=None,
+    help="BentoML model tag (default: as served: this project's packaged model of its dataset; "
+    "env REPROKIT_MODEL_TAG).",
+)
 @click.option("--max-records", default=1_000_000, show_default=True, type=int)
 @user_errors
 def predict(source: Path, target: Path, tag: str | None, max_records: int) -> None:
     """Score a CSV/Parquet file with a packaged model (the service's code path)."""
     from reprokit.serving.batch import score_file
+    from reprokit.serving.config import load_project_identity
     from reprokit.serving.store import load_packaged, resolve_model_tag
 
-    bundle = load_packaged(resolve_model_tag(tag or os.environ.get("REPROKIT_MODEL_TAG")))
+    explicit = tag or os.environ.get("REPROKIT_MODEL_TAG")
+    project = None if explicit else load_project_identity(os.environ, _root())
+    bundle = load_packaged(resolve_model_tag(explicit, project))
     rows = score_file(bundle, source, target, max_records)
     click.echo(f"wrote {rows} predictions to {target} (model {bundle.info.tag})")
 

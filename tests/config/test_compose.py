@@ -95,6 +95,13 @@ def test_wrong_type_names_value_and_override() -> None:
     assert "override `model.learning_rate=fast`" in message
 
 
+def test_a_project_name_that_cannot_name_a_bentoml_model_is_refused() -> None:
+    # `<project.name>-<data.name>` names the BentoML model: a BentoML tag name.
+    with pytest.raises(ConfigError) as raised:
+        compose_and_validate(ROOT, ["project.name=Credit Risk"])
+    assert "`project.name` (value 'Credit Risk')" in str(raised.value)
+
+
 def test_override_of_missing_key_is_rejected_by_hydra() -> None:
     with pytest.raises(ConfigError, match=r"model\.bogus"):
         compose_and_validate(ROOT, ["model.bogus=1"])

@@ -185,6 +185,23 @@ def test_predictions_carry_probabilities_label_and_model(served: Served) -> None
     assert model["model_version"] == recorded["model_version"] == "1"
     assert response.headers["x-reprokit-model-version"] == "1"
     assert response.headers["x-request-id"]
+    # The headers carry what `reprokit lineage` walks from: the served model's chain holds.
+    headers = response.headers
+    assert headers["x-reprokit-model-run-id"] == recorded["run_id"]
+    lineage = tool(
+        [
+            "reprokit",
+            "lineage",
+            headers["x-reprokit-model-tag"],
+            "--fingerprint",
+            headers["x-reprokit-model-fingerprint"],
+            "--json",
+        ],
+        served.root,
+        served.env,
+    )
+    links = {link["link"]: link["status"] for link in json.loads(lineage)["links"]}
+    assert links["prediction -> BentoML model"] == links["MLflow run"] == "verified"
 
 
 def test_parity_with_offline_booster_on_the_test_split(served: Served) -> None:

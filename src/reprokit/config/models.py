@@ -22,6 +22,11 @@ METRICS_BY_TASK: dict[str, tuple[str, ...]] = {
 }
 
 
+# Project and dataset names make the BentoML model's name (`<project>-<data>`, a BentoML tag
+# name) and the registered model's: lowercase letters, digits and `-_.` inside.
+TAG_SAFE_NAME = r"^[a-z0-9]([-._a-z0-9]*[a-z0-9])?$"
+
+
 class StrictModel(BaseModel):
     """Base: frozen, rejects unknown keys (the message names the allowed ones)."""
 
@@ -73,7 +78,7 @@ Source = Annotated[SyntheticCreditSource | BundledSource | FileSource, Field(dis
 
 
 class DataConfig(StrictModel):
-    name: str
+    name: str = Field(pattern=TAG_SAFE_NAME, max_length=22)
     task: Task
     target: str
     id_column: str | None = None
@@ -382,7 +387,7 @@ class MonitoringConfig(StrictModel):
 
 
 class ProjectConfig(StrictModel):
-    name: str
+    name: str = Field(pattern=TAG_SAFE_NAME, max_length=40)
 
 
 class ReprokitConfig(StrictModel):

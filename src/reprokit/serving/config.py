@@ -12,6 +12,9 @@ fields for a deployment (the service already takes its other settings from env):
 - `REPROKIT_CHALLENGER_MODE` (none|split|shadow), `REPROKIT_CHALLENGER_TAG`,
   `REPROKIT_CHALLENGER_ALIAS`, `REPROKIT_CHALLENGER_FRACTION`, `REPROKIT_CHALLENGER_SALT`.
 - `REPROKIT_BATCHING` (1/0), `REPROKIT_BATCH_MAX_SIZE`, `REPROKIT_BATCH_MAX_LATENCY_MS`.
+
+The same file says which project this is (`project.name`, `data.name`, and the folder it
+is in): model resolution never leaves that project and dataset (reprokit.serving.store).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from pydantic import ValidationError
 
 from reprokit.config.models import MonitoringConfig, ServingConfig
 from reprokit.errors import ConfigError
+from reprokit.serving.store import ProjectIdentity, project_identity
 
 PARAMS_ENV = "REPROKIT_PARAMS"
 PARAMS_FILE = "params.yaml"
@@ -58,6 +62,34 @@ def params_path(environ: Mapping[str, str], cwd: Path | None = None) -> Path:
     if named and not path.is_file():
         raise ConfigError(f"{PARAMS_ENV}={named!r}: no such file")
     return path
+
+
+def _name_in(params: Any, section: str, path: Path) -> str:
+    value = params.get(section, {}).get("name") if isinstance(params, dict) else None
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{path}: `{section}.name` is missing (run `reprokit config compose`)")
+    return value
+
+
+def load_project_identity(
+    environ: Mapping[str, str], cwd: Path | None = None
+) -> ProjectIdentity | None:
+    """This project (params.yaml's `project.name` and `data.name`, in the folder params.yaml
+    is in: the project root); None when there is no params file.
+
+    Raises:
+        ConfigError: The params file is named but missing, is not YAML, or lacks the names.
+    """
+    path = params_path(environ, cwd)
+    if not path.is_file():
+        return None
+    try:
+        params = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path} is not valid YAML: {error}") from None
+    return project_identity(
+        _name_in(params, "project", path), _name_in(params, "data", path), path.parent
+    )
 
 
 def load_monitoring_config(environ: Mapping[str, str], cwd: Path | None = None) -> MonitoringConfig:

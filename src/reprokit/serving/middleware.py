@@ -50,6 +50,10 @@ REQUEST_ID_SCOPE = "reprokit.request_id"
 MODEL_TAG_HEADER = "x-reprokit-model-tag"
 MODEL_VERSION_HEADER = "x-reprokit-model-version"
 MODEL_ROLE_HEADER = "x-reprokit-model-role"
+# What `reprokit lineage <x-reprokit-model-tag>` checks the stored model against: the served
+# model's fingerprint and MLflow run (the store could have changed since the server loaded it).
+MODEL_FINGERPRINT_HEADER = "x-reprokit-model-fingerprint"
+MODEL_RUN_HEADER = "x-reprokit-model-run-id"
 _MODEL_HEADERS = (MODEL_TAG_HEADER, MODEL_VERSION_HEADER, MODEL_ROLE_HEADER)
 REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")

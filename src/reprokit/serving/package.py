@@ -1,10 +1,12 @@
 """`reprokit package`: the project's current outputs -> one BentoML model.
 
-The model (`reprokit-<data.name>`) holds the LightGBM text model, the fitted feature state
+The model (`<project.name>-<data.name>`) holds the LightGBM text model, the fitted feature state
 and the request schema (the training schema minus the target) as plain files; labels and
 metadata say which execution produced it (fingerprint, MLflow run and registry version,
-metrics). Packaging the same fingerprint and model file again returns the model already in
-the store instead of piling up copies.
+metrics), and which project it belongs to (project name, dataset and project instance: see
+reprokit.serving.store, whose resolution serves only this project's models). Packaging the
+same fingerprint and model file again in the same project returns the model already in the
+store instead of piling up copies.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from reprokit.errors import ReprokitError
 from reprokit.logs import get_logger
 from reprokit.schemas import request_schema_spec
 from reprokit.serving.bundle import MODEL_FILE, PROFILE_FILE, REQUEST_SCHEMA_FILE, STATE_FILE
-from reprokit.serving.store import model_name
+from reprokit.serving.store import ProjectIdentity, project_identity
 
 log = get_logger(__name__)
 
@@ -149,16 +151,19 @@ def _metadata(workspace: Workspace, outputs: _Outputs, fingerprint: str) -> dict
     return {key: value for key, value in metadata.items() if value is not None}
 
 
-def _existing(name: str, fingerprint: str, model_sha256: str) -> Any | None:
+def _existing(project: ProjectIdentity, fingerprint: str, model_sha256: str) -> Any | None:
     import bentoml
     from bentoml.exceptions import NotFound
 
     try:
-        stored = bentoml.models.list(name)
+        stored = bentoml.models.list(project.model_name)
     except NotFound:  # no model of that name yet
         return None
     for model in stored:
         metadata = model.info.metadata
+        # Another copy of the project packaging the same model keeps its own.
+        if not project.owns(str(model.tag), model.info.labels):
+            continue
         if metadata.get("fingerprint") == fingerprint and (
             metadata.get("model_sha256") == model_sha256
         ):
@@ -176,14 +181,25 @@ def package(workspace: Workspace) -> PackageResult:
     fingerprint = _fingerprint(workspace)
     metadata = _metadata(workspace, outputs, fingerprint)
     fingerprint = metadata["fingerprint"]
-    name = model_name(workspace.config.data.name)
+    from reprokit.tracking.store import store_root
+
+    # A queued DVC experiment packages from a copy under .dvc/tmp/exps: it belongs to the
+    # real project (the same rule as for its MLflow store).
+    project = project_identity(
+        workspace.config.project.name, workspace.config.data.name, store_root(workspace.root)
+    )
+    name = project.model_name
     identity = {"name": name, "fingerprint": fingerprint, "model_sha256": metadata["model_sha256"]}
-    existing = _existing(name, fingerprint, metadata["model_sha256"])
+    existing = _existing(project, fingerprint, metadata["model_sha256"])
     if existing is not None:
         return PackageResult(tag=str(existing.tag), created=False, **identity)
     data = workspace.config.data
     request_spec = request_schema_spec(data.schema_, data.target)
-    labels = {"fingerprint": fingerprint[:FINGERPRINT_SHORT], "data": data.name, "task": data.task}
+    labels = {
+        "fingerprint": fingerprint[:FINGERPRINT_SHORT],
+        "task": data.task,
+        **project.labels(),  # project, data, project_id
+    }
     with bentoml.models.create(name, labels=labels, metadata=metadata) as model:
         directory = Path(model.path)
         shutil.copyfile(outputs.model, directory / MODEL_FILE)

@@ -18,8 +18,9 @@ Environment (read when the server starts), besides the middleware's (see
 `reprokit.serving.middleware`) and the A/B and batching overrides (see
 `reprokit.serving.config`):
 
-- `REPROKIT_MODEL_TAG`: the BentoML model to serve [the `champion` of the MLflow registry
-  among the packaged `reprokit-*` models, else the newest one].
+- `REPROKIT_MODEL_TAG`: the BentoML model to serve [this project's packaged model of its
+  dataset: the only one, else the one whose MLflow registry version is `champion`; several
+  and no champion is an error naming them (reprokit.serving.store)].
 - `REPROKIT_REGISTRY`: `0` skips the MLflow registry lookup [1].
 - `REPROKIT_MAX_RECORDS`: records per request [10000]; more is a 422.
 - `REPROKIT_PREDICT_THREADS`: LightGBM threads per batch [1]; requests already run
@@ -60,12 +61,18 @@ from reprokit.serving.bundle import (
     predict_matrix,
     prediction_values,
 )
-from reprokit.serving.config import load_monitoring_config, load_serving_config
+from reprokit.serving.config import (
+    load_monitoring_config,
+    load_project_identity,
+    load_serving_config,
+)
 from reprokit.serving.metrics import PredictionEvent, ServingMetrics, serving_metrics
 from reprokit.serving.middleware import (
     KEY_ID_SCOPE,
     MIDDLEWARE_ORDER,
+    MODEL_FINGERPRINT_HEADER,
     MODEL_ROLE_HEADER,
+    MODEL_RUN_HEADER,
     MODEL_TAG_HEADER,
     MODEL_VERSION_HEADER,
     REQUEST_ID_SCOPE,
@@ -109,13 +116,15 @@ class Tags:
 
 
 def resolve_tags(config: ServingConfig, environ: Mapping[str, str]) -> Tags:
-    """The champion's and (when A/B is on) the challenger's BentoML tags."""
+    """The champion's and (when A/B is on) the challenger's BentoML tags, among the packaged
+    models of this project (params.yaml in the working directory) and its dataset."""
     use_registry = environ.get("REPROKIT_REGISTRY", "1").lower() not in ("0", "false", "no")
-    champion = resolve_model_tag(environ.get("REPROKIT_MODEL_TAG"), use_registry=use_registry)
+    project = load_project_identity(environ)
+    champion = resolve_model_tag(environ.get("REPROKIT_MODEL_TAG"), project, use_registry)
     challenger = None
     if config.challenger.mode != "none":
         settings = config.challenger
-        challenger = resolve_challenger_tag(settings.tag, settings.alias, use_registry)
+        challenger = resolve_challenger_tag(settings.tag, settings.alias, project, use_registry)
     return Tags(champion=champion, challenger=challenger)
 
 
@@ -257,8 +266,13 @@ class ReprokitService:
         info = model.bundle.info
         ctx.response.headers[MODEL_TAG_HEADER] = info.tag
         ctx.response.headers[MODEL_ROLE_HEADER] = model.role
-        if info.model_version is not None:
-            ctx.response.headers[MODEL_VERSION_HEADER] = info.model_version
+        for header, value in (
+            (MODEL_VERSION_HEADER, info.model_version),
+            (MODEL_FINGERPRINT_HEADER, info.fingerprint),
+            (MODEL_RUN_HEADER, info.mlflow_run_id),
+        ):
+            if value is not None:
+                ctx.response.headers[header] = value
         try:
             frame, raw = await score(model, records, self.max_records)
         except RequestValidationError as error:

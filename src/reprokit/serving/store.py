@@ -1,41 +1,155 @@
 """The BentoML model store side of serving: which packaged model to serve, and loading it.
 
-Resolution order: `REPROKIT_MODEL_TAG` when set; else the newest `reprokit-*` model whose
-MLflow registry version carries the `champion` alias (when that registry is reachable);
-else the newest `reprokit-*` model.
+One project, one namespace. The store is user-global (`~/bentoml` unless BENTOML_HOME
+says otherwise), so every clone and dataset on a machine may package into it. A packaged
+model carries its project's identity as labels (`reprokit package` sets them): the project
+name, the dataset, and the project *instance* (a hash of the resolved project root: two
+clones of one repository are two projects). Resolution (`bentoml serve`, `reprokit predict`,
+and whatever else calls `resolve_model_tag`) only ever considers this project's models:
+
+1. `REPROKIT_MODEL_TAG` / `--model` when given (the user's explicit choice);
+2. else this project's only packaged model for its dataset;
+3. else the one of them whose MLflow registry version holds the `champion` alias;
+4. else an error naming the candidates and how to choose one.
+
+Inside a built Bento the project root is the Bento's `src/`, another path than the one
+that packaged: there, "this project" is the models the Bento was built with (its
+bento.yaml), still filtered by project name and dataset.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reprokit.errors import ReprokitError
+import yaml
+
+from reprokit.errors import ConfigError, ReprokitError
 from reprokit.logs import get_logger
 from reprokit.serving.bundle import Bundle, ModelInfo, load_bundle
 
 log = get_logger(__name__)
 
-MODEL_PREFIX = "reprokit-"
 CHAMPION = "champion"
 SQLITE_PREFIX = "sqlite:///"
+# Label keys of a packaged model's project identity.
+PROJECT_LABEL = "project"
+DATA_LABEL = "data"
+INSTANCE_LABEL = "project_id"
+INSTANCE_ID_LENGTH = 16
+# BentoML's rule for the name part of a tag (bentoml._internal.tag.validate_tag_str).
+TAG_NAME = re.compile(r"^[a-z0-9]([-._a-z0-9]*[a-z0-9])?$")
+TAG_MAX_LENGTH = 63
+# A built Bento: <bento>/bento.yaml next to <bento>/src, where the service runs.
+BENTO_FILE = "bento.yaml"
+CHOOSE = "choose one with `--model TAG` (reprokit predict) or REPROKIT_MODEL_TAG=TAG"
 
 
 class ModelNotFoundError(ReprokitError, LookupError):
     """No packaged model matches; the message names the tag and what to run."""
 
 
-def model_name(data_name: str) -> str:
-    return f"{MODEL_PREFIX}{data_name}"
+class AmbiguousModelError(ModelNotFoundError):
+    """Several packaged models of this project fit; the message names them and how to pick."""
 
 
-def packaged_models() -> list[Any]:
-    """Every `reprokit-*` model in the store, newest first."""
+def model_name(project: str, data: str) -> str:
+    """The BentoML model name of a project's dataset (also the default registered model
+    name, `tracking.registered_model: ${project.name}-${data.name}`).
+
+    Raises:
+        ConfigError: The name is not a valid BentoML tag name.
+    """
+    name = f"{project}-{data}"
+    if len(name) > TAG_MAX_LENGTH or TAG_NAME.match(name) is None:
+        raise ConfigError(
+            f"BentoML model name {name!r} (`project.name`-`data.name`) is not a valid BentoML "
+            f"tag name: lowercase letters, digits and `-_.`, at most {TAG_MAX_LENGTH} "
+            "characters; rename `project.name` in conf/config.yaml or `data.name`"
+        )
+    return name
+
+
+def project_instance_id(root: Path) -> str:
+    """The id of one copy of a project on this machine: a hash of its resolved root path."""
+    digest = hashlib.sha256(str(root.resolve()).encode("utf-8")).hexdigest()
+    return digest[:INSTANCE_ID_LENGTH]
+
+
+@dataclass(frozen=True)
+class ProjectIdentity:
+    """Which packaged models belong to "this project".
+
+    `instance` None and `bento_models` set: inside a built Bento, which holds only the
+    models it was built with (their instance id is the building project's)."""
+
+    name: str
+    data: str
+    root: Path
+    instance: str | None
+    bento_models: frozenset[str] | None = None
+
+    @property
+    def model_name(self) -> str:
+        return model_name(self.name, self.data)
+
+    def labels(self) -> dict[str, str]:
+        """The labels `reprokit package` puts on a model of this project."""
+        labels = {PROJECT_LABEL: self.name, DATA_LABEL: self.data}
+        return labels if self.instance is None else {**labels, INSTANCE_LABEL: self.instance}
+
+    def owns(self, tag: str, labels: Mapping[str, str]) -> bool:
+        if labels.get(PROJECT_LABEL) != self.name or labels.get(DATA_LABEL) != self.data:
+            return False
+        if self.bento_models is not None:
+            return tag in self.bento_models
+        return labels.get(INSTANCE_LABEL) == self.instance
+
+    def describe(self) -> str:
+        where = "this Bento" if self.instance is None else f"{self.root.resolve()}"
+        return f"project {self.name!r} ({where}), dataset {self.data!r}"
+
+
+def project_identity(name: str, data: str, root: Path) -> ProjectIdentity:
+    """The identity of the project at `root` (a built Bento's `src/` included)."""
+    bento = bento_model_tags(root.resolve().parent / BENTO_FILE)
+    if bento is not None:
+        return ProjectIdentity(name, data, root, instance=None, bento_models=bento)
+    return ProjectIdentity(name, data, root, instance=project_instance_id(root))
+
+
+def bento_model_tags(path: Path) -> frozenset[str] | None:
+    """The model tags a Bento was built with (its bento.yaml `models[].tag`); None when
+    `path` is no bento.yaml."""
+    if not path.is_file():
+        return None
+    try:
+        info = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError:
+        return None
+    models = info.get("models") if isinstance(info, dict) else None
+    if not isinstance(models, list):
+        return None
+    return frozenset(
+        str(item["tag"]) for item in models if isinstance(item, dict) and item.get("tag")
+    )
+
+
+def _all_models() -> list[Any]:
+    """Every model in the store, newest first."""
     import bentoml
 
-    models = [m for m in bentoml.models.list() if m.tag.name.startswith(MODEL_PREFIX)]
-    return sorted(models, key=lambda m: m.info.creation_time, reverse=True)
+    return sorted(bentoml.models.list(), key=lambda m: m.info.creation_time, reverse=True)
+
+
+def packaged_models(project: ProjectIdentity) -> list[Any]:
+    """This project's packaged models of its dataset, newest first."""
+    return [m for m in _all_models() if project.owns(str(m.tag), dict(m.info.labels))]
 
 
 def _registry_uri(metadata: dict[str, Any]) -> str | None:
@@ -60,9 +174,10 @@ def _alias_version(uri: str, registered_model: str, alias: str) -> str | None:
         return None
 
 
-def aliased_model(models: list[Any], alias: str = CHAMPION) -> Any | None:
-    """The newest packaged model whose registry version holds `alias`, if any."""
+def aliased_models(models: list[Any], alias: str = CHAMPION) -> list[Any]:
+    """The packaged models whose registry version holds `alias`, newest first."""
     found: dict[tuple[str, str], str | None] = {}
+    holding = []
     for model in models:
         metadata = dict(model.info.metadata)
         uri, name = _registry_uri(metadata), metadata.get("registered_model")
@@ -71,42 +186,106 @@ def aliased_model(models: list[Any], alias: str = CHAMPION) -> Any | None:
         if (uri, name) not in found:
             found[(uri, name)] = _alias_version(uri, name, alias)
         if found[(uri, name)] == str(metadata["model_version"]):
-            return model
-    return None
+            holding.append(model)
+    return holding
 
 
-def resolve_model_tag(explicit: str | None, use_registry: bool = True) -> str:
-    """The tag to serve (see the module docstring)."""
-    if explicit:
-        return explicit
-    models = packaged_models()
-    if not models:
-        raise ModelNotFoundError(
-            f"no `{MODEL_PREFIX}*` model in the BentoML store: run `reprokit package` first"
-        )
-    champion = aliased_model(models) if use_registry else None
-    chosen = champion or models[0]
-    log.info("serving.model_resolved", tag=str(chosen.tag), champion=champion is not None)
-    return str(chosen.tag)
+def describe_model(model: Any) -> str:
+    """One candidate, for an error message: tag, registry version, fingerprint, age."""
+    metadata = dict(model.info.metadata)
+    version = metadata.get("model_version")
+    fingerprint = str(metadata.get("fingerprint", "?"))[:12]
+    created = model.info.creation_time.strftime("%Y-%m-%d %H:%M:%S")
+    return (
+        f"{model.tag} (registry version {version or '-'}, fingerprint {fingerprint}, "
+        f"packaged {created})"
+    )
 
 
-def resolve_challenger_tag(explicit: str | None, alias: str, use_registry: bool = True) -> str:
-    """The challenger's tag: `explicit`, else the packaged model holding the registry `alias`.
+def _not_found(project: ProjectIdentity) -> ModelNotFoundError:
+    others = [m for m in _all_models() if str(m.tag.name) == project.model_name]
+    hint = (
+        f"; the store holds {len(others)} `{project.model_name}` model(s) of other projects "
+        f"or copies ({', '.join(str(m.tag) for m in others[:5])}), never served here"
+        if others
+        else ""
+    )
+    return ModelNotFoundError(
+        f"no packaged model of {project.describe()} in the BentoML store ({store_hint()})"
+        f"{hint}: run `reprokit package` in this project, or {CHOOSE}"
+    )
+
+
+def _one_of(candidates: list[Any], why: str, project: ProjectIdentity, choose: str = CHOOSE) -> Any:
+    if len(candidates) == 1:
+        return candidates[0]
+    listed = "\n  - ".join(describe_model(m) for m in candidates)
+    raise AmbiguousModelError(
+        f"{len(candidates)} packaged models of {project.describe()} fit and {why}:\n  - "
+        f"{listed}\n{choose}"
+    )
+
+
+def resolve_model_tag(
+    explicit: str | None, project: ProjectIdentity | None, use_registry: bool = True
+) -> str:
+    """The tag to serve (see the module docstring); `project` None: no params.yaml here.
 
     Raises:
-        ModelNotFoundError: No tag given and no packaged model holds the alias.
+        ModelNotFoundError: No tag given and this project has no packaged model.
+        AmbiguousModelError: Several fit and the registry does not single one out.
     """
     if explicit:
         return explicit
-    models = packaged_models() if use_registry else []
-    chosen = aliased_model(models, alias) if models else None
-    if chosen is None:
+    if project is None:
         raise ModelNotFoundError(
-            f"serving.challenger: no tag set and no packaged `{MODEL_PREFIX}*` model holds the "
-            f"MLflow registry alias {alias!r}: set serving.challenger.tag (or "
-            "REPROKIT_CHALLENGER_TAG), or `reprokit package` the version that holds the alias "
-            "(tracking gives every newly registered version the `challenger` alias)"
+            "no params.yaml here to tell which project's model to serve: run from the "
+            f"project root (or set REPROKIT_PARAMS), or {CHOOSE}"
         )
+    models = packaged_models(project)
+    if not models:
+        raise _not_found(project)
+    champions = aliased_models(models) if use_registry and len(models) > 1 else []
+    if champions:
+        why = "more than one holds the registry alias `champion`"
+    elif use_registry:
+        why = "none holds the registry alias `champion`"
+    else:
+        why = "the registry is not asked (REPROKIT_REGISTRY=0)"
+    chosen = _one_of(champions or models, why, project)
+    log.info("serving.model_resolved", tag=str(chosen.tag), champion=bool(champions))
+    return str(chosen.tag)
+
+
+def resolve_challenger_tag(
+    explicit: str | None, alias: str, project: ProjectIdentity | None, use_registry: bool = True
+) -> str:
+    """The challenger's tag: `explicit`, else this project's packaged model holding the
+    registry `alias`.
+
+    Raises:
+        ModelNotFoundError: No tag given and no packaged model of this project holds the alias.
+        AmbiguousModelError: Several do.
+    """
+    if explicit:
+        return explicit
+    models = packaged_models(project) if use_registry and project is not None else []
+    holding = aliased_models(models, alias) if models else []
+    if not holding:
+        raise ModelNotFoundError(
+            "serving.challenger: no tag set and no packaged model of "
+            f"{project.describe() if project else 'this project'} holds the MLflow registry "
+            f"alias {alias!r}: set serving.challenger.tag (or REPROKIT_CHALLENGER_TAG), or "
+            "`reprokit package` the version that holds the alias (tracking gives every newly "
+            "registered version the `challenger` alias)"
+        )
+    assert project is not None
+    chosen = _one_of(
+        holding,
+        f"more than one holds the registry alias {alias!r}",
+        project,
+        "choose one with serving.challenger.tag (or REPROKIT_CHALLENGER_TAG)",
+    )
     log.info("serving.challenger_resolved", tag=str(chosen.tag), alias=alias)
     return str(chosen.tag)
 
@@ -131,12 +310,12 @@ def load_packaged(tag: str, num_threads: int = 1) -> Bundle:
         model = bentoml.models.get(tag)
     except NotFound:
         raise ModelNotFoundError(
-            f"model {tag!r} is not in the BentoML store ({_store_hint()}): "
+            f"model {tag!r} is not in the BentoML store ({store_hint()}): "
             "run `reprokit package` or set REPROKIT_MODEL_TAG to an existing tag"
         ) from None
     return load_bundle(Path(model.path), model_info(model), dict(model.info.metadata), num_threads)
 
 
-def _store_hint() -> str:
+def store_hint() -> str:
     home = os.environ.get("BENTOML_HOME", str(Path.home() / "bentoml"))
     return f"BENTOML_HOME={home}"

@@ -91,6 +91,15 @@ def lock_hash(root: Path) -> str:
     return file_sha256(lock) if lock.is_file() else "no-lock-file"
 
 
+def fingerprint_value(
+    config_hash: str, data_hashes: Mapping[str, str], code: str, lock: str
+) -> str:
+    """The fingerprint composed from its parts (also how `reprokit lineage` recomputes it)."""
+    return canonical_hash(
+        {"config": config_hash, "data": dict(data_hashes), "code": code, "lock": lock}
+    )
+
+
 def compute_fingerprint(
     params: Mapping[str, Any],
     root: Path,
@@ -106,7 +115,7 @@ def compute_fingerprint(
     }
     code = code_hash(root, code_files)
     lock = lock_hash(root)
-    value = canonical_hash({"config": config, "data": data, "code": code, "lock": lock})
+    value = fingerprint_value(config, data, code, lock)
     return Fingerprint(
         value=value, config_hash=config, data_hashes=data, code_hash=code, lock_hash=lock
     )
