@@ -6,13 +6,20 @@ stage command, so that both record executions the same way.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from reprokit.config.compose import Workspace
 from reprokit.config.models import ReprokitConfig
+from reprokit.input_guard import snapshot, verify_unchanged
 from reprokit.runner import run_pipelines
 from reprokit.tracking.recorder import ExecutionRecorder, write_record
-from reprokit.tracking.session import RECORDS_DIR, TrackedExecution, record_failed_stage
+from reprokit.tracking.session import (
+    RECORDS_DIR,
+    TrackedExecution,
+    free_input_files,
+    record_failed_stage,
+)
 
 
 def validated_datasets(config: ReprokitConfig) -> set[str]:
@@ -20,9 +27,11 @@ def validated_datasets(config: ReprokitConfig) -> set[str]:
 
 
 def run_tracked(workspace: Workspace, pipelines: list[str], entry_point: str) -> dict[str, Any]:
-    """One execution in this process = one MLflow run (when tracking is enabled)."""
+    """One execution in this process = one MLflow run (when tracking is enabled). Its input
+    data must not change while it runs (the fingerprint hashes it as it is read)."""
     config = workspace.config
     recorder = ExecutionRecorder(pipelines, validated_datasets(config))
+    inputs = snapshot(workspace.root, free_input_files(config, workspace.root).values())
     tracked = None
     if config.tracking.enabled:
         tracked = TrackedExecution(workspace, entry_point)
@@ -32,6 +41,7 @@ def run_tracked(workspace: Workspace, pipelines: list[str], entry_point: str) ->
         outputs = run_pipelines(
             config, workspace.params, workspace.root, pipelines, hooks=[recorder]
         )
+        verify_unchanged(workspace.root, inputs, entry_point)
     except BaseException as error:
         recorder.failed(error)
         if tracked is not None:
@@ -43,8 +53,13 @@ def run_tracked(workspace: Workspace, pipelines: list[str], entry_point: str) ->
     return outputs
 
 
-def run_stage(workspace: Workspace, stage: str) -> dict[str, Any]:
-    """One DVC stage: record it for the `track` stage; a failure is recorded FAILED here."""
+def run_stage(workspace: Workspace, stage: str, inputs: Mapping[str, str]) -> dict[str, Any]:
+    """One DVC stage: record it for the `track` stage; a failure is recorded FAILED here.
+
+    `inputs` are the content hashes of the stage's deps taken before it started: if they
+    changed while it ran, it fails and records nothing (no stage record, no run), and DVC,
+    seeing the command fail, saves and caches nothing of it.
+    """
     config, root = workspace.config, workspace.root
     recorder = ExecutionRecorder([stage], validated_datasets(config))
     record_path = root / RECORDS_DIR / f"{stage}.json"
@@ -57,6 +72,7 @@ def run_stage(workspace: Workspace, stage: str) -> dict[str, Any]:
         if config.tracking.enabled:
             record_failed_stage(workspace, stage, error)
         raise
+    verify_unchanged(root, inputs, f"DVC stage {stage!r}")
     recorder.succeeded()
     write_record(recorder.record, record_path)
     return outputs
