@@ -8,6 +8,9 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import pytest
+from tests.support import PROJECT_ROOT, git_init, run
+from tests.tracking.test_tracking_support import Executions, store_client
 
 from reprokit.datagen.prepare import ensure_source, marker_path
 from reprokit.tracking.fingerprint import file_md5
@@ -42,3 +45,23 @@ def test_a_marker_without_a_hash_is_not_trusted(tmp_path: Path) -> None:
     marker.write_text(json.dumps(SOURCE, sort_keys=True), encoding="utf-8")
     assert ensure_source(SOURCE, DATA_PATH, tmp_path) is True
     assert "md5" in json.loads(marker.read_text(encoding="utf-8"))
+
+
+@pytest.mark.slow
+def test_a_run_after_dvc_checkout_trains_on_the_rows_it_records(project_copy: Path) -> None:
+    """The issue's case: `reprokit run data.source.rows=N tracking=none; dvc checkout -f;
+    reprokit run data.source.rows=N` recorded rows=N on the 10,000-row file DVC restored."""
+    shutil.copy2(PROJECT_ROOT / ".gitignore", project_copy / ".gitignore")
+    git_init(project_copy)
+    run(["dvc", "repro", "data"], project_copy)  # DVC's 10,000-row file, in its cache
+    prepare = ["reprokit", "run", "-p", "prepare", "data.source.rows=20000", "tracking=none"]
+    run(prepare, project_copy)
+    run(["dvc", "checkout", "-f", "data"], project_copy)  # only the data stage is in dvc.lock
+    raw = project_copy / DATA_PATH
+    assert len(pd.read_parquet(raw)) == 10_000  # the marker now describes another file
+
+    executed = Executions(project_copy, store_client(project_copy))
+    recorded = executed("run", ["reprokit", "run", "data.source.rows=20000"]).run
+    assert recorded.data.params["data.source.rows"] == "20000"
+    assert len(pd.read_parquet(raw)) == 20_000
+    assert recorded.data.tags["reprokit.data.raw"] == file_md5(raw)
