@@ -146,3 +146,36 @@ def test_dvc_repro_stops_at_its_first_stage_while_a_writer_holds_the_project(
     # Stopped before its first stage wrote anything.
     assert not any(path.is_file() for path in (project / "data").rglob("*"))
     assert not (project / "dvc.lock").exists()
+
+
+def test_a_stage_whose_input_changes_while_it_runs_fails_and_nothing_is_kept(
+    project: Path,
+) -> None:
+    """Another process rewrites a dep of `train` while it trains: the stage fails naming the
+    file; DVC saves and caches nothing of it, and no run or stage record is left."""
+    dvc = start(["dvc", "repro"], project)
+    assert dvc.stderr is not None
+    lines: list[str] = []
+    for line in dvc.stderr:
+        lines.append(line)
+        if "pipeline.start" in line and "train" in line:
+            break
+    else:
+        raise AssertionError("train never started:\n" + "".join(lines[-50:]))
+    features = project / "data" / "05_model_input"
+    shutil.copy2(features / "test_features.parquet", features / "valid_features.parquet")
+    code, log = finished(dvc)
+    log = "".join(lines) + log
+    assert code != 0
+    assert "DVC stage 'train': its inputs changed while it ran" in log
+    assert "data/05_model_input/valid_features.parquet (md5 " in log
+
+    lock = yaml.safe_load((project / "dvc.lock").read_text())
+    assert "features" in lock["stages"] and "train" not in lock["stages"]
+    model_md5 = md5((project / MODEL_FILE).read_bytes())
+    assert model_md5 not in run_cache_md5s(project)
+    assert not (
+        project / ".dvc" / "cache" / "files" / "md5" / model_md5[:2] / model_md5[2:]
+    ).exists()
+    assert not (project / ".reprokit" / "records" / "train.json").exists()
+    assert all_runs(store_client(project)) == []
