@@ -43,8 +43,6 @@ from typing import IO, Any, TypeVar
 from reprokit.errors import ConfigError, ReprokitError
 from reprokit.logs import get_logger
 
-log = get_logger(__name__)
-
 LOCK_FILE = ".reprokit/lock"
 TIMEOUT_ENV = "REPROKIT_LOCK_TIMEOUT"
 DEFAULT_TIMEOUT = 600.0
@@ -270,7 +268,9 @@ class ProjectLock:
     def _take_over(self, handle: IO[str]) -> None:
         # A clean release empties the file: content left means its writer died holding it.
         if stale := read_holder(self.path):
-            log.warning("lock.stale_taken_over", lock=str(self.path), was=stale.describe())
+            get_logger(__name__).warning(
+                "lock.stale_taken_over", lock=str(self.path), was=stale.describe()
+            )
         holder = Holder(
             pid=os.getpid(),
             command=self.command,
@@ -299,7 +299,8 @@ class ProjectLock:
                     f"{self.path} (a dead holder's lock is taken over by itself)"
                 )
             if reason != reported:
-                log.warning(
+                # A lazy logger: importing the CLI module stays free of structlog.
+                get_logger(__name__).warning(
                     "lock.waiting",
                     message=f"waiting for the project lock: {reason}",
                     timeout=self.timeout,
