@@ -116,11 +116,11 @@ def stage(name: str) -> None:
     from reprokit.config.compose import workspace_from_params_file
     from reprokit.dvcgen import check_dvc_yaml
     from reprokit.execution import run_stage
-    from reprokit.input_guard import dvc_stage_deps, snapshot
+    from reprokit.input_guard import snapshot, stage_inputs
 
     root = _root()
     # Hashed before anything reads them: what the stage will read, verified when it is done.
-    inputs = snapshot(root, dvc_stage_deps(root, name))
+    inputs = snapshot(root, stage_inputs(root, name))
     workspace = workspace_from_params_file(root)
     # A stale dvc.yaml would make DVC track the wrong files for this run: refuse early.
     check_dvc_yaml(workspace.config, workspace.root)
@@ -134,11 +134,20 @@ def track() -> None:
     """Record the execution DVC just ran as one MLflow run (the `track` stage)."""
     from reprokit.config.compose import workspace_from_params_file
     from reprokit.dvcgen.generate import TRACK_STAGE
-    from reprokit.input_guard import InputsChangedError, dvc_stage_deps, snapshot, verify_unchanged
-    from reprokit.tracking.session import track_dvc_execution
+    from reprokit.input_guard import (
+        InputsChangedError,
+        snapshot,
+        stage_inputs,
+        verify_recorded_inputs,
+        verify_unchanged,
+    )
+    from reprokit.tracking.recorder import read_records
+    from reprokit.tracking.session import RECORDS_DIR, track_dvc_execution
 
     root = _root()
-    inputs = snapshot(root, dvc_stage_deps(root, TRACK_STAGE))
+    inputs = snapshot(root, stage_inputs(root, TRACK_STAGE))
+    # Before anything is recorded: the stages' inputs are still what they read.
+    verify_recorded_inputs(root, read_records(root / RECORDS_DIR))
     workspace = workspace_from_params_file(root)
     run_id = track_dvc_execution(workspace)
     try:
@@ -304,10 +313,10 @@ def data_prepare() -> None:
     from reprokit.config.compose import load_config
     from reprokit.datagen.prepare import ensure_source
     from reprokit.dvcgen.generate import DATA_STAGE
-    from reprokit.input_guard import dvc_stage_deps, unchanged_inputs
+    from reprokit.input_guard import stage_inputs, unchanged_inputs
 
     root = _root()
-    with unchanged_inputs(root, dvc_stage_deps(root, DATA_STAGE), "`reprokit data prepare`"):
+    with unchanged_inputs(root, stage_inputs(root, DATA_STAGE), "`reprokit data prepare`"):
         config = load_config(root)
         source = config.data.source.model_dump()
         wrote = _as_data_error(
@@ -331,11 +340,11 @@ def package() -> None:
     from reprokit.config.compose import workspace_from_params_file
     from reprokit.datasets import atomic_path
     from reprokit.dvcgen.generate import PACKAGE_MARKER, PACKAGE_STAGE
-    from reprokit.input_guard import dvc_stage_deps, unchanged_inputs
+    from reprokit.input_guard import stage_inputs, unchanged_inputs
     from reprokit.serving.package import package as package_outputs
 
     root = _root()
-    with unchanged_inputs(root, dvc_stage_deps(root, PACKAGE_STAGE), "`reprokit package`"):
+    with unchanged_inputs(root, stage_inputs(root, PACKAGE_STAGE), "`reprokit package`"):
         result = package_outputs(workspace_from_params_file(root))
     # The DVC stage's output: what was packaged, without BentoML's random version id, so
     # that it is the same file for the same model on every machine.

@@ -11,12 +11,13 @@ from typing import Any
 
 from reprokit.config.compose import Workspace
 from reprokit.config.models import ReprokitConfig
-from reprokit.input_guard import snapshot, verify_unchanged
+from reprokit.input_guard import PARAMS_FILE, InputsChangedError, snapshot, verify_unchanged
 from reprokit.runner import run_pipelines
 from reprokit.tracking.recorder import ExecutionRecorder, write_record
 from reprokit.tracking.session import (
     RECORDS_DIR,
     TrackedExecution,
+    clear_records,
     free_input_files,
     record_failed_stage,
 )
@@ -56,9 +57,10 @@ def run_tracked(workspace: Workspace, pipelines: list[str], entry_point: str) ->
 def run_stage(workspace: Workspace, stage: str, inputs: Mapping[str, str]) -> dict[str, Any]:
     """One DVC stage: record it for the `track` stage; a failure is recorded FAILED here.
 
-    `inputs` are the content hashes of the stage's deps taken before it started: if they
+    `inputs` are the content hashes of what it reads, taken before it started: if they
     changed while it ran, it fails and records nothing (no stage record, no run), and DVC,
-    seeing the command fail, saves and caches nothing of it.
+    seeing the command fail, saves and caches nothing of it. Its record keeps them (but
+    params.yaml) for `track` to check that they are still the files it read.
     """
     config, root = workspace.config, workspace.root
     recorder = ExecutionRecorder([stage], validated_datasets(config))
@@ -72,7 +74,13 @@ def run_stage(workspace: Workspace, stage: str, inputs: Mapping[str, str]) -> di
         if config.tracking.enabled:
             record_failed_stage(workspace, stage, error)
         raise
-    verify_unchanged(root, inputs, f"DVC stage {stage!r}")
+    try:
+        verify_unchanged(root, inputs, f"DVC stage {stage!r}")
+    except InputsChangedError:
+        # As for any failure (record_failed_stage): the execution's records are void.
+        clear_records(root)
+        raise
+    recorder.record.inputs = {name: md5 for name, md5 in inputs.items() if name != PARAMS_FILE}
     recorder.succeeded()
     write_record(recorder.record, record_path)
     return outputs

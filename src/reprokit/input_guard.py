@@ -50,17 +50,28 @@ def changed_inputs(root: Path, before: Mapping[str, str]) -> dict[str, tuple[str
     return {name: (was, now[name]) for name, was in before.items() if now[name] != was}
 
 
-def verify_unchanged(root: Path, before: Mapping[str, str], step: str) -> None:
+def verify_unchanged(
+    root: Path, before: Mapping[str, str], step: str, since: str = "while it ran"
+) -> None:
     """Raise InputsChangedError naming each file that changed since `before`."""
     changed = changed_inputs(root, before)
     if not changed:
         return
     listed = "; ".join(f"{name} (md5 {was} -> {now})" for name, (was, now) in changed.items())
     raise InputsChangedError(
-        f"{step}: its inputs changed while it ran: {listed}. Nothing was recorded. Another "
+        f"{step}: its inputs changed {since}: {listed}. Nothing was recorded. Another "
         "process wrote them: run one writer at a time (reprokit's commands wait for the "
         "project lock) and rerun"
     )
+
+
+def verify_recorded_inputs(root: Path, records: Mapping[str, Mapping[str, object]]) -> None:
+    """Each stage record's inputs still have the content that stage read: what the `track`
+    stage hashes into the fingerprint is then what the stages read, not a later file."""
+    for stage, record in sorted(records.items()):
+        inputs = record.get("inputs")
+        if isinstance(inputs, dict) and inputs:
+            verify_unchanged(root, inputs, f"DVC stage {stage!r}", "since it ran")
 
 
 @contextmanager
@@ -72,14 +83,20 @@ def unchanged_inputs(root: Path, files: Iterable[str | Path], step: str) -> Iter
 
 
 def dvc_stage_deps(root: Path, stage: str) -> list[str]:
-    """The deps dvc.yaml declares for `stage` (what DVC hashed for it), with params.yaml,
-    which every stage reads its config from. Empty for a stage dvc.yaml does not have."""
+    """The deps dvc.yaml declares for `stage` (the files DVC hashes for it); none for a
+    stage dvc.yaml does not have."""
     import yaml
 
     path = root / DVC_FILE
     if not path.is_file():
-        return [PARAMS_FILE]
+        return []
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster
     document = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
     declared = ((document or {}).get("stages") or {}).get(stage) or {}
-    return [*(str(dep) for dep in declared.get("deps") or []), PARAMS_FILE]
+    return [str(dep) for dep in declared.get("deps") or []]
+
+
+def stage_inputs(root: Path, stage: str) -> list[str]:
+    """What a stage command reads: its deps, and params.yaml, its config. (params.yaml is
+    checked only while the stage runs: DVC reruns a stage for the params it uses only.)"""
+    return [*dvc_stage_deps(root, stage), PARAMS_FILE]

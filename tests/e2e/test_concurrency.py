@@ -22,6 +22,7 @@ from tests.tracking.test_tracking_support import all_runs, md5, sha256, store_cl
 pytestmark = pytest.mark.slow
 
 MODEL_FILE = "data/06_models/model.txt"
+RAW_FILE = "data/01_raw/credit.parquet"
 LOCK_FILE = ".reprokit/lock"
 
 
@@ -148,20 +149,24 @@ def test_dvc_repro_stops_at_its_first_stage_while_a_writer_holds_the_project(
     assert not (project / "dvc.lock").exists()
 
 
-def test_a_stage_whose_input_changes_while_it_runs_fails_and_nothing_is_kept(
-    project: Path,
-) -> None:
-    """Another process rewrites a dep of `train` while it trains: the stage fails naming the
-    file; DVC saves and caches nothing of it, and no run or stage record is left."""
+def dvc_repro_until_stage_starts(project: Path, stage: str) -> tuple[Any, list[str]]:
+    """`dvc repro`, read up to the log line of `stage` starting its pipeline."""
     dvc = start(["dvc", "repro"], project)
     assert dvc.stderr is not None
     lines: list[str] = []
     for line in dvc.stderr:
         lines.append(line)
-        if "pipeline.start" in line and "train" in line:
-            break
-    else:
-        raise AssertionError("train never started:\n" + "".join(lines[-50:]))
+        if "pipeline.start" in line and repr([stage]) in line:
+            return dvc, lines
+    raise AssertionError(f"{stage} never started:\n" + "".join(lines[-50:]))
+
+
+def test_a_stage_whose_input_changes_while_it_runs_fails_and_nothing_is_kept(
+    project: Path,
+) -> None:
+    """Another process rewrites a dep of `train` while it trains: the stage fails naming the
+    file; DVC saves and caches nothing of it, and no run or stage record is left."""
+    dvc, lines = dvc_repro_until_stage_starts(project, "train")
     features = project / "data" / "05_model_input"
     shutil.copy2(features / "test_features.parquet", features / "valid_features.parquet")
     code, log = finished(dvc)
@@ -174,8 +179,24 @@ def test_a_stage_whose_input_changes_while_it_runs_fails_and_nothing_is_kept(
     assert "features" in lock["stages"] and "train" not in lock["stages"]
     model_md5 = md5((project / MODEL_FILE).read_bytes())
     assert model_md5 not in run_cache_md5s(project)
-    assert not (
-        project / ".dvc" / "cache" / "files" / "md5" / model_md5[:2] / model_md5[2:]
-    ).exists()
+    cache = project / ".dvc" / "cache" / "files" / "md5"
+    assert not (cache / model_md5[:2] / model_md5[2:]).exists()
     assert not (project / ".reprokit" / "records" / "train.json").exists()
     assert all_runs(store_client(project)) == []
+
+
+def test_raw_data_changed_after_prepare_read_it_is_not_recorded_as_the_runs_data(
+    project: Path,
+) -> None:
+    """The raw file is rewritten after `prepare` read it: `track` would hash the new file
+    into the run's fingerprint; it refuses instead, naming the file, and records nothing."""
+    from reprokit.datagen.sources import materialize
+
+    dvc, lines = dvc_repro_until_stage_starts(project, "train")
+    materialize({"kind": "synthetic_credit", "rows": 500, "seed": 9}, project / RAW_FILE)
+    code, log = finished(dvc)
+    log = "".join(lines) + log
+    assert code != 0
+    assert f"DVC stage 'prepare': its inputs changed since it ran: {RAW_FILE} (md5 " in log
+    assert all_runs(store_client(project)) == []
+    assert not (project / "data" / "08_reporting" / "fingerprint.json").exists()
