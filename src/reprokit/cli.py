@@ -13,6 +13,7 @@ import click
 from reprokit.cli_errors import user_errors
 from reprokit.monitoring.cli import generate as generate_data_command
 from reprokit.monitoring.cli import monitor as monitor_command
+from reprokit.project_lock import writes_project
 from reprokit.sweeps.cli import sweeps, tune
 from reprokit.tracking.registry_cli import models, promote
 
@@ -78,6 +79,7 @@ def main(log_format: str | None) -> None:
     "`hydra/launcher=dask [hydra.launcher.address=tcp://host:8786]` on a Dask cluster.",
 )
 @user_errors
+@writes_project
 def run(overrides: tuple[str, ...], pipelines: tuple[str, ...], multirun: bool) -> None:
     """Compose conf/ with Hydra OVERRIDES (e.g. model.num_leaves=63) and run in-process."""
     if multirun:
@@ -108,27 +110,60 @@ def run(overrides: tuple[str, ...], pipelines: tuple[str, ...], multirun: bool) 
 @main.command()
 @click.argument("name")
 @user_errors
+@writes_project
 def stage(name: str) -> None:
     """Run the declared pipeline NAME from params.yaml (the command of DVC stage NAME)."""
     from reprokit.config.compose import workspace_from_params_file
     from reprokit.dvcgen import check_dvc_yaml
     from reprokit.execution import run_stage
+    from reprokit.input_guard import snapshot, stage_inputs
 
-    workspace = workspace_from_params_file(_root())
+    root = _root()
+    # Hashed before anything reads them: what the stage will read, verified when it is done.
+    inputs = snapshot(root, stage_inputs(root, name))
+    workspace = workspace_from_params_file(root)
     # A stale dvc.yaml would make DVC track the wrong files for this run: refuse early.
     check_dvc_yaml(workspace.config, workspace.root)
-    run_stage(workspace, name)
+    run_stage(workspace, name, inputs)
 
 
 @main.command()
 @user_errors
+@writes_project
 def track() -> None:
     """Record the execution DVC just ran as one MLflow run (the `track` stage)."""
     from reprokit.config.compose import workspace_from_params_file
-    from reprokit.tracking.session import track_dvc_execution
+    from reprokit.dvcgen.generate import TRACK_STAGE
+    from reprokit.input_guard import (
+        InputsChangedError,
+        snapshot,
+        stage_inputs,
+        verify_recorded_inputs,
+        verify_unchanged,
+    )
+    from reprokit.tracking.recorder import read_records
+    from reprokit.tracking.session import RECORDS_DIR, track_dvc_execution
 
-    run_id = track_dvc_execution(workspace_from_params_file(_root()))
+    root = _root()
+    inputs = snapshot(root, stage_inputs(root, TRACK_STAGE))
+    # Before anything is recorded: the stages' inputs are still what they read.
+    verify_recorded_inputs(root, read_records(root / RECORDS_DIR))
+    workspace = workspace_from_params_file(root)
+    run_id = track_dvc_execution(workspace)
+    try:
+        verify_unchanged(root, inputs, "the track stage")
+    except InputsChangedError as error:
+        _fail_recorded_run(workspace, run_id, error)
+        raise
     click.echo(f"recorded MLflow run {run_id}")
+
+
+def _fail_recorded_run(workspace: Any, run_id: str, error: Exception) -> None:
+    """The run logged files that changed while they were read: it is marked FAILED."""
+    from reprokit.dvcgen.generate import TRACK_STAGE
+    from reprokit.tracking.store import connect, end_run_failed
+
+    end_run_failed(connect(workspace.config, workspace.root), run_id, error, TRACK_STAGE)
 
 
 @main.command()
@@ -231,6 +266,7 @@ def config() -> None:
 @config.command("compose")
 @click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
 @user_errors
+@writes_project
 def config_compose(overrides: tuple[str, ...]) -> None:
     """Write params.yaml from conf/ (+ OVERRIDES), after validating it."""
     from reprokit.config.compose import compose_and_validate, write_params
@@ -267,6 +303,7 @@ def dvc() -> None:
 
 @dvc.command("generate")
 @user_errors
+@writes_project
 def dvc_generate() -> None:
     """Write dvc.yaml: one stage per declared pipeline (from params.yaml)."""
     from reprokit.config.compose import load_config
@@ -299,17 +336,21 @@ def data() -> None:
 
 @data.command("prepare")
 @user_errors
+@writes_project
 def data_prepare() -> None:
     """Materialise `data.source` at `data.path` (generated or bundled data; checks a file)."""
     from reprokit.config.compose import load_config
     from reprokit.datagen.prepare import ensure_source
+    from reprokit.dvcgen.generate import DATA_STAGE
+    from reprokit.input_guard import stage_inputs, unchanged_inputs
 
     root = _root()
-    config = load_config(root)
-    source = config.data.source.model_dump()
-    wrote = _as_data_error(
-        lambda: ensure_source(source, config.data.path, root), config.data.source.kind
-    )
+    with unchanged_inputs(root, stage_inputs(root, DATA_STAGE), "`reprokit data prepare`"):
+        config = load_config(root)
+        source = config.data.source.model_dump()
+        wrote = _as_data_error(
+            lambda: ensure_source(source, config.data.path, root), config.data.source.kind
+        )
     click.echo(f"{config.data.path}: {'written' if wrote else 'up to date'}")
 
 
@@ -320,17 +361,20 @@ main.add_command(models)
 
 @main.command()
 @user_errors
+@writes_project
 def package() -> None:
     """Save the current model, feature state and request schema as a BentoML model."""
     import json
 
     from reprokit.config.compose import workspace_from_params_file
     from reprokit.datasets import atomic_path
-    from reprokit.dvcgen.generate import PACKAGE_MARKER
+    from reprokit.dvcgen.generate import PACKAGE_MARKER, PACKAGE_STAGE
+    from reprokit.input_guard import stage_inputs, unchanged_inputs
     from reprokit.serving.package import package as package_outputs
 
     root = _root()
-    result = package_outputs(workspace_from_params_file(root))
+    with unchanged_inputs(root, stage_inputs(root, PACKAGE_STAGE), "`reprokit package`"):
+        result = package_outputs(workspace_from_params_file(root))
     # The DVC stage's output: what was packaged, without BentoML's random version id, so
     # that it is the same file for the same model on every machine.
     marker = {

@@ -6,13 +6,21 @@ stage command, so that both record executions the same way.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from reprokit.config.compose import Workspace
 from reprokit.config.models import ReprokitConfig
+from reprokit.input_guard import PARAMS_FILE, InputsChangedError, snapshot, verify_unchanged
 from reprokit.runner import run_pipelines
 from reprokit.tracking.recorder import ExecutionRecorder, write_record
-from reprokit.tracking.session import RECORDS_DIR, TrackedExecution, record_failed_stage
+from reprokit.tracking.session import (
+    RECORDS_DIR,
+    TrackedExecution,
+    clear_records,
+    free_input_files,
+    record_failed_stage,
+)
 
 
 def validated_datasets(config: ReprokitConfig) -> set[str]:
@@ -20,9 +28,11 @@ def validated_datasets(config: ReprokitConfig) -> set[str]:
 
 
 def run_tracked(workspace: Workspace, pipelines: list[str], entry_point: str) -> dict[str, Any]:
-    """One execution in this process = one MLflow run (when tracking is enabled)."""
+    """One execution in this process = one MLflow run (when tracking is enabled). Its input
+    data must not change while it runs (the fingerprint hashes it as it is read)."""
     config = workspace.config
     recorder = ExecutionRecorder(pipelines, validated_datasets(config))
+    inputs = snapshot(workspace.root, free_input_files(config, workspace.root).values())
     tracked = None
     if config.tracking.enabled:
         tracked = TrackedExecution(workspace, entry_point)
@@ -32,6 +42,7 @@ def run_tracked(workspace: Workspace, pipelines: list[str], entry_point: str) ->
         outputs = run_pipelines(
             config, workspace.params, workspace.root, pipelines, hooks=[recorder]
         )
+        verify_unchanged(workspace.root, inputs, entry_point)
     except BaseException as error:
         recorder.failed(error)
         if tracked is not None:
@@ -43,8 +54,14 @@ def run_tracked(workspace: Workspace, pipelines: list[str], entry_point: str) ->
     return outputs
 
 
-def run_stage(workspace: Workspace, stage: str) -> dict[str, Any]:
-    """One DVC stage: record it for the `track` stage; a failure is recorded FAILED here."""
+def run_stage(workspace: Workspace, stage: str, inputs: Mapping[str, str]) -> dict[str, Any]:
+    """One DVC stage: record it for the `track` stage; a failure is recorded FAILED here.
+
+    `inputs` are the content hashes of what it reads, taken before it started: if they
+    changed while it ran, it fails and records nothing (no stage record, no run), and DVC,
+    seeing the command fail, saves and caches nothing of it. Its record keeps them (but
+    params.yaml) for `track` to check that they are still the files it read.
+    """
     config, root = workspace.config, workspace.root
     recorder = ExecutionRecorder([stage], validated_datasets(config))
     record_path = root / RECORDS_DIR / f"{stage}.json"
@@ -57,6 +74,13 @@ def run_stage(workspace: Workspace, stage: str) -> dict[str, Any]:
         if config.tracking.enabled:
             record_failed_stage(workspace, stage, error)
         raise
+    try:
+        verify_unchanged(root, inputs, f"DVC stage {stage!r}")
+    except InputsChangedError:
+        # As for any failure (record_failed_stage): the execution's records are void.
+        clear_records(root)
+        raise
+    recorder.record.inputs = {name: md5 for name, md5 in inputs.items() if name != PARAMS_FILE}
     recorder.succeeded()
     write_record(recorder.record, record_path)
     return outputs

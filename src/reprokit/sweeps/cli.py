@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from reprokit.cli_errors import user_errors
+from reprokit.project_lock import writes_project
 
 
 def _root() -> Path:
@@ -61,6 +62,7 @@ def sweeps_show(sweep: str) -> None:
     "earlier trials' (Optuna MedianPruner, after 3 trials and 10 iterations).",
 )
 @user_errors
+@writes_project
 def tune(
     *,
     overrides: tuple[str, ...],

@@ -17,6 +17,7 @@ class TrackingHooks:
         self._project_path: Path | None = None
         self._recorder: ExecutionRecorder | None = None
         self._tracked: Any = None
+        self._lock: Any = None
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
@@ -26,16 +27,24 @@ class TrackingHooks:
     def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
         from reprokit.config.compose import workspace_from_params_file
         from reprokit.execution import validated_datasets
+        from reprokit.project_lock import project_lock
         from reprokit.tracking.session import TrackedExecution
 
         assert self._project_path is not None
-        workspace = workspace_from_params_file(self._project_path)
-        pipeline = run_params.get("pipeline_name") or "__default__"
-        self._recorder = ExecutionRecorder([pipeline], validated_datasets(workspace.config))
-        self._recorder.start()
-        if workspace.config.tracking.enabled:
-            self._tracked = TrackedExecution(workspace, "kedro run")
-            self._tracked.start()
+        # `kedro run` writes the workspace like `reprokit run`: one writer at a time.
+        self._lock = project_lock(self._project_path)
+        self._lock.acquire()
+        try:
+            workspace = workspace_from_params_file(self._project_path)
+            pipeline = run_params.get("pipeline_name") or "__default__"
+            self._recorder = ExecutionRecorder([pipeline], validated_datasets(workspace.config))
+            self._recorder.start()
+            if workspace.config.tracking.enabled:
+                self._tracked = TrackedExecution(workspace, "kedro run")
+                self._tracked.start()
+        except BaseException:
+            self._release()  # Kedro calls no error hook for a failure here
+            raise
 
     @hook_impl
     def before_node_run(self, node: Any) -> None:
@@ -54,13 +63,24 @@ class TrackingHooks:
 
     @hook_impl
     def after_pipeline_run(self) -> None:
-        if self._recorder is not None and self._tracked is not None:
-            self._recorder.succeeded()
-            self._tracked.finish(self._recorder.record)
+        try:
+            if self._recorder is not None and self._tracked is not None:
+                self._recorder.succeeded()
+                self._tracked.finish(self._recorder.record)
+        finally:
+            self._release()
 
     @hook_impl
     def on_pipeline_error(self, error: Exception) -> None:
         if self._recorder is not None:
             self._recorder.failed(error)
-        if self._tracked is not None:
-            self._tracked.fail(error)
+        try:
+            if self._tracked is not None:
+                self._tracked.fail(error)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None

@@ -26,6 +26,8 @@ class ExecutionRecord:
     validated: dict[str, dict[str, Any]] = field(default_factory=dict)
     status: str = "RUNNING"
     error: str | None = None
+    # md5 of each file a DVC stage read (its deps in dvc.yaml), as it read them.
+    inputs: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -20,6 +20,7 @@ import click
 
 from reprokit.cli_errors import user_errors
 from reprokit.errors import ReprokitError
+from reprokit.project_lock import writes_project
 
 TAG = "reprokit."  # the prefix of every tag reprokit writes (as in tracking.store)
 CHAMPION = "champion"
@@ -211,6 +212,7 @@ MODEL_OPTION = click.option(
 @click.option("--reason", required=True, help="Why (recorded on the version).")
 @MODEL_OPTION
 @user_errors
+@writes_project
 def promote(version: str, reason: str, model: str | None) -> None:
     """Move the `champion` alias to VERSION (a number, or an alias such as `challenger`)."""
     if not reason.strip():
