@@ -11,7 +11,7 @@ from typing import Any
 from reprokit.config.compose import Workspace
 from reprokit.config.models import ReprokitConfig
 from reprokit.runner import run_pipelines
-from reprokit.tracking.recorder import ExecutionRecorder, write_record
+from reprokit.tracking.recorder import ExecutionRecorder, hashed_files, write_record
 from reprokit.tracking.session import RECORDS_DIR, TrackedExecution, record_failed_stage
 
 
@@ -19,10 +19,17 @@ def validated_datasets(config: ReprokitConfig) -> set[str]:
     return {name for name, entry in config.catalog.items() if "validator" in entry}
 
 
+def recorder_for(workspace: Workspace, pipelines: list[str]) -> ExecutionRecorder:
+    config = workspace.config
+    return ExecutionRecorder(
+        pipelines, validated_datasets(config), hashed_files(config, workspace.root)
+    )
+
+
 def run_tracked(workspace: Workspace, pipelines: list[str], entry_point: str) -> dict[str, Any]:
     """One execution in this process = one MLflow run (when tracking is enabled)."""
     config = workspace.config
-    recorder = ExecutionRecorder(pipelines, validated_datasets(config))
+    recorder = recorder_for(workspace, pipelines)
     tracked = None
     if config.tracking.enabled:
         tracked = TrackedExecution(workspace, entry_point)
@@ -35,7 +42,7 @@ def run_tracked(workspace: Workspace, pipelines: list[str], entry_point: str) ->
     except BaseException as error:
         recorder.failed(error)
         if tracked is not None:
-            tracked.fail(error)
+            tracked.fail(error, recorder.record)
         raise
     recorder.succeeded()
     if tracked is not None:
@@ -46,7 +53,7 @@ def run_tracked(workspace: Workspace, pipelines: list[str], entry_point: str) ->
 def run_stage(workspace: Workspace, stage: str) -> dict[str, Any]:
     """One DVC stage: record it for the `track` stage; a failure is recorded FAILED here."""
     config, root = workspace.config, workspace.root
-    recorder = ExecutionRecorder([stage], validated_datasets(config))
+    recorder = recorder_for(workspace, [stage])
     record_path = root / RECORDS_DIR / f"{stage}.json"
     recorder.start()
     try:

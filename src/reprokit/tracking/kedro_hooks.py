@@ -25,13 +25,13 @@ class TrackingHooks:
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
         from reprokit.config.compose import workspace_from_params_file
-        from reprokit.execution import validated_datasets
+        from reprokit.execution import recorder_for
         from reprokit.tracking.session import TrackedExecution
 
         assert self._project_path is not None
         workspace = workspace_from_params_file(self._project_path)
         pipeline = run_params.get("pipeline_name") or "__default__"
-        self._recorder = ExecutionRecorder([pipeline], validated_datasets(workspace.config))
+        self._recorder = recorder_for(workspace, [pipeline])
         self._recorder.start()
         if workspace.config.tracking.enabled:
             self._tracked = TrackedExecution(workspace, "kedro run")
@@ -53,6 +53,11 @@ class TrackingHooks:
             self._recorder.after_dataset_loaded(dataset_name, data)
 
     @hook_impl
+    def after_dataset_saved(self, dataset_name: str) -> None:
+        if self._recorder is not None:
+            self._recorder.after_dataset_saved(dataset_name)
+
+    @hook_impl
     def after_pipeline_run(self) -> None:
         if self._recorder is not None and self._tracked is not None:
             self._recorder.succeeded()
@@ -63,4 +68,4 @@ class TrackingHooks:
         if self._recorder is not None:
             self._recorder.failed(error)
         if self._tracked is not None:
-            self._tracked.fail(error)
+            self._tracked.fail(error, None if self._recorder is None else self._recorder.record)
