@@ -17,13 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support import copy_project
 from tests.tracking.test_tracking_support import (
     MODEL,
     Executed,
-    Executions,
     aliases,
-    store_client,
+    executions_in_copy,
     versions,
 )
 
@@ -109,8 +107,7 @@ class Scenario:
 def scenario(
     tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path
 ) -> Iterator[Scenario]:
-    project = copy_project(tmp_path_factory.mktemp("promotion") / "project", mlflow_db_template)
-    execute = Executions(project, store_client(project))
+    execute = executions_in_copy(tmp_path_factory.mktemp("promotion"), mlflow_db_template)
     execute("first", ["reprokit", "run"])
     execute("same_model", ["kedro", "run", "--pipeline=train"])
     execute("other_split", ["reprokit", "run", "split.test_size=0.3", "model.num_leaves=7"])

@@ -17,13 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support import copy_project
 from tests.tracking.test_tracking_support import (
     Executed,
-    Executions,
     artifact_bytes,
+    executions_in_copy,
     sha256,
-    store_client,
     versions,
 )
 
@@ -44,12 +42,11 @@ class Scenario:
 def scenario(
     tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path
 ) -> Iterator[Scenario]:
-    project = copy_project(tmp_path_factory.mktemp("outputs") / "project", mlflow_db_template)
-    execute = Executions(project, store_client(project))
+    execute = executions_in_copy(tmp_path_factory.mktemp("outputs"), mlflow_db_template)
     execute("full", ["reprokit", "run", "model.num_leaves=15"])
-    model_bytes = (project / MODEL_FILE).read_bytes()
+    model_bytes = (execute.project / MODEL_FILE).read_bytes()
     execute("prepare", ["reprokit", "run", "-p", "prepare"])
-    yield Scenario(project, execute.client, execute.steps, model_bytes)
+    yield Scenario(execute.project, execute.client, execute.steps, model_bytes)
 
 
 def test_a_partial_run_records_no_model_no_metrics_and_says_so(scenario: Scenario) -> None:

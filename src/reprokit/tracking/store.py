@@ -360,9 +360,9 @@ def _log_inputs(client: Any, run_id: str, execution: Execution) -> None:
         client.log_inputs(run_id, datasets=inputs)
 
 
-def _log_artifacts(client: Any, run_id: str, execution: Execution) -> dict[str, str]:
-    """Declared catalog files/folders, the composed config, validation and stage records."""
-    hashes: dict[str, str] = {}
+def _log_artifacts(client: Any, run_id: str, execution: Execution) -> None:
+    """Declared catalog files/folders this execution produced, the composed config,
+    validation and stage records."""
     for dataset in execution.config.tracking.artifacts:
         path = _catalog_path(execution, dataset)
         if dataset not in execution.outputs or path is None or not path.exists():
@@ -372,7 +372,6 @@ def _log_artifacts(client: Any, run_id: str, execution: Execution) -> dict[str, 
         else:
             produced_file(execution, dataset)  # still the bytes this execution wrote
             client.log_artifact(run_id, str(path), dataset)
-            hashes[dataset] = execution.outputs[dataset].sha256 or file_sha256(path)
     client.log_text(run_id, execution.params_yaml, "composed_config.yaml")
     client.log_dict(run_id, execution.fingerprint.as_dict(), "fingerprint.json")
     validation = {
@@ -382,7 +381,6 @@ def _log_artifacts(client: Any, run_id: str, execution: Execution) -> dict[str, 
     }
     client.log_dict(run_id, validation, "validation_summary.json")
     client.log_dict(run_id, execution.records, "stage_records.json")
-    return hashes
 
 
 def log_execution(
