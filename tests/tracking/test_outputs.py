@@ -74,3 +74,27 @@ def test_a_stage_record_wins_over_the_lock(tmp_path: Path) -> None:
     record = {"saved": {"model": "f" * 64, "training_history": None}}
     found = outputs(tmp_path, {"train": record})
     assert found["model"] == Output("f" * 64, WRITTEN)
+
+
+def test_a_model_file_changed_after_its_node_wrote_it_is_not_recorded(tmp_path: Path) -> None:
+    """The run registers the bytes its node wrote, hashed then; another writer's are refused."""
+    from reprokit.tracking.fingerprint import Fingerprint
+    from reprokit.tracking.store import Execution, TrackingError, produced_file
+
+    model = tmp_path / "data/06_models/model.txt"
+    model.parent.mkdir(parents=True)
+    model.write_text("the model this execution wrote\n", encoding="utf-8")
+    written = hashlib.sha256(model.read_bytes()).hexdigest()
+    execution = Execution(
+        config=CONFIG,
+        params=PARAMS,
+        root=tmp_path,
+        fingerprint=Fingerprint("f", "c", {}, "code", "lock"),
+        entry_point="test",
+        outputs={"model": Output(written)},
+    )
+    assert produced_file(execution, "model") == model
+    assert produced_file(execution, "metrics") is None  # not produced by this execution
+    model.write_text("a concurrent command's model\n", encoding="utf-8")
+    with pytest.raises(TrackingError, match=r"model\.txt changed after this execution wrote it"):
+        produced_file(execution, "model")
