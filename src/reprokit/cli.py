@@ -360,10 +360,17 @@ main.add_command(models)
 
 
 @main.command()
+@click.option(
+    "--untracked",
+    is_flag=True,
+    help="Package without a recorded run to vouch for the model (tracking off); the model's "
+    "metadata says `untracked`.",
+)
 @user_errors
 @writes_project
-def package() -> None:
-    """Save the current model, feature state and request schema as a BentoML model."""
+def package(untracked: bool) -> None:
+    """Save the current model, feature state and request schema as a BentoML model: only a
+    model a FINISHED, gate-passing MLflow run of this project produced (found by sha256)."""
     import json
 
     from reprokit.config.compose import workspace_from_params_file
@@ -374,7 +381,7 @@ def package() -> None:
 
     root = _root()
     with unchanged_inputs(root, stage_inputs(root, PACKAGE_STAGE), "`reprokit package`"):
-        result = package_outputs(workspace_from_params_file(root))
+        result = package_outputs(workspace_from_params_file(root), untracked=untracked)
     # The DVC stage's output: what was packaged, without BentoML's random version id, so
     # that it is the same file for the same model on every machine.
     marker = {

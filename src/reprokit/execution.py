@@ -13,7 +13,7 @@ from reprokit.config.compose import Workspace
 from reprokit.config.models import ReprokitConfig
 from reprokit.input_guard import PARAMS_FILE, InputsChangedError, snapshot, verify_unchanged
 from reprokit.runner import run_pipelines
-from reprokit.tracking.recorder import ExecutionRecorder, write_record
+from reprokit.tracking.recorder import ExecutionRecorder, hashed_files, write_record
 from reprokit.tracking.session import (
     RECORDS_DIR,
     TrackedExecution,
@@ -27,11 +27,18 @@ def validated_datasets(config: ReprokitConfig) -> set[str]:
     return {name for name, entry in config.catalog.items() if "validator" in entry}
 
 
+def recorder_for(workspace: Workspace, pipelines: list[str]) -> ExecutionRecorder:
+    config = workspace.config
+    return ExecutionRecorder(
+        pipelines, validated_datasets(config), hashed_files(config, workspace.root)
+    )
+
+
 def run_tracked(workspace: Workspace, pipelines: list[str], entry_point: str) -> dict[str, Any]:
     """One execution in this process = one MLflow run (when tracking is enabled). Its input
     data must not change while it runs (the fingerprint hashes it as it is read)."""
     config = workspace.config
-    recorder = ExecutionRecorder(pipelines, validated_datasets(config))
+    recorder = recorder_for(workspace, pipelines)
     inputs = snapshot(workspace.root, free_input_files(config, workspace.root).values())
     tracked = None
     if config.tracking.enabled:
@@ -46,7 +53,7 @@ def run_tracked(workspace: Workspace, pipelines: list[str], entry_point: str) ->
     except BaseException as error:
         recorder.failed(error)
         if tracked is not None:
-            tracked.fail(error)
+            tracked.fail(error, recorder.record)
         raise
     recorder.succeeded()
     if tracked is not None:
@@ -63,7 +70,7 @@ def run_stage(workspace: Workspace, stage: str, inputs: Mapping[str, str]) -> di
     params.yaml) for `track` to check that they are still the files it read.
     """
     config, root = workspace.config, workspace.root
-    recorder = ExecutionRecorder([stage], validated_datasets(config))
+    recorder = recorder_for(workspace, [stage])
     record_path = root / RECORDS_DIR / f"{stage}.json"
     recorder.start()
     try:

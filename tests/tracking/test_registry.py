@@ -1,12 +1,14 @@
 """The model registry through real executions: versions, `challenger`, the promotion rule,
 and `reprokit promote` / `reprokit models` on what the runs registered.
 
-One project copy, four `reprokit run` executions, each a new registered version:
+One project copy, four `reprokit run` executions, three registered versions:
 
 v1  defaults                                     -> champion (first version)
 v2  num_leaves=63, rule on log_loss (minimize)   -> ROC AUC a bit higher, log loss worse: kept
 v3  num_leaves=7,  min_improvement=0.05          -> better, by less than the margin: kept
-v4  num_leaves=7,  min_improvement=0.01          -> better by more than the margin: champion
+v4  num_leaves=7,  min_improvement=0.01          -> the same model bytes as v3: no new version;
+                                                    judged again, better by more than the
+                                                    margin: v3 becomes champion
 
 then `reprokit promote 1 --reason ...` moves champion back by hand.
 """
@@ -72,12 +74,18 @@ def scenario(
     yield Scenario(project, execute.client, execute.steps, after)
 
 
-def test_each_trained_model_is_a_new_version(scenario: Scenario) -> None:
+REGISTERED = ("v1", "v2", "v3")  # v4 trained v3's bytes again
+
+
+def test_each_new_model_is_a_new_version_and_the_same_bytes_reuse_it(scenario: Scenario) -> None:
     registered = versions(scenario.client)
-    assert [int(mv.version) for mv in registered] == [1, 2, 3, 4]
+    assert [int(mv.version) for mv in registered] == [1, 2, 3]
     assert [mv.run_id for mv in registered] == [
-        scenario.steps[step].run.info.run_id for step in EXECUTIONS
+        scenario.steps[step].run.info.run_id for step in REGISTERED
     ]
+    tags = {step: scenario.steps[step].run.data.tags for step in EXECUTIONS}
+    assert tags["v4"]["reprokit.model_sha256"] == tags["v3"]["reprokit.model_sha256"]
+    assert tags["v4"]["reprokit.model_version"] == "3"
     for mv in registered:
         run_ = scenario.client.get_run(mv.run_id)
         assert mv.tags["reprokit.fingerprint"] == run_.data.tags["reprokit.fingerprint"]
@@ -85,8 +93,9 @@ def test_each_trained_model_is_a_new_version(scenario: Scenario) -> None:
 
 
 def test_challenger_is_always_the_newest_version(scenario: Scenario) -> None:
-    for number, step in enumerate(EXECUTIONS, start=1):
+    for number, step in enumerate(REGISTERED, start=1):
         assert scenario.aliases_after[step]["challenger"] == str(number), step
+    assert scenario.aliases_after["v4"]["challenger"] == "3"
 
 
 def test_the_first_version_becomes_champion(scenario: Scenario) -> None:
@@ -109,37 +118,37 @@ def test_a_gain_below_min_improvement_keeps_the_champion(scenario: Scenario) -> 
 
 
 def test_a_gain_above_min_improvement_moves_the_champion(scenario: Scenario) -> None:
-    assert scenario.aliases_after["v4"]["champion"] == "4"
-    reason = scenario.client.get_model_version(MODEL, "4").tags["reprokit.promotion_reason"]
+    assert scenario.aliases_after["v4"]["champion"] == "3"
+    reason = scenario.client.get_model_version(MODEL, "3").tags["reprokit.promotion_reason"]
     assert reason.startswith("promotion rule: roc_auc ")
     assert "vs champion v1" in reason
 
 
 def test_promote_moves_the_champion_by_hand_with_reason_and_user(scenario: Scenario) -> None:
     result = run(["reprokit", "promote", "1", "--reason", REASON], scenario.project)
-    assert "champion v1 (was v4)" in result.stdout
-    assert aliases(scenario.client) == {"champion": "1", "challenger": "4"}
+    assert "champion v1 (was v3)" in result.stdout
+    assert aliases(scenario.client) == {"champion": "1", "challenger": "3"}
     tags = scenario.client.get_model_version(MODEL, "1").tags
     assert tags["reprokit.promotion_reason"] == REASON
     assert tags["reprokit.promoted_by"] == getpass.getuser()
-    assert tags["reprokit.previous_champion"] == "4"
+    assert tags["reprokit.previous_champion"] == "3"
 
 
 def test_promote_refuses_an_unknown_version(scenario: Scenario) -> None:
     before = aliases(scenario.client)
     result = run(["reprokit", "promote", "7", "--reason", "x"], scenario.project, check=False)
     assert result.returncode == 1
-    assert "has no version '7'; versions: 1, 2, 3, 4" in result.stderr
+    assert "has no version '7'; versions: 1, 2, 3" in result.stderr
     assert aliases(scenario.client) == before
 
 
 def test_models_lists_every_version_with_its_run_and_metric(scenario: Scenario) -> None:
     listed = json.loads(run(["reprokit", "models", "--json"], scenario.project).stdout)
     rows = {row["version"]: row for row in listed["versions"]}
-    assert sorted(rows) == [1, 2, 3, 4]
-    for number, step in enumerate(EXECUTIONS, start=1):
+    assert sorted(rows) == [1, 2, 3]
+    for number, step in enumerate(REGISTERED, start=1):
         executed = scenario.steps[step].run
         assert rows[number]["run_id"] == executed.info.run_id
         assert rows[number]["fingerprint"] == executed.data.tags["reprokit.fingerprint"]
         assert rows[number]["metric"] == pytest.approx(scenario.metric(step, "roc_auc"))
-    assert "challenger" in rows[4]["aliases"]
+    assert "challenger" in rows[3]["aliases"]

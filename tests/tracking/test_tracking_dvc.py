@@ -247,21 +247,34 @@ def test_failing_stage_records_a_failed_run_with_the_error(scenario: Scenario) -
     assert error == run_.data.tags["reprokit.error"]
 
 
+def test_a_gate_failed_run_names_the_model_dvc_kept_for_its_config(scenario: Scenario) -> None:
+    """Only the gate changed: DVC did not rerun train, and the model it kept is checked
+    against dvc.lock, so the FAILED run names it (packaging then refuses it by name)."""
+    tags = scenario.run_of("failing_repro").data.tags
+    assert tags["reprokit.quality_gate"] == "failed"
+    assert tags["reprokit.model"].startswith("this config's model, not retrained: DVC")
+    assert (
+        tags["reprokit.model_sha256"] == scenario.run_of("repro").data.tags["reprokit.model_sha256"]
+    )
+
+
 # --- the registry across the executions -----------------------------------------------------------
 
 
-def test_each_trained_model_is_a_version_and_the_newest_is_challenger(scenario: Scenario) -> None:
-    trained = ["repro", "reprokit_run", "kedro_run", "experiment"]
+def test_each_new_model_is_a_version_and_the_newest_is_challenger(scenario: Scenario) -> None:
+    """Runs 2 and 3 retrain the bytes of run 1: they reuse v1 instead of adding versions."""
     registered = versions(scenario.client)
+    trained = ["repro", "experiment"]
     assert [mv.run_id for mv in registered] == [scenario.run_of(s).info.run_id for s in trained]
-    assert [int(mv.version) for mv in registered] == [1, 2, 3, 4]
-    assert aliases(scenario.client)["challenger"] == "4"
+    assert [int(mv.version) for mv in registered] == [1, 2]
+    for step in ("repro", "reprokit_run", "kedro_run"):
+        assert scenario.run_of(step).data.tags["reprokit.model_version"] == "1", step
+    assert aliases(scenario.client)["challenger"] == "2"
 
 
-def test_an_equal_model_keeps_the_champion_a_better_one_takes_it(scenario: Scenario) -> None:
-    """Runs 2 and 3 retrain the same model (a tie keeps v1); the experiment's moves it iff
-    its ROC AUC is higher (min_improvement 0)."""
+def test_a_better_model_takes_the_champion(scenario: Scenario) -> None:
+    """The experiment's model moves it iff its ROC AUC is higher (min_improvement 0)."""
     auc = {s: scenario.run_of(s).data.metrics["roc_auc"] for s in ("repro", "experiment")}
     assert scenario.run_of("kedro_run").data.metrics["roc_auc"] == auc["repro"]
-    expected = "4" if auc["experiment"] > auc["repro"] else "1"
+    expected = "2" if auc["experiment"] > auc["repro"] else "1"
     assert aliases(scenario.client)["champion"] == expected

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.support import run
+from tests.support import copy_project, run
 
 MODEL = "reprokit-credit"  # tracking.registered_model of the default config
 
@@ -61,6 +61,12 @@ class Executions:
         added = [r for r in all_runs(self.client) if r.info.run_id not in before]
         self.steps[step] = Executed(result, added)
         return self.steps[step]
+
+
+def executions_in_copy(base: Path, mlflow_db: Path) -> Executions:
+    """Executions in a fresh project copy under `base`, with its own copy of the store."""
+    project = copy_project(base / "project", mlflow_db)
+    return Executions(project, store_client(project))
 
 
 def artifact_text(client: Any, run_id: str, path: str) -> str:

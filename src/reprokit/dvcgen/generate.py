@@ -212,7 +212,8 @@ def _package_stage(config: ReprokitConfig, root: Path) -> Stage | None:
         deps.append(FINGERPRINT_FILE)
     return Stage(
         name=PACKAGE_STAGE,
-        cmd="reprokit package",
+        # With tracking off no run can vouch for the model; the config says so explicitly.
+        cmd="reprokit package" if config.tracking.enabled else "reprokit package --untracked",
         deps=deps + source_closure(["reprokit.serving.package"], root),
         # Only what the saved model depends on; the rest of `serving` is read at start-up.
         params=["data.name", "data.schema", "data.target", "data.task", "serving.enabled"],

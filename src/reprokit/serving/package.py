@@ -5,17 +5,26 @@ and the request schema (the training schema minus the target) as plain files; la
 metadata say which execution produced it (fingerprint, MLflow run and registry version,
 metrics), and which project it belongs to (project name, dataset and project instance: see
 reprokit.serving.store, whose resolution serves only this project's models). Packaging the
-same fingerprint and model file again in the same project returns the model already in the
+same model from the same run again in the same project returns the model already in the
 store instead of piling up copies.
+
+Only a model a recorded, gate-passing run produced ships: the run is found in the tracking
+store by the model file's sha256 (`tags.reprokit.model_sha256`), must be FINISHED with
+`reprokit.quality_gate = passed`, and must have produced the feature state and profile
+bundled with it; its identity (run id, registry version, fingerprint, metrics) is copied,
+never params.yaml's. `.reprokit/last_run.json` only says which of several such runs to
+prefer. With tracking off there is no run to vouch for the model: packaging refuses unless
+`--untracked` says so explicitly, and the model's metadata then says `untracked`.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reprokit.config.compose import Workspace
 from reprokit.errors import ReprokitError
@@ -24,12 +33,12 @@ from reprokit.schemas import request_schema_spec
 from reprokit.serving.bundle import MODEL_FILE, PROFILE_FILE, REQUEST_SCHEMA_FILE, STATE_FILE
 from reprokit.serving.store import ProjectIdentity, project_identity
 
+if TYPE_CHECKING:
+    from reprokit.serving.recorded_run import RecordedRun
+
 log = get_logger(__name__)
 
 FINGERPRINT_SHORT = 12
-# Kept in sync with reprokit.tracking.session (not imported: it pulls tracking code in).
-FINGERPRINT_FILE = "data/08_reporting/fingerprint.json"
-LAST_RUN_FILE = ".reprokit/last_run.json"
 
 
 class PackageError(ReprokitError):
@@ -88,16 +97,6 @@ def _read_json(path: Path | None) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _fingerprint(workspace: Workspace) -> str:
-    """The track stage's record, else recomputed from params.yaml, data and code."""
-    recorded = _read_json(workspace.root / FINGERPRINT_FILE)
-    if recorded and isinstance(recorded.get("value"), str):
-        return str(recorded["value"])
-    from reprokit.tracking.session import fingerprint_of
-
-    return fingerprint_of(workspace.config, workspace.params, workspace.root).value
-
-
 def _check_state_matches(workspace: Workspace, state: dict[str, Any]) -> None:
     """params.yaml must describe the outputs (e.g. not after `reprokit run experiment=...`)."""
     data = workspace.config.data
@@ -112,46 +111,56 @@ def _check_state_matches(workspace: Workspace, state: dict[str, Any]) -> None:
         )
 
 
-def _run_record(workspace: Workspace, fingerprint: str, model_sha256: str) -> dict[str, Any]:
-    """The MLflow run that recorded these outputs, when the last recorded run is theirs.
-
-    The model's sha256 decides, not only the fingerprint: a `reprokit run` with overrides
-    trains from a config that params.yaml (and so the recomputed fingerprint) never saw.
-    """
-    last = _read_json(workspace.root / LAST_RUN_FILE) or {}
-    if last.get("model_sha256") != model_sha256 and last.get("fingerprint") != fingerprint:
-        log.warning(
-            "package.no_matching_run",
-            detail="the last recorded MLflow run has another fingerprint; packaging without it",
-        )
-        return {}
-    return last
-
-
-def _metadata(workspace: Workspace, outputs: _Outputs, fingerprint: str) -> dict[str, Any]:
-    from reprokit.tracking.fingerprint import file_sha256
-
-    model_sha256 = file_sha256(outputs.model)
-    run = _run_record(workspace, fingerprint, model_sha256)
+def _metadata(workspace: Workspace, run: RecordedRun | None, model_sha256: str) -> dict[str, Any]:
     evaluation = workspace.params.get("evaluation") or {}
-    metadata = {
-        # The run's own fingerprint when it trained this model, else params.yaml's.
-        "fingerprint": run.get("fingerprint") or fingerprint,
+    metadata: dict[str, Any] = {
         "model_sha256": model_sha256,
-        "mlflow_run_id": run.get("run_id"),
-        "model_version": run.get("model_version"),
-        "tracking_uri": run.get("tracking_uri"),
         "registered_model": workspace.config.tracking.registered_model,
-        "metrics": _read_json(outputs.metrics) or {},
         "threshold": float(evaluation.get("threshold", 0.5)),
         "task": workspace.config.data.task,
         "target": workspace.config.data.target,
     }
-    # BentoML refuses None values (no MLflow run, e.g. `tracking=none`): leave them out.
+    if run is None:
+        from reprokit.tracking.session import fingerprint_of
+
+        # Nobody recorded this model: params.yaml's fingerprint is all there is, and the
+        # metadata says so rather than pass for a tracked model.
+        fingerprint = fingerprint_of(workspace.config, workspace.params, workspace.root)
+        metadata.update(untracked=True, fingerprint=fingerprint.value, metrics={})
+    else:
+        metadata.update(
+            fingerprint=run.fingerprint,
+            mlflow_run_id=run.run_id,
+            model_version=run.model_version,
+            tracking_uri=run.tracking_uri,
+            metrics=run.metrics,
+            quality_gate="passed",
+        )
+    # BentoML refuses None values (no registered model): leave them out.
     return {key: value for key, value in metadata.items() if value is not None}
 
 
-def _existing(project: ProjectIdentity, fingerprint: str, model_sha256: str) -> Any | None:
+def _labels(
+    project: ProjectIdentity, workspace: Workspace, metadata: Mapping[str, Any]
+) -> dict[str, str]:
+    labels = {
+        "fingerprint": str(metadata["fingerprint"])[:FINGERPRINT_SHORT],
+        "task": workspace.config.data.task,
+        **project.labels(),  # project, data, project_id
+    }
+    if metadata.get("untracked"):
+        labels["untracked"] = "true"
+    for key in ("mlflow_run_id", "model_version"):
+        if key in metadata:
+            labels[key] = str(metadata[key])
+    return labels
+
+
+IDENTITY_KEYS = ("fingerprint", "model_sha256", "mlflow_run_id", "model_version", "untracked")
+
+
+def _existing(project: ProjectIdentity, metadata: Mapping[str, Any]) -> Any | None:
+    """This project copy's stored model with the same bytes and the same lineage, if any."""
     import bentoml
     from bentoml.exceptions import NotFound
 
@@ -160,27 +169,32 @@ def _existing(project: ProjectIdentity, fingerprint: str, model_sha256: str) -> 
     except NotFound:  # no model of that name yet
         return None
     for model in stored:
-        metadata = model.info.metadata
         # Another copy of the project packaging the same model keeps its own.
         if not project.owns(str(model.tag), model.info.labels):
             continue
-        if metadata.get("fingerprint") == fingerprint and (
-            metadata.get("model_sha256") == model_sha256
-        ):
+        if all(model.info.metadata.get(key) == metadata.get(key) for key in IDENTITY_KEYS):
             return model
     return None
 
 
-def package(workspace: Workspace) -> PackageResult:
-    """Save the current outputs as a BentoML model, or return the identical one stored."""
+def package(workspace: Workspace, *, untracked: bool = False) -> PackageResult:
+    """Save the current outputs as a BentoML model, or return the identical one stored.
+
+    Raises:
+        PackageError: Nothing to package, outputs of another config, or (unless
+            `untracked`) no FINISHED, gate-passing run of this project produced them.
+    """
     import bentoml
+
+    from reprokit.tracking.fingerprint import file_sha256
 
     outputs = _outputs(workspace)
     state = json.loads(outputs.state.read_text(encoding="utf-8"))
     _check_state_matches(workspace, state)
-    fingerprint = _fingerprint(workspace)
-    metadata = _metadata(workspace, outputs, fingerprint)
-    fingerprint = metadata["fingerprint"]
+    model_sha256 = file_sha256(outputs.model)
+    run = None if untracked else _vouching_run(workspace, outputs, model_sha256)
+    metadata = _metadata(workspace, run, model_sha256)
+    fingerprint = str(metadata["fingerprint"])
     from reprokit.tracking.store import store_root
 
     # A queued DVC experiment packages from a copy under .dvc/tmp/exps: it belongs to the
@@ -189,17 +203,13 @@ def package(workspace: Workspace) -> PackageResult:
         workspace.config.project.name, workspace.config.data.name, store_root(workspace.root)
     )
     name = project.model_name
-    identity = {"name": name, "fingerprint": fingerprint, "model_sha256": metadata["model_sha256"]}
-    existing = _existing(project, fingerprint, metadata["model_sha256"])
+    identity = {"name": name, "fingerprint": fingerprint, "model_sha256": model_sha256}
+    existing = _existing(project, metadata)
     if existing is not None:
         return PackageResult(tag=str(existing.tag), created=False, **identity)
     data = workspace.config.data
     request_spec = request_schema_spec(data.schema_, data.target)
-    labels = {
-        "fingerprint": fingerprint[:FINGERPRINT_SHORT],
-        "task": data.task,
-        **project.labels(),  # project, data, project_id
-    }
+    labels = _labels(project, workspace, metadata)
     with bentoml.models.create(name, labels=labels, metadata=metadata) as model:
         directory = Path(model.path)
         shutil.copyfile(outputs.model, directory / MODEL_FILE)
@@ -209,5 +219,27 @@ def package(workspace: Workspace) -> PackageResult:
         (directory / REQUEST_SCHEMA_FILE).write_text(
             request_spec.model_dump_json(indent=2) + "\n", encoding="utf-8"
         )
-    log.info("package.saved", tag=str(model.tag), fingerprint=fingerprint[:FINGERPRINT_SHORT])
+    log.info(
+        "package.saved",
+        tag=str(model.tag),
+        fingerprint=fingerprint[:FINGERPRINT_SHORT],
+        run_id=metadata.get("mlflow_run_id"),
+        untracked=bool(metadata.get("untracked")),
+    )
     return PackageResult(tag=str(model.tag), created=True, **identity)
+
+
+def _vouching_run(workspace: Workspace, outputs: _Outputs, model_sha256: str) -> RecordedRun:
+    if not workspace.config.tracking.enabled:
+        raise PackageError(
+            f"tracking is off in params.yaml (tracking.enabled: false): no recorded run can "
+            f"vouch for {outputs.model} (sha256 {model_sha256[:12]}), so it is not packaged; "
+            "enable tracking and rerun the pipeline, or `reprokit package --untracked` to "
+            "package it marked as untracked"
+        )
+    from reprokit.serving.recorded_run import find_vouching_run
+
+    bundled = {"feature_state": outputs.state}
+    if outputs.profile is not None:
+        bundled["reference_profile"] = outputs.profile
+    return find_vouching_run(workspace, model_sha256, bundled, outputs.model)

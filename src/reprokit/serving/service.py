@@ -54,6 +54,7 @@ from reprokit.serving.ab import (
     selected,
 )
 from reprokit.serving.batching import PredictBatcher
+from reprokit.serving.bento_model import declared_model
 from reprokit.serving.bundle import (
     Bundle,
     feature_matrix,
@@ -220,6 +221,11 @@ async def score(
 @bentoml.service(name="reprokit", traffic={"timeout": 60})
 class ReprokitService:
     """Scores records with the packaged pipeline (schema, features, LightGBM model)."""
+
+    # What `bentoml build` packs: the champion (src/reprokit/serving/bento_model.py). Resolved
+    # on import, the one exception to "nothing happens on import": BentoML's build reads the
+    # service's models from its class attributes, and bentofile.yaml cannot name a champion.
+    packed_model = declared_model()
 
     def __init__(self) -> None:
         self.config, source = load_serving_config(os.environ)

@@ -114,7 +114,7 @@ def run_job(spec: JobSpec) -> JobResult:
     from reprokit.execution import validated_datasets
     from reprokit.runner import run_pipelines
     from reprokit.sweeps.reuse import NodeCache
-    from reprokit.tracking.recorder import ExecutionRecorder
+    from reprokit.tracking.recorder import ExecutionRecorder, hashed_files
 
     if spec.in_worker:
         from reprokit.cli import disable_telemetry
@@ -135,7 +135,9 @@ def run_job(spec: JobSpec) -> JobResult:
         result.catalog = config.catalog
         only = frozenset(spec.only_nodes) if spec.only_nodes is not None else None
         cache = NodeCache(spec.root, workspace.params, only=only) if spec.reuse else None
-        recorder = ExecutionRecorder(list(spec.pipelines), validated_datasets(config))
+        recorder = ExecutionRecorder(
+            list(spec.pipelines), validated_datasets(config), hashed_files(config, spec.root)
+        )
         recorder.start()
         log.info("sweep.job_start", job=spec.index, overrides=list(spec.overrides))
         run_pipelines(

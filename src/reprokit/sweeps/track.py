@@ -40,6 +40,8 @@ def job_execution(base: Workspace, result: JobResult, entry_point: str) -> Any:
     """The store's view of one job: its composed config, its catalog (job folder and
     cache paths), its fingerprint."""
     from reprokit.config.compose import validate
+    from reprokit.tracking.outputs import gate_status, ran_nodes, sweep_job_outputs
+    from reprokit.tracking.recorder import hashed_files
     from reprokit.tracking.session import fingerprint_of
     from reprokit.tracking.store import Execution
 
@@ -47,6 +49,9 @@ def job_execution(base: Workspace, result: JobResult, entry_point: str) -> Any:
     config = validate(params)
     if result.catalog:
         config = config.model_copy(update={"catalog": result.catalog})
+    record = result.record or {}
+    outputs = sweep_job_outputs(config, record, result.reused, hashed_files(config, base.root))
+    gate = gate_status(config, ran_nodes([record]), None)
     return Execution(
         config=config,
         params=params,
@@ -56,6 +61,8 @@ def job_execution(base: Workspace, result: JobResult, entry_point: str) -> Any:
         overrides=list(result.overrides),
         records={"job": result.record} if result.record else {},
         params_yaml=result.params_yaml or base.params_yaml,
+        outputs=outputs if result.status == "FINISHED" else {},
+        gate=gate,
     )
 
 

@@ -26,7 +26,7 @@ class TrackingHooks:
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any]) -> None:
         from reprokit.config.compose import workspace_from_params_file
-        from reprokit.execution import validated_datasets
+        from reprokit.execution import recorder_for
         from reprokit.project_lock import project_lock
         from reprokit.tracking.session import TrackedExecution
 
@@ -37,7 +37,7 @@ class TrackingHooks:
         try:
             workspace = workspace_from_params_file(self._project_path)
             pipeline = run_params.get("pipeline_name") or "__default__"
-            self._recorder = ExecutionRecorder([pipeline], validated_datasets(workspace.config))
+            self._recorder = recorder_for(workspace, [pipeline])
             self._recorder.start()
             if workspace.config.tracking.enabled:
                 self._tracked = TrackedExecution(workspace, "kedro run")
@@ -62,6 +62,11 @@ class TrackingHooks:
             self._recorder.after_dataset_loaded(dataset_name, data)
 
     @hook_impl
+    def after_dataset_saved(self, dataset_name: str) -> None:
+        if self._recorder is not None:
+            self._recorder.after_dataset_saved(dataset_name)
+
+    @hook_impl
     def after_pipeline_run(self) -> None:
         try:
             if self._recorder is not None and self._tracked is not None:
@@ -76,7 +81,7 @@ class TrackingHooks:
             self._recorder.failed(error)
         try:
             if self._tracked is not None:
-                self._tracked.fail(error)
+                self._tracked.fail(error, None if self._recorder is None else self._recorder.record)
         finally:
             self._release()
 

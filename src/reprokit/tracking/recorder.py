@@ -1,20 +1,29 @@
 """A thin Kedro hook that records what a pipeline execution did, cheaply.
 
-Node durations and, for datasets with a validator, the validated shape. Never `repr()`s
-data (Kedro issues #4504/#4505: heavy hooks cost most of a run); `len` and the column count
-are O(1) on a DataFrame.
+Node durations, the datasets its nodes saved and, for datasets with a validator, the
+validated shape. The saved datasets are what the execution *produced*: tracking logs a
+model or metrics only when they are among them (a partial run must not record the files
+another config left in data/). The small files worth identifying (the model and the other
+tracked artifacts) are hashed right after their node saves them, so the recorded sha256 is
+of the bytes this execution wrote, not of whatever is on disk when the run is logged.
+Never `repr()`s data (Kedro issues #4504/#4505: heavy hooks cost most of a run); `len` and
+the column count are O(1) on a DataFrame.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kedro.framework.hooks import hook_impl
+
+if TYPE_CHECKING:
+    from reprokit.config.models import ReprokitConfig
 
 
 @dataclass
@@ -24,6 +33,8 @@ class ExecutionRecord:
     seconds: float = 0.0
     node_seconds: dict[str, float] = field(default_factory=dict)
     validated: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Dataset -> sha256 of the file its node wrote (None: saved, but not a hashed file).
+    saved: dict[str, str | None] = field(default_factory=dict)
     status: str = "RUNNING"
     error: str | None = None
     # md5 of each file a DVC stage read (its deps in dvc.yaml), as it read them.
@@ -35,11 +46,18 @@ class ExecutionRecord:
 
 class ExecutionRecorder:
     """Collects an `ExecutionRecord` while Kedro runs; `validated_datasets` names the
-    datasets whose catalog validator ran on load (their shape goes in the summary)."""
+    datasets whose catalog validator ran on load (their shape goes in the summary),
+    `hashed` the files to hash when a node saves them (`hashed_files`)."""
 
-    def __init__(self, pipelines: list[str], validated_datasets: set[str]) -> None:
+    def __init__(
+        self,
+        pipelines: list[str],
+        validated_datasets: set[str],
+        hashed: Mapping[str, Path] | None = None,
+    ) -> None:
         self.record = ExecutionRecord(pipelines=pipelines)
         self._validated_datasets = validated_datasets
+        self._hashed = dict(hashed or {})
         self._node_started: dict[str, float] = {}
         self._started = 0.0
 
@@ -69,6 +87,15 @@ class ExecutionRecorder:
                 "status": "passed",
             }
 
+    @hook_impl
+    def after_dataset_saved(self, dataset_name: str) -> None:
+        from reprokit.tracking.fingerprint import file_sha256
+
+        path = self._hashed.get(dataset_name)
+        self.record.saved[dataset_name] = (
+            file_sha256(path) if path is not None and path.is_file() else None
+        )
+
     def succeeded(self) -> None:
         self._finish("FINISHED", None)
 
@@ -79,6 +106,18 @@ class ExecutionRecorder:
         self.record.seconds = round(time.perf_counter() - self._started, 4)
         self.record.status = status
         self.record.error = error
+
+
+def hashed_files(config: ReprokitConfig, root: Path) -> dict[str, Path]:
+    """The tracked artifacts (the model, metrics, feature state, ...): small files, the
+    ones whose identity a run records and packaging checks (folders are not hashed)."""
+    names = {*config.tracking.artifacts, config.tracking.metrics, "model"}
+    paths = {
+        name: Path(config.catalog[name]["filepath"])
+        for name in sorted(names)
+        if "filepath" in config.catalog.get(name, {})
+    }
+    return {name: path if path.is_absolute() else root / path for name, path in paths.items()}
 
 
 def write_record(record: ExecutionRecord, path: Path) -> None:

@@ -20,7 +20,14 @@ from reprokit.config.compose import Workspace
 from reprokit.config.models import ReprokitConfig
 from reprokit.logs import get_logger
 from reprokit.tracking.fingerprint import Fingerprint, compute_fingerprint
-from reprokit.tracking.recorder import ExecutionRecord, read_records
+from reprokit.tracking.outputs import (
+    Output,
+    dvc_outputs,
+    gate_status,
+    ran_nodes,
+    written_outputs,
+)
+from reprokit.tracking.recorder import ExecutionRecord, hashed_files, read_records
 
 log = get_logger(__name__)
 
@@ -74,13 +81,30 @@ def _execution(workspace: Workspace, entry_point: str, records: dict[str, Any]) 
 
 
 def execution_model_sha256(execution: Any) -> str | None:
-    from reprokit.tracking.fingerprint import file_sha256
+    """The sha256 of the model this execution produced (None: it made none)."""
+    model: Output | None = execution.outputs.get("model")
+    return None if model is None else model.sha256
 
-    filepath = execution.config.catalog.get("model", {}).get("filepath")
-    if not filepath:
-        return None
-    path = execution.root / filepath
-    return file_sha256(path) if path.is_file() else None
+
+def with_record_outputs(
+    execution: Any, record: ExecutionRecord, error: BaseException | None = None
+) -> Any:
+    """An in-process execution owns only what its own nodes wrote."""
+    execution.outputs = written_outputs([record.as_dict()])
+    execution.gate = gate_status(execution.config, ran_nodes([record.as_dict()]), error)
+    return execution
+
+
+def with_dvc_outputs(execution: Any, error: BaseException | None = None) -> Any:
+    """A `dvc repro` execution owns what its stages wrote plus what DVC kept because it is
+    current (see src/reprokit/tracking/outputs.py)."""
+    config, root = execution.config, execution.root
+    outputs, ran = dvc_outputs(
+        config, execution.params, root, execution.records, hashed_files(config, root)
+    )
+    execution.outputs = outputs
+    execution.gate = gate_status(config, ran, error)
+    return execution
 
 
 def _complete(client: Any, run_id: str, execution: Any) -> str:
@@ -149,17 +173,19 @@ class TrackedExecution:
         client, execution, run_id = self._joined()
         name = "+".join(record.pipelines).replace("__default__", "all")
         execution.records = {name: record.as_dict()}
-        return _complete(client, run_id, execution)
+        return _complete(client, run_id, with_record_outputs(execution, record))
 
-    def fail(self, error: BaseException) -> None:
+    def fail(self, error: BaseException, record: ExecutionRecord | None = None) -> None:
         from reprokit.tracking.store import end_run_failed
 
         try:
-            client, _, run_id = self._joined()
+            client, execution, run_id = self._joined()
         except Exception as start_error:  # the store failed too: say so, keep the real error
             log.error("tracking.unavailable", error=str(start_error))
             return
-        end_run_failed(client, run_id, error)
+        if record is not None:
+            execution = with_record_outputs(execution, record, error)
+        end_run_failed(client, run_id, error, execution=execution if record else None)
         log.info("tracking.run_failed", run_id=run_id)
 
 
@@ -168,7 +194,9 @@ def track_dvc_execution(workspace: Workspace) -> str:
     from reprokit.tracking.store import connect, start_run
 
     root = workspace.root
-    execution = _execution(workspace, "dvc repro", read_records(root / RECORDS_DIR))
+    execution = with_dvc_outputs(
+        _execution(workspace, "dvc repro", read_records(root / RECORDS_DIR))
+    )
     _write_json(root / FINGERPRINT_FILE, execution.fingerprint.as_dict())
     client = connect(workspace.config, root)
     run_id = _complete(client, start_run(client, execution), execution)
@@ -188,9 +216,10 @@ def record_failed_stage(workspace: Workspace, stage: str, error: BaseException) 
     from reprokit.tracking.store import connect, end_run_failed, start_run
 
     try:
-        execution = _execution(workspace, "dvc repro", read_records(workspace.root / RECORDS_DIR))
+        records = read_records(workspace.root / RECORDS_DIR)
+        execution = with_dvc_outputs(_execution(workspace, "dvc repro", records), error)
         client = connect(workspace.config, workspace.root)
-        end_run_failed(client, start_run(client, execution), error, stage)
+        end_run_failed(client, start_run(client, execution), error, stage, execution=execution)
         clear_records(workspace.root)
     except Exception as tracking_error:  # never hide the stage's own error behind this one
         log.error("tracking.failed_run_not_recorded", stage=stage, error=str(tracking_error))

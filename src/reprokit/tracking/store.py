@@ -23,7 +23,14 @@ from reprokit.config.models import ReprokitConfig
 from reprokit.errors import ReprokitError
 from reprokit.lineage.environment import ENV_TAG, byte_environment
 from reprokit.logs import get_logger
-from reprokit.tracking.fingerprint import Fingerprint, file_sha256
+from reprokit.tracking.fingerprint import Fingerprint, canonical_hash, file_md5, file_sha256
+from reprokit.tracking.outputs import (
+    GATE_NOT_CHECKED,
+    MODEL_ORIGIN_TEXT,
+    NOT_TRAINED,
+    Output,
+)
+from reprokit.tracking.promotion import Candidate, Decision, PromotionRule, decide
 
 log = get_logger(__name__)
 
@@ -32,6 +39,15 @@ MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
 MAX_TAG_LENGTH = 8000  # MLflow's limit on a tag value (SQLite accepts more; servers do not)
 TRUNCATED = "...(truncated: see composed_config.yaml)"
 BATCH = 100  # MLflow's limit on params/tags per log_batch call
+MODEL = "model"
+# The catalog dataset holding the test split: promotion compares models on the same one.
+TEST_SPLIT = "test"
+TEST_SPLIT_TAG = f"{TAG}test_split_md5"
+EVALUATION_TAG = f"{TAG}evaluation_hash"
+MODEL_VERSION_TAG = f"{TAG}model_version"
+MODEL_SHA256_TAG = f"{TAG}model_sha256"
+OUTPUT_SHA256_TAG = f"{TAG}sha256."
+PROMOTION_REFUSED_TAG = f"{TAG}promotion_refused"
 VERSIONED_PACKAGES = (
     "reprokit",
     "kedro",
@@ -63,6 +79,10 @@ class Execution:
     overrides: list[str] = field(default_factory=list)
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     params_yaml: str = ""
+    # What this execution produced (src/reprokit/tracking/outputs.py): nothing else is
+    # logged as its model, metrics or artifacts.
+    outputs: dict[str, Output] = field(default_factory=dict)
+    gate: str = GATE_NOT_CHECKED
 
 
 # --- where ---------------------------------------------------------------------------------
@@ -237,9 +257,15 @@ def end_run_failed(
     error: BaseException | str,
     stage: str | None = None,
     end_time: int | None = None,
+    *,
+    execution: Execution | None = None,
 ) -> None:
-    """FAILED, with the error as a tag (short) and an artifact (whole)."""
+    """FAILED, with the error as a tag (short) and an artifact (whole). With the
+    `execution`, what it produced is tagged too: a run failed by its quality gate names the
+    model it trained, so that packaging that model can say which run and gate refused it."""
     text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+    if execution is not None:
+        client.log_batch(run_id, tags=_tag_list(output_tags(execution)))
     client.set_tag(run_id, f"{TAG}error", text[:MAX_PARAM_LENGTH])
     if stage:
         client.set_tag(run_id, f"{TAG}failed_stage", stage)
@@ -293,9 +319,9 @@ def _log_params_and_metrics(client: Any, run_id: str, execution: Execution) -> d
     flat = list(flatten(execution.params))
     for chunk in _chunks(flat, BATCH):
         client.log_batch(run_id, params=[Param(k, v) for k, v in chunk])
-    metrics_path = _catalog_path(execution, execution.config.tracking.metrics)
+    metrics_path = produced_file(execution, execution.config.tracking.metrics)
     metrics = {}
-    if metrics_path is not None and metrics_path.is_file():
+    if metrics_path is not None:
         metrics = _numeric_metrics(json.loads(metrics_path.read_text(encoding="utf-8")))
     timings = {
         # `reprokit run -p prepare -p features` records "prepare+features"; MLflow rejects "+".
@@ -337,18 +363,18 @@ def _log_inputs(client: Any, run_id: str, execution: Execution) -> None:
         client.log_inputs(run_id, datasets=inputs)
 
 
-def _log_artifacts(client: Any, run_id: str, execution: Execution) -> dict[str, str]:
-    """Declared catalog files/folders, the composed config, validation and stage records."""
-    hashes: dict[str, str] = {}
+def _log_artifacts(client: Any, run_id: str, execution: Execution) -> None:
+    """Declared catalog files/folders this execution produced, the composed config,
+    validation and stage records."""
     for dataset in execution.config.tracking.artifacts:
         path = _catalog_path(execution, dataset)
-        if path is None or not path.exists():
-            continue
+        if dataset not in execution.outputs or path is None or not path.exists():
+            continue  # not this execution's: another config's file must not pose as ours
         if path.is_dir():
             client.log_artifacts(run_id, str(path), dataset)
         else:
+            produced_file(execution, dataset)  # still the bytes this execution wrote
             client.log_artifact(run_id, str(path), dataset)
-            hashes[dataset] = file_sha256(path)
     client.log_text(run_id, execution.params_yaml, "composed_config.yaml")
     client.log_dict(run_id, execution.fingerprint.as_dict(), "fingerprint.json")
     validation = {
@@ -358,7 +384,6 @@ def _log_artifacts(client: Any, run_id: str, execution: Execution) -> dict[str, 
     }
     client.log_dict(run_id, validation, "validation_summary.json")
     client.log_dict(run_id, execution.records, "stage_records.json")
-    return hashes
 
 
 def log_execution(
@@ -367,12 +392,78 @@ def log_execution(
     """Fill the run with everything needed to redo it, and end it FINISHED."""
     metrics = _log_params_and_metrics(client, run_id, execution)
     _log_inputs(client, run_id, execution)
-    hashes = _log_artifacts(client, run_id, execution)
-    model_path = _catalog_path(execution, "model")
-    if model_path is not None and model_path.is_file():
-        client.set_tag(run_id, f"{TAG}model_sha256", hashes.get("model") or file_sha256(model_path))
+    _log_artifacts(client, run_id, execution)
+    client.log_batch(run_id, tags=_tag_list(output_tags(execution)))
+    if MODEL not in execution.outputs:
+        log.info("tracking.no_model", run_id=run_id, detail=NOT_TRAINED)
     client.set_terminated(run_id, status="FINISHED", end_time=end_time)
     return metrics
+
+
+def produced_file(execution: Execution, dataset: str) -> Path | None:
+    """The file of `dataset` if this execution produced it, checked to still hold the bytes
+    it wrote; None if the execution did not produce it.
+
+    Raises:
+        TrackingError: The file changed since the execution wrote it.
+    """
+    output = execution.outputs.get(dataset)
+    path = _catalog_path(execution, dataset)
+    if output is None or path is None or not path.is_file():
+        return None
+    if output.sha256 is not None and file_sha256(path) != output.sha256:
+        raise TrackingError(
+            f"{path} changed after this execution wrote it (sha256 {output.sha256[:12]} "
+            "when written): another command wrote into the workspace meanwhile; nothing "
+            "of it is recorded as this run's, run the pipeline again"
+        )
+    return path
+
+
+def test_split_md5(execution: Execution) -> str | None:
+    """The content hash (DVC's md5) of the test split the metrics were computed on."""
+    path = _catalog_path(execution, TEST_SPLIT)
+    return file_md5(path) if path is not None and path.is_file() else None
+
+
+def evaluation_hash(params: Mapping[str, Any]) -> str:
+    """The evaluation config that shapes the metrics; the gate only judges them."""
+    evaluation = dict(params.get("evaluation") or {})
+    evaluation.pop("gate", None)
+    return canonical_hash(evaluation)
+
+
+def output_tags(execution: Execution) -> dict[str, str]:
+    """What the run says about its outputs: the model (its sha256 only when this execution
+    produced it), the quality gate, and the test data its metrics come from."""
+    model = execution.outputs.get(MODEL)
+    tags = {
+        f"{TAG}model": NOT_TRAINED if model is None else MODEL_ORIGIN_TEXT[model.origin],
+        f"{TAG}quality_gate": execution.gate,
+    }
+    if model is not None and model.sha256 is not None:
+        tags[MODEL_SHA256_TAG] = model.sha256
+    # The bytes of every other file it produced: packaging checks the feature state and
+    # profile it bundles with the model are this run's too.
+    tags.update(
+        {
+            f"{OUTPUT_SHA256_TAG}{name}": output.sha256
+            for name, output in sorted(execution.outputs.items())
+            if output.sha256 is not None and name != MODEL
+        }
+    )
+    if execution.config.tracking.metrics in execution.outputs:
+        split = test_split_md5(execution)
+        if split is not None:
+            tags[TEST_SPLIT_TAG] = split
+        tags[EVALUATION_TAG] = evaluation_hash(execution.params)
+    return tags
+
+
+def _tag_list(tags: Mapping[str, str]) -> list[Any]:
+    from mlflow.entities import RunTag
+
+    return [RunTag(key, value) for key, value in tags.items()]
 
 
 # --- registry ----------------------------------------------------------------------------------
@@ -381,16 +472,39 @@ def log_execution(
 def register_model(
     client: Any, run_id: str, execution: Execution, metrics: Mapping[str, float]
 ) -> str | None:
-    """A new version of the configured model, alias `challenger`; `champion` moves when the
-    promotion rule says the new version is better (or there is no champion yet)."""
+    """Register the model this execution produced, alias `challenger`; `champion` moves when
+    the promotion rule says so. A model whose sha256 already has a version reuses it (the
+    same bytes are the same model: no duplicate version, `challenger` stays); if this
+    execution evaluated it, the rule judges that version again with this run's metrics and
+    rule. Nothing is registered when the execution produced no model."""
+    name = execution.config.tracking.registered_model
+    model_path = produced_file(execution, MODEL)
+    if name is None or model_path is None:
+        return None
+    sha256 = execution.outputs[MODEL].sha256 or file_sha256(model_path)
+    existing = _version_with_sha256(client, name, sha256)
+    if existing is not None:
+        client.set_tag(run_id, MODEL_VERSION_TAG, existing)
+        log.info("registry.version_reused", model=name, version=existing, sha256=sha256[:12])
+        champion = _champion(client, name)
+        evaluated = execution.config.tracking.metrics in execution.outputs
+        if evaluated and (champion is None or str(champion.version) != existing):
+            _apply_promotion_rule(client, name, existing, execution, metrics)
+        return existing
+    version = _create_version(client, run_id, execution, name, sha256)
+    client.set_tag(run_id, MODEL_VERSION_TAG, version)
+    client.set_registered_model_alias(name, "challenger", version)
+    _apply_promotion_rule(client, name, version, execution, metrics)
+    return version
+
+
+def _create_version(client: Any, run_id: str, execution: Execution, name: str, sha256: str) -> str:
     import lightgbm as lgb
     import mlflow
 
-    name = execution.config.tracking.registered_model
-    model_path = _catalog_path(execution, "model")
-    if name is None or model_path is None or not model_path.is_file():
-        return None
     mlflow.set_tracking_uri(client.tracking_uri)
+    model_path = produced_file(execution, MODEL)
+    assert model_path is not None, "register_model checked it"
     booster = lgb.Booster(model_file=str(model_path))
     with mlflow.start_run(run_id=run_id):
         info = mlflow.lightgbm.log_model(
@@ -408,12 +522,19 @@ def register_model(
         tags={
             f"{TAG}fingerprint": execution.fingerprint.value,
             f"{TAG}run_id": run_id,
-            f"{TAG}model_sha256": file_sha256(model_path),
+            MODEL_SHA256_TAG: sha256,
         },
     )
-    client.set_registered_model_alias(name, "challenger", version.version)
-    _apply_promotion_rule(client, name, str(version.version), execution, metrics)
     return str(version.version)
+
+
+def _version_with_sha256(client: Any, name: str, sha256: str) -> str | None:
+    """The oldest version of `name` registered with exactly these model bytes."""
+    versions = client.search_model_versions(
+        f"name = '{name}' and tags.`{MODEL_SHA256_TAG}` = '{sha256}'"
+    )
+    numbers = sorted(int(version.version) for version in versions)
+    return str(numbers[0]) if numbers else None
 
 
 def _ensure_registered_model(client: Any, name: str) -> str:
@@ -435,36 +556,53 @@ def _champion(client: Any, name: str) -> Any | None:
         return None
 
 
+def _candidate(version: str, run: Any, metric: str) -> Candidate:
+    tags = run.data.tags
+    return Candidate(
+        version=version,
+        value=run.data.metrics.get(metric),
+        test_split_md5=tags.get(TEST_SPLIT_TAG),
+        evaluation_hash=tags.get(EVALUATION_TAG),
+    )
+
+
+def promotion_rule(config: ReprokitConfig) -> PromotionRule:
+    metric, direction = config.tracking.promotion.resolved(config.data.task)
+    return PromotionRule(
+        metric,
+        "minimize" if direction == "minimize" else "maximize",
+        config.tracking.promotion.min_improvement,
+    )
+
+
 def _apply_promotion_rule(
     client: Any, name: str, version: str, execution: Execution, metrics: Mapping[str, float]
-) -> None:
-    metric, direction = execution.config.tracking.promotion.resolved(execution.config.data.task)
-    margin = execution.config.tracking.promotion.min_improvement
-    champion = _champion(client, name)
-    new_value = metrics.get(metric)
-    if champion is None:
-        reason = "first registered version"
-    else:
-        old_value = client.get_run(champion.run_id).data.metrics.get(metric)
-        if new_value is None or old_value is None:
-            return
-        gain = new_value - old_value if direction == "maximize" else old_value - new_value
-        # A tie keeps the champion: moving it to an equally good model is churn.
-        if gain <= 0 or gain < margin:
-            log.info(
-                "registry.champion_kept",
-                model=name,
-                champion=champion.version,
-                metric=metric,
-                champion_value=old_value,
-                challenger_value=new_value,
-            )
-            return
-        reason = (
-            f"promotion rule: {metric} {new_value:.6g} vs champion v{champion.version} "
-            f"{old_value:.6g} ({direction}, min improvement {margin})"
+) -> Decision:
+    rule = promotion_rule(execution.config)
+    tags = output_tags(execution)
+    challenger = Candidate(
+        version=version,
+        value=metrics.get(rule.metric),
+        test_split_md5=tags.get(TEST_SPLIT_TAG),
+        evaluation_hash=tags.get(EVALUATION_TAG),
+    )
+    current = _champion(client, name)
+    champion = (
+        None
+        if current is None
+        else _candidate(str(current.version), client.get_run(current.run_id), rule.metric)
+    )
+    decision = decide(challenger, champion, rule)
+    if decision.action == "promote":
+        promote(client, name, version, decision.reason)
+    elif decision.action == "refuse":
+        client.set_model_version_tag(name, version, PROMOTION_REFUSED_TAG, decision.reason)
+        log.warning(
+            "registry.promotion_refused", model=name, version=version, reason=decision.reason
         )
-    promote(client, name, version, reason)
+    else:
+        log.info("registry.champion_kept", model=name, version=version, reason=decision.reason)
+    return decision
 
 
 def promote(client: Any, name: str, version: str, reason: str) -> None:

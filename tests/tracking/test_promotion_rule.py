@@ -1,0 +1,141 @@
+"""Promotion on equal terms, and one registered version per model.
+
+The decision (src/reprokit/tracking/promotion.py) is a pure function, tested directly.
+Then one project copy with the real MLflow store:
+
+1. `reprokit run`                               -> v1, champion (first version)
+2. `kedro run --pipeline=train`                 -> the same model bytes: v1 reused, no v2
+3. `reprokit run split.test_size=0.3 ...`       -> v2, a better ROC AUC on another test split:
+                                                   refused, v1 stays champion
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.tracking.test_tracking_support import (
+    MODEL,
+    Executed,
+    aliases,
+    executions_in_copy,
+    versions,
+)
+
+from reprokit.tracking.promotion import Candidate, PromotionRule, decide
+
+RULE = PromotionRule("roc_auc", "maximize", min_improvement=0.01)
+SPLIT, OTHER_SPLIT = "a" * 32, "b" * 32
+EVALUATION, OTHER_EVALUATION = "e" * 64, "f" * 64
+
+
+def candidate(
+    version: str,
+    value: float | None,
+    split: str | None = SPLIT,
+    evaluation: str | None = EVALUATION,
+) -> Candidate:
+    return Candidate(version, value, split, evaluation)
+
+
+# --- the decision ---------------------------------------------------------------------------
+
+
+def test_the_first_evaluated_version_is_promoted() -> None:
+    decision = decide(candidate("1", 0.7), None, RULE)
+    assert (decision.action, decision.reason) == ("promote", "first registered version")
+
+
+def test_a_version_its_run_did_not_evaluate_is_refused() -> None:
+    decision = decide(candidate("2", None), candidate("1", 0.7), RULE)
+    assert decision.action == "refuse"
+    assert decision.reason == "v2 has no roc_auc: its run did not evaluate it"
+    assert decide(candidate("1", None), None, RULE).action == "refuse"
+
+
+@pytest.mark.parametrize(
+    ("challenger", "named"),
+    [
+        (candidate("2", 0.9, split=OTHER_SPLIT), "test split (md5): v2 bbbbbbbbbbbb"),
+        (candidate("2", 0.9, evaluation=OTHER_EVALUATION), "evaluation config (hash): v2 ffff"),
+        (candidate("2", 0.9, split=None), "v2 has no recorded test split"),
+    ],
+)
+def test_metrics_from_other_test_data_are_not_compared(challenger: Candidate, named: str) -> None:
+    decision = decide(challenger, candidate("1", 0.7), RULE)
+    assert decision.action == "refuse"
+    assert decision.reason.startswith("not comparable with champion v1: ")
+    assert named in decision.reason
+    assert "reprokit promote" in decision.reason
+
+
+def test_a_champion_without_recorded_test_data_is_not_compared() -> None:
+    decision = decide(candidate("2", 0.9), candidate("1", 0.7, split=None), RULE)
+    assert decision.action == "refuse"
+    assert "v1 has no recorded test split (md5)" in decision.reason
+
+
+@pytest.mark.parametrize(
+    ("value", "action"),
+    [(0.70, "keep"), (0.705, "keep"), (0.69, "keep"), (0.72, "promote")],
+)
+def test_on_equal_terms_the_rule_and_its_margin_decide(value: float, action: str) -> None:
+    decision = decide(candidate("2", value), candidate("1", 0.70), RULE)
+    assert decision.action == action
+    assert decision.reason.startswith(f"promotion rule: roc_auc {value:.6g} vs champion v1 0.7 ")
+
+
+def test_a_minimized_metric_promotes_the_lower_value() -> None:
+    rule = PromotionRule("log_loss", "minimize")
+    assert decide(candidate("2", 0.30), candidate("1", 0.35), rule).action == "promote"
+    assert decide(candidate("2", 0.40), candidate("1", 0.35), rule).action == "keep"
+
+
+# --- the real registry ------------------------------------------------------------------------
+
+
+@dataclass
+class Scenario:
+    client: Any
+    steps: dict[str, Executed]
+
+
+@pytest.fixture(scope="module")
+def scenario(
+    tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path
+) -> Iterator[Scenario]:
+    execute = executions_in_copy(tmp_path_factory.mktemp("promotion"), mlflow_db_template)
+    execute("first", ["reprokit", "run"])
+    execute("same_model", ["kedro", "run", "--pipeline=train"])
+    execute("other_split", ["reprokit", "run", "split.test_size=0.3", "model.num_leaves=7"])
+    yield Scenario(execute.client, execute.steps)
+
+
+@pytest.mark.slow
+def test_an_identical_model_reuses_its_version(scenario: Scenario) -> None:
+    first, same = scenario.steps["first"].run, scenario.steps["same_model"].run
+    assert same.data.tags["reprokit.model_sha256"] == first.data.tags["reprokit.model_sha256"]
+    assert same.data.tags["reprokit.model_version"] == "1"
+    registered = versions(scenario.client)
+    assert [mv.run_id for mv in registered] == [
+        first.info.run_id,
+        scenario.steps["other_split"].run.info.run_id,
+    ]
+
+
+@pytest.mark.slow
+def test_a_better_metric_on_another_test_split_does_not_take_champion(
+    scenario: Scenario,
+) -> None:
+    first, other = scenario.steps["first"].run, scenario.steps["other_split"].run
+    assert other.data.metrics["roc_auc"] > first.data.metrics["roc_auc"]
+    assert other.data.tags["reprokit.test_split_md5"] != first.data.tags["reprokit.test_split_md5"]
+    assert (
+        other.data.tags["reprokit.evaluation_hash"] == first.data.tags["reprokit.evaluation_hash"]
+    )
+    assert aliases(scenario.client) == {"champion": "1", "challenger": "2"}
+    refused = scenario.client.get_model_version(MODEL, "2").tags["reprokit.promotion_refused"]
+    assert refused.startswith("not comparable with champion v1: evaluated on another test split")
