@@ -79,6 +79,36 @@ def test_settings_errors_name_the_variable() -> None:
         ServingSettings.from_env({"REPROKIT_AUTH": "maybe"})
 
 
+def test_every_bad_setting_is_named_at_once_with_what_is_expected() -> None:
+    bad = {
+        "REPROKIT_AUTH": "maybe",
+        "REPROKIT_RATE_LIMIT_RPS": "abc",
+        "REPROKIT_RATE_LIMIT_BURST": "inf",
+        "REPROKIT_MAX_BODY_BYTES": "1.5",
+        "REPROKIT_REQUEST_TIMEOUT_S": "-1",
+        "REPROKIT_ACCESS_LOG": "sometimes",  # was silently "on"
+    }
+    with pytest.raises(SettingsError) as caught:
+        ServingSettings.from_env(bad)
+    lines = str(caught.value).splitlines()[1:]
+    assert [line.split("=", 1)[0].lstrip(" -") for line in lines] == list(bad)
+    assert "REPROKIT_AUTH='maybe': Input should be 'required' or 'off'" in lines[0]
+    assert "finite" in lines[2] and "greater than or equal to 0" in lines[4]
+
+
+def test_settings_accept_blanks_spaces_and_any_case() -> None:
+    loaded = ServingSettings.from_env(
+        {
+            "REPROKIT_AUTH": "OFF",
+            "REPROKIT_RATE_LIMIT_RPS": " 2.5 ",
+            "REPROKIT_MAX_BODY_BYTES": "",
+            "REPROKIT_ACCESS_LOG": "no",
+        }
+    )
+    assert not loaded.auth_required and loaded.rate_per_second == 2.5
+    assert loaded.max_body_bytes == 10 * 1024 * 1024 and not loaded.access_log
+
+
 def test_auth_is_fail_closed_without_keys() -> None:
     """No key configured refuses every request; only an explicit REPROKIT_AUTH=off opens."""
     assert ServingSettings.from_env({}).auth_required

@@ -393,6 +393,38 @@ def test_fuzzing_the_openapi_schema_finds_no_server_error(served: Served) -> Non
     assert len(sent) > 50 and any(400 <= status < 500 for status in sent)
 
 
+@pytest.mark.parametrize(
+    ("bad", "expected"),
+    [
+        (
+            {"REPROKIT_AUTH": "maybe", "REPROKIT_RATE_LIMIT_RPS": "abc"},
+            [
+                "REPROKIT_AUTH='maybe': Input should be 'required' or 'off'",
+                "REPROKIT_RATE_LIMIT_RPS='abc': Input should be a valid number",
+            ],
+        ),
+        ({"REPROKIT_MAX_RECORDS": "lots"}, ["REPROKIT_MAX_RECORDS='lots': expected a whole"]),
+    ],
+)
+def test_a_bad_setting_stops_start_up_naming_the_variable(
+    served: Served, bad: dict[str, str], expected: list[str]
+) -> None:
+    """Before: the server came up and answered 500 on every path, /livez and /readyz too."""
+    result = subprocess.run(
+        ["bentoml", "serve", "--host", "127.0.0.1", "--port", str(free_port())],
+        cwd=served.root,
+        env={**served.env, **bad},
+        capture_output=True,
+        text=True,
+        timeout=STARTUP_SECONDS,
+        check=False,
+    )
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-2000:]
+    for text in expected:
+        assert text in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
 def _path_without_uv(path: str) -> str:
     """PATH minus every folder holding a `uv`: a fresh machine has none installed globally."""
     return os.pathsep.join(d for d in path.split(os.pathsep) if d and not (Path(d) / "uv").exists())

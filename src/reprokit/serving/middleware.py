@@ -1,7 +1,9 @@
 """Production concerns BentoML open source leaves to us, as plain ASGI middleware.
 
 Settings come from the environment when the server builds its middleware stack (never at
-import); defaults in brackets:
+import), and are validated before any worker starts (`ServingSettings.from_env` in the
+service's deployment hook): a bad value stops `bentoml serve` with exit status 2 and a
+message naming every bad variable and what it expects. Defaults in brackets:
 
 - `REPROKIT_API_KEYS`: comma-separated API keys; `REPROKIT_API_KEYS_FILE`: a secrets file
   with one key per line (`#` comments). Both may be set. Only SHA-256 digests are kept.
@@ -13,9 +15,10 @@ import); defaults in brackets:
   with `Retry-After` (seconds).
 - `REPROKIT_MAX_BODY_BYTES`: request body limit [10485760]; over it: 413.
 - `REPROKIT_REQUEST_TIMEOUT_S`: time until the response starts [30]; over it: 504.
-- `REPROKIT_ACCESS_LOG`: one JSON line per request on stderr [1]: request id, method,
-  path, status, outcome, latency, model tag/version/role, key id (a digest prefix). Never
-  the payload or the key. Shadow scorings add their own line (`"event": "shadow"`).
+- `REPROKIT_ACCESS_LOG` (1/0, true/false, yes/no, on/off): one JSON line per request on
+  stderr [1]: request id, method, path, status, outcome, latency, model tag/version/role,
+  key id (a digest prefix). Never the payload or the key. Shadow scorings add their own
+  line (`"event": "shadow"`).
 
 Every request but health and metrics is also counted in `reprokit_requests_total` and
 `reprokit_request_duration_seconds` (reprokit.serving.metrics) by model, role, outcome.
@@ -41,8 +44,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from reprokit.errors import ConfigError
 
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
 KEY_ID_SCOPE = "reprokit.key_id"
@@ -57,21 +64,43 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 ACCESS_LOGGER = "reprokit.serving.access"
 
 
-class SettingsError(ValueError):
-    """A serving environment variable is invalid; the message names it."""
+class SettingsError(ConfigError, ValueError):
+    """A serving environment variable is invalid; the message names it and what is expected."""
 
 
-def _number(environ: Mapping[str, str], name: str, default: float) -> float:
-    raw = environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
+_NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+class _Environment(BaseModel):
+    """The serving variables as set (blank = unset), validated together so that one start-up
+    error names every bad variable; aliases are the variable names, for the messages."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    auth: Literal["required", "off"] = Field("required", alias="REPROKIT_AUTH")
+    rate_per_second: _NonNegative = Field(50.0, alias="REPROKIT_RATE_LIMIT_RPS")
+    burst: _NonNegative = Field(100.0, alias="REPROKIT_RATE_LIMIT_BURST")
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1, alias="REPROKIT_MAX_BODY_BYTES")
+    timeout_seconds: _NonNegative = Field(30.0, alias="REPROKIT_REQUEST_TIMEOUT_S")
+    # pydantic's booleans: 1/0, true/false, yes/no, on/off (any case); anything else is refused.
+    access_log: bool = Field(True, alias="REPROKIT_ACCESS_LOG")
+
+    @field_validator("auth", mode="before")
+    @classmethod
+    def _any_case(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+
+def _environment(environ: Mapping[str, str]) -> _Environment:
+    names = [str(field.alias) for field in _Environment.model_fields.values()]
+    given = {name: environ[name].strip() for name in names if environ.get(name, "").strip()}
     try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r}: expected a number") from None
-    if not math.isfinite(value) or value < 0:
-        raise SettingsError(f"{name}={raw!r}: expected a finite number >= 0")
-    return value
+        return _Environment.model_validate(given)
+    except ValidationError as error:
+        lines = [
+            f"{item['loc'][0]}={item.get('input')!r}: {item['msg']}" for item in error.errors()
+        ]
+        raise SettingsError("invalid serving settings:\n  - " + "\n  - ".join(lines)) from None
 
 
 def _read_keys(environ: Mapping[str, str]) -> list[str]:
@@ -102,20 +131,24 @@ class ServingSettings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServingSettings:
+        """The settings from the environment.
+
+        Raises:
+            SettingsError: A variable is invalid or the keys file is missing; the message
+                names each bad variable, its value and what is expected.
+        """
         env = os.environ if environ is None else environ
-        mode = env.get("REPROKIT_AUTH", "required").lower()
-        if mode not in ("required", "off"):
-            raise SettingsError(f"REPROKIT_AUTH={mode!r}: expected 'required' or 'off'")
+        parsed = _environment(env)
         keys = _read_keys(env)
         return cls(
             # Only digests stay in memory; the keys themselves go out of scope here.
             key_digests=tuple(digest(key) for key in dict.fromkeys(keys)),
-            auth_required=mode == "required",
-            rate_per_second=_number(env, "REPROKIT_RATE_LIMIT_RPS", 50.0),
-            burst=max(1.0, _number(env, "REPROKIT_RATE_LIMIT_BURST", 100.0)),
-            max_body_bytes=int(_number(env, "REPROKIT_MAX_BODY_BYTES", 10 * 1024 * 1024)),
-            timeout_seconds=_number(env, "REPROKIT_REQUEST_TIMEOUT_S", 30.0),
-            access_log=env.get("REPROKIT_ACCESS_LOG", "1").lower() not in ("0", "false", "no"),
+            auth_required=parsed.auth == "required",
+            rate_per_second=parsed.rate_per_second,
+            burst=max(1.0, parsed.burst),
+            max_body_bytes=parsed.max_body_bytes,
+            timeout_seconds=parsed.timeout_seconds,
+            access_log=parsed.access_log,
         )
 
 
