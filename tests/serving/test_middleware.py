@@ -14,14 +14,17 @@ import pytest
 from starlette.types import Receive, Scope, Send
 
 from reprokit.serving.middleware import (
+    BENTOML_REQUEST_LOGGER,
     AccessLogMiddleware,
     ApiKeyMiddleware,
     BodyLimitMiddleware,
+    PayloadFreeValidationErrors,
     RateLimitMiddleware,
     ServingSettings,
     SettingsError,
     TimeoutMiddleware,
     TokenBuckets,
+    keep_payloads_out_of_bentoml_logs,
 )
 
 
@@ -209,3 +212,42 @@ def test_access_log_is_json_without_payload(caplog: pytest.LogCaptureFixture) ->
     assert line["key_id"] and "good-key" not in caplog.text
     assert "secret" not in caplog.text
     assert line["latency_ms"] >= 0
+
+
+def test_bentoml_request_errors_are_logged_without_the_payload() -> None:
+    """BentoML logs each refused body at ERROR with pydantic's traceback, which quotes it."""
+    import io
+
+    import pydantic
+
+    class Body(pydantic.BaseModel):
+        records: list[dict[str, Any]]
+
+    keep_payloads_out_of_bentoml_logs()
+    keep_payloads_out_of_bentoml_logs()  # once per process, however often it is called
+    logger = logging.getLogger(BENTOML_REQUEST_LOGGER)
+    assert sum(isinstance(f, PayloadFreeValidationErrors) for f in logger.filters) == 1
+    sink = io.StringIO()
+    handler = logging.StreamHandler(sink)
+    logger.addHandler(handler)
+    try:
+        for body in (b'{"records": [{"secret_marker": 1}', b'{"rows": ["secret_marker"]}'):
+            try:
+                Body.model_validate_json(body)
+            except pydantic.ValidationError:
+                logger.error("Exception on %s [%s]", "/predict", "POST", exc_info=True)
+        try:
+            raise RuntimeError("a server bug keeps its traceback")
+        except RuntimeError:
+            logger.error("Exception on %s [%s]", "/predict", "POST", exc_info=True)
+    finally:
+        logger.removeHandler(handler)
+    text = sink.getvalue()
+    assert "secret_marker" not in text and "input_value" not in text
+    lines = text.splitlines()
+    assert (
+        lines[0]
+        == "Exception on /predict [POST]: request body refused (1 validation errors: json_invalid)"
+    )
+    assert lines[1].endswith("(1 validation errors: missing)")
+    assert "Traceback" in text and "a server bug keeps its traceback" in text

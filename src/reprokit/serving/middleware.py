@@ -202,6 +202,35 @@ def log_event(record: Mapping[str, object]) -> None:
     _access_logger().info(json.dumps(line, separators=(",", ":")))
 
 
+# BentoML logs each body its own input model refuses (the 400s) at ERROR, with pydantic's
+# traceback, whose text quotes the body (`input_value=b'{"records": [...]}'`): any caller
+# could write its payload into the error log. `log_exception` in this module logs them.
+BENTOML_REQUEST_LOGGER = "bentoml._internal.server.http_app"
+
+
+class PayloadFreeValidationErrors(logging.Filter):
+    """Rewrites a record carrying a pydantic ValidationError into one line without the
+    payload: the error count and kinds (pydantic's types, e.g. `json_invalid`), at INFO,
+    since it is the caller's mistake, already answered 400 and in the access log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, ValidationError):
+            kinds = sorted({str(item["type"]) for item in error.errors(include_input=False)})
+            record.args = (record.getMessage(), error.error_count(), ", ".join(kinds))
+            record.msg = "%s: request body refused (%d validation errors: %s)"
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+        return True
+
+
+def keep_payloads_out_of_bentoml_logs() -> None:
+    """Install `PayloadFreeValidationErrors` on BentoML's request logger, once per process."""
+    logger = logging.getLogger(BENTOML_REQUEST_LOGGER)
+    if not any(isinstance(known, PayloadFreeValidationErrors) for known in logger.filters):
+        logger.addFilter(PayloadFreeValidationErrors())
+
+
 _OUTCOMES = {
     400: "bad_request",
     401: "unauthorized",

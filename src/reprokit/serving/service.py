@@ -73,6 +73,7 @@ from reprokit.serving.middleware import (
     REQUEST_ID_SCOPE,
     ServingSettings,
     SettingsError,
+    keep_payloads_out_of_bentoml_logs,
     log_event,
 )
 from reprokit.serving.request import RequestValidationError, Violation, validate_records
@@ -216,6 +217,7 @@ class ReprokitService:
     """Scores records with the packaged pipeline (schema, features, LightGBM model)."""
 
     def __init__(self) -> None:
+        keep_payloads_out_of_bentoml_logs()  # in each worker, where BentoML logs requests
         self.config, source = load_serving_config(os.environ)
         tags = resolve_tags(self.config, os.environ)
         threads = _int_env("REPROKIT_PREDICT_THREADS", 1)
