@@ -287,8 +287,18 @@ def _broken(served: Served, field: str, value: Any) -> dict[str, Any]:
         ("age", "forty", "dtype"),
         ("purpose", 7, "dtype"),
         ("favourite_colour", "blue", "unexpected_field"),
-        ("loan_amount", float("nan"), "not_nullable"),
+        ("loan_amount", None, "not_nullable"),
         ("loan_term_months", 13, "isin"),
+        # Were 500s (an uncaught OutOfBoundsDatetime): valid dates datetime64[ns] cannot hold.
+        ("application_date", "0000-01-01T00:00:00", "dtype"),
+        ("application_date", "1500-06-01", "dtype"),
+        ("application_date", "2300-01-01", "dtype"),
+        ("application_date", "9999-12-31T23:59:59", "dtype"),
+        # Were scored: not strict ISO 8601, and JSON's non-standard NaN/Infinity literals.
+        ("application_date", "now", "dtype"),
+        ("application_date", "01-03-2024", "dtype"),
+        ("loan_amount", float("nan"), "dtype"),
+        ("income", float("inf"), "dtype"),
     ],
 )
 def test_schema_violations_are_422_with_field_rule_rows(
@@ -300,6 +310,65 @@ def test_schema_violations_are_422_with_field_rule_rows(
     assert {"field": field, "rule": rule, "rows": [1]}.items() <= {
         key: violations[0][key] for key in ("field", "rule", "rows")
     }.items()
+
+
+def test_a_number_past_the_float64_range_is_refused_not_scored_as_infinity(
+    served: Served,
+) -> None:
+    body = json.dumps(_broken(served, "loan_amount", "__huge__")).replace('"__huge__"', "1e309")
+    response = post(served, None, content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    (violation,) = response.json()["violations"]
+    assert (violation["field"], violation["rows"]) == ("loan_amount", [1])
+    assert "finite" in violation["message"]
+
+
+def test_a_422_stays_small_whatever_the_number_of_violations(served: Served) -> None:
+    record = test_records(served, 1)[0]
+    record.update({f"unknown_{i}": 0 for i in range(60_000)})
+    response = post(served, {"records": [record]})
+    assert response.status_code == 422
+    body = response.json()
+    assert body["violation_count"] == 60_000 and len(body["violations"]) == 100
+    assert "first 100 of 60000" in body["truncated"]
+    print(f"422 for 60,000 unknown fields: {len(response.content)} bytes")
+    assert len(response.content) < 50_000  # uncapped: ~130 bytes per violation
+
+
+def test_bodies_bentoml_refuses_leave_no_payload_in_the_log(served: Served) -> None:
+    bodies = [b'{"records": [{"secret_marker": 1}', b'{"rows": ["secret_marker"]}']
+    for number, body in enumerate([*bodies, b'{"records": "secret_marker"}']):
+        request_id = f"refused-{number}"
+        response = post(
+            served,
+            None,
+            content=body,
+            headers={"Content-Type": "application/json", "X-Request-ID": request_id},
+        )
+        assert response.status_code == 400, response.text
+        assert access_log_lines(served.log, request_id)
+    log = served.log.read_text()
+    assert "secret_marker" not in log and "input_value" not in log
+    assert "request body refused (1 validation errors: json_invalid)" in log
+
+
+def test_metrics_stay_bounded_whatever_paths_are_requested(served: Served) -> None:
+    """BentoML labelled its request metrics by the raw path: 3,000 random paths grew
+    /metrics from 51 KB to 12.6 MB. Unmatched paths now share one label."""
+    before = httpx.get(f"{served.url}/metrics", timeout=10).text
+    statuses: set[int] = set()
+    with httpx.Client(base_url=served.url, timeout=10) as client:
+        for number in range(2_000):
+            # Half without a key (401), half with one (404, then 429 past its burst).
+            key = {"Authorization": f"Bearer {BURST_KEY}"} if number % 2 else {}
+            path = f"/probe-{number}-{os.urandom(4).hex()}"
+            statuses.add(client.get(path, headers=key).status_code)
+    after = httpx.get(f"{served.url}/metrics", timeout=10).text
+    assert {401, 404} <= statuses
+    print(f"/metrics: {len(before)} -> {len(after)} bytes after 2,000 random paths")
+    assert len(after) - len(before) < 20_000
+    assert "probe-" not in after
+    assert 'endpoint="/{unmatched}"' in after and 'endpoint="/predict"' in after
 
 
 def test_empty_records_is_422(served: Served) -> None:

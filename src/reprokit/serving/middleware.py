@@ -47,6 +47,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reprokit.errors import ConfigError
@@ -565,3 +566,49 @@ MIDDLEWARE_ORDER: tuple[type, ...] = (
     BodyLimitMiddleware,
     TimeoutMiddleware,
 )
+
+
+# --- metric label cardinality ----------------------------------------------------------------
+
+UNMATCHED_PATH = "/{unmatched}"
+_REQUESTED_PATH_SCOPE = "reprokit.requested_path"
+
+
+class _RequestedPath:
+    """Gives the apps inside BentoML's metrics middleware the path the client asked for."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if _REQUESTED_PATH_SCOPE in scope:
+            scope = {**scope, "path": scope[_REQUESTED_PATH_SCOPE]}
+        await self.app(scope, receive, send)
+
+
+class BoundedPathLabels:
+    """BentoML's request metrics, with every path that is not one of the app's routes seen
+    as `UNMATCHED_PATH`.
+
+    BentoML labels `bentoml_service_*` by the raw path, 401s and 404s included, so random
+    paths grew `/metrics` without bound (3,000 of them: 51 KB -> 12.6 MB, scrapes 200x
+    slower). Only the label changes: routing, auth and the access log see the real path.
+    `metrics_middleware` is BentoML's middleware class; `options` are its own.
+    """
+
+    def __init__(self, app: ASGIApp, metrics_middleware: type, **options: object) -> None:
+        self.metrics: ASGIApp = metrics_middleware(_RequestedPath(app), **options)
+        self._routes: frozenset[str] | None = None
+
+    def _is_route(self, scope: Scope) -> bool:
+        if self._routes is None:
+            # Starlette puts the app in the scope; only fixed route paths keep their label
+            # (a path with parameters or under a mount would again be unbounded).
+            routes = getattr(scope.get("app"), "routes", [])
+            self._routes = frozenset(route.path for route in routes if isinstance(route, Route))
+        return scope["path"] in self._routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self._is_route(scope):
+            scope = {**scope, "path": UNMATCHED_PATH, _REQUESTED_PATH_SCOPE: scope["path"]}
+        await self.metrics(scope, receive, send)

@@ -32,6 +32,7 @@ checks them before any worker starts).
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import time
@@ -71,6 +72,7 @@ from reprokit.serving.middleware import (
     MODEL_TAG_HEADER,
     MODEL_VERSION_HEADER,
     REQUEST_ID_SCOPE,
+    BoundedPathLabels,
     ServingSettings,
     SettingsError,
     keep_payloads_out_of_bentoml_logs,
@@ -387,6 +389,24 @@ async def shadow_score(
     )
 
 
+def bound_bentoml_metric_labels() -> None:
+    """BentoML's request metrics see every unmatched path as one (`BoundedPathLabels`).
+
+    BentoML puts its metrics middleware outside every middleware a service adds, so ours
+    cannot reach its labels; it takes the class from this module attribute when a worker
+    builds the app, just after importing this module, which is why this runs on import.
+    """
+    from bentoml._internal.server.http import instruments
+
+    current = instruments.RunnerTrafficMetricsMiddleware
+    if isinstance(current, functools.partial) and current.func is BoundedPathLabels:
+        return
+    instruments.RunnerTrafficMetricsMiddleware = functools.partial(  # type: ignore[misc,assignment]
+        BoundedPathLabels, metrics_middleware=current
+    )
+
+
 _service: Any = ReprokitService  # a bentoml Service object, typed as the class by the decorator
 for _middleware in MIDDLEWARE_ORDER:
     _service.add_asgi_middleware(_middleware)
+bound_bentoml_metric_labels()
