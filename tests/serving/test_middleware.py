@@ -15,9 +15,11 @@ from starlette.types import Receive, Scope, Send
 
 from reprokit.serving.middleware import (
     BENTOML_REQUEST_LOGGER,
+    UNMATCHED_PATH,
     AccessLogMiddleware,
     ApiKeyMiddleware,
     BodyLimitMiddleware,
+    BoundedPathLabels,
     PayloadFreeValidationErrors,
     RateLimitMiddleware,
     ServingSettings,
@@ -251,3 +253,39 @@ def test_bentoml_request_errors_are_logged_without_the_payload() -> None:
     )
     assert lines[1].endswith("(1 validation errors: missing)")
     assert "Traceback" in text and "a server bug keeps its traceback" in text
+
+
+def test_metric_labels_collapse_unmatched_paths_and_routing_sees_the_real_one() -> None:
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Mount, Route
+
+    labels: list[str] = []
+    routed: list[str] = []
+
+    class LabelRecorder:  # stands in for BentoML's metrics middleware: labels by path
+        def __init__(self, app: Any, namespace: str) -> None:
+            self.app, self.namespace = app, namespace
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            labels.append(f"{self.namespace}:{scope['path']}")
+            await self.app(scope, receive, send)
+
+    async def seen(request: Request) -> PlainTextResponse:
+        routed.append(request.url.path)
+        return PlainTextResponse(request.url.path)
+
+    app = Starlette(
+        routes=[Route("/predict", seen, methods=["POST"]), Mount("/static", routes=[])],
+        middleware=[
+            Middleware(BoundedPathLabels, metrics_middleware=LabelRecorder, namespace="ns")
+        ],
+    )
+    assert call(app, "POST", "/predict").text == "/predict"
+    assert call(app, "GET", "/predict").status_code == 405  # a route: keeps its label
+    assert call(app, "GET", "/no-such-path-123").status_code == 404
+    assert call(app, "GET", "/static/random-file").status_code == 404
+    assert labels == ["ns:/predict", "ns:/predict", f"ns:{UNMATCHED_PATH}", f"ns:{UNMATCHED_PATH}"]
+    assert routed == ["/predict"]

@@ -596,7 +596,7 @@ class BoundedPathLabels:
     `metrics_middleware` is BentoML's middleware class; `options` are its own.
     """
 
-    def __init__(self, app: ASGIApp, metrics_middleware: type, **options: object) -> None:
+    def __init__(self, app: ASGIApp, /, metrics_middleware: type, **options: object) -> None:
         self.metrics: ASGIApp = metrics_middleware(_RequestedPath(app), **options)
         self._routes: frozenset[str] | None = None
 
