@@ -269,13 +269,13 @@ def _is_iso_8601(value: Any) -> bool:
 
 
 def _datetime_column(values: list[Any]) -> tuple[Any, list[int], str]:
-    bad = [row for row, value in enumerate(values) if value is not None and not _is_iso_8601(value)]
-    if bad:
-        return None, bad, TIMESTAMP_EXPECTED
-    if _only(values, str):
+    if _only(values, str) and all(map(_ISO_8601.fullmatch, values)):
         parsed_all = _parse_all(values)
         if parsed_all is not None:
             return parsed_all, [], ""
+    bad = [row for row, value in enumerate(values) if value is not None and not _is_iso_8601(value)]
+    if bad:
+        return None, bad, TIMESTAMP_EXPECTED
     parsed = [None if value is None else _parse_timestamp(value) for value in values]
     for problem in (TIMESTAMP_EXPECTED, TIMESTAMP_RANGE):
         rows = [row for row, stamp in enumerate(parsed) if stamp == problem]
