@@ -289,3 +289,29 @@ def test_metric_labels_collapse_unmatched_paths_and_routing_sees_the_real_one() 
     assert call(app, "GET", "/static/random-file").status_code == 404
     assert labels == ["ns:/predict", "ns:/predict", f"ns:{UNMATCHED_PATH}", f"ns:{UNMATCHED_PATH}"]
     assert routed == ["/predict"]
+
+
+def test_failed_api_keys_are_throttled_per_address() -> None:
+    now = [0.0]
+    app = ApiKeyMiddleware(
+        echo_app,
+        settings(REPROKIT_AUTH_FAILURES_RPS="0.5", REPROKIT_AUTH_FAILURES_BURST="2"),
+        clock=lambda: now[0],
+    )
+
+    def status(key: str, address: str = "10.0.0.1") -> httpx.Response:
+        async def go() -> httpx.Response:
+            transport = httpx.ASGITransport(app=app, client=(address, 1234))
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                return await client.post("/predict", headers={"Authorization": f"Bearer {key}"})
+
+        return asyncio.run(go())
+
+    assert [status("guess").status_code for _ in range(3)] == [401, 401, 429]
+    throttled = status("good-key")  # the address is throttled: its key is not even checked
+    assert throttled.status_code == 429 and throttled.headers["retry-after"] == "2"
+    assert status("good-key", address="10.0.0.2").status_code == 200  # per address
+    now[0] = 2.0
+    assert status("good-key").status_code == 200  # refilled; a good key takes no token
+    assert status("guess").status_code == 401
+    assert status("guess").status_code == 429

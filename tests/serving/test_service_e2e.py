@@ -34,6 +34,7 @@ FUZZ_KEY = "test-key-fuzz"
 BURST_KEY = "test-key-burst"
 MAX_BODY_BYTES = 2_000_000
 BURST = 150
+AUTH_FAILURE_BURST = 20
 STARTUP_SECONDS = 120
 
 
@@ -55,6 +56,8 @@ def bentoml_env(root: Path, home: Path) -> dict[str, str]:
         "REPROKIT_RATE_LIMIT_RPS": "5",
         "REPROKIT_RATE_LIMIT_BURST": str(BURST),
         "REPROKIT_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
+        "REPROKIT_AUTH_FAILURES_RPS": "0.5",
+        "REPROKIT_AUTH_FAILURES_BURST": str(AUTH_FAILURE_BURST),
     }
 
 
@@ -271,6 +274,34 @@ def test_auth(served: Served) -> None:
     assert post(served, body).status_code == 200
 
 
+def from_address(served: Served, address: str) -> httpx.Client:
+    """A client whose requests come from `address` (another loopback address): failed API
+    keys are throttled per client address, and the other tests' address stays unthrottled."""
+    transport = httpx.HTTPTransport(local_address=address)
+    return httpx.Client(base_url=served.url, transport=transport, timeout=30)
+
+
+def test_failed_api_keys_are_throttled_per_address(served: Served) -> None:
+    body = json.dumps({"records": test_records(served, 1)})
+    json_type = {"Content-Type": "application/json"}
+    good = {**json_type, "Authorization": f"Bearer {API_KEY}"}
+    with from_address(served, "127.0.0.3") as client:
+        guesses = [
+            client.post(
+                "/predict",
+                content=body,
+                headers={**json_type, "Authorization": f"Bearer guess-{n}"},
+            ).status_code
+            for n in range(AUTH_FAILURE_BURST + 1)
+        ]
+        assert guesses == [401] * AUTH_FAILURE_BURST + [429]
+        throttled = client.post("/predict", content=body, headers=good)  # key not checked
+        assert throttled.status_code == 429
+        assert post(served, json.loads(body)).status_code == 200  # another address
+        time.sleep(int(throttled.headers["retry-after"]))
+        assert client.post("/predict", content=body, headers=good).status_code == 200
+
+
 def _broken(served: Served, field: str, value: Any) -> dict[str, Any]:
     records = test_records(served, 3)
     if value is KeyError:
@@ -357,9 +388,10 @@ def test_metrics_stay_bounded_whatever_paths_are_requested(served: Served) -> No
     /metrics from 51 KB to 12.6 MB. Unmatched paths now share one label."""
     before = httpx.get(f"{served.url}/metrics", timeout=10).text
     statuses: set[int] = set()
-    with httpx.Client(base_url=served.url, timeout=10) as client:
+    with from_address(served, "127.0.0.2") as client:
         for number in range(2_000):
-            # Half without a key (401), half with one (404, then 429 past its burst).
+            # Half without a key (401, then 429 once the address is throttled), half with
+            # one (404, then 429).
             key = {"Authorization": f"Bearer {BURST_KEY}"} if number % 2 else {}
             path = f"/probe-{number}-{os.urandom(4).hex()}"
             statuses.add(client.get(path, headers=key).status_code)

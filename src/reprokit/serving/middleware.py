@@ -13,6 +13,9 @@ message naming every bad variable and what it expects. Defaults in brackets:
 - `REPROKIT_RATE_LIMIT_RPS` / `REPROKIT_RATE_LIMIT_BURST`: token bucket per API key (per
   client address when auth is off) [50 / 100]; 0 RPS disables it. Over the limit: 429
   with `Retry-After` (seconds).
+- `REPROKIT_AUTH_FAILURES_RPS` / `REPROKIT_AUTH_FAILURES_BURST`: failed API key attempts
+  per client address [1 / 20]; past them the address gets 429 with `Retry-After`, its key
+  unchecked, until its bucket refills; 0 RPS disables it.
 - `REPROKIT_MAX_BODY_BYTES`: request body limit [10485760]; over it: 413.
 - `REPROKIT_REQUEST_TIMEOUT_S`: time until the response starts [30]; over it: 504.
 - `REPROKIT_ACCESS_LOG` (1/0, true/false, yes/no, on/off): one JSON line per request on
@@ -83,6 +86,8 @@ class _Environment(BaseModel):
     burst: _NonNegative = Field(100.0, alias="REPROKIT_RATE_LIMIT_BURST")
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1, alias="REPROKIT_MAX_BODY_BYTES")
     timeout_seconds: _NonNegative = Field(30.0, alias="REPROKIT_REQUEST_TIMEOUT_S")
+    auth_failure_rate: _NonNegative = Field(1.0, alias="REPROKIT_AUTH_FAILURES_RPS")
+    auth_failure_burst: _NonNegative = Field(20.0, alias="REPROKIT_AUTH_FAILURES_BURST")
     # pydantic's booleans: 1/0, true/false, yes/no, on/off (any case); anything else is refused.
     access_log: bool = Field(True, alias="REPROKIT_ACCESS_LOG")
 
@@ -129,6 +134,8 @@ class ServingSettings:
     max_body_bytes: int
     timeout_seconds: float
     access_log: bool
+    auth_failure_rate: float = 1.0
+    auth_failure_burst: float = 20.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServingSettings:
@@ -150,6 +157,8 @@ class ServingSettings:
             max_body_bytes=parsed.max_body_bytes,
             timeout_seconds=parsed.timeout_seconds,
             access_log=parsed.access_log,
+            auth_failure_rate=parsed.auth_failure_rate,
+            auth_failure_burst=max(1.0, parsed.auth_failure_burst),
         )
 
 
@@ -331,11 +340,25 @@ def _count(seen: Mapping[str, str | int], seconds: float) -> None:
 
 
 class ApiKeyMiddleware:
-    """`Authorization: Bearer <key>` against SHA-256 digests, compared in constant time."""
+    """`Authorization: Bearer <key>` against SHA-256 digests, compared in constant time.
 
-    def __init__(self, app: ASGIApp, settings: ServingSettings | None = None) -> None:
+    Failed attempts are throttled per client address: each refused key takes a token from
+    the address's bucket (`REPROKIT_AUTH_FAILURES_BURST`, refilled at
+    `REPROKIT_AUTH_FAILURES_RPS`); with none left the address gets 429 before its key is
+    even checked, so guessing keys is bounded to that rate. Only failing addresses get a
+    bucket.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: ServingSettings | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.app = app
         self.settings = settings or ServingSettings.from_env()
+        rate, burst = self.settings.auth_failure_rate, self.settings.auth_failure_burst
+        self.failures = TokenBuckets(rate, burst, clock) if rate > 0 else None
         if not self.settings.auth_required:
             logging.getLogger(__name__).warning(
                 "reprokit serving: REPROKIT_AUTH=off: requests are NOT authenticated"
@@ -366,8 +389,15 @@ class ApiKeyMiddleware:
         if _is_open(scope) or not self.settings.auth_required:
             await self.app(scope, receive, send)
             return
+        address = _client_address(scope)
+        wait = 0.0 if self.failures is None else self.failures.wait(address)
+        if wait > 0:
+            await _retry_later(send, wait, "too many failed API key attempts from this address")
+            return
         key_id = self.key_id(_header(scope, b"authorization"))
         if key_id is None:
+            if self.failures is not None:
+                self.failures.take(address)
             await _send_json(
                 send,
                 401,
@@ -411,6 +441,15 @@ class TokenBuckets:
             self._buckets.popitem(last=False)
         return wait
 
+    def wait(self, client: str) -> float:
+        """The seconds until `client` has a token, taking none (0 for an unknown client)."""
+        known = self._buckets.get(client)
+        if known is None:
+            return 0.0
+        tokens, last = known
+        tokens = min(self.burst, tokens + (self.clock() - last) * self.rate)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+
 
 class RateLimitMiddleware:
     def __init__(
@@ -427,18 +466,26 @@ class RateLimitMiddleware:
         if _is_open(scope) or self.settings.rate_per_second <= 0:
             await self.app(scope, receive, send)
             return
-        client = scope.get(KEY_ID_SCOPE) or "addr:" + str((scope.get("client") or ("?",))[0])
+        client = scope.get(KEY_ID_SCOPE) or _client_address(scope)
         wait = self.buckets.take(str(client))
         if wait > 0:
-            retry_after = max(1, math.ceil(wait))
-            await _send_json(
-                send,
-                429,
-                {"error": f"rate limit exceeded; retry in {retry_after} s"},
-                {"retry-after": str(retry_after)},
-            )
+            await _retry_later(send, wait, "rate limit exceeded")
             return
         await self.app(scope, receive, send)
+
+
+def _client_address(scope: Scope) -> str:
+    return "addr:" + str((scope.get("client") or ("?",))[0])
+
+
+async def _retry_later(send: Send, wait: float, reason: str) -> None:
+    retry_after = max(1, math.ceil(wait))
+    await _send_json(
+        send,
+        429,
+        {"error": f"{reason}; retry in {retry_after} s"},
+        {"retry-after": str(retry_after)},
+    )
 
 
 # --- body size and content type ----------------------------------------------------------------
