@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -181,6 +182,27 @@ def test_body_limit_and_content_type() -> None:
     assert streamed.status_code == 413
     plain = call(app, "POST", "/predict", content=b"{}", headers={"content-type": "text/plain"})
     assert plain.status_code == 415
+
+
+def test_a_body_that_stops_arriving_is_408() -> None:
+    app = BodyLimitMiddleware(echo_app, settings(REPROKIT_BODY_TIMEOUT_S="0.2"))
+    json_type = {"content-type": "application/json"}
+
+    async def stalls() -> Any:
+        yield b'{"records": ['
+        await asyncio.sleep(5)  # a client that stops sending
+        yield b"]}"
+
+    async def trickles() -> Any:
+        for _ in range(3):
+            yield b" "
+            await asyncio.sleep(0.01)
+
+    started = time.monotonic()
+    refused = call(app, "POST", "/predict", content=stalls(), headers=json_type)
+    assert refused.status_code == 408 and time.monotonic() - started < 2
+    assert refused.headers["connection"] == "close"
+    assert call(app, "POST", "/predict", content=trickles(), headers=json_type).text == "3"
 
 
 def test_timeout_answers_504() -> None:

@@ -35,6 +35,7 @@ BURST_KEY = "test-key-burst"
 MAX_BODY_BYTES = 2_000_000
 BURST = 150
 AUTH_FAILURE_BURST = 20
+BODY_TIMEOUT_S = 1
 STARTUP_SECONDS = 120
 
 
@@ -58,6 +59,7 @@ def bentoml_env(root: Path, home: Path) -> dict[str, str]:
         "REPROKIT_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
         "REPROKIT_AUTH_FAILURES_RPS": "0.5",
         "REPROKIT_AUTH_FAILURES_BURST": str(AUTH_FAILURE_BURST),
+        "REPROKIT_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S),
     }
 
 
@@ -425,6 +427,23 @@ def test_oversize_body_is_413(served: Served) -> None:
     body = {"records": [record] * (MAX_BODY_BYTES // 300 + 100)}
     assert len(json.dumps(body)) > MAX_BODY_BYTES
     assert post(served, body).status_code == 413
+
+
+def test_a_body_that_stops_arriving_is_408_not_a_60_s_wait(served: Served) -> None:
+    import socket
+
+    port = int(served.url.rsplit(":", 1)[1])
+    head = (
+        f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {API_KEY}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(head.encode() + b'{"records": [')  # then nothing more
+        started = time.monotonic()
+        answer = sock.recv(65536)
+        waited = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:300]
+    assert waited < BODY_TIMEOUT_S + 5
 
 
 def test_rate_limit_is_429_with_retry_after(served: Served) -> None:

@@ -18,6 +18,8 @@ message naming every bad variable and what it expects. Defaults in brackets:
   unchecked, until its bucket refills; 0 RPS disables it.
 - `REPROKIT_MAX_BODY_BYTES`: request body limit [10485760]; over it: 413.
 - `REPROKIT_REQUEST_TIMEOUT_S`: time until the response starts [30]; over it: 504.
+- `REPROKIT_BODY_TIMEOUT_S`: time to receive the whole request body [10]; over it: 408
+  (a client that stops sending held its request open until BentoML's 60 s); 0: no limit.
 - `REPROKIT_ACCESS_LOG` (1/0, true/false, yes/no, on/off): one JSON line per request on
   stderr [1]: request id, method, path, status, outcome, latency, model tag/version/role,
   key id (a digest prefix). Never the payload or the key. Shadow scorings add their own
@@ -86,6 +88,7 @@ class _Environment(BaseModel):
     burst: _NonNegative = Field(100.0, alias="REPROKIT_RATE_LIMIT_BURST")
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1, alias="REPROKIT_MAX_BODY_BYTES")
     timeout_seconds: _NonNegative = Field(30.0, alias="REPROKIT_REQUEST_TIMEOUT_S")
+    body_timeout_seconds: _NonNegative = Field(10.0, alias="REPROKIT_BODY_TIMEOUT_S")
     auth_failure_rate: _NonNegative = Field(1.0, alias="REPROKIT_AUTH_FAILURES_RPS")
     auth_failure_burst: _NonNegative = Field(20.0, alias="REPROKIT_AUTH_FAILURES_BURST")
     # pydantic's booleans: 1/0, true/false, yes/no, on/off (any case); anything else is refused.
@@ -134,6 +137,7 @@ class ServingSettings:
     max_body_bytes: int
     timeout_seconds: float
     access_log: bool
+    body_timeout_seconds: float = 10.0
     auth_failure_rate: float = 1.0
     auth_failure_burst: float = 20.0
 
@@ -156,6 +160,7 @@ class ServingSettings:
             burst=max(1.0, parsed.burst),
             max_body_bytes=parsed.max_body_bytes,
             timeout_seconds=parsed.timeout_seconds,
+            body_timeout_seconds=parsed.body_timeout_seconds,
             access_log=parsed.access_log,
             auth_failure_rate=parsed.auth_failure_rate,
             auth_failure_burst=max(1.0, parsed.auth_failure_burst),
@@ -244,6 +249,7 @@ def keep_payloads_out_of_bentoml_logs() -> None:
 _OUTCOMES = {
     400: "bad_request",
     401: "unauthorized",
+    408: "body_timeout",
     413: "too_large",
     415: "unsupported_media_type",
     422: "invalid_request",
@@ -496,7 +502,8 @@ class _BodyTooLargeError(Exception):
 
 
 class BodyLimitMiddleware:
-    """Reads a request body up to the limit (413 beyond), then replays it to the app.
+    """Reads a request body up to the limit (413 beyond) and within the body timeout (408
+    beyond), then replays it to the app.
 
     Checking `Content-Length` alone would let a chunked body through, so the bytes are
     counted as they arrive. POST bodies must be JSON (415 otherwise): BentoML would
@@ -520,10 +527,20 @@ class BodyLimitMiddleware:
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await _send_json(send, 413, {"error": f"request body over {limit} bytes"})
             return
+        seconds = self.settings.body_timeout_seconds
         try:
-            body = await self._read(receive, limit)
+            async with asyncio.timeout(seconds if seconds > 0 else None):
+                body = await self._read(receive, limit)
         except _BodyTooLargeError:
             await _send_json(send, 413, {"error": f"request body over {limit} bytes"})
+            return
+        except TimeoutError:
+            await _send_json(
+                send,
+                408,
+                {"error": f"request body not received within {seconds:g} s"},
+                {"connection": "close"},
+            )
             return
         await self.app(scope, _replay(body, receive), send)
 
