@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,14 +15,19 @@ import pytest
 from starlette.types import Receive, Scope, Send
 
 from reprokit.serving.middleware import (
+    BENTOML_REQUEST_LOGGER,
+    UNMATCHED_PATH,
     AccessLogMiddleware,
     ApiKeyMiddleware,
     BodyLimitMiddleware,
+    BoundedPathLabels,
+    PayloadFreeValidationErrors,
     RateLimitMiddleware,
     ServingSettings,
     SettingsError,
     TimeoutMiddleware,
     TokenBuckets,
+    keep_payloads_out_of_bentoml_logs,
 )
 
 
@@ -77,6 +83,36 @@ def test_settings_errors_name_the_variable() -> None:
         ServingSettings.from_env({"REPROKIT_API_KEYS_FILE": "/no/such/file"})
     with pytest.raises(SettingsError, match="REPROKIT_AUTH"):
         ServingSettings.from_env({"REPROKIT_AUTH": "maybe"})
+
+
+def test_every_bad_setting_is_named_at_once_with_what_is_expected() -> None:
+    bad = {
+        "REPROKIT_AUTH": "maybe",
+        "REPROKIT_RATE_LIMIT_RPS": "abc",
+        "REPROKIT_RATE_LIMIT_BURST": "inf",
+        "REPROKIT_MAX_BODY_BYTES": "1.5",
+        "REPROKIT_REQUEST_TIMEOUT_S": "-1",
+        "REPROKIT_ACCESS_LOG": "sometimes",  # was silently "on"
+    }
+    with pytest.raises(SettingsError) as caught:
+        ServingSettings.from_env(bad)
+    lines = str(caught.value).splitlines()[1:]
+    assert [line.split("=", 1)[0].lstrip(" -") for line in lines] == list(bad)
+    assert "REPROKIT_AUTH='maybe': Input should be 'required' or 'off'" in lines[0]
+    assert "finite" in lines[2] and "greater than or equal to 0" in lines[4]
+
+
+def test_settings_accept_blanks_spaces_and_any_case() -> None:
+    loaded = ServingSettings.from_env(
+        {
+            "REPROKIT_AUTH": "OFF",
+            "REPROKIT_RATE_LIMIT_RPS": " 2.5 ",
+            "REPROKIT_MAX_BODY_BYTES": "",
+            "REPROKIT_ACCESS_LOG": "no",
+        }
+    )
+    assert not loaded.auth_required and loaded.rate_per_second == 2.5
+    assert loaded.max_body_bytes == 10 * 1024 * 1024 and not loaded.access_log
 
 
 def test_auth_is_fail_closed_without_keys() -> None:
@@ -148,6 +184,27 @@ def test_body_limit_and_content_type() -> None:
     assert plain.status_code == 415
 
 
+def test_a_body_that_stops_arriving_is_408() -> None:
+    app = BodyLimitMiddleware(echo_app, settings(REPROKIT_BODY_TIMEOUT_S="0.2"))
+    json_type = {"content-type": "application/json"}
+
+    async def stalls() -> Any:
+        yield b'{"records": ['
+        await asyncio.sleep(5)  # a client that stops sending
+        yield b"]}"
+
+    async def trickles() -> Any:
+        for _ in range(3):
+            yield b" "
+            await asyncio.sleep(0.01)
+
+    started = time.monotonic()
+    refused = call(app, "POST", "/predict", content=stalls(), headers=json_type)
+    assert refused.status_code == 408 and time.monotonic() - started < 2
+    assert refused.headers["connection"] == "close"
+    assert call(app, "POST", "/predict", content=trickles(), headers=json_type).text == "3"
+
+
 def test_timeout_answers_504() -> None:
     fast = settings(REPROKIT_REQUEST_TIMEOUT_S="0.5")
     assert call(TimeoutMiddleware(slow_app(0.01), fast), "POST", "/predict").status_code == 200
@@ -179,3 +236,104 @@ def test_access_log_is_json_without_payload(caplog: pytest.LogCaptureFixture) ->
     assert line["key_id"] and "good-key" not in caplog.text
     assert "secret" not in caplog.text
     assert line["latency_ms"] >= 0
+
+
+def test_bentoml_request_errors_are_logged_without_the_payload() -> None:
+    """BentoML logs each refused body at ERROR with pydantic's traceback, which quotes it."""
+    import io
+
+    import pydantic
+
+    class Body(pydantic.BaseModel):
+        records: list[dict[str, Any]]
+
+    keep_payloads_out_of_bentoml_logs()
+    keep_payloads_out_of_bentoml_logs()  # once per process, however often it is called
+    logger = logging.getLogger(BENTOML_REQUEST_LOGGER)
+    assert sum(isinstance(f, PayloadFreeValidationErrors) for f in logger.filters) == 1
+    sink = io.StringIO()
+    handler = logging.StreamHandler(sink)
+    logger.addHandler(handler)
+    try:
+        for body in (b'{"records": [{"secret_marker": 1}', b'{"rows": ["secret_marker"]}'):
+            try:
+                Body.model_validate_json(body)
+            except pydantic.ValidationError:
+                logger.error("Exception on %s [%s]", "/predict", "POST", exc_info=True)
+        try:
+            raise RuntimeError("a server bug keeps its traceback")
+        except RuntimeError:
+            logger.error("Exception on %s [%s]", "/predict", "POST", exc_info=True)
+    finally:
+        logger.removeHandler(handler)
+    text = sink.getvalue()
+    assert "secret_marker" not in text and "input_value" not in text
+    lines = text.splitlines()
+    assert (
+        lines[0]
+        == "Exception on /predict [POST]: request body refused (1 validation errors: json_invalid)"
+    )
+    assert lines[1].endswith("(1 validation errors: missing)")
+    assert "Traceback" in text and "a server bug keeps its traceback" in text
+
+
+def test_metric_labels_collapse_unmatched_paths_and_routing_sees_the_real_one() -> None:
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Mount, Route
+
+    labels: list[str] = []
+    routed: list[str] = []
+
+    class LabelRecorder:  # stands in for BentoML's metrics middleware: labels by path
+        def __init__(self, app: Any, namespace: str) -> None:
+            self.app, self.namespace = app, namespace
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            labels.append(f"{self.namespace}:{scope['path']}")
+            await self.app(scope, receive, send)
+
+    async def seen(request: Request) -> PlainTextResponse:
+        routed.append(request.url.path)
+        return PlainTextResponse(request.url.path)
+
+    app = Starlette(
+        routes=[Route("/predict", seen, methods=["POST"]), Mount("/static", routes=[])],
+        middleware=[
+            Middleware(BoundedPathLabels, metrics_middleware=LabelRecorder, namespace="ns")
+        ],
+    )
+    assert call(app, "POST", "/predict").text == "/predict"
+    assert call(app, "GET", "/predict").status_code == 405  # a route: keeps its label
+    assert call(app, "GET", "/no-such-path-123").status_code == 404
+    assert call(app, "GET", "/static/random-file").status_code == 404
+    assert labels == ["ns:/predict", "ns:/predict", f"ns:{UNMATCHED_PATH}", f"ns:{UNMATCHED_PATH}"]
+    assert routed == ["/predict"]
+
+
+def test_failed_api_keys_are_throttled_per_address() -> None:
+    now = [0.0]
+    app = ApiKeyMiddleware(
+        echo_app,
+        settings(REPROKIT_AUTH_FAILURES_RPS="0.5", REPROKIT_AUTH_FAILURES_BURST="2"),
+        clock=lambda: now[0],
+    )
+
+    def status(key: str, address: str = "10.0.0.1") -> httpx.Response:
+        async def go() -> httpx.Response:
+            transport = httpx.ASGITransport(app=app, client=(address, 1234))
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+                return await client.post("/predict", headers={"Authorization": f"Bearer {key}"})
+
+        return asyncio.run(go())
+
+    assert [status("guess").status_code for _ in range(3)] == [401, 401, 429]
+    throttled = status("good-key")  # the address is throttled: its key is not even checked
+    assert throttled.status_code == 429 and throttled.headers["retry-after"] == "2"
+    assert status("good-key", address="10.0.0.2").status_code == 200  # per address
+    now[0] = 2.0
+    assert status("good-key").status_code == 200  # refilled; a good key takes no token
+    assert status("guess").status_code == 401
+    assert status("guess").status_code == 429

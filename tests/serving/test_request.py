@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from reprokit.config.models import SchemaSpec
-from reprokit.serving.request import RequestValidationError, validate_records
+from reprokit.serving.request import (
+    MAX_VIOLATIONS_LISTED,
+    RequestValidationError,
+    validate_records,
+)
 
 SPEC = SchemaSpec.model_validate(
     {
@@ -89,15 +95,59 @@ def test_filter_schema_ignores_extra_fields() -> None:
         ("kind", 3),
         ("when", "not a date"),
         ("when", "2024-03-01T10:00:00+02:00"),
+        # Strict ISO 8601: pandas alone reads all of these as timestamps.
+        ("when", "now"),
+        ("when", "today"),
+        ("when", "01-03-2024"),
+        ("when", "20240301"),
+        ("when", "2024-3-1"),
+        ("when", " 2024-03-01"),
+        ("when", "2024-02-30"),  # the form is right, the day is not
         ("amount", {"nested": 1}),
+        # The `NaN`/`Infinity` literals and 1e309 (parsed as inf), even where null is allowed.
+        ("amount", math.nan),
+        ("amount", math.inf),
+        ("age", -math.inf),
+        ("age", math.nan),
     ],
 )
 def test_wrong_json_types_are_dtype_violations(field: str, value: Any) -> None:
     assert violations([record(), record(**{"id": 2, field: value})]) == [(field, "dtype", [1])]
 
 
+@pytest.mark.parametrize("year", ["0000", "1500", "1677", "2263", "2300", "9999"])
+@pytest.mark.parametrize("with_null", [False, True], ids=["one-pass", "per-row"])
+def test_dates_outside_the_datetime64_range_name_field_and_row(year: str, with_null: bool) -> None:
+    """Valid ISO 8601 dates the model's datetime64[ns] column cannot hold are a 422, not an
+    uncaught OutOfBoundsDatetime (a 500)."""
+    spec = SPEC.model_copy(
+        update={
+            "columns": {
+                **SPEC.columns,
+                "when": SPEC.columns["when"].model_copy(update={"nullable": with_null}),
+            }
+        }
+    )
+    rows = [record(), record(id=2, when=f"{year}-01-01T00:00:00")]
+    if with_null:
+        rows.append(record(id=3, when=None))
+    with pytest.raises(RequestValidationError) as caught:
+        validate_records(rows, spec, max_records=10)
+    (violation,) = caught.value.violations
+    assert (violation.field, violation.rule, violation.rows) == ("when", "dtype", [1])
+    assert "outside the range" in violation.message
+
+
+def test_timestamps_at_the_edges_of_the_range_are_accepted() -> None:
+    edges = ["1677-09-22", "2262-04-11T23:47:16.854775807", "2024-03-01T10:00"]
+    frame = validate_records(
+        [record(id=i, when=when) for i, when in enumerate(edges)], SPEC, max_records=10
+    )
+    assert frame["when"].iloc[1] == pd.Timestamp.max
+
+
 def test_schema_checks_report_rows() -> None:
-    found = violations([record(), record(id=1, age=10.0), record(id=3, amount=math.nan, term=36)])
+    found = violations([record(), record(id=1, age=10.0), record(id=3, amount=None, term=36)])
     assert ("age", "greater_than_or_equal_to", [1]) in found
     assert ("amount", "not_nullable", [2]) in found
     assert ("term", "isin", [2]) in found
@@ -128,3 +178,20 @@ def test_the_one_pass_conversion_and_the_per_row_path_agree() -> None:
     )
     assert one_pass["when"].tolist() == per_row["when"].tolist()[:3]
     assert str(one_pass["when"].dtype) == str(per_row["when"].dtype) == "datetime64[ns]"
+
+
+def test_a_422_lists_at_most_the_first_violations_and_their_count() -> None:
+    """100,000 unknown fields (2.6 MB) answered a 13 MB 422; the body is now bounded."""
+    flooded = record(**{f"unknown_{i}": 1 for i in range(100_000)}, **{"a" * 10_000: 1})
+    with pytest.raises(RequestValidationError) as caught:
+        validate_records([flooded], SPEC, max_records=10)
+    body = caught.value.as_dict()
+    assert body["violation_count"] == 100_001
+    assert len(body["violations"]) == MAX_VIOLATIONS_LISTED
+    assert "first 100 of 100001" in body["truncated"]
+    assert len(json.dumps(body)) < 50_000
+    assert len(str(caught.value)) < 20_000
+    long_name = next(v for v in body["violations"] if v["field"].startswith("a"))
+    assert long_name["field"] == "a" * 200 + "... (10000 characters)"
+    few = violations([record(extra=1)])
+    assert few == [("extra", "unexpected_field", [0])]

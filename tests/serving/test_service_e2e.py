@@ -34,6 +34,8 @@ FUZZ_KEY = "test-key-fuzz"
 BURST_KEY = "test-key-burst"
 MAX_BODY_BYTES = 2_000_000
 BURST = 150
+AUTH_FAILURE_BURST = 20
+BODY_TIMEOUT_S = 1
 STARTUP_SECONDS = 120
 
 
@@ -55,6 +57,9 @@ def bentoml_env(root: Path, home: Path) -> dict[str, str]:
         "REPROKIT_RATE_LIMIT_RPS": "5",
         "REPROKIT_RATE_LIMIT_BURST": str(BURST),
         "REPROKIT_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
+        "REPROKIT_AUTH_FAILURES_RPS": "0.5",
+        "REPROKIT_AUTH_FAILURES_BURST": str(AUTH_FAILURE_BURST),
+        "REPROKIT_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S),
     }
 
 
@@ -80,7 +85,7 @@ def wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
     raise AssertionError(f"bentoml serve not ready in {STARTUP_SECONDS} s:\n{log.read_text()}")
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
+def stop(process: subprocess.Popen[Any]) -> None:
     if process.poll() is not None:
         return
     os.killpg(process.pid, signal.SIGTERM)
@@ -288,6 +293,34 @@ def test_auth(served: Served) -> None:
     assert post(served, body).status_code == 200
 
 
+def from_address(served: Served, address: str) -> httpx.Client:
+    """A client whose requests come from `address` (another loopback address): failed API
+    keys are throttled per client address, and the other tests' address stays unthrottled."""
+    transport = httpx.HTTPTransport(local_address=address)
+    return httpx.Client(base_url=served.url, transport=transport, timeout=30)
+
+
+def test_failed_api_keys_are_throttled_per_address(served: Served) -> None:
+    body = json.dumps({"records": test_records(served, 1)})
+    json_type = {"Content-Type": "application/json"}
+    good = {**json_type, "Authorization": f"Bearer {API_KEY}"}
+    with from_address(served, "127.0.0.3") as client:
+        guesses = [
+            client.post(
+                "/predict",
+                content=body,
+                headers={**json_type, "Authorization": f"Bearer guess-{n}"},
+            ).status_code
+            for n in range(AUTH_FAILURE_BURST + 1)
+        ]
+        assert guesses == [401] * AUTH_FAILURE_BURST + [429]
+        throttled = client.post("/predict", content=body, headers=good)  # key not checked
+        assert throttled.status_code == 429
+        assert post(served, json.loads(body)).status_code == 200  # another address
+        time.sleep(int(throttled.headers["retry-after"]))
+        assert client.post("/predict", content=body, headers=good).status_code == 200
+
+
 def _broken(served: Served, field: str, value: Any) -> dict[str, Any]:
     records = test_records(served, 3)
     if value is KeyError:
@@ -304,8 +337,18 @@ def _broken(served: Served, field: str, value: Any) -> dict[str, Any]:
         ("age", "forty", "dtype"),
         ("purpose", 7, "dtype"),
         ("favourite_colour", "blue", "unexpected_field"),
-        ("loan_amount", float("nan"), "not_nullable"),
+        ("loan_amount", None, "not_nullable"),
         ("loan_term_months", 13, "isin"),
+        # Were 500s (an uncaught OutOfBoundsDatetime): valid dates datetime64[ns] cannot hold.
+        ("application_date", "0000-01-01T00:00:00", "dtype"),
+        ("application_date", "1500-06-01", "dtype"),
+        ("application_date", "2300-01-01", "dtype"),
+        ("application_date", "9999-12-31T23:59:59", "dtype"),
+        # Were scored: not strict ISO 8601, and JSON's non-standard NaN/Infinity literals.
+        ("application_date", "now", "dtype"),
+        ("application_date", "01-03-2024", "dtype"),
+        ("loan_amount", float("nan"), "dtype"),
+        ("income", float("inf"), "dtype"),
     ],
 )
 def test_schema_violations_are_422_with_field_rule_rows(
@@ -317,6 +360,66 @@ def test_schema_violations_are_422_with_field_rule_rows(
     assert {"field": field, "rule": rule, "rows": [1]}.items() <= {
         key: violations[0][key] for key in ("field", "rule", "rows")
     }.items()
+
+
+def test_a_number_past_the_float64_range_is_refused_not_scored_as_infinity(
+    served: Served,
+) -> None:
+    body = json.dumps(_broken(served, "loan_amount", "__huge__")).replace('"__huge__"', "1e309")
+    response = post(served, None, content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    (violation,) = response.json()["violations"]
+    assert (violation["field"], violation["rows"]) == ("loan_amount", [1])
+    assert "finite" in violation["message"]
+
+
+def test_a_422_stays_small_whatever_the_number_of_violations(served: Served) -> None:
+    record = test_records(served, 1)[0]
+    record.update({f"unknown_{i}": 0 for i in range(60_000)})
+    response = post(served, {"records": [record]})
+    assert response.status_code == 422
+    body = response.json()
+    assert body["violation_count"] == 60_000 and len(body["violations"]) == 100
+    assert "first 100 of 60000" in body["truncated"]
+    print(f"422 for 60,000 unknown fields: {len(response.content)} bytes")
+    assert len(response.content) < 50_000  # uncapped: ~130 bytes per violation
+
+
+def test_bodies_bentoml_refuses_leave_no_payload_in_the_log(served: Served) -> None:
+    bodies = [b'{"records": [{"secret_marker": 1}', b'{"rows": ["secret_marker"]}']
+    for number, body in enumerate([*bodies, b'{"records": "secret_marker"}']):
+        request_id = f"refused-{number}"
+        response = post(
+            served,
+            None,
+            content=body,
+            headers={"Content-Type": "application/json", "X-Request-ID": request_id},
+        )
+        assert response.status_code == 400, response.text
+        assert access_log_lines(served.log, request_id)
+    log = served.log.read_text()
+    assert "secret_marker" not in log and "input_value" not in log
+    assert "request body refused (1 validation errors: json_invalid)" in log
+
+
+def test_metrics_stay_bounded_whatever_paths_are_requested(served: Served) -> None:
+    """BentoML labelled its request metrics by the raw path: 3,000 random paths grew
+    /metrics from 51 KB to 12.6 MB. Unmatched paths now share one label."""
+    before = httpx.get(f"{served.url}/metrics", timeout=10).text
+    statuses: set[int] = set()
+    with from_address(served, "127.0.0.2") as client:
+        for number in range(2_000):
+            # Half without a key (401, then 429 once the address is throttled), half with
+            # one (404, then 429).
+            key = {"Authorization": f"Bearer {BURST_KEY}"} if number % 2 else {}
+            path = f"/probe-{number}-{os.urandom(4).hex()}"
+            statuses.add(client.get(path, headers=key).status_code)
+    after = httpx.get(f"{served.url}/metrics", timeout=10).text
+    assert {401, 404} <= statuses
+    print(f"/metrics: {len(before)} -> {len(after)} bytes after 2,000 random paths")
+    assert len(after) - len(before) < 20_000
+    assert "probe-" not in after
+    assert 'endpoint="/{unmatched}"' in after and 'endpoint="/predict"' in after
 
 
 def test_empty_records_is_422(served: Served) -> None:
@@ -341,6 +444,23 @@ def test_oversize_body_is_413(served: Served) -> None:
     body = {"records": [record] * (MAX_BODY_BYTES // 300 + 100)}
     assert len(json.dumps(body)) > MAX_BODY_BYTES
     assert post(served, body).status_code == 413
+
+
+def test_a_body_that_stops_arriving_is_408_not_a_60_s_wait(served: Served) -> None:
+    import socket
+
+    port = int(served.url.rsplit(":", 1)[1])
+    head = (
+        f"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {API_KEY}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(head.encode() + b'{"records": [')  # then nothing more
+        started = time.monotonic()
+        answer = sock.recv(65536)
+        waited = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:300]
+    assert waited < BODY_TIMEOUT_S + 5
 
 
 def test_rate_limit_is_429_with_retry_after(served: Served) -> None:
@@ -408,6 +528,42 @@ def test_fuzzing_the_openapi_schema_finds_no_server_error(served: Served) -> Non
                 assert mode is GenerationMode.NEGATIVE, operation.path
     assert not failures, failures
     assert len(sent) > 50 and any(400 <= status < 500 for status in sent)
+
+
+@pytest.mark.parametrize(
+    ("bad", "expected"),
+    [
+        (
+            {"REPROKIT_AUTH": "maybe", "REPROKIT_RATE_LIMIT_RPS": "abc"},
+            [
+                "REPROKIT_AUTH='maybe': Input should be 'required' or 'off'",
+                "REPROKIT_RATE_LIMIT_RPS='abc': Input should be a valid number",
+            ],
+        ),
+        ({"REPROKIT_MAX_RECORDS": "lots"}, ["REPROKIT_MAX_RECORDS='lots': expected a whole"]),
+    ],
+)
+def test_a_bad_setting_stops_start_up_naming_the_variable(
+    served: Served, bad: dict[str, str], expected: list[str]
+) -> None:
+    """Before: the server came up and answered 500 on every path, /livez and /readyz too."""
+    process = subprocess.Popen(
+        ["bentoml", "serve", "--host", "127.0.0.1", "--port", str(free_port())],
+        cwd=served.root,
+        env={**served.env, **bad},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # a server that does come up is ended with its workers
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        stop(process)
+    assert process.returncode == 2, stdout[-2000:] + stderr[-2000:]
+    for text in expected:
+        assert text in stderr
+    assert "Traceback" not in stdout + stderr
 
 
 def _path_without_uv(path: str) -> str:

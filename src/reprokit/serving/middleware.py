@@ -1,7 +1,9 @@
 """Production concerns BentoML open source leaves to us, as plain ASGI middleware.
 
 Settings come from the environment when the server builds its middleware stack (never at
-import); defaults in brackets:
+import), and are validated before any worker starts (`ServingSettings.from_env` in the
+service's deployment hook): a bad value stops `bentoml serve` with exit status 2 and a
+message naming every bad variable and what it expects. Defaults in brackets:
 
 - `REPROKIT_API_KEYS`: comma-separated API keys; `REPROKIT_API_KEYS_FILE`: a secrets file
   with one key per line (`#` comments). Both may be set. Only SHA-256 digests are kept.
@@ -11,11 +13,17 @@ import); defaults in brackets:
 - `REPROKIT_RATE_LIMIT_RPS` / `REPROKIT_RATE_LIMIT_BURST`: token bucket per API key (per
   client address when auth is off) [50 / 100]; 0 RPS disables it. Over the limit: 429
   with `Retry-After` (seconds).
+- `REPROKIT_AUTH_FAILURES_RPS` / `REPROKIT_AUTH_FAILURES_BURST`: failed API key attempts
+  per client address [1 / 20]; past them the address gets 429 with `Retry-After`, its key
+  unchecked, until its bucket refills; 0 RPS disables it.
 - `REPROKIT_MAX_BODY_BYTES`: request body limit [10485760]; over it: 413.
 - `REPROKIT_REQUEST_TIMEOUT_S`: time until the response starts [30]; over it: 504.
-- `REPROKIT_ACCESS_LOG`: one JSON line per request on stderr [1]: request id, method,
-  path, status, outcome, latency, model tag/version/role, key id (a digest prefix). Never
-  the payload or the key. Shadow scorings add their own line (`"event": "shadow"`).
+- `REPROKIT_BODY_TIMEOUT_S`: time to receive the whole request body [10]; over it: 408
+  (a client that stops sending held its request open until BentoML's 60 s); 0: no limit.
+- `REPROKIT_ACCESS_LOG` (1/0, true/false, yes/no, on/off): one JSON line per request on
+  stderr [1]: request id, method, path, status, outcome, latency, model tag/version/role,
+  key id (a digest prefix). Never the payload or the key. Shadow scorings add their own
+  line (`"event": "shadow"`).
 
 Every request but health and metrics is also counted in `reprokit_requests_total` and
 `reprokit_request_duration_seconds` (reprokit.serving.metrics) by model, role, outcome.
@@ -41,8 +49,13 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from reprokit.errors import ConfigError
 
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
 KEY_ID_SCOPE = "reprokit.key_id"
@@ -61,21 +74,46 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 ACCESS_LOGGER = "reprokit.serving.access"
 
 
-class SettingsError(ValueError):
-    """A serving environment variable is invalid; the message names it."""
+class SettingsError(ConfigError, ValueError):
+    """A serving environment variable is invalid; the message names it and what is expected."""
 
 
-def _number(environ: Mapping[str, str], name: str, default: float) -> float:
-    raw = environ.get(name)
-    if raw is None or raw.strip() == "":
-        return default
+_NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+class _Environment(BaseModel):
+    """The serving variables as set (blank = unset), validated together so that one start-up
+    error names every bad variable; aliases are the variable names, for the messages."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    auth: Literal["required", "off"] = Field("required", alias="REPROKIT_AUTH")
+    rate_per_second: _NonNegative = Field(50.0, alias="REPROKIT_RATE_LIMIT_RPS")
+    burst: _NonNegative = Field(100.0, alias="REPROKIT_RATE_LIMIT_BURST")
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1, alias="REPROKIT_MAX_BODY_BYTES")
+    timeout_seconds: _NonNegative = Field(30.0, alias="REPROKIT_REQUEST_TIMEOUT_S")
+    body_timeout_seconds: _NonNegative = Field(10.0, alias="REPROKIT_BODY_TIMEOUT_S")
+    auth_failure_rate: _NonNegative = Field(1.0, alias="REPROKIT_AUTH_FAILURES_RPS")
+    auth_failure_burst: _NonNegative = Field(20.0, alias="REPROKIT_AUTH_FAILURES_BURST")
+    # pydantic's booleans: 1/0, true/false, yes/no, on/off (any case); anything else is refused.
+    access_log: bool = Field(True, alias="REPROKIT_ACCESS_LOG")
+
+    @field_validator("auth", mode="before")
+    @classmethod
+    def _any_case(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+
+def _environment(environ: Mapping[str, str]) -> _Environment:
+    names = [str(field.alias) for field in _Environment.model_fields.values()]
+    given = {name: environ[name].strip() for name in names if environ.get(name, "").strip()}
     try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r}: expected a number") from None
-    if not math.isfinite(value) or value < 0:
-        raise SettingsError(f"{name}={raw!r}: expected a finite number >= 0")
-    return value
+        return _Environment.model_validate(given)
+    except ValidationError as error:
+        lines = [
+            f"{item['loc'][0]}={item.get('input')!r}: {item['msg']}" for item in error.errors()
+        ]
+        raise SettingsError("invalid serving settings:\n  - " + "\n  - ".join(lines)) from None
 
 
 def _read_keys(environ: Mapping[str, str]) -> list[str]:
@@ -103,23 +141,33 @@ class ServingSettings:
     max_body_bytes: int
     timeout_seconds: float
     access_log: bool
+    body_timeout_seconds: float = 10.0
+    auth_failure_rate: float = 1.0
+    auth_failure_burst: float = 20.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServingSettings:
+        """The settings from the environment.
+
+        Raises:
+            SettingsError: A variable is invalid or the keys file is missing; the message
+                names each bad variable, its value and what is expected.
+        """
         env = os.environ if environ is None else environ
-        mode = env.get("REPROKIT_AUTH", "required").lower()
-        if mode not in ("required", "off"):
-            raise SettingsError(f"REPROKIT_AUTH={mode!r}: expected 'required' or 'off'")
+        parsed = _environment(env)
         keys = _read_keys(env)
         return cls(
             # Only digests stay in memory; the keys themselves go out of scope here.
             key_digests=tuple(digest(key) for key in dict.fromkeys(keys)),
-            auth_required=mode == "required",
-            rate_per_second=_number(env, "REPROKIT_RATE_LIMIT_RPS", 50.0),
-            burst=max(1.0, _number(env, "REPROKIT_RATE_LIMIT_BURST", 100.0)),
-            max_body_bytes=int(_number(env, "REPROKIT_MAX_BODY_BYTES", 10 * 1024 * 1024)),
-            timeout_seconds=_number(env, "REPROKIT_REQUEST_TIMEOUT_S", 30.0),
-            access_log=env.get("REPROKIT_ACCESS_LOG", "1").lower() not in ("0", "false", "no"),
+            auth_required=parsed.auth == "required",
+            rate_per_second=parsed.rate_per_second,
+            burst=max(1.0, parsed.burst),
+            max_body_bytes=parsed.max_body_bytes,
+            timeout_seconds=parsed.timeout_seconds,
+            body_timeout_seconds=parsed.body_timeout_seconds,
+            access_log=parsed.access_log,
+            auth_failure_rate=parsed.auth_failure_rate,
+            auth_failure_burst=max(1.0, parsed.auth_failure_burst),
         )
 
 
@@ -173,9 +221,39 @@ def log_event(record: Mapping[str, object]) -> None:
     _access_logger().info(json.dumps(line, separators=(",", ":")))
 
 
+# BentoML logs each body its own input model refuses (the 400s) at ERROR, with pydantic's
+# traceback, whose text quotes the body (`input_value=b'{"records": [...]}'`): any caller
+# could write its payload into the error log. `log_exception` in this module logs them.
+BENTOML_REQUEST_LOGGER = "bentoml._internal.server.http_app"
+
+
+class PayloadFreeValidationErrors(logging.Filter):
+    """Rewrites a record carrying a pydantic ValidationError into one line without the
+    payload: the error count and kinds (pydantic's types, e.g. `json_invalid`), at INFO,
+    since it is the caller's mistake, already answered 400 and in the access log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, ValidationError):
+            kinds = sorted({str(item["type"]) for item in error.errors(include_input=False)})
+            record.args = (record.getMessage(), error.error_count(), ", ".join(kinds))
+            record.msg = "%s: request body refused (%d validation errors: %s)"
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+        return True
+
+
+def keep_payloads_out_of_bentoml_logs() -> None:
+    """Install `PayloadFreeValidationErrors` on BentoML's request logger, once per process."""
+    logger = logging.getLogger(BENTOML_REQUEST_LOGGER)
+    if not any(isinstance(known, PayloadFreeValidationErrors) for known in logger.filters):
+        logger.addFilter(PayloadFreeValidationErrors())
+
+
 _OUTCOMES = {
     400: "bad_request",
     401: "unauthorized",
+    408: "body_timeout",
     413: "too_large",
     415: "unsupported_media_type",
     422: "invalid_request",
@@ -272,11 +350,25 @@ def _count(seen: Mapping[str, str | int], seconds: float) -> None:
 
 
 class ApiKeyMiddleware:
-    """`Authorization: Bearer <key>` against SHA-256 digests, compared in constant time."""
+    """`Authorization: Bearer <key>` against SHA-256 digests, compared in constant time.
 
-    def __init__(self, app: ASGIApp, settings: ServingSettings | None = None) -> None:
+    Failed attempts are throttled per client address: each refused key takes a token from
+    the address's bucket (`REPROKIT_AUTH_FAILURES_BURST`, refilled at
+    `REPROKIT_AUTH_FAILURES_RPS`); with none left the address gets 429 before its key is
+    even checked, so guessing keys is bounded to that rate. Only failing addresses get a
+    bucket.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: ServingSettings | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.app = app
         self.settings = settings or ServingSettings.from_env()
+        rate, burst = self.settings.auth_failure_rate, self.settings.auth_failure_burst
+        self.failures = TokenBuckets(rate, burst, clock) if rate > 0 else None
         if not self.settings.auth_required:
             logging.getLogger(__name__).warning(
                 "reprokit serving: REPROKIT_AUTH=off: requests are NOT authenticated"
@@ -307,8 +399,15 @@ class ApiKeyMiddleware:
         if _is_open(scope) or not self.settings.auth_required:
             await self.app(scope, receive, send)
             return
+        address = _client_address(scope)
+        wait = 0.0 if self.failures is None else self.failures.wait(address)
+        if wait > 0:
+            await _retry_later(send, wait, "too many failed API key attempts from this address")
+            return
         key_id = self.key_id(_header(scope, b"authorization"))
         if key_id is None:
+            if self.failures is not None:
+                self.failures.take(address)
             await _send_json(
                 send,
                 401,
@@ -352,6 +451,15 @@ class TokenBuckets:
             self._buckets.popitem(last=False)
         return wait
 
+    def wait(self, client: str) -> float:
+        """The seconds until `client` has a token, taking none (0 for an unknown client)."""
+        known = self._buckets.get(client)
+        if known is None:
+            return 0.0
+        tokens, last = known
+        tokens = min(self.burst, tokens + (self.clock() - last) * self.rate)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
+
 
 class RateLimitMiddleware:
     def __init__(
@@ -368,18 +476,26 @@ class RateLimitMiddleware:
         if _is_open(scope) or self.settings.rate_per_second <= 0:
             await self.app(scope, receive, send)
             return
-        client = scope.get(KEY_ID_SCOPE) or "addr:" + str((scope.get("client") or ("?",))[0])
+        client = scope.get(KEY_ID_SCOPE) or _client_address(scope)
         wait = self.buckets.take(str(client))
         if wait > 0:
-            retry_after = max(1, math.ceil(wait))
-            await _send_json(
-                send,
-                429,
-                {"error": f"rate limit exceeded; retry in {retry_after} s"},
-                {"retry-after": str(retry_after)},
-            )
+            await _retry_later(send, wait, "rate limit exceeded")
             return
         await self.app(scope, receive, send)
+
+
+def _client_address(scope: Scope) -> str:
+    return "addr:" + str((scope.get("client") or ("?",))[0])
+
+
+async def _retry_later(send: Send, wait: float, reason: str) -> None:
+    retry_after = max(1, math.ceil(wait))
+    await _send_json(
+        send,
+        429,
+        {"error": f"{reason}; retry in {retry_after} s"},
+        {"retry-after": str(retry_after)},
+    )
 
 
 # --- body size and content type ----------------------------------------------------------------
@@ -390,7 +506,8 @@ class _BodyTooLargeError(Exception):
 
 
 class BodyLimitMiddleware:
-    """Reads a request body up to the limit (413 beyond), then replays it to the app.
+    """Reads a request body up to the limit (413 beyond) and within the body timeout (408
+    beyond), then replays it to the app.
 
     Checking `Content-Length` alone would let a chunked body through, so the bytes are
     counted as they arrive. POST bodies must be JSON (415 otherwise): BentoML would
@@ -414,10 +531,20 @@ class BodyLimitMiddleware:
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await _send_json(send, 413, {"error": f"request body over {limit} bytes"})
             return
+        seconds = self.settings.body_timeout_seconds
         try:
-            body = await self._read(receive, limit)
+            async with asyncio.timeout(seconds if seconds > 0 else None):
+                body = await self._read(receive, limit)
         except _BodyTooLargeError:
             await _send_json(send, 413, {"error": f"request body over {limit} bytes"})
+            return
+        except TimeoutError:
+            await _send_json(
+                send,
+                408,
+                {"error": f"request body not received within {seconds:g} s"},
+                {"connection": "close"},
+            )
             return
         await self.app(scope, _replay(body, receive), send)
 
@@ -507,3 +634,49 @@ MIDDLEWARE_ORDER: tuple[type, ...] = (
     BodyLimitMiddleware,
     TimeoutMiddleware,
 )
+
+
+# --- metric label cardinality ----------------------------------------------------------------
+
+UNMATCHED_PATH = "/{unmatched}"
+_REQUESTED_PATH_SCOPE = "reprokit.requested_path"
+
+
+class _RequestedPath:
+    """Gives the apps inside BentoML's metrics middleware the path the client asked for."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if _REQUESTED_PATH_SCOPE in scope:
+            scope = {**scope, "path": scope[_REQUESTED_PATH_SCOPE]}
+        await self.app(scope, receive, send)
+
+
+class BoundedPathLabels:
+    """BentoML's request metrics, with every path that is not one of the app's routes seen
+    as `UNMATCHED_PATH`.
+
+    BentoML labels `bentoml_service_*` by the raw path, 401s and 404s included, so random
+    paths grew `/metrics` without bound (3,000 of them: 51 KB -> 12.6 MB, scrapes 200x
+    slower). Only the label changes: routing, auth and the access log see the real path.
+    `metrics_middleware` is BentoML's middleware class; `options` are its own.
+    """
+
+    def __init__(self, app: ASGIApp, /, metrics_middleware: type, **options: object) -> None:
+        self.metrics: ASGIApp = metrics_middleware(_RequestedPath(app), **options)
+        self._routes: frozenset[str] | None = None
+
+    def _is_route(self, scope: Scope) -> bool:
+        if self._routes is None:
+            # Starlette puts the app in the scope; only fixed route paths keep their label
+            # (a path with parameters or under a mount would again be unbounded).
+            routes = getattr(scope.get("app"), "routes", [])
+            self._routes = frozenset(route.path for route in routes if isinstance(route, Route))
+        return scope["path"] in self._routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self._is_route(scope):
+            scope = {**scope, "path": UNMATCHED_PATH, _REQUESTED_PATH_SCOPE: scope["path"]}
+        await self.metrics(scope, receive, send)

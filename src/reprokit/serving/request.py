@@ -9,18 +9,33 @@ the service answers 422 with them, never 500.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.errors import OutOfBoundsDatetime
 
 from reprokit.config.models import ColumnSpec, SchemaSpec
 
 MAX_ROWS_LISTED = 20
+# A 422 lists at most this many violations (plus their total count): one request with
+# 700,000 unknown fields otherwise answered 84 MB. With field names and quoted values
+# clipped too, a 422 stays well under 1 MB whatever the request.
+MAX_VIOLATIONS_LISTED = 100
+MAX_TEXT_CHARS = 200
+
+
+def clip(text: str, limit: int = MAX_TEXT_CHARS) -> str:
+    """`text` cut to `limit` characters, saying so: request text echoed back in a 422."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
 
 
 @dataclass(frozen=True)
@@ -35,7 +50,7 @@ class Violation:
     def as_dict(self) -> dict[str, Any]:
         shown = self.rows[:MAX_ROWS_LISTED]
         return {
-            "field": self.field,
+            "field": None if self.field is None else clip(self.field),
             "rule": self.rule,
             "message": self.message,
             "rows": shown,
@@ -48,13 +63,26 @@ class RequestValidationError(Exception):
 
     def __init__(self, violations: list[Violation]) -> None:
         self.violations = violations
-        super().__init__("; ".join(f"{v.field}: {v.message}" for v in violations))
+        shown = violations[:MAX_VIOLATIONS_LISTED]
+        more = len(violations) - len(shown)
+        super().__init__(
+            "; ".join(f"{v.field}: {v.message}" for v in shown)
+            + (f"; and {more} more" if more else "")
+        )
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        """The 422 body: the first `MAX_VIOLATIONS_LISTED` violations and how many there are."""
+        shown = self.violations[:MAX_VIOLATIONS_LISTED]
+        body: dict[str, Any] = {
             "error": "the request violates the model's input schema",
-            "violations": [violation.as_dict() for violation in self.violations],
+            "violations": [violation.as_dict() for violation in shown],
+            "violation_count": len(self.violations),
         }
+        if len(shown) < len(self.violations):
+            body["truncated"] = (
+                f"only the first {len(shown)} of {len(self.violations)} violations are listed"
+            )
+        return body
 
 
 def validate_records(records: Sequence[Any], spec: SchemaSpec, max_records: int) -> pd.DataFrame:
@@ -157,20 +185,48 @@ def _integer_column(values: list[Any]) -> tuple[Any, list[int], str]:
 
 
 def _float_column(values: list[Any]) -> tuple[Any, list[int], str]:
+    built: np.ndarray[Any, Any] | None = None
     if _only(values, float, int, type(None)):
+        # An integer past the float64 range overflows: the per-row checks name it.
+        with contextlib.suppress(OverflowError):
+            built = np.asarray(values, dtype=np.float64)  # None -> NaN
+    if built is None:
+        bad = [
+            row for row, value in enumerate(values) if value is not None and not _is_number(value)
+        ]
+        if bad:
+            return None, bad, "expected a number"
         try:
-            return np.asarray(values, dtype=np.float64), [], ""  # None -> NaN
+            built = np.asarray(
+                [math.nan if value is None else float(value) for value in values], dtype=np.float64
+            )
         except OverflowError:
-            pass  # an integer past the float64 range: the per-row checks name it
-    bad = [row for row, value in enumerate(values) if value is not None and not _is_number(value)]
-    if bad:
-        return None, bad, "expected a number"
-    try:
-        converted = [math.nan if value is None else float(value) for value in values]
-    except OverflowError:
-        huge = [row for row, value in enumerate(values) if _is_number(value) and abs(value) > 1e308]
-        return None, huge, "number out of the float64 range"
-    return np.asarray(converted, dtype=np.float64), [], ""
+            huge = [
+                row for row, value in enumerate(values) if _is_number(value) and abs(value) > 1e308
+            ]
+            return None, huge, "number out of the float64 range"
+    non_finite = _non_finite_rows(values, built)
+    if non_finite:
+        return None, non_finite, NON_FINITE
+    return built, [], ""
+
+
+# JSON has no NaN or Infinity, yet Python's and pydantic's parsers read the `NaN`/`Infinity`
+# literals and round `1e309` to inf. No schema field declares non-finite values allowed
+# (ColumnSpec has no such option, and training data is null, not NaN, where a value is
+# missing), so they are refused rather than scored; null stays the way to send "missing".
+NON_FINITE = (
+    "expected a finite number (NaN, Infinity and values past the float64 range are refused; "
+    "send null for a missing value)"
+)
+
+
+def _non_finite_rows(values: list[Any], built: np.ndarray[Any, Any]) -> list[int]:
+    if bool(np.isfinite(built).all()):
+        return []  # the common case, one vectorised pass
+    return [
+        row for row, value in enumerate(values) if value is not None and not math.isfinite(value)
+    ]
 
 
 def _not_strings(values: list[Any]) -> list[int]:
@@ -193,49 +249,64 @@ def _bool_column(values: list[Any]) -> tuple[Any, list[int], str]:
     return np.asarray(values, dtype=bool), [], ""
 
 
+# Strict ISO 8601 (calendar date, optional time to the nanosecond, `T` or a space between):
+# pandas alone also reads `now`, `today`, `01-03-2024` or `20240301`, which are not dates a
+# client should be able to send. No zone: training timestamps are naive, and a zone would
+# silently shift the date parts. ASCII only, so `\d` is never a non-ASCII digit.
+_ISO_8601 = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?", re.ASCII)
+TIMESTAMP_EXPECTED = (
+    "expected an ISO 8601 date or timestamp without a time zone "
+    "(YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS[.fffffffff]])"
+)
+# What the datetime64[ns] column the model was trained on can hold.
+TIMESTAMP_RANGE = (
+    f"timestamp outside the range {pd.Timestamp.min.isoformat()} .. {pd.Timestamp.max.isoformat()}"
+)
+
+
+def _is_iso_8601(value: Any) -> bool:
+    return isinstance(value, str) and _ISO_8601.fullmatch(value) is not None
+
+
 def _datetime_column(values: list[Any]) -> tuple[Any, list[int], str]:
-    expected = "expected an ISO 8601 timestamp without a time zone"
-    if _only(values, str):
-        parsed_all = _parse_all_naive(values)
+    if _only(values, str) and all(map(_ISO_8601.fullmatch, values)):
+        parsed_all = _parse_all(values)
         if parsed_all is not None:
             return parsed_all, [], ""
-    bad = _not_strings(values)
+    bad = [row for row, value in enumerate(values) if value is not None and not _is_iso_8601(value)]
     if bad:
-        return None, bad, expected
-    parsed = [_parse_timestamp(value) for value in values]
-    unparsable = [
-        row
-        for row, (value, stamp) in enumerate(zip(values, parsed, strict=True))
-        if value is not None and stamp is None
-    ]
-    if unparsable:
-        return None, unparsable, expected
+        return None, bad, TIMESTAMP_EXPECTED
+    parsed = [None if value is None else _parse_timestamp(value) for value in values]
+    for problem in (TIMESTAMP_EXPECTED, TIMESTAMP_RANGE):
+        rows = [row for row, stamp in enumerate(parsed) if stamp == problem]
+        if rows:
+            return None, rows, problem
     return pd.Series(parsed, dtype="datetime64[ns]"), [], ""
 
 
-def _parse_all_naive(values: list[str]) -> pd.Series | None:
-    """All of `values` as naive timestamps in one parse, or None if any needs a closer look
-    (unparsable, a time zone, out of range): the per-value path then finds which."""
+def _parse_all(values: list[str]) -> pd.Series | None:
+    """All of `values` (each strict ISO 8601) in one parse, or None if any needs a closer
+    look (not a calendar date, out of range): the per-value path then finds which."""
     try:
         stamps = pd.to_datetime(values, format="ISO8601")
-        if stamps.tz is not None or bool(stamps.isna().any()):
-            return None
         return pd.Series(stamps, dtype="datetime64[ns]")
-    except (ValueError, TypeError, OverflowError):
+    except (ValueError, TypeError, OverflowError):  # OutOfBoundsDatetime is a ValueError
         return None
 
 
-def _parse_timestamp(value: str | None) -> pd.Timestamp | None:
-    if value is None:
-        return None
+def _parse_timestamp(value: str) -> pd.Timestamp | str:
+    """The timestamp at nanosecond resolution, or the problem with it."""
     try:
         stamp = pd.Timestamp(value)
-    except (ValueError, TypeError, OverflowError):
-        return None
-    # Training timestamps are naive; a zone would silently shift the date parts.
-    if pd.isna(stamp) or stamp.tzinfo is not None:
-        return None
-    return stamp
+    except OutOfBoundsDatetime:
+        return TIMESTAMP_RANGE
+    except (ValueError, TypeError, OverflowError):  # e.g. 2024-02-30, 25:00
+        return TIMESTAMP_EXPECTED
+    try:
+        # pandas 3 keeps a coarser unit for far dates; the model's column is nanoseconds.
+        return stamp.as_unit("ns")
+    except (OutOfBoundsDatetime, OverflowError):
+        return TIMESTAMP_RANGE
 
 
 def _builder(column: ColumnSpec) -> Callable[[list[Any]], tuple[Any, list[int], str]] | None:
@@ -357,6 +428,8 @@ def _jsonable(value: Any) -> Any:
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
-    if isinstance(value, str | int | float | bool) or value is None:
+    if isinstance(value, str):
+        return clip(value)
+    if isinstance(value, int | float | bool) or value is None:
         return value
-    return str(value)
+    return clip(str(value))

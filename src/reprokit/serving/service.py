@@ -26,13 +26,16 @@ Environment (read when the server starts), besides the middleware's (see
 - `REPROKIT_PREDICT_THREADS`: LightGBM threads per batch [1]; requests already run
   concurrently, so more threads per call mostly oversubscribe the CPU.
 
-A bad setting, an unknown model tag or a challenger that cannot be found stops
-`bentoml serve` at start-up (a deployment hook checks them before any worker starts).
+A bad setting (exit status 2, every bad variable named), an unknown model tag or a
+challenger that cannot be found stops `bentoml serve` at start-up (a deployment hook
+checks them before any worker starts).
 """
 
 from __future__ import annotations
 
+import functools
 import os
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -77,7 +80,10 @@ from reprokit.serving.middleware import (
     MODEL_TAG_HEADER,
     MODEL_VERSION_HEADER,
     REQUEST_ID_SCOPE,
+    BoundedPathLabels,
+    ServingSettings,
     SettingsError,
+    keep_payloads_out_of_bentoml_logs,
     log_event,
 )
 from reprokit.serving.request import RequestValidationError, Violation, validate_records
@@ -88,8 +94,8 @@ UNPROCESSABLE = 422
 log = get_logger(__name__)
 
 
-def _int_env(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
+def _int_env(name: str, default: int, environ: Mapping[str, str] = os.environ) -> int:
+    raw = environ.get(name, "").strip()
     if not raw:
         return default
     if not raw.isdigit() or int(raw) < 1:
@@ -228,6 +234,7 @@ class ReprokitService:
     packed_model = declared_model()
 
     def __init__(self) -> None:
+        keep_payloads_out_of_bentoml_logs()  # in each worker, where BentoML logs requests
         self.config, source = load_serving_config(os.environ)
         tags = resolve_tags(self.config, os.environ)
         threads = _int_env("REPROKIT_PREDICT_THREADS", 1)
@@ -252,7 +259,11 @@ class ReprokitService:
 
     @bentoml.on_deployment  # type: ignore[untyped-decorator]  # called bare
     def check_start_up() -> None:
-        """Before any worker starts: settings valid, every model tag in the store."""
+        """Before any worker starts: settings valid, every model tag in the store.
+
+        A bad setting raised later, when a worker builds its middleware, would leave the
+        server up and answering 500 on every path (health included)."""
+        stop_on_bad_settings(os.environ)
         config, _ = load_serving_config(os.environ)
         tags = resolve_tags(config, os.environ)
         for role, tag in ((CHAMPION, tags.champion), (CHALLENGER, tags.challenger)):
@@ -311,6 +322,27 @@ class ReprokitService:
 
         if not self.shadow.submit(work):
             self.metrics.shadow_skipped.labels(model=challenger.tag).inc()
+
+
+def check_settings(environ: Mapping[str, str]) -> None:
+    """Every serving environment variable is valid (middleware's and the service's own).
+
+    Raises:
+        SettingsError: The first group with a bad variable; the message names each one.
+    """
+    ServingSettings.from_env(environ)
+    for name in ("REPROKIT_PREDICT_THREADS", "REPROKIT_MAX_RECORDS"):
+        _int_env(name, 1, environ)
+
+
+def stop_on_bad_settings(environ: Mapping[str, str]) -> None:
+    """`check_settings`, as a clean start-up failure: the message and exit status 2, no
+    traceback (the message is all an operator needs to fix the variable)."""
+    try:
+        check_settings(environ)
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(error.exit_code) from None
 
 
 def check_in_store(role: str, tag: str) -> None:
@@ -377,6 +409,24 @@ async def shadow_score(
     )
 
 
+def bound_bentoml_metric_labels() -> None:
+    """BentoML's request metrics see every unmatched path as one (`BoundedPathLabels`).
+
+    BentoML puts its metrics middleware outside every middleware a service adds, so ours
+    cannot reach its labels; it takes the class from this module attribute when a worker
+    builds the app, just after importing this module, which is why this runs on import.
+    """
+    from bentoml._internal.server.http import instruments
+
+    current = instruments.RunnerTrafficMetricsMiddleware
+    if isinstance(current, functools.partial) and current.func is BoundedPathLabels:
+        return
+    instruments.RunnerTrafficMetricsMiddleware = functools.partial(  # type: ignore[misc,assignment]
+        BoundedPathLabels, metrics_middleware=current
+    )
+
+
 _service: Any = ReprokitService  # a bentoml Service object, typed as the class by the decorator
 for _middleware in MIDDLEWARE_ORDER:
     _service.add_asgi_middleware(_middleware)
+bound_bentoml_metric_labels()
