@@ -43,10 +43,11 @@ test: setup ## The whole test suite (slow end-to-end tests included)
 test-fast: setup ## The suite without the slow end-to-end tests
 	pytest -n 2 -m "not slow"
 
-lint: setup ## ruff + mypy
+lint: setup ## ruff + mypy + the import contracts (pyproject.toml [tool.importlinter])
 	ruff check .
 	ruff format --check .
 	mypy
+	lint-imports
 
 format: setup ## Apply ruff's fixes and formatting
 	ruff check --fix .

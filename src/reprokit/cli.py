@@ -11,33 +11,12 @@ from typing import Any
 import click
 
 from reprokit.cli_errors import user_errors
+from reprokit.core.env import disable_telemetry
 from reprokit.monitoring.cli import generate as generate_data_command
 from reprokit.monitoring.cli import monitor as monitor_command
 from reprokit.project_lock import writes_project
 from reprokit.sweeps.cli import sweeps, tune
 from reprokit.tracking.registry_cli import models, promote
-
-# Telemetry of every tool in the stack is off unless the user explicitly turns it on.
-TELEMETRY_OFF = {
-    "KEDRO_DISABLE_TELEMETRY": "true",
-    "DO_NOT_TRACK": "true",
-    "DVC_NO_ANALYTICS": "true",
-    "BENTOML_DO_NOT_TRACK": "true",
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-}
-
-
-def disable_telemetry() -> None:
-    for name, value in TELEMETRY_OFF.items():
-        os.environ.setdefault(name, value)
-    # OpenMP threads (LightGBM) otherwise spin while waiting and fight every other process
-    # for the cores: measured 2.2-6x slower training on a loaded 2-core machine. Results do
-    # not change (training is deterministic across thread counts).
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    # Without this, importing Kedro installs its rich console logging before ours.
-    os.environ.setdefault(
-        "KEDRO_LOGGING_CONFIG", str(Path(__file__).with_name("kedro_logging.yml"))
-    )
 
 
 def _root() -> Path:
@@ -141,8 +120,9 @@ def track() -> None:
         verify_recorded_inputs,
         verify_unchanged,
     )
+    from reprokit.layout import RECORDS_DIR
     from reprokit.tracking.recorder import read_records
-    from reprokit.tracking.session import RECORDS_DIR, track_dvc_execution
+    from reprokit.tracking.session import track_dvc_execution
 
     root = _root()
     inputs = snapshot(root, stage_inputs(root, TRACK_STAGE))

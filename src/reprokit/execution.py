@@ -12,15 +12,10 @@ from typing import Any
 from reprokit.config.compose import Workspace
 from reprokit.config.models import ReprokitConfig
 from reprokit.input_guard import PARAMS_FILE, InputsChangedError, snapshot, verify_unchanged
+from reprokit.layout import RECORDS_DIR, free_input_files
 from reprokit.runner import run_pipelines
 from reprokit.tracking.recorder import ExecutionRecorder, hashed_files, write_record
-from reprokit.tracking.session import (
-    RECORDS_DIR,
-    TrackedExecution,
-    clear_records,
-    free_input_files,
-    record_failed_stage,
-)
+from reprokit.tracking.session import TrackedExecution, clear_records, record_failed_stage
 
 
 def validated_datasets(config: ReprokitConfig) -> set[str]:

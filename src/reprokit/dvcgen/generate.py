@@ -172,8 +172,8 @@ def _track_stage(config: ReprokitConfig, root: Path) -> Stage | None:
     """
     if not config.tracking.enabled:
         return None
+    from reprokit.layout import FINGERPRINT_FILE, free_input_files
     from reprokit.tracking.fingerprint import LOCK_FILE
-    from reprokit.tracking.session import FINGERPRINT_FILE, free_input_files
 
     logged = [*config.tracking.artifacts, config.tracking.metrics]
     lock = [LOCK_FILE] if (root / LOCK_FILE).is_file() else []
@@ -203,7 +203,7 @@ def _package_stage(config: ReprokitConfig, root: Path) -> Stage | None:
     """
     if not config.serving.enabled:
         return None
-    from reprokit.tracking.session import FINGERPRINT_FILE
+    from reprokit.layout import FINGERPRINT_FILE
 
     packaged = ("model", "feature_state", "metrics", "reference_profile")
     served = [name for name in packaged if name in config.catalog]

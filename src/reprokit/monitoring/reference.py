@@ -20,6 +20,7 @@ from typing import Any
 
 from reprokit.config.compose import Workspace
 from reprokit.errors import ReprokitError
+from reprokit.layout import LAST_RUN_FILE
 from reprokit.logs import get_logger
 from reprokit.nodes.profile import ReferenceProfile, parse_profile
 
@@ -29,7 +30,6 @@ PROFILE = "reference_profile"
 MODEL = "model"
 STATE = "feature_state"
 CHAMPION = "champion"
-LAST_RUN_FILE = ".reprokit/last_run.json"  # written by tracking.session after each run
 SQLITE = "sqlite:///"
 
 

@@ -17,8 +17,8 @@ from typing import Any
 
 from reprokit.config.compose import Workspace
 from reprokit.errors import ReprokitError
+from reprokit.layout import LAST_RUN_FILE
 
-LAST_RUN_FILE = ".reprokit/last_run.json"  # written by reprokit.tracking.session
 MAX_CANDIDATES = 50
 GATE_PASSED = "passed"
 

@@ -117,7 +117,7 @@ def run_job(spec: JobSpec) -> JobResult:
     from reprokit.tracking.recorder import ExecutionRecorder, hashed_files
 
     if spec.in_worker:
-        from reprokit.cli import disable_telemetry
+        from reprokit.core.env import disable_telemetry
         from reprokit.logs import configure_logging
 
         disable_telemetry()

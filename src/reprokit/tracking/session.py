@@ -18,6 +18,7 @@ from typing import Any
 
 from reprokit.config.compose import Workspace
 from reprokit.config.models import ReprokitConfig
+from reprokit.layout import FINGERPRINT_FILE, LAST_RUN_FILE, RECORDS_DIR, free_input_files
 from reprokit.logs import get_logger
 from reprokit.tracking.fingerprint import Fingerprint, compute_fingerprint
 from reprokit.tracking.outputs import (
@@ -30,23 +31,6 @@ from reprokit.tracking.outputs import (
 from reprokit.tracking.recorder import ExecutionRecord, hashed_files, read_records
 
 log = get_logger(__name__)
-
-RECORDS_DIR = ".reprokit/records"
-FINGERPRINT_FILE = "data/08_reporting/fingerprint.json"
-LAST_RUN_FILE = ".reprokit/last_run.json"
-
-
-def free_input_files(config: ReprokitConfig, root: Path) -> dict[str, Path]:
-    """Catalog files the pipelines read but no node writes: the execution's input data."""
-    written = {out for spec in config.pipeline.nodes.values() for out in spec.output_names}
-    read = {ds for spec in config.pipeline.nodes.values() for ds in spec.inputs.values()}
-    files: dict[str, Path] = {}
-    for dataset in sorted(read - written):
-        filepath = config.catalog.get(dataset, {}).get("filepath")
-        if filepath:
-            path = Path(filepath)
-            files[dataset] = path if path.is_absolute() else root / path
-    return files
 
 
 def fingerprint_of(config: ReprokitConfig, params: Mapping[str, Any], root: Path) -> Fingerprint:

@@ -1,0 +1,1 @@
+"""The ground floor: process environment and other facts every layer may use."""
