@@ -17,7 +17,13 @@ import pytest
 from structlog.testing import capture_logs
 
 from reprokit.input_guard import InputsChangedError, snapshot, verify_unchanged
-from reprokit.project_lock import GRACE_SECONDS, ProjectLock, ProjectLockedError, lock_timeout
+from reprokit.project_lock import (
+    GRACE_SECONDS,
+    ProjectLock,
+    ProjectLockedError,
+    dvc_stage_of,
+    lock_timeout,
+)
 
 HOLD = textwrap.dedent(
     """
@@ -149,3 +155,15 @@ def test_changed_inputs_are_named(tmp_path: Path) -> None:
     data.write_text("a\n2\n")
     with pytest.raises(InputsChangedError, match=r"stage 'train'.*data\.csv \(md5 .* -> "):
         verify_unchanged(tmp_path, before, "stage 'train'")
+
+
+def test_a_stage_of_a_queued_experiment_runs_as_a_dvc_stage(tmp_path: Path) -> None:
+    """`dvc exp run --queue` runs stages in a copy under .dvc/tmp/exps, DVC_ROOT naming the
+    real repository: they are DVC's stages (the copy's DVC lock is held all the while)."""
+    copy = tmp_path / ".dvc" / "tmp" / "exps" / "tmpabc"
+    copy.mkdir(parents=True)
+    env = {"DVC_STAGE": "train", "DVC_ROOT": str(tmp_path)}
+    assert dvc_stage_of(copy, env) == "train"
+    assert dvc_stage_of(tmp_path, env) == "train"
+    assert dvc_stage_of(tmp_path / "elsewhere", env) is None
+    assert dvc_stage_of(copy, {"DVC_ROOT": str(tmp_path)}) is None

@@ -95,13 +95,23 @@ def lock_timeout(environ: dict[str, str] | None = None) -> float:
     return seconds
 
 
+DVC_EXPERIMENTS_DIR = Path(".dvc/tmp/exps")
+
+
 def dvc_stage_of(root: Path, environ: dict[str, str] | None = None) -> str | None:
-    """The DVC stage this process runs as (DVC_STAGE), when DVC runs it for this project."""
+    """The DVC stage this process runs as (DVC_STAGE), when DVC runs it for this project:
+    in the project itself, or in the copy of it a queued or temp-dir experiment runs in
+    (under DVC_ROOT's .dvc/tmp/exps; DVC_ROOT is then the real repository). That copy's
+    DVC lock is held by `dvc exp exec-run` for the whole experiment, so a stage taken there
+    for an outside writer would wait for it forever."""
     env = os.environ if environ is None else environ
     stage, dvc_root = env.get("DVC_STAGE"), env.get("DVC_ROOT")
     if not stage or not dvc_root:
         return None
-    return stage if Path(dvc_root).resolve() == root.resolve() else None
+    here, repository = root.resolve(), Path(dvc_root).resolve()
+    if here == repository or here.is_relative_to(repository / DVC_EXPERIMENTS_DIR):
+        return stage
+    return None
 
 
 def pid_alive(pid: int) -> bool:
