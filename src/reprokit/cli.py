@@ -114,7 +114,6 @@ def track() -> None:
     from reprokit.config.compose import workspace_from_params_file
     from reprokit.dvcgen.generate import TRACK_STAGE
     from reprokit.input_guard import (
-        InputsChangedError,
         snapshot,
         stage_inputs,
         verify_recorded_inputs,
@@ -129,21 +128,12 @@ def track() -> None:
     # Before anything is recorded: the stages' inputs are still what they read.
     verify_recorded_inputs(root, read_records(root / RECORDS_DIR))
     workspace = workspace_from_params_file(root)
-    run_id = track_dvc_execution(workspace)
-    try:
-        verify_unchanged(root, inputs, "the track stage")
-    except InputsChangedError as error:
-        _fail_recorded_run(workspace, run_id, error)
-        raise
+    # Checked again once the run is logged, before its model is registered: a changed input
+    # ends the run FAILED with nothing registered.
+    run_id = track_dvc_execution(
+        workspace, before_register=lambda: verify_unchanged(root, inputs, "the track stage")
+    )
     click.echo(f"recorded MLflow run {run_id}")
-
-
-def _fail_recorded_run(workspace: Any, run_id: str, error: Exception) -> None:
-    """The run logged files that changed while they were read: it is marked FAILED."""
-    from reprokit.dvcgen.generate import TRACK_STAGE
-    from reprokit.tracking.store import connect, end_run_failed
-
-    end_run_failed(connect(workspace.config, workspace.root), run_id, error, TRACK_STAGE)
 
 
 @main.command()

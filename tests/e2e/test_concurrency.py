@@ -200,3 +200,26 @@ def test_raw_data_changed_after_prepare_read_it_is_not_recorded_as_the_runs_data
     assert f"DVC stage 'prepare': its inputs changed since it ran: {RAW_FILE} (md5 " in log
     assert all_runs(store_client(project)) == []
     assert not (project / "data" / "08_reporting" / "fingerprint.json").exists()
+
+
+def test_track_registers_nothing_when_an_input_changes_before_registration(
+    project: Path,
+) -> None:
+    """The track stage's last check runs after the run is logged and before its model is
+    registered: a failed check ends the run FAILED with no model version."""
+    from reprokit.config.compose import workspace_from_params_file
+    from reprokit.input_guard import InputsChangedError
+    from reprokit.tracking.session import track_dvc_execution
+
+    run(["dvc", "repro", "evaluate"], project)
+
+    def changed() -> None:
+        raise InputsChangedError(f"the track stage: its inputs changed: {RAW_FILE}")
+
+    with pytest.raises(InputsChangedError):
+        track_dvc_execution(workspace_from_params_file(project), before_register=changed)
+    client = store_client(project)
+    [recorded] = all_runs(client)
+    assert recorded.info.status == "FAILED"
+    assert RAW_FILE in recorded.data.tags["reprokit.error"]
+    assert client.search_model_versions("") == []

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -91,11 +91,23 @@ def with_dvc_outputs(execution: Any, error: BaseException | None = None) -> Any:
     return execution
 
 
-def _complete(client: Any, run_id: str, execution: Any) -> str:
-    """Fill the run, register the model, remember the run id locally."""
-    from reprokit.tracking.store import log_execution, register_model, tracking_uri
+def _complete(
+    client: Any, run_id: str, execution: Any, before_register: Callable[[], None] | None = None
+) -> str:
+    """Fill the run, register the model, remember the run id locally.
+
+    `before_register` checks, after everything is logged and before anything is registered,
+    that the inputs are still what the execution read; if it raises, the run ends FAILED
+    with that error and no model version is registered."""
+    from reprokit.tracking.store import end_run_failed, log_execution, register_model, tracking_uri
 
     metrics = log_execution(client, run_id, execution)
+    if before_register is not None:
+        try:
+            before_register()
+        except Exception as error:
+            end_run_failed(client, run_id, error)
+            raise
     version = register_model(client, run_id, execution, metrics)
     root = execution.root
     _write_json(
@@ -173,8 +185,11 @@ class TrackedExecution:
         log.info("tracking.run_failed", run_id=run_id)
 
 
-def track_dvc_execution(workspace: Workspace) -> str:
-    """The `track` stage: log the execution the DVC stages just produced as one run."""
+def track_dvc_execution(
+    workspace: Workspace, before_register: Callable[[], None] | None = None
+) -> str:
+    """The `track` stage: log the execution the DVC stages just produced as one run
+    (`before_register`: see `_complete`)."""
     from reprokit.tracking.store import connect, start_run
 
     root = workspace.root
@@ -183,7 +198,7 @@ def track_dvc_execution(workspace: Workspace) -> str:
     )
     _write_json(root / FINGERPRINT_FILE, execution.fingerprint.as_dict())
     client = connect(workspace.config, root)
-    run_id = _complete(client, start_run(client, execution), execution)
+    run_id = _complete(client, start_run(client, execution), execution, before_register)
     clear_records(root)
     return run_id
 
