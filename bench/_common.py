@@ -15,20 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# Telemetry off for every measured process: the variables reprokit's commands set.
+from reprokit.core.env import TELEMETRY_OFF
+
+__all__ = ["TELEMETRY_OFF"]  # re-exported for the benchmarks
+
 PROJECT = Path(__file__).resolve().parents[1]
 
 
 # The venv's bin folder (not resolved: the venv python is a symlink to the system one).
 VENV_BIN = Path(sys.executable).parent
-
-
-TELEMETRY_OFF = {
-    "KEDRO_DISABLE_TELEMETRY": "true",
-    "DO_NOT_TRACK": "true",
-    "DVC_NO_ANALYTICS": "true",
-    "BENTOML_DO_NOT_TRACK": "true",
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-}
 
 
 GIT_IDENTITY = {
