@@ -114,7 +114,7 @@ def test_each_run_names_its_entry_point(scenario: Scenario) -> None:
         "reprokit_run": "reprokit run",
         "kedro_run": "kedro run",
         "failing_repro": "dvc repro",
-        "experiment": "dvc repro",
+        "experiment": "dvc exp run",
     }
 
 

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -185,6 +186,12 @@ class TrackedExecution:
         log.info("tracking.run_failed", run_id=run_id)
 
 
+def dvc_entry_point() -> str:
+    """`dvc exp run` when DVC runs an experiment (it sets DVC_EXP_NAME), else `dvc repro`:
+    the MLflow UI and `reprokit runs` tell the two apart."""
+    return "dvc exp run" if os.environ.get("DVC_EXP_NAME") else "dvc repro"
+
+
 def track_dvc_execution(
     workspace: Workspace, before_register: Callable[[], None] | None = None
 ) -> str:
@@ -194,7 +201,7 @@ def track_dvc_execution(
 
     root = workspace.root
     execution = with_dvc_outputs(
-        _execution(workspace, "dvc repro", read_records(root / RECORDS_DIR))
+        _execution(workspace, dvc_entry_point(), read_records(root / RECORDS_DIR))
     )
     _write_json(root / FINGERPRINT_FILE, execution.fingerprint.as_dict())
     client = connect(workspace.config, root)
@@ -216,7 +223,7 @@ def record_failed_stage(workspace: Workspace, stage: str, error: BaseException) 
 
     try:
         records = read_records(workspace.root / RECORDS_DIR)
-        execution = with_dvc_outputs(_execution(workspace, "dvc repro", records), error)
+        execution = with_dvc_outputs(_execution(workspace, dvc_entry_point(), records), error)
         client = connect(workspace.config, workspace.root)
         end_run_failed(client, start_run(client, execution), error, stage, execution=execution)
         clear_records(workspace.root)

@@ -12,6 +12,7 @@ import platform
 import re
 import socket
 import subprocess
+import time
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -203,6 +204,10 @@ def _versions() -> dict[str, str]:
     return versions
 
 
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "run"
+
+
 def identity_tags(execution: Execution) -> dict[str, str]:
     """Tags that identify the execution: fingerprint and its parts, code, environment."""
     fingerprint = execution.fingerprint
@@ -220,7 +225,10 @@ def identity_tags(execution: Execution) -> dict[str, str]:
         f"{TAG}git_dirty": str(
             bool(_git(execution.root, "status", "--porcelain", "--untracked-files=no"))
         ).lower(),
-        "mlflow.runName": f"{execution.config.data.name}-{fingerprint.value[:8]}",
+        # The entry point in the name: a `dvc repro` and a `kedro run` of the same config
+        # have the same fingerprint and were indistinguishable in the runs table.
+        "mlflow.runName": f"{execution.config.data.name}-{_slug(execution.entry_point)}-"
+        f"{fingerprint.value[:8]}",
         "mlflow.source.name": execution.entry_point,
     }
     if os.environ.get("DVC_EXP_NAME"):  # links `dvc exp show` and the MLflow run
@@ -328,7 +336,8 @@ def _log_params_and_metrics(client: Any, run_id: str, execution: Execution) -> d
         f"time.{re.sub(r'[^A-Za-z0-9_./ :-]', '_', stage)}_s": float(record.get("seconds", 0.0))
         for stage, record in execution.records.items()
     }
-    timestamp = 0
+    # When they were logged: MLflow charts them against time (0 showed as 1970).
+    timestamp = int(time.time() * 1000)
     entries = [Metric(k, v, timestamp, 0) for k, v in {**metrics, **timings}.items()]
     for chunk in _chunks(entries, BATCH):
         client.log_batch(run_id, metrics=chunk)
