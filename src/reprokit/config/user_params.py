@@ -193,4 +193,6 @@ def check_user_params(
             )
             continue
         problems.extend(_check_value(binding, _value(params, parts), source))
+    if not user:  # the common case: no copy of the whole config
+        return dict(params), problems
     return without_keys(params, [b.key for b in user]), problems
