@@ -10,8 +10,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from reprokit.config.errors import explain
+from reprokit.config.errors import explain_lines, report
 from reprokit.config.models import ReprokitConfig
+from reprokit.config.user_params import check_user_params
 from reprokit.errors import ConfigError, StaleFileError
 
 CONF_DIR = "conf"
@@ -106,11 +107,17 @@ def compose(root: Path, overrides: Sequence[str] = ()) -> Composition:
 
 def validate(params: Mapping[str, Any], provenance: Any = None) -> ReprokitConfig:
     """Typed validation; the error names each bad key, its value, its file, what's expected."""
+    where = provenance or (lambda _key: PARAMS_FILE)
+    # Keys the user's own nodes bind are checked against those nodes' type hints and
+    # hidden from the typed models, which still reject every other unknown key.
+    typed, problems = check_user_params(params, where)
     try:
-        return ReprokitConfig.model_validate(dict(params))
+        config = ReprokitConfig.model_validate(typed)
     except ValidationError as error:
-        where = provenance or (lambda _key: PARAMS_FILE)
-        raise ConfigError(explain(error, where)) from None
+        raise ConfigError(report([*explain_lines(error, where), *problems])) from None
+    if problems:
+        raise ConfigError(report(problems))
+    return config
 
 
 def compose_and_validate(

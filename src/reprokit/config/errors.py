@@ -31,7 +31,7 @@ def _field_types(model: type[BaseModel], key: str) -> list[Any]:
     return []
 
 
-def _models_at(path: Sequence[str]) -> list[type[BaseModel]]:
+def models_at(path: Sequence[str]) -> list[type[BaseModel]]:
     """The config models that can sit at `path` (several for a tagged union)."""
     current: list[Any] = [ReprokitConfig]
     for part in path:
@@ -48,7 +48,7 @@ def _models_at(path: Sequence[str]) -> list[type[BaseModel]]:
 def _allowed_keys(parent: Sequence[str]) -> list[str]:
     keys = {
         field.alias or name
-        for model in _models_at(parent)
+        for model in models_at(parent)
         for name, field in model.model_fields.items()
     }
     return sorted(keys)
@@ -61,7 +61,7 @@ def _key_parts(loc: Sequence[int | str]) -> list[str]:
         text = str(element)
         if "[" in text or text in {"str", "int", "float", "bool", "none"}:
             continue
-        if parts and not _models_at(parts) and _is_union_tag(parts, text):
+        if parts and not models_at(parts) and _is_union_tag(parts, text):
             continue
         parts.append(text)
     return parts
@@ -88,15 +88,24 @@ def _describe_error(error: Any, provenance: Provenance) -> tuple[str, str]:
     return key, f"`{key}`{shown} in {source}: {message}"
 
 
-def explain(error: ValidationError, provenance: Provenance) -> str:
-    """All problems of one validation, one line each, merging a union's branch errors."""
+def explain_lines(error: ValidationError, provenance: Provenance) -> list[str]:
+    """One line per bad key of one validation, merging a union's branch errors."""
     lines: dict[str, list[str]] = {}
     for item in error.errors():
         key, line = _describe_error(item, provenance)
         if line not in lines.setdefault(key, []):
             lines[key].append(line)
-    flat = [" | ".join(messages) for messages in lines.values()]
-    count = len(flat)
+    return [" | ".join(messages) for messages in lines.values()]
+
+
+def report(problems: Sequence[str]) -> str:
+    """The one message of a failed validation: its problems, one line each."""
+    count = len(problems)
     return f"invalid config ({count} problem{'s' if count != 1 else ''}):\n  - " + "\n  - ".join(
-        flat
+        problems
     )
+
+
+def explain(error: ValidationError, provenance: Provenance) -> str:
+    """All problems of one validation, one line each, merging a union's branch errors."""
+    return report(explain_lines(error, provenance))

@@ -6,7 +6,6 @@ a dataset nobody writes, or forming a cycle fails here with a message naming the
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -15,28 +14,10 @@ from kedro.pipeline import Pipeline, node
 from kedro.pipeline.node import Node
 
 from reprokit.config.models import NodeSpec, PipelineSpec
+from reprokit.config.user_params import import_function as import_function  # noqa: PLC0414  (re-export)
 from reprokit.errors import PipelineSpecError
 
 PARAMS_PREFIX = "params:"
-
-
-def import_function(node_name: str, dotted: str) -> Callable[..., Any]:
-    """Import `package.module.function`, or fail naming the node and what was missing."""
-    module_name, _, attribute = dotted.rpartition(".")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise PipelineSpecError(
-            f"node {node_name!r}: cannot import module {module_name!r} for func {dotted!r} "
-            f"({error})"
-        ) from None
-    function = getattr(module, attribute, None)
-    if not callable(function):
-        raise PipelineSpecError(
-            f"node {node_name!r}: module {module_name!r} has no function {attribute!r} "
-            f"(func {dotted!r})"
-        )
-    return function  # type: ignore[no-any-return]
 
 
 def lookup(params: Mapping[str, Any], dotted_key: str) -> Any:
