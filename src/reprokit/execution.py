@@ -11,7 +11,8 @@ from typing import Any
 
 from reprokit.config.compose import Workspace
 from reprokit.config.models import ReprokitConfig
-from reprokit.input_guard import PARAMS_FILE, InputsChangedError, snapshot, verify_unchanged
+from reprokit.core.names import PARAMS_FILE
+from reprokit.input_guard import InputsChangedError, snapshot, verify_unchanged
 from reprokit.layout import RECORDS_DIR, free_input_files
 from reprokit.runner import run_pipelines
 from reprokit.tracking.recorder import ExecutionRecorder, hashed_files, write_record

@@ -15,11 +15,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from reprokit.core.names import PARAMS_FILE
 from reprokit.errors import ReprokitError
 from reprokit.tracking.fingerprint import file_md5
 
 MISSING = "missing"
-PARAMS_FILE = "params.yaml"
 DVC_FILE = "dvc.yaml"
 
 

@@ -13,10 +13,10 @@ from pydantic import ValidationError
 from reprokit.config.errors import explain_lines, report
 from reprokit.config.models import ReprokitConfig
 from reprokit.config.user_params import check_user_params
+from reprokit.core.names import PARAMS_FILE
 from reprokit.errors import ConfigError, StaleFileError
 
 CONF_DIR = "conf"
-PARAMS_FILE = "params.yaml"
 PARAMS_HEADER = ""  # DVC's Hydra composition writes no header; keep the files byte-identical.
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reprokit.core.names import TAG_PREFIX
 from reprokit.errors import ConfigError, ReprokitError
 from reprokit.lineage.verify import (
     BentoFacts,
@@ -435,7 +436,7 @@ def _down_from_run(walk: _Walk, scratch: Path) -> None:
     run, params = run_facts(client, walk.run_id, scratch)
     # What the run must have recorded: the packaged model's, else the version's claim.
     upstream = bento.metadata if bento else (version.tags if version else {})
-    prefix = "" if bento else "reprokit."
+    prefix = "" if bento else TAG_PREFIX
     sha, fingerprint = (upstream.get(f"{prefix}{key}") for key in ("model_sha256", "fingerprint"))
     walk.links += check_run(run, sha, fingerprint)
     if not run.found or run.status != "FINISHED":

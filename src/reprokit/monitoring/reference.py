@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from reprokit.config.compose import Workspace
+from reprokit.core.names import CHAMPION
 from reprokit.errors import ReprokitError
 from reprokit.layout import LAST_RUN_FILE
 from reprokit.logs import get_logger
@@ -29,7 +30,6 @@ log = get_logger(__name__)
 PROFILE = "reference_profile"
 MODEL = "model"
 STATE = "feature_state"
-CHAMPION = "champion"
 SQLITE = "sqlite:///"
 
 

@@ -27,11 +27,11 @@ import yaml
 from pydantic import ValidationError
 
 from reprokit.config.models import MonitoringConfig, ServingConfig
+from reprokit.core.names import PARAMS_FILE
 from reprokit.errors import ConfigError
 from reprokit.serving.store import ProjectIdentity, project_identity
 
 PARAMS_ENV = "REPROKIT_PARAMS"
-PARAMS_FILE = "params.yaml"
 # env var -> (section, field); values are validated by ServingConfig like the YAML ones.
 ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "REPROKIT_CHALLENGER_MODE": ("challenger", "mode"),

@@ -29,13 +29,13 @@ from typing import Any
 
 import yaml
 
+from reprokit.core.names import CHAMPION
 from reprokit.errors import ConfigError, ReprokitError
 from reprokit.logs import get_logger
 from reprokit.serving.bundle import Bundle, ModelInfo, load_bundle
 
 log = get_logger(__name__)
 
-CHAMPION = "champion"
 SQLITE_PREFIX = "sqlite:///"
 # Label keys of a packaged model's project identity.
 PROJECT_LABEL = "project"

@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from reprokit.config.compose import Workspace
+from reprokit.core.names import TAG_PREFIX
 from reprokit.logs import get_logger
 from reprokit.sweeps.jobs import PRUNED, JobResult
 from reprokit.sweeps.summary import Ranking, Row, best, to_csv, to_markdown
 
 log = get_logger(__name__)
 
-TAG = "reprokit."
+TAG = TAG_PREFIX
 SWEEP_TAG = f"{TAG}sweep_id"
 ROLE_TAG = f"{TAG}sweep_role"
 JOB_TAG = f"{TAG}sweep_job"

@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from reprokit.config.models import METRICS_BY_TASK, ReprokitConfig
+from reprokit.core.names import TAG_PREFIX
 from reprokit.errors import ReprokitError
 from reprokit.lineage.environment import environment_changes, recorded_environment
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-TAG = "reprokit."
+TAG = TAG_PREFIX
 DATA_TAG = f"{TAG}data."
 COMPOSED_CONFIG = "composed_config.yaml"
 # `time.<stage>_s` metrics are wall-clock durations: never part of a result.

@@ -19,11 +19,11 @@ from typing import Any
 import click
 
 from reprokit.cli_errors import user_errors
+from reprokit.core.names import CHAMPION, TAG_PREFIX
 from reprokit.errors import ReprokitError
 from reprokit.project_lock import writes_project
 
-TAG = "reprokit."  # the prefix of every tag reprokit writes (as in tracking.store)
-CHAMPION = "champion"
+TAG = TAG_PREFIX
 DEFAULT_LIMIT = 20
 
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from reprokit.core.names import PARAMS_FILE
 from reprokit.errors import ConfigError, ReprokitError
 from reprokit.lineage.environment import (
     byte_environment,
@@ -62,7 +63,6 @@ if TYPE_CHECKING:
 # What a workspace needs besides params.yaml and the input data: the config tree, the code
 # (the stages' code deps, hashed into the fingerprint) and the packaging metadata.
 WORKSPACE_FILES = ("conf", "src", "uv.lock", "pyproject.toml")
-PARAMS_FILE = "params.yaml"
 FINGERPRINT_ARTIFACT = "fingerprint.json"
 MODEL_DATASET = "model"
 DVC_DIR = ".dvc"

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from reprokit.config.models import ReprokitConfig
+from reprokit.core.names import CHALLENGER, CHAMPION, TAG_PREFIX
 from reprokit.errors import ReprokitError
 from reprokit.lineage.environment import ENV_TAG, byte_environment
 from reprokit.logs import get_logger
@@ -35,7 +36,7 @@ from reprokit.tracking.promotion import Candidate, Decision, PromotionRule, deci
 
 log = get_logger(__name__)
 
-TAG = "reprokit."
+TAG = TAG_PREFIX
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
 MAX_TAG_LENGTH = 8000  # MLflow's limit on a tag value (SQLite accepts more; servers do not)
 TRUNCATED = "...(truncated: see composed_config.yaml)"
@@ -502,7 +503,7 @@ def register_model(
         return existing
     version = _create_version(client, run_id, execution, name, sha256)
     client.set_tag(run_id, MODEL_VERSION_TAG, version)
-    client.set_registered_model_alias(name, "challenger", version)
+    client.set_registered_model_alias(name, CHALLENGER, version)
     _apply_promotion_rule(client, name, version, execution, metrics)
     return version
 
@@ -560,7 +561,7 @@ def _champion(client: Any, name: str) -> Any | None:
     from mlflow.exceptions import MlflowException
 
     try:
-        return client.get_model_version_by_alias(name, "champion")
+        return client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
         return None
 
@@ -616,6 +617,6 @@ def _apply_promotion_rule(
 
 def promote(client: Any, name: str, version: str, reason: str) -> None:
     """Move `champion` to `version`, recording who/why on the version."""
-    client.set_registered_model_alias(name, "champion", version)
+    client.set_registered_model_alias(name, CHAMPION, version)
     client.set_model_version_tag(name, version, f"{TAG}promotion_reason", reason)
     log.info("registry.champion_moved", model=name, version=version, reason=reason)
