@@ -18,7 +18,7 @@ import importlib
 import json
 import os
 import platform
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
 
@@ -81,9 +81,10 @@ def blas() -> str:
     return "; ".join(sorted(libraries)) or "none loaded"
 
 
-def _versions() -> dict[str, str]:
+def package_versions(packages: Iterable[str]) -> dict[str, str]:
+    """Python's version and each installed package's (missing packages left out)."""
     found = {"python": platform.python_version()}
-    for package in BYTE_PACKAGES:
+    for package in packages:
         try:
             found[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -100,7 +101,7 @@ def byte_environment() -> dict[str, str]:
         "libc": f"{libc} {libc_version}".strip() or "unknown",
         "blas": blas(),
         **numpy_simd(),
-        **{f"version.{name}": version for name, version in _versions().items()},
+        **{f"version.{n}": v for n, v in package_versions(BYTE_PACKAGES).items()},
     }
     facts["hash"] = environment_hash(facts)
     return facts

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import re
 import socket
 import subprocess
@@ -16,14 +15,13 @@ import time
 import warnings
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from reprokit.config.models import ReprokitConfig
 from reprokit.core.names import CHALLENGER, CHAMPION, TAG_PREFIX
 from reprokit.errors import ReprokitError
-from reprokit.lineage.environment import ENV_TAG, byte_environment
+from reprokit.lineage.environment import ENV_TAG, byte_environment, package_versions
 from reprokit.logs import get_logger
 from reprokit.tracking.fingerprint import Fingerprint, canonical_hash, file_md5, file_sha256
 from reprokit.tracking.outputs import (
@@ -195,16 +193,6 @@ def _git(root: Path, *args: str) -> str:
     return result.stdout.strip() if result.returncode == 0 else ""
 
 
-def _versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for package in VERSIONED_PACKAGES:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "run"
 
@@ -235,7 +223,8 @@ def identity_tags(execution: Execution) -> dict[str, str]:
     if os.environ.get("DVC_EXP_NAME"):  # links `dvc exp show` and the MLflow run
         tags[f"{TAG}dvc_experiment"] = os.environ["DVC_EXP_NAME"]
     tags.update({f"{TAG}data.{name}": md5 for name, md5 in fingerprint.data_hashes.items()})
-    tags.update({f"{TAG}version.{name}": version for name, version in _versions().items()})
+    versions = package_versions(VERSIONED_PACKAGES)
+    tags.update({f"{TAG}version.{name}": version for name, version in versions.items()})
     # What could change the bytes on another machine (CPU, SIMD level, BLAS, libc, versions).
     tags.update({f"{TAG}{ENV_TAG}{name}": fact for name, fact in byte_environment().items()})
     return tags
