@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from reprokit.cli_errors import user_errors
+from reprokit.cli_help import CONTEXT_SETTINGS, SummaryGroup
 from reprokit.core.env import disable_telemetry
 from reprokit.monitoring.cli import generate as generate_data_command
 from reprokit.monitoring.cli import monitor as monitor_command
@@ -25,7 +26,8 @@ def _root() -> Path:
     return find_project_root()
 
 
-@click.group()
+@click.group(cls=SummaryGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(package_name="reprokit", message="%(prog)s %(version)s")
 @click.option(
     "--log-format",
     type=click.Choice(["console", "json"]),
@@ -60,7 +62,10 @@ def main(log_format: str | None) -> None:
 @user_errors
 @writes_project
 def run(overrides: tuple[str, ...], pipelines: tuple[str, ...], multirun: bool) -> None:
-    """Compose conf/ with Hydra OVERRIDES (e.g. model.num_leaves=63) and run in-process."""
+    """Run the pipelines in-process on conf/ composed with Hydra OVERRIDES.
+
+    Example: `reprokit run model.num_leaves=63`.
+    """
     if multirun:
         from reprokit.sweeps.multirun import run_sweep
         from reprokit.tracking.compare import console
@@ -148,7 +153,9 @@ def track() -> None:
 )
 @user_errors
 def reproduce(run_id: str, at_commit: bool, keep_workspace: bool) -> None:
-    """Rerun recorded run RUN_ID in an isolated workspace; exit 0 only when the model file and
+    """Rerun recorded run RUN_ID in an isolated workspace and verify it is identical.
+
+    Exit 0 only when the model file and
     every metric are identical (1: different, 2: cannot reproduce). A sweep's parent run
     reruns and verifies every job of the sweep."""
     from reprokit.tracking.compare import console
@@ -201,7 +208,9 @@ def diff(run_a: str, run_b: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the chain as JSON.")
 @user_errors
 def lineage(ref: str, served_fingerprint: str | None, as_json: bool) -> None:
-    """Walk and verify the chain through REF: BentoML model -> registry version -> MLflow run
+    """Verify the lineage of REF, from the served model back to config, data and code.
+
+    The chain: BentoML model -> registry version -> MLflow run
     -> fingerprint -> config, data, code and lock hashes -> git commit. REF: a run id, a
     registry version (name/version, models:/name/version) or a BentoML model tag (a served
     response's x-reprokit-model-tag). Exit 0 verified, 1 a link is broken, 2 unknown REF."""
@@ -339,8 +348,9 @@ main.add_command(models)
 @user_errors
 @writes_project
 def package(untracked: bool) -> None:
-    """Save the current model, feature state and request schema as a BentoML model: only a
-    model a FINISHED, gate-passing MLflow run of this project produced (found by sha256)."""
+    """Save the current model, feature state and request schema as a BentoML model.
+
+    Only a model a FINISHED, gate-passing MLflow run of this project produced (found by sha256)."""
     import json
 
     from reprokit.config.compose import workspace_from_params_file

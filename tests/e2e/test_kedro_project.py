@@ -32,7 +32,7 @@ def test_kedro_run_and_reprokit_run_give_the_same_model(kedro_project: Path) -> 
     from_kedro = sha256(model)
     run(["reprokit", "run"], kedro_project)
     assert sha256(model) == from_kedro
-    run(["kedro", "run", "--pipeline=train"], kedro_project)
+    run(["kedro", "run", "--pipelines=train"], kedro_project)
     assert sha256(model) == from_kedro
 
 

@@ -117,8 +117,9 @@ def monitor(
     run_id: str | None,
     output_dir: Path | None,
 ) -> None:
-    """Check a batch against the training reference: drift, data quality and (with
-    --labels) performance. Exit 0: no alarm; 1: alarm; 2: the batch cannot be checked."""
+    """Check a batch against the training reference: drift, data quality, performance.
+
+    Performance needs --labels. Exit 0: no alarm; 1: alarm; 2: the batch cannot be checked."""
     from reprokit.config.compose import find_project_root, workspace_from_params_file
     from reprokit.monitoring.analysis import (
         analyse,

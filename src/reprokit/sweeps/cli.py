@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from reprokit.cli_errors import user_errors
+from reprokit.cli_help import SummaryGroup
 from reprokit.project_lock import writes_project
 
 
@@ -16,7 +17,7 @@ def _root() -> Path:
     return find_project_root()
 
 
-@click.group()
+@click.group(cls=SummaryGroup)
 def sweeps() -> None:
     """Sweeps recorded in MLflow (`reprokit run -m`, `reprokit tune`)."""
 
@@ -72,7 +73,9 @@ def tune(
     pipelines: tuple[str, ...],
     pruner: str,
 ) -> None:
-    """Bayesian search (Optuna TPE) over OVERRIDES such as model.num_leaves='int(range(8,128))'
+    """Bayesian search (Optuna TPE) over the search space in OVERRIDES.
+
+    OVERRIDES such as model.num_leaves='int(range(8,128))'
     model.learning_rate='tag(log,interval(0.01,0.3))' model.max_depth='choice(-1,6,12)'.
     Plain overrides (key=value) apply to every trial. An interrupted search resumes with the
     same study name and storage; --trials is the study's total."""
