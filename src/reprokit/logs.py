@@ -14,6 +14,41 @@ from typing import Any
 LOG_FORMAT_ENV = "REPROKIT_LOG_FORMAT"
 LOG_LEVEL_ENV = "REPROKIT_LOG_LEVEL"
 
+# Routine lines of the libraries under reprokit, by logger and message prefix: shown only at
+# REPROKIT_LOG_LEVEL=DEBUG. Measured: 104 of a 3-job sweep's 243 lines were Kedro's per-dataset
+# "Loading/Saving data"; every stage repeated Kedro's --async hint; every tracked run printed
+# MLflow's pip warning, which is meaningless in a uv venv (no pip, by design).
+ROUTINE_CHATTER: dict[str, tuple[str, ...]] = {
+    "kedro.io.data_catalog": ("Loading data from", "Saving data to"),
+    "kedro.runner.sequential_runner": ("Using synchronous mode",),
+    "kedro.runner.parallel_runner": ("Using synchronous mode",),
+    "kedro.runner.thread_runner": ("Using synchronous mode",),
+    "mlflow.utils.environment": ("Failed to resolve installed pip version",),
+}
+
+
+class _DropRoutineChatter(logging.Filter):
+    """Drops a logger's routine records unless the root logger is at DEBUG."""
+
+    def __init__(self, prefixes: tuple[str, ...]) -> None:
+        super().__init__()
+        self.prefixes = prefixes
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if logging.getLogger().isEnabledFor(logging.DEBUG):
+            return True
+        return not str(record.msg).startswith(self.prefixes)
+
+
+def _quiet_routine_chatter() -> None:
+    for name, prefixes in ROUTINE_CHATTER.items():
+        library_logger = logging.getLogger(name)
+        # Idempotent: configure_logging runs once per command, sometimes twice.
+        library_logger.filters[:] = [
+            kept for kept in library_logger.filters if not isinstance(kept, _DropRoutineChatter)
+        ]
+        library_logger.addFilter(_DropRoutineChatter(prefixes))
+
 
 def configure_logging(log_format: str | None = None, level: str | None = None) -> None:
     """Route all logging through structlog's formatter; idempotent."""
@@ -61,6 +96,7 @@ def configure_logging(log_format: str | None = None, level: str | None = None) -
         library_logger = logging.getLogger(name)
         library_logger.handlers.clear()
         library_logger.propagate = True
+    _quiet_routine_chatter()
 
 
 def get_logger(name: str) -> Any:

@@ -17,13 +17,16 @@ TELEMETRY_OFF = {
     "BENTOML_DO_NOT_TRACK": "true",
     "MLFLOW_DISABLE_TELEMETRY": "true",
 }
+# Progress bars that a non-interactive command prints anyway (MLflow drew its artifact
+# download bar 3 times in one `reprokit monitor`).
+QUIET_LIBRARIES = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
 KEDRO_LOGGING_CONFIG = Path(__file__).resolve().parents[1] / "kedro_logging.yml"
 
 
 def disable_telemetry() -> None:
     """Telemetry off, OpenMP waiting passively, Kedro logging through ours (setdefault:
     a value the user set explicitly wins)."""
-    for name, value in TELEMETRY_OFF.items():
+    for name, value in {**TELEMETRY_OFF, **QUIET_LIBRARIES}.items():
         os.environ.setdefault(name, value)
     # OpenMP threads (LightGBM) otherwise spin while waiting and fight every other process
     # for the cores: measured 2.2-6x slower training on a loaded 2-core machine. Results do
