@@ -73,9 +73,11 @@ def run(overrides: tuple[str, ...], pipelines: tuple[str, ...], multirun: bool) 
         pipeline_names = list(pipelines or ("__default__",))
         run_sweep(_root(), overrides, pipeline_names, say=click.echo, out=console())
         return
+    from reprokit.cli_summary import render_run_summary, this_run, written_files
     from reprokit.config.compose import workspace_from_conf
     from reprokit.datagen.prepare import ensure_source
     from reprokit.execution import run_tracked
+    from reprokit.layout import read_last_run
     from reprokit.pipeline.spec import build_pipelines
     from reprokit.runner import DEFAULT_PIPELINE
 
@@ -88,7 +90,16 @@ def run(overrides: tuple[str, ...], pipelines: tuple[str, ...], multirun: bool) 
         lambda: ensure_source(data.source.model_dump(), data.path, workspace.root),
         data.source.kind,
     )
-    run_tracked(workspace, list(pipelines or (DEFAULT_PIPELINE,)), entry_point="reprokit run")
+    chosen = list(pipelines or (DEFAULT_PIPELINE,))
+    before = read_last_run(workspace.root)
+    run_tracked(workspace, chosen, entry_point="reprokit run")
+    primary_metric, _ = config.tracking.promotion.resolved(config.data.task)
+    summary = render_run_summary(
+        this_run(before, read_last_run(workspace.root)),
+        primary_metric=primary_metric,
+        outputs=written_files(config, workspace.root, chosen),
+    )
+    click.echo("\n".join(summary))
 
 
 @main.command()

@@ -21,7 +21,7 @@ from typing import Any
 from reprokit.config.compose import Workspace
 from reprokit.core.names import CHAMPION
 from reprokit.errors import ReprokitError
-from reprokit.layout import LAST_RUN_FILE
+from reprokit.layout import read_last_run
 from reprokit.logs import get_logger
 from reprokit.nodes.profile import ReferenceProfile, parse_profile
 
@@ -105,16 +105,8 @@ def local_reference(workspace: Workspace, profile_path: Path | None = None) -> R
 
 def _local_run_id(workspace: Workspace, model_sha256: str) -> str | None:
     """The MLflow run that trained the local model, when the last recorded run did."""
-    path = workspace.root / LAST_RUN_FILE
-    if not path.is_file():
-        return None
-    try:
-        last = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        return None
-    if isinstance(last, dict) and last.get("model_sha256") == model_sha256:
-        return str(last.get("run_id")) if last.get("run_id") else None
-    return None
+    last = read_last_run(workspace.root)
+    return last.run_id if last is not None and last.model_sha256 == model_sha256 else None
 
 
 # --- MLflow ----------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ passed, and must have produced the feature state and profile bundled with the mo
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 from reprokit.config.compose import Workspace
 from reprokit.errors import ReprokitError
-from reprokit.layout import LAST_RUN_FILE
+from reprokit.layout import read_last_run
 
 MAX_CANDIDATES = 50
 GATE_PASSED = "passed"
@@ -66,12 +65,8 @@ def rejection(run: Any, bundled_sha256: Mapping[str, str]) -> str | None:
 
 
 def _preferred(workspace: Workspace) -> str | None:
-    path = workspace.root / LAST_RUN_FILE
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-    return str(value.get("run_id")) if isinstance(value, dict) else None
+    last = read_last_run(workspace.root)
+    return last.run_id if last is not None else None
 
 
 def _candidates(client: Any, workspace: Workspace, model_sha256: str) -> list[Any]:

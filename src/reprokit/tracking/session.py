@@ -19,7 +19,13 @@ from typing import Any
 
 from reprokit.config.compose import Workspace
 from reprokit.config.models import ReprokitConfig
-from reprokit.layout import FINGERPRINT_FILE, LAST_RUN_FILE, RECORDS_DIR, free_input_files
+from reprokit.layout import (
+    FINGERPRINT_FILE,
+    RECORDS_DIR,
+    LastRun,
+    free_input_files,
+    write_last_run,
+)
 from reprokit.logs import get_logger
 from reprokit.tracking.fingerprint import Fingerprint, compute_fingerprint
 from reprokit.tracking.outputs import (
@@ -100,7 +106,12 @@ def _complete(
     `before_register` checks, after everything is logged and before anything is registered,
     that the inputs are still what the execution read; if it raises, the run ends FAILED
     with that error and no model version is registered."""
-    from reprokit.tracking.store import end_run_failed, log_execution, register_model, tracking_uri
+    from reprokit.tracking.store import (
+        end_run_failed,
+        log_execution,
+        register_model,
+        tracking_uri,
+    )
 
     metrics = log_execution(client, run_id, execution)
     if before_register is not None:
@@ -110,17 +121,22 @@ def _complete(
             end_run_failed(client, run_id, error)
             raise
     version = register_model(client, run_id, execution, metrics)
-    root = execution.root
-    _write_json(
-        root / LAST_RUN_FILE,
-        {
-            "run_id": run_id,
-            "tracking_uri": tracking_uri(execution.config, root),
-            "fingerprint": execution.fingerprint.value,
-            "model_version": version,
-            # Lets packaging tell whether the model on disk is the one this run trained.
-            "model_sha256": execution_model_sha256(execution),
-        },
+    config, root = execution.config, execution.root
+    name = config.tracking.registered_model
+    write_last_run(
+        root,
+        LastRun(
+            run_id=run_id,
+            tracking_uri=tracking_uri(config, root),
+            fingerprint=execution.fingerprint.value,
+            model_version=version,
+            model_sha256=execution_model_sha256(execution),
+            registered_model=name if version is not None else None,
+            model_aliases=_aliases(client, name, version),
+            entry_point=execution.entry_point,
+            gate=execution.gate,
+            metrics=metrics,
+        ),
     )
     log.info(
         "tracking.run_recorded",
@@ -129,6 +145,13 @@ def _complete(
         fingerprint=execution.fingerprint.value[:12],
     )
     return run_id
+
+
+def _aliases(client: Any, name: str | None, version: str | None) -> list[str]:
+    """The registry aliases of `version` right after the promotion rule ran."""
+    if name is None or version is None:
+        return []
+    return sorted(client.get_model_version(name, version).aliases)
 
 
 class TrackedExecution:
