@@ -439,6 +439,20 @@ def test_malformed_json_and_wrong_content_type_are_4xx(served: Served) -> None:
     assert 400 <= not_records.status_code < 500
 
 
+def test_duplicate_keys_and_unknown_top_level_fields_are_refused(served: Served) -> None:
+    record = json.dumps(test_records(served, 1)[0])
+    duplicated = record[:-1] + ', "' + next(iter(json.loads(record))) + '": null}'
+    headers = {"Content-Type": "application/json"}
+    twice = post(served, None, content=f'{{"records": [{duplicated}]}}'.encode(), headers=headers)
+    assert twice.status_code == 400
+    assert twice.json()["violations"][0]["rule"] == "duplicate_key"
+    extra = post(
+        served, None, content=f'{{"records": [{record}], "x": 1}}'.encode(), headers=headers
+    )
+    assert extra.status_code == 422
+    assert extra.json()["violations"][0]["field"] == "x"
+
+
 def test_oversize_body_is_413(served: Served) -> None:
     record = test_records(served, 1)[0]
     body = {"records": [record] * (MAX_BODY_BYTES // 300 + 100)}

@@ -56,6 +56,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reprokit.errors import ConfigError
+from reprokit.serving.asgi import replay_body as _replay
+from reprokit.serving.asgi import send_json as _send_json
+from reprokit.serving.json_body import StrictJsonMiddleware
 
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
 KEY_ID_SCOPE = "reprokit.key_id"
@@ -169,22 +172,6 @@ class ServingSettings:
             auth_failure_rate=parsed.auth_failure_rate,
             auth_failure_burst=max(1.0, parsed.auth_failure_burst),
         )
-
-
-async def _send_json(
-    send: Send, status: int, body: dict[str, object], headers: dict[str, str] | None = None
-) -> None:
-    payload = json.dumps(body).encode("utf-8")
-    extra = [
-        (name.encode("latin-1"), value.encode("latin-1")) for name, value in (headers or {}).items()
-    ]
-    raw_headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(payload)).encode("ascii")),
-        *extra,
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": raw_headers})
-    await send({"type": "http.response.body", "body": payload})
 
 
 def _is_open(scope: Scope) -> bool:
@@ -566,19 +553,6 @@ class BodyLimitMiddleware:
         return b"".join(chunks)
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()  # after the body: wait for the disconnect, as usual
-
-    return replay
-
-
 # --- timeout ----------------------------------------------------------------------------------
 
 
@@ -632,6 +606,7 @@ MIDDLEWARE_ORDER: tuple[type, ...] = (
     ApiKeyMiddleware,
     RateLimitMiddleware,
     BodyLimitMiddleware,
+    StrictJsonMiddleware,
     TimeoutMiddleware,
 )
 
