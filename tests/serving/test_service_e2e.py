@@ -460,6 +460,37 @@ def test_oversize_body_is_413(served: Served) -> None:
     assert post(served, body).status_code == 413
 
 
+def test_a_huge_header_is_431_while_other_callers_are_served(served: Served) -> None:
+    """Before: a 50 MB header took 7.7 s to refuse and stalled every other request as long."""
+    import socket
+    import threading
+
+    port = int(served.url.rsplit(":", 1)[1])
+    answers: list[bytes] = []
+
+    def send_huge_header() -> None:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+            try:
+                conn.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nX-Big: ")
+                for _ in range(200):  # up to 20 MB, in 100 KB pieces
+                    conn.sendall(b"a" * 100_000)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            answers.append(conn.recv(4096))
+
+    attacker = threading.Thread(target=send_huge_header)
+    attacker.start()
+    latencies = []
+    while attacker.is_alive():
+        started = time.monotonic()
+        assert httpx.get(f"{served.url}/readyz", timeout=30).status_code == 200
+        latencies.append(time.monotonic() - started)
+    attacker.join()
+    assert answers and answers[0].startswith(b"HTTP/1.1 431 "), answers
+    # A functional bound (before: every caller waited seconds), not a benchmark.
+    assert max(latencies, default=0.0) < 1.0, latencies
+
+
 def test_a_body_that_stops_arriving_is_408_not_a_60_s_wait(served: Served) -> None:
     import socket
 

@@ -20,6 +20,10 @@ message naming every bad variable and what it expects. Defaults in brackets:
 - `REPROKIT_REQUEST_TIMEOUT_S`: time until the response starts [30]; over it: 504.
 - `REPROKIT_BODY_TIMEOUT_S`: time to receive the whole request body [10]; over it: 408
   (a client that stops sending held its request open until BentoML's 60 s); 0: no limit.
+- `REPROKIT_MAX_HEADER_BYTES` / `REPROKIT_MAX_HEADERS`: request line plus headers [65536
+  bytes / 100 headers]; over either: 431 (reprokit.serving.http_limits).
+- `REPROKIT_HEADER_TIMEOUT_S`: time to receive the request line and headers [10]; over it:
+  408 and the connection closed.
 - `REPROKIT_ACCESS_LOG` (1/0, true/false, yes/no, on/off): one JSON line per request on
   stderr [1]: request id, method, path, status, outcome, latency, model tag/version/role,
   key id (a digest prefix). Never the payload or the key. Shadow scorings add their own
@@ -47,7 +51,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -58,6 +62,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from reprokit.errors import ConfigError
 from reprokit.serving.asgi import replay_body as _replay
 from reprokit.serving.asgi import send_json as _send_json
+from reprokit.serving.http_limits import HeadLimits
 from reprokit.serving.json_body import StrictJsonMiddleware
 
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
@@ -96,6 +101,9 @@ class _Environment(BaseModel):
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1, alias="REPROKIT_MAX_BODY_BYTES")
     timeout_seconds: _NonNegative = Field(30.0, alias="REPROKIT_REQUEST_TIMEOUT_S")
     body_timeout_seconds: _NonNegative = Field(10.0, alias="REPROKIT_BODY_TIMEOUT_S")
+    max_header_bytes: int = Field(64 * 1024, ge=1024, alias="REPROKIT_MAX_HEADER_BYTES")
+    max_headers: int = Field(100, ge=8, alias="REPROKIT_MAX_HEADERS")
+    header_timeout_seconds: float = Field(10.0, gt=0, alias="REPROKIT_HEADER_TIMEOUT_S")
     auth_failure_rate: _NonNegative = Field(1.0, alias="REPROKIT_AUTH_FAILURES_RPS")
     auth_failure_burst: _NonNegative = Field(20.0, alias="REPROKIT_AUTH_FAILURES_BURST")
     # pydantic's booleans: 1/0, true/false, yes/no, on/off (any case); anything else is refused.
@@ -147,6 +155,7 @@ class ServingSettings:
     body_timeout_seconds: float = 10.0
     auth_failure_rate: float = 1.0
     auth_failure_burst: float = 20.0
+    head_limits: HeadLimits = field(default_factory=HeadLimits)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServingSettings:
@@ -171,6 +180,11 @@ class ServingSettings:
             access_log=parsed.access_log,
             auth_failure_rate=parsed.auth_failure_rate,
             auth_failure_burst=max(1.0, parsed.auth_failure_burst),
+            head_limits=HeadLimits(
+                max_head_bytes=parsed.max_header_bytes,
+                max_headers=parsed.max_headers,
+                head_timeout_seconds=parsed.header_timeout_seconds,
+            ),
         )
 
 

@@ -70,6 +70,8 @@ from reprokit.serving.config import (
     load_project_identity,
     load_serving_config,
 )
+from reprokit.serving.http_limits import HeadLimits
+from reprokit.serving.http_limits import install as install_head_limits
 from reprokit.serving.metrics import PredictionEvent, ServingMetrics, serving_metrics
 from reprokit.serving.middleware import (
     KEY_ID_SCOPE,
@@ -426,7 +428,18 @@ def bound_bentoml_metric_labels() -> None:
     )
 
 
+def head_limits() -> HeadLimits:
+    """The head limits of this worker's settings; defaults if they are bad, since the
+    deployment hook has already stopped start-up with a clear message in that case."""
+    try:
+        return ServingSettings.from_env().head_limits
+    except SettingsError:
+        return HeadLimits()
+
+
 _service: Any = ReprokitService  # a bentoml Service object, typed as the class by the decorator
 for _middleware in MIDDLEWARE_ORDER:
     _service.add_asgi_middleware(_middleware)
 bound_bentoml_metric_labels()
+# Before the worker's uvicorn server loads its protocol class (it does so after this import).
+install_head_limits(functools.cache(head_limits))
