@@ -320,6 +320,50 @@ def dvc_check() -> None:
 
 
 @main.group()
+def deploy() -> None:
+    """Generate deployment files for the served model."""
+
+
+@deploy.command("k8s", context_settings={"ignore_unknown_options": True})
+@click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("build/k8s"),
+    show_default=True,
+    help="Directory to write (replaced whole).",
+)
+@user_errors
+def deploy_k8s(overrides: tuple[str, ...], output: Path) -> None:
+    """Write Kubernetes manifests from `serving.deployment` (+ Hydra OVERRIDES).
+
+    Deployment (probes, resources, non-root read-only container, API keys from a Secret),
+    Service, NetworkPolicy, HorizontalPodAutoscaler, PodDisruptionBudget and a
+    kustomization: `kubectl apply -k DIR`.
+    """
+    import yaml
+
+    from reprokit.config.compose import workspace_from_conf
+    from reprokit.datasets import atomic_directory
+    from reprokit.serving.k8s import kustomization, render
+
+    config = workspace_from_conf(_root(), overrides).config
+    manifests = render(config)
+    target = output if output.is_absolute() else _root() / output
+    with atomic_directory(target) as tmp:
+        files = {
+            **manifests,
+            "kustomization.yaml": kustomization(
+                list(manifests), config.serving.deployment.namespace
+            ),
+        }
+        for name, manifest in files.items():
+            (tmp / name).write_text(yaml.safe_dump(manifest, sort_keys=False), encoding="utf-8")
+    click.echo(f"{target}: {', '.join(sorted(files))}")
+
+
+@main.group()
 def data() -> None:
     """Prepare the raw data a config declares."""
 

@@ -318,13 +318,64 @@ class BatchingConfig(StrictModel):
     max_latency_ms: int = Field(default=20, ge=1)
 
 
+# Kubernetes quantities as the API accepts them: "500m", "2", "1Gi", "512Mi".
+_CPU = Field(pattern=r"^([0-9]+m|[0-9]+(\.[0-9]+)?)$")
+_MEMORY = Field(pattern=r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$")
+
+
+class ResourceAmounts(StrictModel):
+    cpu: str = _CPU
+    memory: str = _MEMORY
+
+
+class AutoscalingConfig(StrictModel):
+    """A HorizontalPodAutoscaler on CPU utilisation (relative to the requested CPU)."""
+
+    enabled: bool = True
+    min_replicas: int = Field(default=2, ge=1)
+    max_replicas: int = Field(default=6, ge=1)
+    target_cpu_percent: int = Field(default=70, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _max_covers_min(self) -> AutoscalingConfig:
+        if self.max_replicas < self.min_replicas:
+            raise ValueError(
+                f"autoscaling.max_replicas ({self.max_replicas}) is below min_replicas "
+                f"({self.min_replicas})"
+            )
+        return self
+
+
+class DeploymentConfig(StrictModel):
+    """What `reprokit deploy k8s` generates the Kubernetes manifests from (the image is the
+    one `make image` builds; see README "Kubernetes")."""
+
+    image: str = "reprokit:latest"
+    # The image's user: BentoML's images run as uid/gid 1034 (`bentoml`). Kubernetes needs it
+    # numeric to enforce runAsNonRoot.
+    run_as_user: int = Field(default=1034, ge=1)
+    namespace: str | None = None
+    replicas: int = Field(default=2, ge=1)
+    port: int = Field(default=3000, ge=1, le=65535)
+    requests: ResourceAmounts = ResourceAmounts(cpu="500m", memory="1Gi")
+    limits: ResourceAmounts = ResourceAmounts(cpu="2", memory="2Gi")
+    autoscaling: AutoscalingConfig = AutoscalingConfig()
+    # A Secret holding the API keys, one per line under the key `keys`; mounted read-only
+    # and read through REPROKIT_API_KEYS_FILE (never an environment value in the manifest).
+    api_keys_secret: str = "reprokit-api-keys"
+    # Namespaces (by their `kubernetes.io/metadata.name`) whose pods may call the service;
+    # empty: only pods of its own namespace.
+    allow_from_namespaces: list[str] = []
+
+
 class ServingConfig(StrictModel):
     """Whether `dvc repro` packages the trained pipeline as a BentoML model, and how
-    `bentoml serve` serves it (A/B, batching)."""
+    `bentoml serve` serves it (A/B, batching) and Kubernetes runs it (deployment)."""
 
     enabled: bool = False
     challenger: ChallengerConfig = ChallengerConfig()
     batching: BatchingConfig = BatchingConfig()
+    deployment: DeploymentConfig = DeploymentConfig()
 
 
 class EngineConfig(StrictModel):
