@@ -99,6 +99,14 @@ def store_root(root: Path) -> Path:
     return root
 
 
+# MLflow 3's UI opens an experiment in GenAI mode (traces, tokens, cost) unless its kind says
+# it is for model training.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = (EXPERIMENT_KIND_TAG, "custom_model_development")
+DEFAULT_EXPERIMENT_ID = "0"
+ALL_RUNS = 3  # mlflow.entities.ViewType.ALL, without importing MLflow at module import
+
+
 def tracking_uri(config: ReprokitConfig, root: Path) -> str:
     """MLFLOW_TRACKING_URI, else the config's; a relative SQLite path is the project's."""
     uri = os.environ.get("MLFLOW_TRACKING_URI") or config.tracking.uri
@@ -136,13 +144,38 @@ def experiment_id(client: Any, config: ReprokitConfig, root: Path) -> str:
     try:
         experiment = client.get_experiment_by_name(name)
         if experiment is not None:
+            if EXPERIMENT_KIND_TAG not in experiment.tags:  # made by an older reprokit
+                client.set_experiment_tag(experiment.experiment_id, *EXPERIMENT_KIND)
             return str(experiment.experiment_id)
-        return str(client.create_experiment(name, artifact_location(config, root)))
+        created = str(
+            client.create_experiment(
+                name, artifact_location(config, root), tags=dict([EXPERIMENT_KIND])
+            )
+        )
+        if client.tracking_uri.startswith("sqlite:"):
+            _retire_empty_default_experiment(client)
+        return created
     except MlflowException as error:
         raise TrackingError(
             f"MLflow store {client.tracking_uri} cannot be used for experiment {name!r}: "
             f"{error.message}"
         ) from None
+
+
+def _retire_empty_default_experiment(client: Any) -> None:
+    """The project's own SQLite store opens on the project's experiment, not on the empty
+    "Default" one MLflow creates with every store (deleted, so restorable; a store shared
+    through a server is never touched)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        default = client.get_experiment(DEFAULT_EXPERIMENT_ID)
+        if default.lifecycle_stage == "active" and not client.search_runs(
+            [DEFAULT_EXPERIMENT_ID], max_results=1, run_view_type=ALL_RUNS
+        ):
+            client.delete_experiment(DEFAULT_EXPERIMENT_ID)
+    except MlflowException as error:  # cosmetic only: never fail a run over it
+        log.info("tracking.default_experiment_kept", reason=error.message)
 
 
 # --- runs ----------------------------------------------------------------------------------
