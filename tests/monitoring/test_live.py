@@ -186,27 +186,44 @@ class Event:
     values: np.ndarray[Any, Any]
 
 
+class RecordingGauges(DriftGauges):
+    def __init__(self) -> None:
+        self.published: list[tuple[int, float | None]] = []
+
+    def publish(self, snapshot: Any, model: str, observed_at: float | None = None) -> None:
+        self.published.append((snapshot.requests, observed_at))
+
+
 def test_observer_feeds_its_model_only_and_throttles_publishing() -> None:
     live = monitor()
-    published: list[int] = []
-
-    class Gauges(DriftGauges):
-        def __init__(self) -> None:
-            pass
-
-        def publish(self, snapshot: Any, model: str) -> None:
-            published.append(snapshot.requests)
-
+    gauges = RecordingGauges()
     now = [0.0]
-    observer = DriftObserver(live, Gauges(), "m", publish_every_s=1.0, clock=lambda: now[0])
+    observer = DriftObserver(
+        live, gauges, "m", publish_every_s=1.0, clock=lambda: now[0], wall_clock=lambda: 1e9
+    )
     frame = generate_credit(10, seed=8)
     for role, model in [("champion", "m"), ("shadow", "m"), ("champion", "other")]:
         observer.observe(Event(model, role, frame, _scores(frame)))
     assert live.snapshot().requests == 1
-    observer.observe(Event("m", "challenger", frame, _scores(frame)))  # 0 s later: no publish
+    observer.observe(Event("m", "challenger", frame, _scores(frame)))  # 0 s later: deferred
     now[0] = 1.5
     observer.observe(Event("m", "champion", frame, _scores(frame)))
-    assert published == [1, 3]
+    assert gauges.published[:2] == [(1, 1e9), (3, 1e9)]
+
+
+def test_the_last_requests_before_traffic_stops_are_published() -> None:
+    """Before: a request inside the publish interval waited for the next request, so the
+    gauges of a model that went quiet never showed its last requests."""
+    live = monitor()
+    gauges = RecordingGauges()
+    observer = DriftObserver(live, gauges, "m", publish_every_s=0.05)
+    frame = generate_credit(10, seed=8)
+    for _ in range(3):
+        observer.observe(Event("m", "champion", frame, _scores(frame)))
+    assert [requests for requests, _ in gauges.published] == [1]
+    time.sleep(0.3)
+    assert [requests for requests, _ in gauges.published] == [1, 3]
+    assert gauges.published[-1][1] == pytest.approx(time.time(), abs=5)
 
 
 def test_missing_column_and_unseen_values_are_counted_not_fatal() -> None:
@@ -250,8 +267,11 @@ def test_real_prometheus_gauges_render_in_the_exposition_format() -> None:
     gauges = DriftGauges(prometheus_gauge_factory(module))
     live = monitor(window=400, min_rows=100)
     feed(live, drift_credit(generate_credit(400, seed=12), seed=12), request_rows=40)
-    gauges.publish(live.snapshot(), "reprokit-credit:v1")
+    gauges.publish(live.snapshot(), "reprokit-credit:v1", observed_at=1.7e9)
     text = prometheus_client.generate_latest(registry).decode()
     assert 'reprokit_drift_alarm{column="income",model="reprokit-credit:v1"} 1.0' in text
     assert 'reprokit_drift_window_rows{model="reprokit-credit:v1"} 400.0' in text
+    assert (
+        'reprokit_drift_last_request_timestamp_seconds{model="reprokit-credit:v1"} 1.7e+09' in text
+    )
     assert text.count("reprokit_drift_psi{") == len(NUMERIC) + len(CATEGORICAL) + 1

@@ -365,6 +365,12 @@ GAUGES: dict[str, tuple[str, list[str]]] = {
         ["model", "bin"],
     ),
     "reprokit_drift_window_rows": ("Request rows in the live drift window", ["model"]),
+    # The gauges above keep their last value while no request comes: an alert rule tells a
+    # quiet model from a healthy one by the age of this timestamp.
+    "reprokit_drift_last_request_timestamp_seconds": (
+        "Unix time of the last request the drift window observed",
+        ["model"],
+    ),
 }
 
 
@@ -384,7 +390,12 @@ class DriftGauges:
     def __init__(self, factory: GaugeFactory) -> None:
         self.gauges = {name: factory(name, doc, labels) for name, (doc, labels) in GAUGES.items()}
 
-    def publish(self, snapshot: LiveSnapshot, model: str) -> None:
+    def publish(self, snapshot: LiveSnapshot, model: str, observed_at: float | None = None) -> None:
+        """`observed_at`: the Unix time of the last request in `snapshot`."""
+        if observed_at is not None:
+            self.gauges["reprokit_drift_last_request_timestamp_seconds"].labels(model=model).set(
+                observed_at
+            )
         alarms = set(snapshot.alarms)
         for column, score in snapshot.psi.items():
             # Before `min_rows` a PSI is mostly noise: publish NaN (no data), not a number.
@@ -417,29 +428,52 @@ class ScoredRequest(Protocol):
 class DriftObserver:
     """A `ServingMetrics` observer: feeds the model's own requests to its monitor and
     publishes the gauges at most every `publish_every_s` seconds (a scrape interval is
-    seconds long; setting ~50 gauges on every request would cost more than the update)."""
+    seconds long; setting ~50 gauges on every request would cost more than the update).
+
+    A request that arrives inside the interval is published when it ends (a timer), so the
+    last requests before traffic stops are never left out of the gauges."""
 
     def __init__(
         self,
         monitor: LiveDriftMonitor,
         gauges: DriftGauges,
         model: str,
+        *,
         publish_every_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.monitor = monitor
         self.gauges = gauges
         self.model = model
         self.publish_every_s = publish_every_s
         self._clock = clock
+        self._wall_clock = wall_clock
         self._published = -math.inf
+        self._observed_at: float | None = None
+        self._lock = threading.Lock()
+        self._pending: threading.Timer | None = None
 
     def observe(self, event: ScoredRequest) -> None:
         # Shadow scoring repeats a request already counted; another model has another profile.
         if event.model != self.model or event.role == "shadow":
             return
         self.monitor.observe(event.frame, event.values)
-        now = self._clock()
-        if now - self._published >= self.publish_every_s:
-            self._published = now
-            self.gauges.publish(self.monitor.snapshot(), self.model)
+        with self._lock:
+            self._observed_at = self._wall_clock()
+            wait = self._published + self.publish_every_s - self._clock()
+            if wait <= 0:
+                self._publish_locked()
+            elif self._pending is None:
+                self._pending = threading.Timer(wait, self._publish_pending)
+                self._pending.daemon = True
+                self._pending.start()
+
+    def _publish_pending(self) -> None:
+        with self._lock:
+            self._pending = None
+            self._publish_locked()
+
+    def _publish_locked(self) -> None:
+        self._published = self._clock()
+        self.gauges.publish(self.monitor.snapshot(), self.model, self._observed_at)
