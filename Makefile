@@ -18,7 +18,11 @@ export MLFLOW_DISABLE_TELEMETRY := true
 # LightGBM's OpenMP threads wait passively instead of spinning (see reprokit.cli).
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: help setup repro test test-fast lint format generate requirements check bench bench-serving bench-engines bench-monitor clean bench-sweep bench-math
+ops-tools: ## Install Prometheus and promtool (Debian's package; root), for the alerting tests
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
+
+.PHONY: ops-tools help setup repro test test-fast lint format generate requirements check bench bench-serving bench-engines bench-monitor clean bench-sweep bench-math
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -56,6 +60,7 @@ format: setup ## Apply ruff's fixes and formatting
 generate: setup ## Regenerate params.yaml, dvc.yaml and the Bento's requirements
 	reprokit config compose
 	reprokit dvc generate
+	reprokit ops generate
 	$(MAKE) requirements
 
 SERVING_REQUIREMENTS := requirements/serving.txt
@@ -64,9 +69,10 @@ UV_EXPORT := $(UV) export --frozen --no-dev --no-hashes --no-emit-project --no-h
 requirements: | $(UV) ## requirements/serving.txt (the Bento's Python deps) from uv.lock
 	$(UV_EXPORT) -o $(SERVING_REQUIREMENTS)
 
-check: setup ## Fail when params.yaml, dvc.yaml or the Bento's requirements are stale
+check: setup ## Fail when params.yaml, dvc.yaml, ops/ or the Bento's requirements are stale
 	reprokit config check
 	reprokit dvc check
+	reprokit ops check
 	@$(UV_EXPORT) -o $(SERVING_REQUIREMENTS).expected >/dev/null && \
 	  if cmp -s $(SERVING_REQUIREMENTS) $(SERVING_REQUIREMENTS).expected; then \
 	    rm -f $(SERVING_REQUIREMENTS).expected; echo "$(SERVING_REQUIREMENTS) is up to date with uv.lock"; \

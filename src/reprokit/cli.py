@@ -320,6 +320,35 @@ def dvc_check() -> None:
 
 
 @main.group()
+def ops() -> None:
+    """Generate and check the operations files (Prometheus rules, scrape config)."""
+
+
+@ops.command("generate")
+@user_errors
+def ops_generate() -> None:
+    """Write ops/prometheus/ from `serving.alerts` in params.yaml."""
+    from reprokit.config.compose import load_config
+    from reprokit.ops.generate import write
+
+    root = _root()
+    for path in write(load_config(root), root):
+        click.echo(f"wrote {path}")
+
+
+@ops.command("check")
+@user_errors
+def ops_check() -> None:
+    """Exit non-zero when a file under ops/ is stale against params.yaml."""
+    from reprokit.config.compose import load_config
+    from reprokit.ops.generate import check
+
+    root = _root()
+    check(load_config(root), root)
+    click.echo("ops/ is up to date with params.yaml")
+
+
+@main.group()
 def deploy() -> None:
     """Generate deployment files for the served model."""
 

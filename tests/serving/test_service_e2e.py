@@ -23,6 +23,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from tests.support import VENV_BIN, access_log_lines, copy_project, free_port, run, tool_env
 
 from reprokit.serving.batch import frame_to_records
@@ -284,6 +285,83 @@ def test_live_drift_gauges_stay_quiet_on_training_like_data_and_alarm_on_drift(
         if "monitoring.live_drift" in line and "cleared" not in line and "income" in line
     ]
     assert len(raised) == 1, raised
+
+
+def test_a_real_prometheus_fires_the_drift_alert(served: Served, tmp_path: Path) -> None:
+    """Prometheus (Debian's) scrapes this `bentoml serve` with the rules `reprokit ops
+    generate` writes, after drifted traffic: the input-drift alert fires for the drifted
+    columns."""
+    import shutil
+
+    from tests.support import free_port
+
+    from reprokit.config.models import AlertsConfig
+    from reprokit.ops.prometheus import rules, scrape_config
+
+    binary = shutil.which("prometheus")
+    if binary is None:
+        if os.environ.get("CI"):
+            pytest.fail("prometheus missing: `make ops-tools` installs Debian's prometheus")
+        pytest.skip("prometheus not installed (`make ops-tools`)")
+    drifted_file = served.root.parent / "drifted-for-prometheus.parquet"
+    tool(
+        [
+            "reprokit",
+            "data",
+            "generate",
+            "--drift",
+            "--rows",
+            "5000",
+            "--output",
+            str(drifted_file),
+        ],
+        served.root,
+        served.env,
+    )
+    publish_after(served, frame_to_records(pd.read_parquet(drifted_file).drop(columns=["default"])))
+    alerts = AlertsConfig(
+        targets=[served.url.removeprefix("http://")],
+        scrape_interval="1s",
+        evaluation_interval="1s",
+        hold="0s",
+        window="10s",
+    )
+    (tmp_path / "rules.yml").write_text(yaml.safe_dump(rules(alerts, "e2e")), encoding="utf-8")
+    (tmp_path / "prometheus.yml").write_text(
+        yaml.safe_dump(scrape_config(alerts)), encoding="utf-8"
+    )
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            binary,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=(tmp_path / "prometheus.log").open("w"),
+    )
+    try:
+        firing: set[str] = set()
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not {"income", "loan_amount"} <= firing:
+            time.sleep(1)
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/api/v1/alerts", timeout=5).json()
+            except httpx.HTTPError:
+                continue  # still starting
+            firing = {
+                alert["labels"]["column"]
+                for alert in answer["data"]["alerts"]
+                if alert["labels"]["alertname"] == "ReprokitInputDrift"
+                and alert["state"] == "firing"
+            }
+        log = (tmp_path / "prometheus.log").read_text()[-2000:]
+        assert {"income", "loan_amount"} <= firing, (firing, log)
+        assert "age" not in firing
+    finally:
+        server.terminate()
+        server.wait(10)
 
 
 def test_auth(served: Served) -> None:

@@ -368,6 +368,29 @@ class DeploymentConfig(StrictModel):
     allow_from_namespaces: list[str] = []
 
 
+def _duration(default: str) -> Any:
+    """A Prometheus duration: "30s", "5m", "1h", "1d"."""
+    return Field(default=default, pattern=r"^[0-9]+(s|m|h|d)$")
+
+
+class AlertsConfig(StrictModel):
+    """What `reprokit ops generate` writes the Prometheus rules and scrape config from."""
+
+    job: str = Field(default="reprokit", pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$")
+    targets: list[str] = Field(default=["127.0.0.1:3000"], min_length=1)
+    scrape_interval: str = _duration("15s")
+    evaluation_interval: str = _duration("15s")
+    # How long a condition must hold before its alert fires ("0s": at once).
+    hold: str = _duration("5m")
+    # Rate windows of the recording rules; at least 4 scrape intervals.
+    window: str = _duration("5m")
+    error_rate: float = Field(default=0.05, gt=0, le=1)  # share of 5xx/504 answers
+    rejected_rate: float = Field(default=0.2, gt=0, le=1)  # share of 429 answers
+    p99_latency_seconds: float = Field(default=0.5, gt=0)
+    # No request observed by the drift window for this long: its gauges are stale.
+    stale_after: str = _duration("30m")
+
+
 class ServingConfig(StrictModel):
     """Whether `dvc repro` packages the trained pipeline as a BentoML model, and how
     `bentoml serve` serves it (A/B, batching) and Kubernetes runs it (deployment)."""
@@ -376,6 +399,7 @@ class ServingConfig(StrictModel):
     challenger: ChallengerConfig = ChallengerConfig()
     batching: BatchingConfig = BatchingConfig()
     deployment: DeploymentConfig = DeploymentConfig()
+    alerts: AlertsConfig = AlertsConfig()
 
 
 class EngineConfig(StrictModel):

@@ -1,0 +1,1 @@
+"""Operations files generated from conf/: Prometheus rules and scrape config."""
