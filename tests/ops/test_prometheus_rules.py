@@ -168,3 +168,37 @@ def test_the_committed_files_are_what_the_config_generates() -> None:
 
     for relative, text in render(load_config(PROJECT_ROOT)).items():
         assert (PROJECT_ROOT / relative).read_text(encoding="utf-8") == text, relative
+
+
+def test_the_dashboard_reads_back_as_grafanas_model_and_queries_only_exported_metrics() -> None:
+    import json
+    import re
+
+    from grafana_foundation_sdk.models.dashboard import Dashboard
+
+    from reprokit.ops.grafana import dashboard_json
+
+    text = dashboard_json(AlertsConfig(), "reprokit-credit")
+    board = Dashboard.from_json(json.loads(text))
+    assert [panel.title for panel in board.panels] == [
+        "Requests by outcome",
+        "Latency",
+        "Predictions (quantiles)",
+        "Drift (PSI per column)",
+        "Columns in drift alarm",
+        "Rows in the drift window",
+        "Serving models",
+    ]
+    exprs = [target["expr"] for panel in json.loads(text)["panels"] for target in panel["targets"]]
+    metrics = {name for expr in exprs for name in re.findall(r"\b(reprokit_[a-z_]+)\{", expr)}
+    exported = {
+        "reprokit_requests_total",
+        "reprokit_request_duration_seconds_bucket",
+        "reprokit_prediction_bucket",
+        "reprokit_drift_psi",
+        "reprokit_drift_alarm",
+        "reprokit_drift_window_rows",
+        "reprokit_model_info",
+    }
+    assert metrics == exported
+    assert all('job="reprokit"' in expr for expr in exprs)

@@ -296,6 +296,7 @@ def test_a_real_prometheus_fires_the_drift_alert(served: Served, tmp_path: Path)
     from tests.support import free_port
 
     from reprokit.config.models import AlertsConfig
+    from reprokit.ops.grafana import dashboard_json
     from reprokit.ops.prometheus import rules, scrape_config
 
     binary = shutil.which("prometheus")
@@ -359,6 +360,17 @@ def test_a_real_prometheus_fires_the_drift_alert(served: Served, tmp_path: Path)
         log = (tmp_path / "prometheus.log").read_text()[-2000:]
         assert {"income", "loan_amount"} <= firing, (firing, log)
         assert "age" not in firing
+        # Every panel of the generated Grafana dashboard shows data from this service.
+        board = json.loads(dashboard_json(alerts, "e2e"))
+        for panel in board["panels"]:
+            for target in panel["targets"]:
+                answer = httpx.get(
+                    f"http://127.0.0.1:{port}/api/v1/query",
+                    params={"query": target["expr"]},
+                    timeout=5,
+                ).json()
+                assert answer["status"] == "success", (panel["title"], answer)
+                assert answer["data"]["result"], (panel["title"], target["expr"])
     finally:
         server.terminate()
         server.wait(10)
