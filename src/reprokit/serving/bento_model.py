@@ -12,11 +12,10 @@ Bento (no registry there) declares nothing: the Bento's store holds the one mode
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from reprokit.logs import get_logger
-from reprokit.serving.config import load_project_identity
+from reprokit.serving.config import load_project_identity, serving_settings
 from reprokit.serving.store import aliased_models, packaged_models
 
 log = get_logger(__name__)
@@ -26,7 +25,7 @@ def declared_model() -> Any | None:
     """The `BentoModel` of the model to pack, or None when no champion is packaged."""
     import bentoml
 
-    tag = os.environ.get("REPROKIT_MODEL_TAG") or _champion_tag()
+    tag = serving_settings().model_tag or _champion_tag()
     if tag is None:
         log.info(
             "serving.no_champion_declared",
@@ -39,7 +38,7 @@ def declared_model() -> Any | None:
 
 def _champion_tag() -> str | None:
     """This project's packaged champion (newest first if packaged twice), if any."""
-    project = load_project_identity(os.environ)
+    project = load_project_identity(serving_settings())
     if project is None:
         return None
     champions = aliased_models(packaged_models(project))
