@@ -34,6 +34,7 @@ that project and dataset (reprokit.serving.store).
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -297,3 +298,17 @@ def load_serving_config(
         return f"{variable} ({key})" if variable else key
 
     return _validated(ServingConfig, merged, name, source), source
+
+
+def checked_settings() -> tuple[ServingSettings, ServingConfig]:
+    """Every serving setting (the environment, params.yaml's `serving` and `monitoring`
+    sections) validated, or a clean stop of `bentoml serve` or `bentoml build`: the message
+    and exit status 2, no traceback (the message is all an operator needs to fix it)."""
+    try:
+        settings = serving_settings()
+        config, _ = load_serving_config(settings)
+        load_monitoring_config(settings)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(error.exit_code) from None
+    return settings, config

@@ -30,7 +30,6 @@ checks them before any worker starts).
 from __future__ import annotations
 
 import functools
-import sys
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -40,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from reprokit.config.models import ServingConfig
-from reprokit.errors import ConfigError, DataError
+from reprokit.errors import DataError
 from reprokit.logs import configure_app_logging, get_logger
 from reprokit.serving.ab import (
     CHALLENGER,
@@ -61,6 +60,7 @@ from reprokit.serving.bundle import (
 )
 from reprokit.serving.config import (
     ServingSettings,
+    checked_settings,
     load_monitoring_config,
     load_project_identity,
     load_serving_config,
@@ -309,20 +309,6 @@ class ReprokitService:
 
         if not self.shadow.submit(work):
             self.metrics.shadow_skipped.labels(model=challenger.tag).inc()
-
-
-def checked_settings() -> tuple[ServingSettings, ServingConfig]:
-    """Every serving setting (the environment, params.yaml's `serving` and `monitoring`
-    sections) validated, or a clean start-up failure: the message and exit status 2, no
-    traceback (the message is all an operator needs to fix the setting)."""
-    try:
-        settings = serving_settings()
-        config, _ = load_serving_config(settings)
-        load_monitoring_config(settings)
-    except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(error.exit_code) from None
-    return settings, config
 
 
 def check_in_store(role: str, tag: str) -> None:
