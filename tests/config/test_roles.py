@@ -4,6 +4,7 @@ catalog entry declares, never by the dataset's name."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -87,3 +88,16 @@ def test_a_renamed_model_dataset_is_tracked_and_packaged_by_its_role() -> None:
     package = next(stage for stage in stages_for(config, ROOT) if stage.name == "package")
     assert "data/06_models/b.txt" in package.deps
     assert "data/06_models/model.txt" not in package.deps
+
+
+def test_promotion_compares_models_on_the_split_with_the_test_role(tmp_path: Path) -> None:
+    from reprokit.tracking.fingerprint import file_md5
+    from reprokit.tracking.store import test_split_md5
+
+    holdout = "+catalog.holdout={type: reprokit.datasets.TableDataset, filepath: holdout.parquet, "
+    _, config = compose_and_validate(
+        ROOT, ["~catalog.test.metadata", holdout + "metadata: {reprokit: {role: test}}}"]
+    )
+    (tmp_path / "holdout.parquet").write_bytes(b"the held-out rows")
+    execution = SimpleNamespace(config=config, root=tmp_path)
+    assert test_split_md5(execution) == file_md5(tmp_path / "holdout.parquet")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from reprokit.config.models import ReprokitConfig
-from reprokit.config.roles import MODEL, role_dataset
+from reprokit.config.roles import MODEL, TEST_SPLIT, role_dataset
 from reprokit.core.names import CHALLENGER, CHAMPION, TAG_PREFIX
 from reprokit.errors import ReprokitError
 from reprokit.lineage.environment import ENV_TAG, byte_environment, package_versions
@@ -40,8 +40,6 @@ MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
 MAX_TAG_LENGTH = 8000  # MLflow's limit on a tag value (SQLite accepts more; servers do not)
 TRUNCATED = "...(truncated: see composed_config.yaml)"
 BATCH = 100  # MLflow's limit on params/tags per log_batch call
-# The catalog dataset holding the test split: promotion compares models on the same one.
-TEST_SPLIT = "test"
 TEST_SPLIT_TAG = f"{TAG}test_split_md5"
 EVALUATION_TAG = f"{TAG}evaluation_hash"
 MODEL_VERSION_TAG = f"{TAG}model_version"
@@ -421,7 +419,7 @@ def produced_file(execution: Execution, dataset: str) -> Path | None:
 
 def test_split_md5(execution: Execution) -> str | None:
     """The content hash (DVC's md5) of the test split the metrics were computed on."""
-    path = _catalog_path(execution, TEST_SPLIT)
+    path = _catalog_path(execution, role_dataset(execution.config.catalog, TEST_SPLIT) or "")
     return file_md5(path) if path is not None and path.is_file() else None
 
 
