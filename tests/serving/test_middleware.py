@@ -93,6 +93,10 @@ def test_every_bad_setting_is_named_at_once_with_what_is_expected() -> None:
         "REPROKIT_MAX_BODY_BYTES": "1.5",
         "REPROKIT_REQUEST_TIMEOUT_S": "-1",
         "REPROKIT_ACCESS_LOG": "sometimes",  # was silently "on"
+        # The service's own, once read by other code (or, for the registry, not checked).
+        "REPROKIT_REGISTRY": "maybe",
+        "REPROKIT_MAX_RECORDS": "lots",
+        "REPROKIT_PREDICT_THREADS": "0",
     }
     with pytest.raises(SettingsError) as caught:
         from_env(**bad)
