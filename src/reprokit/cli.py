@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -473,11 +472,12 @@ def package(untracked: bool) -> None:
 def predict(source: Path, target: Path, tag: str | None, max_records: int) -> None:
     """Score a CSV/Parquet file with a packaged model (the service's code path)."""
     from reprokit.serving.batch import score_file
-    from reprokit.serving.config import load_project_identity
+    from reprokit.serving.config import load_project_identity, serving_settings
     from reprokit.serving.store import load_packaged, resolve_model_tag
 
-    explicit = tag or os.environ.get("REPROKIT_MODEL_TAG")
-    project = None if explicit else load_project_identity(os.environ, _root())
+    settings = serving_settings()
+    explicit = tag or settings.model_tag
+    project = None if explicit else load_project_identity(settings, _root())
     bundle = load_packaged(resolve_model_tag(explicit, project))
     rows = score_file(bundle, source, target, max_records)
     click.echo(f"wrote {rows} predictions to {target} (model {bundle.info.tag})")

@@ -11,6 +11,7 @@ from typing import Any, cast
 import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, Histogram
+from tests.serving.settings_env import from_env
 
 from reprokit.config.models import ChallengerConfig
 from reprokit.errors import ConfigError
@@ -78,7 +79,7 @@ def _params(tmp_path: Path, serving: str) -> Path:
 
 def test_settings_come_from_params_then_env(tmp_path: Path) -> None:
     _params(tmp_path, "  enabled: true\n  challenger: {mode: split, tag: m:1, fraction: 0.2}\n")
-    config, source = load_serving_config({}, cwd=tmp_path)
+    config, source = load_serving_config(from_env(), cwd=tmp_path)
     assert (config.challenger.mode, config.challenger.tag, config.challenger.fraction) == (
         "split",
         "m:1",
@@ -86,13 +87,13 @@ def test_settings_come_from_params_then_env(tmp_path: Path) -> None:
     )
     assert not config.batching.enabled and source.endswith("params.yaml")
     env = {"REPROKIT_CHALLENGER_MODE": "shadow", "REPROKIT_BATCHING": "1"}
-    config, source = load_serving_config(env, cwd=tmp_path)
+    config, source = load_serving_config(from_env(**env), cwd=tmp_path)
     assert config.challenger.mode == "shadow" and config.challenger.tag == "m:1"
     assert config.batching.enabled and "REPROKIT_BATCHING" in source
 
 
 def test_settings_default_without_params_file(tmp_path: Path) -> None:
-    config, source = load_serving_config({}, cwd=tmp_path)
+    config, source = load_serving_config(from_env(), cwd=tmp_path)
     assert config.challenger.mode == "none" and source == "defaults"
 
 
@@ -114,13 +115,13 @@ def test_bad_settings_name_the_key_and_the_source(
 ) -> None:
     _params(tmp_path, serving)
     with pytest.raises(ConfigError, match=expected.replace(".", r"\.")) as error:
-        load_serving_config(env, cwd=tmp_path)
+        load_serving_config(from_env(**env), cwd=tmp_path)
     assert "params.yaml" in str(error.value)
 
 
 def test_a_named_params_file_must_exist(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="REPROKIT_PARAMS"):
-        load_serving_config({"REPROKIT_PARAMS": str(tmp_path / "nope.yaml")})
+        load_serving_config(from_env(REPROKIT_PARAMS=str(tmp_path / "nope.yaml")))
 
 
 def test_observe_many_equals_observing_each_value() -> None:

@@ -6,14 +6,18 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from starlette.types import Receive, Scope, Send
+from tests.serving.settings_env import from_env
 
+from reprokit.logs import configure_app_logging
+from reprokit.serving.config import ServingSettings, SettingsError
 from reprokit.serving.middleware import (
     BENTOML_REQUEST_LOGGER,
     UNMATCHED_PATH,
@@ -23,8 +27,6 @@ from reprokit.serving.middleware import (
     BoundedPathLabels,
     PayloadFreeValidationErrors,
     RateLimitMiddleware,
-    ServingSettings,
-    SettingsError,
     TimeoutMiddleware,
     TokenBuckets,
     keep_payloads_out_of_bentoml_logs,
@@ -32,7 +34,7 @@ from reprokit.serving.middleware import (
 
 
 def settings(**env: str) -> ServingSettings:
-    return ServingSettings.from_env({"REPROKIT_API_KEYS": "good-key", **env})
+    return from_env(REPROKIT_API_KEYS="good-key", **env)
 
 
 async def echo_app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -67,9 +69,7 @@ def call(app: Any, method: str, path: str, **kwargs: Any) -> httpx.Response:
 def test_settings_hash_keys_from_env_and_file(tmp_path: Path) -> None:
     keys = tmp_path / "keys"
     keys.write_text("# comment\nfile-key\n\n")
-    loaded = ServingSettings.from_env(
-        {"REPROKIT_API_KEYS": "a, b", "REPROKIT_API_KEYS_FILE": str(keys)}
-    )
+    loaded = from_env(REPROKIT_API_KEYS="a, b", REPROKIT_API_KEYS_FILE=str(keys))
     assert len(loaded.key_digests) == 3
     assert all(len(d) == 32 for d in loaded.key_digests)
     assert b"file-key" not in b"".join(loaded.key_digests)
@@ -78,11 +78,11 @@ def test_settings_hash_keys_from_env_and_file(tmp_path: Path) -> None:
 
 def test_settings_errors_name_the_variable() -> None:
     with pytest.raises(SettingsError, match="REPROKIT_RATE_LIMIT_RPS"):
-        ServingSettings.from_env({"REPROKIT_RATE_LIMIT_RPS": "fast"})
+        from_env(REPROKIT_RATE_LIMIT_RPS="fast")
     with pytest.raises(SettingsError, match="REPROKIT_API_KEYS_FILE"):
-        ServingSettings.from_env({"REPROKIT_API_KEYS_FILE": "/no/such/file"})
+        from_env(REPROKIT_API_KEYS_FILE="/no/such/file")
     with pytest.raises(SettingsError, match="REPROKIT_AUTH"):
-        ServingSettings.from_env({"REPROKIT_AUTH": "maybe"})
+        from_env(REPROKIT_AUTH="maybe")
 
 
 def test_every_bad_setting_is_named_at_once_with_what_is_expected() -> None:
@@ -93,9 +93,13 @@ def test_every_bad_setting_is_named_at_once_with_what_is_expected() -> None:
         "REPROKIT_MAX_BODY_BYTES": "1.5",
         "REPROKIT_REQUEST_TIMEOUT_S": "-1",
         "REPROKIT_ACCESS_LOG": "sometimes",  # was silently "on"
+        # The service's own, once read by other code (or, for the registry, not checked).
+        "REPROKIT_REGISTRY": "maybe",
+        "REPROKIT_MAX_RECORDS": "lots",
+        "REPROKIT_PREDICT_THREADS": "0",
     }
     with pytest.raises(SettingsError) as caught:
-        ServingSettings.from_env(bad)
+        from_env(**bad)
     lines = str(caught.value).splitlines()[1:]
     assert [line.split("=", 1)[0].lstrip(" -") for line in lines] == list(bad)
     assert "REPROKIT_AUTH='maybe': Input should be 'required' or 'off'" in lines[0]
@@ -103,27 +107,25 @@ def test_every_bad_setting_is_named_at_once_with_what_is_expected() -> None:
 
 
 def test_settings_accept_blanks_spaces_and_any_case() -> None:
-    loaded = ServingSettings.from_env(
-        {
-            "REPROKIT_AUTH": "OFF",
-            "REPROKIT_RATE_LIMIT_RPS": " 2.5 ",
-            "REPROKIT_MAX_BODY_BYTES": "",
-            "REPROKIT_ACCESS_LOG": "no",
-        }
+    loaded = from_env(
+        REPROKIT_AUTH="OFF",
+        REPROKIT_RATE_LIMIT_RPS=" 2.5 ",
+        REPROKIT_MAX_BODY_BYTES="",
+        REPROKIT_ACCESS_LOG="no",
     )
-    assert not loaded.auth_required and loaded.rate_per_second == 2.5
+    assert not loaded.auth_required and loaded.rate_limit_rps == 2.5
     assert loaded.max_body_bytes == 10 * 1024 * 1024 and not loaded.access_log
 
 
 def test_auth_is_fail_closed_without_keys() -> None:
     """No key configured refuses every request; only an explicit REPROKIT_AUTH=off opens."""
-    assert ServingSettings.from_env({}).auth_required
-    closed = ApiKeyMiddleware(echo_app, ServingSettings.from_env({}))
+    assert from_env().auth_required
+    closed = ApiKeyMiddleware(echo_app, from_env())
     assert call(closed, "POST", "/predict").status_code == 401
     assert (
         call(closed, "POST", "/predict", headers={"Authorization": "Bearer x"}).status_code == 401
     )
-    opened = ApiKeyMiddleware(echo_app, ServingSettings.from_env({"REPROKIT_AUTH": "off"}))
+    opened = ApiKeyMiddleware(echo_app, from_env(REPROKIT_AUTH="off"))
     assert not opened.settings.auth_required
     assert call(opened, "POST", "/predict").status_code == 200
 
@@ -212,30 +214,58 @@ def test_timeout_answers_504() -> None:
     assert call(TimeoutMiddleware(slow_app(1.0), slow), "POST", "/predict").status_code == 504
 
 
-def test_access_log_is_json_without_payload(caplog: pytest.LogCaptureFixture) -> None:
-    app = AccessLogMiddleware(ApiKeyMiddleware(echo_app, settings()), settings())
-    logger = logging.getLogger("reprokit.serving.access")
-    logger.addHandler(caplog.handler)
-    # Other tests in this process may have left logging at WARNING (the CLI configures it).
-    caplog.set_level(logging.INFO, logger="reprokit.serving.access")
-    try:
-        response = call(
-            app,
-            "POST",
-            "/predict",
-            content=b'{"secret": 1}',
-            headers={"Authorization": "Bearer good-key", "X-Request-ID": "abc-1"},
-        )
-    finally:
-        logger.removeHandler(caplog.handler)
+@pytest.fixture
+def app_logging() -> Iterator[None]:
+    """`configure_app_logging` for one test; structlog and the `reprokit` logger as before."""
+    import structlog
+
+    saved_config = structlog.get_config()
+    logger = logging.getLogger("reprokit")
+    saved = (logger.handlers[:], logger.level, logger.propagate)
+    yield
+    structlog.configure(**saved_config)
+    logger.handlers[:] = saved[0]
+    logger.setLevel(saved[1])
+    logger.propagate = saved[2]
+
+
+def access_events(capsys: pytest.CaptureFixture[str], **env: str) -> tuple[str, list[Any]]:
+    """One authenticated request with a payload through the access log in the JSON log
+    format: everything written to stderr, and its access events."""
+    configure_app_logging("json")
+    app = AccessLogMiddleware(ApiKeyMiddleware(echo_app, settings()), settings(**env))
+    response = call(
+        app,
+        "POST",
+        "/predict",
+        content=b'{"secret": 1}',
+        headers={"Authorization": "Bearer good-key", "X-Request-ID": "abc-1"},
+    )
     assert response.headers["x-request-id"] == "abc-1"
-    access = [r for r in caplog.records if r.name == "reprokit.serving.access"]
-    line = json.loads(access[-1].getMessage())
-    assert line["request_id"] == "abc-1"
-    assert line["status"] == 200 and line["outcome"] == "ok"
-    assert line["key_id"] and "good-key" not in caplog.text
-    assert "secret" not in caplog.text
-    assert line["latency_ms"] >= 0
+    written = capsys.readouterr().err
+    return written, [json.loads(line) for line in written.splitlines() if '"access"' in line]
+
+
+@pytest.mark.usefixtures("app_logging")
+def test_access_events_have_the_one_log_schema_and_no_payload(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Before: a hand-built JSON line with `ts`, next to structlog's `timestamp` events."""
+    written, events = access_events(capsys)
+    assert len(events) == 1 and written.startswith('{"event":"access",')
+    event = events[0]
+    assert set(event) == {
+        # reprokit.logs' schema, the same as every other event of the process
+        *("event", "level", "logger", "timestamp"),
+        *("request_id", "method", "path", "status", "outcome", "latency_ms", "key_id"),
+        *("model_tag", "model_version", "model_role"),
+    }
+    assert (event["logger"], event["level"]) == ("reprokit.serving.access", "info")
+    assert datetime.fromisoformat(event["timestamp"]).utcoffset() == timedelta(0)
+    assert (event["request_id"], event["status"], event["outcome"]) == ("abc-1", 200, "ok")
+    assert event["key_id"] and event["latency_ms"] >= 0
+    assert "secret" not in written and "good-key" not in written
+    assert access_events(capsys, REPROKIT_ACCESS_LOG="off") == ("", [])
 
 
 def test_bentoml_request_errors_are_logged_without_the_payload() -> None:

@@ -61,6 +61,8 @@ def bentoml_env(root: Path, home: Path) -> dict[str, str]:
         "REPROKIT_AUTH_FAILURES_RPS": "0.5",
         "REPROKIT_AUTH_FAILURES_BURST": str(AUTH_FAILURE_BURST),
         "REPROKIT_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S),
+        # The access log is read back as JSON lines (tests.support.access_log_lines).
+        "REPROKIT_LOG_FORMAT": "json",
     }
 
 
@@ -669,13 +671,23 @@ def test_fuzzing_the_openapi_schema_finds_no_server_error(served: Served) -> Non
     ("bad", "expected"),
     [
         (
-            {"REPROKIT_AUTH": "maybe", "REPROKIT_RATE_LIMIT_RPS": "abc"},
+            {
+                "REPROKIT_AUTH": "maybe",
+                "REPROKIT_RATE_LIMIT_RPS": "abc",
+                "REPROKIT_MAX_RECORDS": "lots",
+                "REPROKIT_LOG_FORMAT": "xml",
+            },
             [
                 "REPROKIT_AUTH='maybe': Input should be 'required' or 'off'",
                 "REPROKIT_RATE_LIMIT_RPS='abc': Input should be a valid number",
+                "REPROKIT_MAX_RECORDS='lots': Input should be a valid integer",
+                "REPROKIT_LOG_FORMAT='xml': Input should be 'console' or 'json'",
             ],
         ),
-        ({"REPROKIT_MAX_RECORDS": "lots"}, ["REPROKIT_MAX_RECORDS='lots': expected a whole"]),
+        (
+            {"REPROKIT_CHALLENGER_FRACTION": "1.5"},
+            ["REPROKIT_CHALLENGER_FRACTION (serving.challenger.fraction)='1.5': Input should"],
+        ),
     ],
 )
 def test_a_bad_setting_stops_start_up_naming_the_variable(

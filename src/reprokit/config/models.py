@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from reprokit.config.roles import role_problems
 
 Task = Literal["binary", "multiclass", "regression"]
 
@@ -481,6 +483,14 @@ class ReprokitConfig(StrictModel):
     serving: ServingConfig = ServingConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
     engine: EngineConfig
+
+    @field_validator("catalog")
+    @classmethod
+    def _roles_declared_once(cls, catalog: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        problems = role_problems(catalog)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return catalog
 
     @model_validator(mode="after")
     def _consistent_across_groups(self) -> ReprokitConfig:

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from reprokit.config.models import FileSource, ReprokitConfig
+from reprokit.config.roles import FEATURE_STATE, MODEL, REFERENCE_PROFILE, role_dataset
 from reprokit.dvcgen.code_deps import source_closure
 from reprokit.errors import StaleFileError
 
@@ -205,8 +206,9 @@ def _package_stage(config: ReprokitConfig, root: Path) -> Stage | None:
         return None
     from reprokit.layout import FINGERPRINT_FILE
 
-    packaged = ("model", "feature_state", "metrics", "reference_profile")
-    served = [name for name in packaged if name in config.catalog]
+    roles = (MODEL, FEATURE_STATE, REFERENCE_PROFILE)
+    packaged = [*(role_dataset(config.catalog, role) for role in roles), config.tracking.metrics]
+    served = [name for name in packaged if name is not None and name in config.catalog]
     deps = sorted(config.catalog[name]["filepath"] for name in served)
     if config.tracking.enabled:
         deps.append(FINGERPRINT_FILE)

@@ -217,7 +217,7 @@ def _run_artifacts(client: Any, run_id: str, scratch: Path) -> dict[str, Any]:
         download_artifact,
         parse_composed_config,
     )
-    from reprokit.tracking.reproduce import FINGERPRINT_ARTIFACT, MODEL_DATASET, artifact_path
+    from reprokit.tracking.reproduce import FINGERPRINT_ARTIFACT, artifact_path, model_dataset
 
     found: dict[str, Any] = {"problems": []}
 
@@ -232,7 +232,7 @@ def _run_artifacts(client: Any, run_id: str, scratch: Path) -> dict[str, Any]:
         return parse_composed_config(text, run_id)
 
     def model_sha256() -> str:
-        model = artifact_path(found["params"], MODEL_DATASET)
+        model = artifact_path(found["params"], model_dataset(found["params"], run_id))
         return file_sha256(download_artifact(client, run_id, model, scratch))
 
     def fingerprint() -> dict[str, Any]:

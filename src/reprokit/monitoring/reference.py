@@ -14,11 +14,13 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from reprokit.config.compose import Workspace
+from reprokit.config.roles import FEATURE_STATE, MODEL, REFERENCE_PROFILE, role_dataset
 from reprokit.core.names import CHAMPION
 from reprokit.errors import ReprokitError
 from reprokit.layout import read_last_run
@@ -27,9 +29,6 @@ from reprokit.nodes.profile import ReferenceProfile, parse_profile
 
 log = get_logger(__name__)
 
-PROFILE = "reference_profile"
-MODEL = "model"
-STATE = "feature_state"
 SQLITE = "sqlite:///"
 
 
@@ -51,8 +50,10 @@ class Reference:
         return {"source": self.source, "run_id": self.run_id}
 
 
-def _catalog_file(workspace: Workspace, dataset: str) -> Path | None:
-    filepath = workspace.config.catalog.get(dataset, {}).get("filepath")
+def _catalog_file(workspace: Workspace, role: str) -> Path | None:
+    """The file of the catalog dataset with `role` (reprokit.config.roles), if declared."""
+    dataset = role_dataset(workspace.config.catalog, role)
+    filepath = workspace.config.catalog.get(dataset or "", {}).get("filepath")
     return None if filepath is None else workspace.root / str(filepath)
 
 
@@ -82,12 +83,12 @@ def sha256_text(text: str) -> str:
 
 def local_reference(workspace: Workspace, profile_path: Path | None = None) -> Reference:
     """The pipeline's own outputs (or an explicit profile file with the local model)."""
-    path = profile_path or _catalog_file(workspace, PROFILE)
+    path = profile_path or _catalog_file(workspace, REFERENCE_PROFILE)
     if path is None:
-        raise ReferenceError(f"the catalog declares no {PROFILE!r} dataset")
+        raise ReferenceError(f"no catalog dataset has the role {REFERENCE_PROFILE!r}")
     profile = read_profile(path)
     model = _read_text(_catalog_file(workspace, MODEL))
-    state_text = _read_text(_catalog_file(workspace, STATE))
+    state_text = _read_text(_catalog_file(workspace, FEATURE_STATE))
     if model is not None and sha256_text(model) != profile.model_sha256:
         # The local model is another one (retrained since): it cannot score for this profile.
         log.warning("monitor.local_model_differs", profile=str(path))
@@ -162,8 +163,17 @@ def _download(mlflow: Any, run_id: str, folder: str, scratch: Path) -> Path | No
     return Path(mlflow.download_artifacts(run_id, files[0], str(scratch)))
 
 
-def run_reference(mlflow: Any, run_id: str) -> Reference:
-    """The profile, model and feature state logged with MLflow run `run_id`."""
+def _logged(
+    mlflow: Any, run_id: str, catalog: Mapping[str, Any], role: str, scratch: Path
+) -> Path | None:
+    """The run's artifact of the dataset with `role` (logged under the dataset's name)."""
+    name = role_dataset(catalog, role)
+    return None if name is None else _download(mlflow, run_id, name, scratch)
+
+
+def run_reference(mlflow: Any, run_id: str, catalog: Mapping[str, Any]) -> Reference:
+    """The profile, model and feature state logged with MLflow run `run_id`, each under its
+    catalog dataset's name (found by role in this project's `catalog`)."""
     from mlflow.exceptions import MlflowException
 
     try:
@@ -173,16 +183,17 @@ def run_reference(mlflow: Any, run_id: str) -> Reference:
             f"no MLflow run {run_id!r} in {mlflow.tracking_uri}; `reprokit runs` lists them"
         ) from None
     with tempfile.TemporaryDirectory(prefix="reprokit-monitor-") as scratch:
-        profile_path = _download(mlflow, run_id, PROFILE, Path(scratch))
+        profile_path = _logged(mlflow, run_id, catalog, REFERENCE_PROFILE, Path(scratch))
         if profile_path is None:
+            name = role_dataset(catalog, REFERENCE_PROFILE) or REFERENCE_PROFILE
             raise ReferenceError(
-                f"MLflow run {run_id} has no {PROFILE} artifact: the model was trained "
-                f"without a reference profile (add {PROFILE!r} to tracking.artifacts and "
+                f"MLflow run {run_id} has no {name} artifact: the model was trained "
+                f"without a reference profile (add {name!r} to tracking.artifacts and "
                 "retrain), or pass --reference FILE"
             )
         profile = read_profile(profile_path)
-        model_path = _download(mlflow, run_id, MODEL, Path(scratch))
-        state_path = _download(mlflow, run_id, STATE, Path(scratch))
+        model_path = _logged(mlflow, run_id, catalog, MODEL, Path(scratch))
+        state_path = _logged(mlflow, run_id, catalog, FEATURE_STATE, Path(scratch))
         model = _read_text(model_path)
         state = json.loads(state_path.read_text(encoding="utf-8")) if state_path else None
     if model is not None and sha256_text(model) != profile.model_sha256:
@@ -205,11 +216,11 @@ def resolve_reference(
                 f"--run {run_id}: no MLflow store configured or found (tracking.uri, "
                 "MLFLOW_TRACKING_URI)"
             )
-        return run_reference(mlflow, run_id)
+        return run_reference(mlflow, run_id, workspace.config.catalog)
     champion = champion_run(workspace, mlflow) if mlflow is not None else None
     if champion is not None:
         try:
-            return run_reference(mlflow, champion)
+            return run_reference(mlflow, champion, workspace.config.catalog)
         except ReferenceError as error:
             log.warning("monitor.champion_without_profile", run_id=champion, error=str(error))
     return local_reference(workspace)

@@ -12,11 +12,10 @@ Bento (no registry there) declares nothing: the Bento's store holds the one mode
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from reprokit.logs import get_logger
-from reprokit.serving.config import load_project_identity
+from reprokit.serving.config import ServingSettings, checked_settings, load_project_identity
 from reprokit.serving.store import aliased_models, packaged_models
 
 log = get_logger(__name__)
@@ -26,7 +25,10 @@ def declared_model() -> Any | None:
     """The `BentoModel` of the model to pack, or None when no champion is packaged."""
     import bentoml
 
-    tag = os.environ.get("REPROKIT_MODEL_TAG") or _champion_tag()
+    # Checked here, on import, as the first reader of the settings: a bad value stops the
+    # server or build with its message, not a traceback (the deployment hook comes later).
+    settings, _ = checked_settings()
+    tag = settings.model_tag or _champion_tag(settings)
     if tag is None:
         log.info(
             "serving.no_champion_declared",
@@ -37,9 +39,9 @@ def declared_model() -> Any | None:
     return bentoml.models.BentoModel(tag)
 
 
-def _champion_tag() -> str | None:
+def _champion_tag(settings: ServingSettings) -> str | None:
     """This project's packaged champion (newest first if packaged twice), if any."""
-    project = load_project_identity(os.environ)
+    project = load_project_identity(settings)
     if project is None:
         return None
     champions = aliased_models(packaged_models(project))

@@ -1,4 +1,5 @@
-"""The service's A/B and batching settings: params.yaml's `serving` section, then env.
+"""Every setting of the service, read one way: `ServingSettings`, a pydantic-settings model of
+the `REPROKIT_*` environment, plus params.yaml's `serving` and `monitoring` sections.
 
 Why params.yaml: A/B and batching are decisions about a deployment, not properties of a
 model, so they are not baked into the packaged model's metadata (changing a fraction
@@ -6,62 +7,232 @@ would otherwise mean repackaging). They are declared like every other setting, i
 `conf/serving/`, composed and validated into params.yaml; `bentoml serve` runs from the
 project root where params.yaml is, and `bentoml build` includes it (bentofile.yaml), so a
 Bento starts with the settings it was built with. Environment variables override single
-fields for a deployment (the service already takes its other settings from env):
+fields of that section for a deployment (`REPROKIT_CHALLENGER_*`, `REPROKIT_BATCHING`,
+`REPROKIT_BATCH_*`, see `OVERRIDES`).
 
-- `REPROKIT_PARAMS`: the params file [./params.yaml; absent: the defaults below].
-- `REPROKIT_CHALLENGER_MODE` (none|split|shadow), `REPROKIT_CHALLENGER_TAG`,
-  `REPROKIT_CHALLENGER_ALIAS`, `REPROKIT_CHALLENGER_FRACTION`, `REPROKIT_CHALLENGER_SALT`.
-- `REPROKIT_BATCHING` (1/0), `REPROKIT_BATCH_MAX_SIZE`, `REPROKIT_BATCH_MAX_LATENCY_MS`.
+The variables, defaults in brackets (the README's serving section explains each):
 
-The same file says which project this is (`project.name`, `data.name`, and the folder it
-is in): model resolution never leaves that project and dataset (reprokit.serving.store).
+- auth and limits: `REPROKIT_AUTH` (required|off) [required], `REPROKIT_API_KEYS`
+  (comma-separated), `REPROKIT_API_KEYS_FILE` (one key per line, `#` comments),
+  `REPROKIT_RATE_LIMIT_RPS` / `_BURST` [50 / 100], `REPROKIT_AUTH_FAILURES_RPS` / `_BURST`
+  [1 / 20], `REPROKIT_MAX_BODY_BYTES` [10 MiB], `REPROKIT_REQUEST_TIMEOUT_S` [30],
+  `REPROKIT_BODY_TIMEOUT_S` [10; 0: no limit];
+- logs: `REPROKIT_ACCESS_LOG` (1/0, true/false, yes/no, on/off) [1], `REPROKIT_LOG_FORMAT`
+  (console|json) [console], the project's one log setting (reprokit.logs);
+- the model: `REPROKIT_MODEL_TAG` [this project's champion, reprokit.serving.store],
+  `REPROKIT_REGISTRY` (0 skips the MLflow registry lookup) [1], `REPROKIT_MAX_RECORDS`
+  [10000], `REPROKIT_PREDICT_THREADS` [1], `REPROKIT_PARAMS` [./params.yaml].
+
+All of them are validated together before any worker starts (the service's deployment
+hook): one error (`SettingsError`, exit status 2) names every bad variable, its value and
+what is expected, formatted by `settings_error`, the one formatter of serving settings.
+Only SHA-256 digests of the API keys are kept. The same params file says which project this
+is (`project.name`, `data.name`, and the folder it is in): model resolution never leaves
+that project and dataset (reprokit.serving.store).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from reprokit.config.models import MonitoringConfig, ServingConfig
 from reprokit.core.names import PARAMS_FILE
 from reprokit.errors import ConfigError
+from reprokit.serving.http_limits import HeadLimits
 from reprokit.serving.store import ProjectIdentity, project_identity
 
-PARAMS_ENV = "REPROKIT_PARAMS"
-# env var -> (section, field); values are validated by ServingConfig like the YAML ones.
-ENV_OVERRIDES: dict[str, tuple[str, str]] = {
-    "REPROKIT_CHALLENGER_MODE": ("challenger", "mode"),
-    "REPROKIT_CHALLENGER_TAG": ("challenger", "tag"),
-    "REPROKIT_CHALLENGER_ALIAS": ("challenger", "alias"),
-    "REPROKIT_CHALLENGER_FRACTION": ("challenger", "fraction"),
-    "REPROKIT_CHALLENGER_SALT": ("challenger", "salt"),
-    "REPROKIT_BATCHING": ("batching", "enabled"),
-    "REPROKIT_BATCH_MAX_SIZE": ("batching", "max_batch_size"),
-    "REPROKIT_BATCH_MAX_LATENCY_MS": ("batching", "max_latency_ms"),
+ENV_PREFIX = "REPROKIT_"
+Location = tuple[str | int, ...]
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+class SettingsError(ConfigError, ValueError):
+    """A serving setting is invalid; the message names it, its value and what is expected."""
+
+
+def env_name(field: str) -> str:
+    """The environment variable of a `ServingSettings` field (pydantic-settings' rule)."""
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def settings_error(
+    error: ValidationError, name: Callable[[Location], str], source: str | None = None
+) -> SettingsError:
+    """The one formatter: one line per bad value, `NAME='value': what is expected`.
+
+    `name` turns pydantic's location into what the operator sets (a variable, a params key);
+    `source` says where the values came from when that is more than the environment.
+    """
+    lines = [f"{name(item['loc'])}={item.get('input')!r}: {item['msg']}" for item in error.errors()]
+    where = f" ({source})" if source else ""
+    return SettingsError(f"invalid serving settings{where}:\n  - " + "\n  - ".join(lines))
+
+
+def digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8")).digest()
+
+
+def _digests(keys: list[str]) -> tuple[bytes, ...]:
+    # Only digests are kept: the keys themselves go out of scope with the raw value.
+    return tuple(digest(key) for key in dict.fromkeys(key.strip() for key in keys) if key)
+
+
+def _listed_keys(value: object) -> object:
+    return _digests(value.split(",")) if isinstance(value, str) else value
+
+
+def _keys_in_file(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    path = Path(value)
+    if not path.is_file():
+        raise ValueError("no such file")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return _digests([line for line in lines if not line.lstrip().startswith("#")])
+
+
+def _existing_file(value: object) -> object:
+    if isinstance(value, str) and not Path(value).is_file():
+        raise ValueError("no such file")
+    return value
+
+
+_NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+_Count = Annotated[int, Field(ge=1)]
+# NoDecode: the raw string reaches the validator (pydantic-settings would parse it as JSON).
+_KeyDigests = Annotated[tuple[bytes, ...], NoDecode, BeforeValidator(_listed_keys)]
+_FileKeyDigests = Annotated[tuple[bytes, ...], NoDecode, BeforeValidator(_keys_in_file)]
+
+# ServingSettings field -> (params.yaml `serving` group, key) it overrides. The values are
+# validated with the rest of that section by ServingConfig, the one model of its types.
+OVERRIDES: dict[str, tuple[str, str]] = {
+    "challenger_mode": ("challenger", "mode"),
+    "challenger_tag": ("challenger", "tag"),
+    "challenger_alias": ("challenger", "alias"),
+    "challenger_fraction": ("challenger", "fraction"),
+    "challenger_salt": ("challenger", "salt"),
+    "batching": ("batching", "enabled"),
+    "batch_max_size": ("batching", "max_batch_size"),
+    "batch_max_latency_ms": ("batching", "max_latency_ms"),
 }
 
 
-def _params_section(path: Path, name: str = "serving") -> dict[str, Any]:
+class ServingSettings(BaseSettings):
+    """The service's `REPROKIT_*` environment (a blank variable is unset; names in any case).
+
+    Field names are the variable names without the prefix, so that an error's location is
+    the variable (`env_name`).
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_ignore_empty=True, extra="ignore", frozen=True
+    )
+
+    auth: Literal["required", "off"] = "required"
+    api_keys: _KeyDigests = Field((), repr=False)
+    api_keys_file: _FileKeyDigests = Field((), repr=False)
+    rate_limit_rps: _NonNegative = 50.0
+    rate_limit_burst: _NonNegative = 100.0
+    auth_failures_rps: _NonNegative = 1.0
+    auth_failures_burst: _NonNegative = 20.0
+    max_body_bytes: _Count = 10 * 1024 * 1024
+    request_timeout_s: _NonNegative = 30.0
+    body_timeout_s: _NonNegative = 10.0
+    # The request head (reprokit.serving.http_limits): 431 past the size or count, 408 past
+    # the time.
+    max_header_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024
+    max_headers: Annotated[int, Field(ge=8)] = 100
+    header_timeout_s: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 10.0
+    # pydantic's booleans: 1/0, true/false, yes/no, on/off (any case); anything else is refused.
+    access_log: bool = True
+    log_format: Literal["console", "json"] = "console"
+    model_tag: str | None = None
+    registry: bool = True
+    max_records: _Count = 10_000
+    predict_threads: _Count = 1
+    params: Annotated[Path | None, BeforeValidator(_existing_file)] = None
+    # Overrides of params.yaml's `serving` section (OVERRIDES), kept as given.
+    challenger_mode: str | None = None
+    challenger_tag: str | None = None
+    challenger_alias: str | None = None
+    challenger_fraction: str | None = None
+    challenger_salt: str | None = None
+    batching: str | None = None
+    batch_max_size: str | None = None
+    batch_max_latency_ms: str | None = None
+
+    @field_validator("auth", "log_format", mode="before")
+    @classmethod
+    def _any_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @property
+    def head_limits(self) -> HeadLimits:
+        return HeadLimits(
+            max_head_bytes=self.max_header_bytes,
+            max_headers=self.max_headers,
+            head_timeout_seconds=self.header_timeout_s,
+        )
+
+    @property
+    def auth_required(self) -> bool:
+        return self.auth == "required"
+
+    @property
+    def key_digests(self) -> tuple[bytes, ...]:
+        """The accepted keys' SHA-256 digests, from both variables, each once."""
+        return tuple(dict.fromkeys((*self.api_keys, *self.api_keys_file)))
+
+    def overrides(self) -> dict[str, str]:
+        """The set override variables and their values, by variable name."""
+        return {
+            env_name(field): value
+            for field in OVERRIDES
+            if (value := getattr(self, field)) is not None
+        }
+
+
+def serving_settings() -> ServingSettings:
+    """The settings from the environment, validated.
+
+    Raises:
+        SettingsError: Names every bad variable, its value and what is expected.
+    """
     try:
-        params = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return ServingSettings()
+    except ValidationError as error:
+        raise settings_error(error, lambda loc: env_name(str(loc[0]))) from None
+
+
+def params_path(settings: ServingSettings, cwd: Path | None = None) -> Path:
+    """`REPROKIT_PARAMS` (checked to exist), else params.yaml in `cwd` (may not exist)."""
+    return settings.params or (cwd or Path.cwd()) / PARAMS_FILE
+
+
+def _read_params(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
+
+
+def _section(path: Path, name: str) -> dict[str, Any]:
+    """A section of the params file: {} without a file or section."""
+    if not path.is_file():
+        return {}
+    params = _read_params(path)
     section = params.get(name, {}) if isinstance(params, dict) else None
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: `{name}` must be a mapping")
     return section
-
-
-def params_path(environ: Mapping[str, str], cwd: Path | None = None) -> Path:
-    named = environ.get(PARAMS_ENV, "").strip()
-    path = Path(named) if named else (cwd or Path.cwd()) / PARAMS_FILE
-    if named and not path.is_file():
-        raise ConfigError(f"{PARAMS_ENV}={named!r}: no such file")
-    return path
 
 
 def _name_in(params: Any, section: str, path: Path) -> str:
@@ -72,78 +243,86 @@ def _name_in(params: Any, section: str, path: Path) -> str:
 
 
 def load_project_identity(
-    environ: Mapping[str, str], cwd: Path | None = None
+    settings: ServingSettings, cwd: Path | None = None
 ) -> ProjectIdentity | None:
     """This project (params.yaml's `project.name` and `data.name`, in the folder params.yaml
     is in: the project root); None when there is no params file.
 
     Raises:
-        ConfigError: The params file is named but missing, is not YAML, or lacks the names.
+        ConfigError: The params file is not YAML or lacks the names.
     """
-    path = params_path(environ, cwd)
+    path = params_path(settings, cwd)
     if not path.is_file():
         return None
-    try:
-        params = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path} is not valid YAML: {error}") from None
+    params = _read_params(path)
     return project_identity(
         _name_in(params, "project", path), _name_in(params, "data", path), path.parent
     )
 
 
-def load_monitoring_config(environ: Mapping[str, str], cwd: Path | None = None) -> MonitoringConfig:
+def _validated(
+    model: type[_Model], data: Mapping[str, Any], name: Callable[[Location], str], source: str
+) -> _Model:
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise settings_error(error, name, source) from None
+
+
+def _dotted(section: str, loc: Location) -> str:
+    return ".".join([section, *(str(part) for part in loc)])
+
+
+def load_monitoring_config(settings: ServingSettings, cwd: Path | None = None) -> MonitoringConfig:
     """params.yaml's `monitoring` section (live window, PSI threshold) for the live gauges;
     the defaults when there is no params file."""
-    path = params_path(environ, cwd)
-    section = _params_section(path, "monitoring") if path.is_file() else {}
-    try:
-        return MonitoringConfig.model_validate(section)
-    except ValidationError as error:
-        lines = [
-            f"`monitoring.{'.'.join(str(part) for part in item['loc'])}` "
-            f"(value {item.get('input')!r}) in {path}: {item['msg']}"
-            for item in error.errors()
-        ]
-        raise ConfigError("invalid monitoring settings:\n  - " + "\n  - ".join(lines)) from None
-
-
-def _with_env(section: dict[str, Any], environ: Mapping[str, str]) -> dict[str, Any]:
-    merged = {
-        key: dict(value) if isinstance(value, dict) else value for key, value in section.items()
-    }
-    for name, (group, field) in ENV_OVERRIDES.items():
-        raw = environ.get(name, "").strip()
-        if raw:
-            merged.setdefault(group, {})[field] = raw
-    return merged
-
-
-def _explain(error: ValidationError, source: str) -> str:
-    lines = [
-        f"`serving.{'.'.join(str(part) for part in item['loc'])}` "
-        f"(value {item.get('input')!r}) in {source}: {item['msg']}"
-        for item in error.errors()
-    ]
-    return "invalid serving settings:\n  - " + "\n  - ".join(lines)
+    path = params_path(settings, cwd)
+    section = _section(path, "monitoring")
+    return _validated(MonitoringConfig, section, lambda loc: _dotted("monitoring", loc), str(path))
 
 
 def load_serving_config(
-    environ: Mapping[str, str], cwd: Path | None = None
+    settings: ServingSettings, cwd: Path | None = None
 ) -> tuple[ServingConfig, str]:
-    """The validated settings and where they came from (for the start-up log line).
+    """params.yaml's `serving` section with the env overrides applied, validated, and where
+    it came from (for the start-up log line and the errors).
 
     Raises:
-        ConfigError: The params file is named but missing, is not YAML, or a value (from
-            the file or an env var) is invalid; the message names the key and the source.
+        ConfigError: The params file is not YAML, or a value (from the file or an override
+            variable) is invalid; the message names the key or variable and the source.
     """
-    path = params_path(environ, cwd)
-    section = _params_section(path) if path.is_file() else {}
+    path = params_path(settings, cwd)
+    section = _section(path, "serving")
+    merged = {
+        key: dict(value) if isinstance(value, dict) else value for key, value in section.items()
+    }
+    overridden: dict[Location, str] = {}
+    for field, (group, key) in OVERRIDES.items():
+        value = getattr(settings, field)
+        if value is not None:
+            merged.setdefault(group, {})[key] = value
+            overridden[(group, key)] = env_name(field)
     source = str(path) if path.is_file() else "defaults"
-    overridden = [name for name in ENV_OVERRIDES if environ.get(name, "").strip()]
     if overridden:
-        source += f" + env {', '.join(overridden)}"
+        source += f" + env {', '.join(overridden.values())}"
+
+    def name(loc: Location) -> str:
+        key = _dotted("serving", loc)
+        variable = overridden.get(tuple(loc[:2]))
+        return f"{variable} ({key})" if variable else key
+
+    return _validated(ServingConfig, merged, name, source), source
+
+
+def checked_settings() -> tuple[ServingSettings, ServingConfig]:
+    """Every serving setting (the environment, params.yaml's `serving` and `monitoring`
+    sections) validated, or a clean stop of `bentoml serve` or `bentoml build`: the message
+    and exit status 2, no traceback (the message is all an operator needs to fix it)."""
     try:
-        return ServingConfig.model_validate(_with_env(section, environ)), source
-    except ValidationError as error:
-        raise ConfigError(_explain(error, source)) from None
+        settings = serving_settings()
+        config, _ = load_serving_config(settings)
+        load_monitoring_config(settings)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(error.exit_code) from None
+    return settings, config

@@ -1,68 +1,51 @@
 """Production concerns BentoML open source leaves to us, as plain ASGI middleware.
 
-Settings come from the environment when the server builds its middleware stack (never at
-import), and are validated before any worker starts (`ServingSettings.from_env` in the
-service's deployment hook): a bad value stops `bentoml serve` with exit status 2 and a
-message naming every bad variable and what it expects. Defaults in brackets:
+Their settings (`REPROKIT_AUTH`, `REPROKIT_API_KEYS[_FILE]`, `REPROKIT_RATE_LIMIT_*`,
+`REPROKIT_AUTH_FAILURES_*`, `REPROKIT_MAX_BODY_BYTES`, `REPROKIT_REQUEST_TIMEOUT_S`,
+`REPROKIT_BODY_TIMEOUT_S`, `REPROKIT_ACCESS_LOG`) are `reprokit.serving.config.ServingSettings`,
+read when the server builds its middleware stack (never at import) and validated before any
+worker starts (the service's deployment hook). What they do:
 
-- `REPROKIT_API_KEYS`: comma-separated API keys; `REPROKIT_API_KEYS_FILE`: a secrets file
-  with one key per line (`#` comments). Both may be set. Only SHA-256 digests are kept.
-  Fail-closed: with no key configured every request gets 401 and a warning is logged at
-  start-up; `REPROKIT_AUTH=off` turns authentication off, for local development only
-  [required].
-- `REPROKIT_RATE_LIMIT_RPS` / `REPROKIT_RATE_LIMIT_BURST`: token bucket per API key (per
-  client address when auth is off) [50 / 100]; 0 RPS disables it. Over the limit: 429
-  with `Retry-After` (seconds).
-- `REPROKIT_AUTH_FAILURES_RPS` / `REPROKIT_AUTH_FAILURES_BURST`: failed API key attempts
-  per client address [1 / 20]; past them the address gets 429 with `Retry-After`, its key
-  unchecked, until its bucket refills; 0 RPS disables it.
-- `REPROKIT_MAX_BODY_BYTES`: request body limit [10485760]; over it: 413.
-- `REPROKIT_REQUEST_TIMEOUT_S`: time until the response starts [30]; over it: 504.
-- `REPROKIT_BODY_TIMEOUT_S`: time to receive the whole request body [10]; over it: 408
-  (a client that stops sending held its request open until BentoML's 60 s); 0: no limit.
-- `REPROKIT_MAX_HEADER_BYTES` / `REPROKIT_MAX_HEADERS`: request line plus headers [65536
-  bytes / 100 headers]; over either: 431 (reprokit.serving.http_limits).
-- `REPROKIT_HEADER_TIMEOUT_S`: time to receive the request line and headers [10]; over it:
-  408 and the connection closed.
-- `REPROKIT_ACCESS_LOG` (1/0, true/false, yes/no, on/off): one JSON line per request on
-  stderr [1]: request id, method, path, status, outcome, latency, model tag/version/role,
-  key id (a digest prefix). Never the payload or the key. Shadow scorings add their own
-  line (`"event": "shadow"`).
+- Auth: `Authorization: Bearer <key>` against the keys' SHA-256 digests, fail-closed (no key
+  configured: every request gets 401 and a warning is logged at start-up; `REPROKIT_AUTH=off`
+  is for local development only). Failed attempts are throttled per client address.
+- Rate limit: a token bucket per API key (per client address when auth is off); 429 with
+  `Retry-After` (seconds); 0 RPS disables it.
+- Body: over the size limit 413; not received within the body timeout 408; POST bodies must
+  be `application/json` (415 otherwise).
+- Timeout: no response started within the request timeout: 504.
+- Head: the request line and headers are bounded in size, count and time where the bytes
+  arrive (431 / 408; reprokit.serving.http_limits, installed by the service).
+- Access log: one structlog event per request (`AccessLog`): request id, method, path,
+  status, outcome, latency, model tag/version/role, key id (a digest prefix). Never the
+  payload or the key. Shadow scorings add their own event (`shadow`).
 
 Every request but health and metrics is also counted in `reprokit_requests_total` and
 `reprokit_request_duration_seconds` (reprokit.serving.metrics) by model, role, outcome.
 
 Health (`/livez`, `/readyz`, `/healthz`) and `/metrics` stay open: no auth, no limit.
-POST bodies must be `application/json` (415 otherwise).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
-import json
 import logging
 import math
-import os
 import re
-import sys
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ValidationError
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from reprokit.errors import ConfigError
+from reprokit.logs import get_logger
 from reprokit.serving.asgi import replay_body as _replay
 from reprokit.serving.asgi import send_json as _send_json
-from reprokit.serving.http_limits import HeadLimits
+from reprokit.serving.config import ServingSettings, digest, serving_settings
 from reprokit.serving.json_body import StrictJsonMiddleware
 
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
@@ -82,112 +65,6 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 ACCESS_LOGGER = "reprokit.serving.access"
 
 
-class SettingsError(ConfigError, ValueError):
-    """A serving environment variable is invalid; the message names it and what is expected."""
-
-
-_NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-
-
-class _Environment(BaseModel):
-    """The serving variables as set (blank = unset), validated together so that one start-up
-    error names every bad variable; aliases are the variable names, for the messages."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    auth: Literal["required", "off"] = Field("required", alias="REPROKIT_AUTH")
-    rate_per_second: _NonNegative = Field(50.0, alias="REPROKIT_RATE_LIMIT_RPS")
-    burst: _NonNegative = Field(100.0, alias="REPROKIT_RATE_LIMIT_BURST")
-    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1, alias="REPROKIT_MAX_BODY_BYTES")
-    timeout_seconds: _NonNegative = Field(30.0, alias="REPROKIT_REQUEST_TIMEOUT_S")
-    body_timeout_seconds: _NonNegative = Field(10.0, alias="REPROKIT_BODY_TIMEOUT_S")
-    max_header_bytes: int = Field(64 * 1024, ge=1024, alias="REPROKIT_MAX_HEADER_BYTES")
-    max_headers: int = Field(100, ge=8, alias="REPROKIT_MAX_HEADERS")
-    header_timeout_seconds: float = Field(10.0, gt=0, alias="REPROKIT_HEADER_TIMEOUT_S")
-    auth_failure_rate: _NonNegative = Field(1.0, alias="REPROKIT_AUTH_FAILURES_RPS")
-    auth_failure_burst: _NonNegative = Field(20.0, alias="REPROKIT_AUTH_FAILURES_BURST")
-    # pydantic's booleans: 1/0, true/false, yes/no, on/off (any case); anything else is refused.
-    access_log: bool = Field(True, alias="REPROKIT_ACCESS_LOG")
-
-    @field_validator("auth", mode="before")
-    @classmethod
-    def _any_case(cls, value: object) -> object:
-        return value.lower() if isinstance(value, str) else value
-
-
-def _environment(environ: Mapping[str, str]) -> _Environment:
-    names = [str(field.alias) for field in _Environment.model_fields.values()]
-    given = {name: environ[name].strip() for name in names if environ.get(name, "").strip()}
-    try:
-        return _Environment.model_validate(given)
-    except ValidationError as error:
-        lines = [
-            f"{item['loc'][0]}={item.get('input')!r}: {item['msg']}" for item in error.errors()
-        ]
-        raise SettingsError("invalid serving settings:\n  - " + "\n  - ".join(lines)) from None
-
-
-def _read_keys(environ: Mapping[str, str]) -> list[str]:
-    keys = [key.strip() for key in environ.get("REPROKIT_API_KEYS", "").split(",")]
-    key_file = environ.get("REPROKIT_API_KEYS_FILE")
-    if key_file:
-        path = Path(key_file)
-        if not path.is_file():
-            raise SettingsError(f"REPROKIT_API_KEYS_FILE={key_file!r}: no such file")
-        lines = path.read_text(encoding="utf-8").splitlines()
-        keys += [line.strip() for line in lines if not line.lstrip().startswith("#")]
-    return [key for key in keys if key]
-
-
-def digest(key: str) -> bytes:
-    return hashlib.sha256(key.encode("utf-8")).digest()
-
-
-@dataclass(frozen=True)
-class ServingSettings:
-    key_digests: tuple[bytes, ...]
-    auth_required: bool
-    rate_per_second: float
-    burst: float
-    max_body_bytes: int
-    timeout_seconds: float
-    access_log: bool
-    body_timeout_seconds: float = 10.0
-    auth_failure_rate: float = 1.0
-    auth_failure_burst: float = 20.0
-    head_limits: HeadLimits = field(default_factory=HeadLimits)
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServingSettings:
-        """The settings from the environment.
-
-        Raises:
-            SettingsError: A variable is invalid or the keys file is missing; the message
-                names each bad variable, its value and what is expected.
-        """
-        env = os.environ if environ is None else environ
-        parsed = _environment(env)
-        keys = _read_keys(env)
-        return cls(
-            # Only digests stay in memory; the keys themselves go out of scope here.
-            key_digests=tuple(digest(key) for key in dict.fromkeys(keys)),
-            auth_required=parsed.auth == "required",
-            rate_per_second=parsed.rate_per_second,
-            burst=max(1.0, parsed.burst),
-            max_body_bytes=parsed.max_body_bytes,
-            timeout_seconds=parsed.timeout_seconds,
-            body_timeout_seconds=parsed.body_timeout_seconds,
-            access_log=parsed.access_log,
-            auth_failure_rate=parsed.auth_failure_rate,
-            auth_failure_burst=max(1.0, parsed.auth_failure_burst),
-            head_limits=HeadLimits(
-                max_head_bytes=parsed.max_header_bytes,
-                max_headers=parsed.max_headers,
-                head_timeout_seconds=parsed.header_timeout_seconds,
-            ),
-        )
-
-
 def _is_open(scope: Scope) -> bool:
     return scope["type"] != "http" or scope["path"] in OPEN_PATHS
 
@@ -202,24 +79,19 @@ def _header(scope: Scope, name: bytes) -> str | None:
 # --- access log -------------------------------------------------------------------------------
 
 
-def _access_logger() -> logging.Logger:
-    logger = logging.getLogger(ACCESS_LOGGER)
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(message)s"))
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        # Our lines are already JSON; the server's formatters must not wrap them again.
-        logger.propagate = False
-    return logger
+class AccessLog:
+    """The access log: one structlog event per request (`access`) or shadow scoring
+    (`shadow`) on the `reprokit.serving.access` logger, in the project's log format
+    (reprokit.logs: JSON with `REPROKIT_LOG_FORMAT=json`); nothing when `REPROKIT_ACCESS_LOG`
+    is off. Callers pass ids, statuses and timings only: never a payload value or a key."""
 
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._log = get_logger(ACCESS_LOGGER)
 
-def log_event(record: Mapping[str, object]) -> None:
-    """One JSON line on the access log (e.g. a shadow scoring), unless it is turned off."""
-    if os.environ.get("REPROKIT_ACCESS_LOG", "1").lower() in ("0", "false", "no"):
-        return
-    line = {"ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **record}
-    _access_logger().info(json.dumps(line, separators=(",", ":")))
+    def event(self, name: str, **fields: object) -> None:
+        if self.enabled:
+            self._log.info(name, **fields)
 
 
 # BentoML logs each body its own input model refuses (the 400s) at ERROR, with pydantic's
@@ -274,8 +146,8 @@ class AccessLogMiddleware:
 
     def __init__(self, app: ASGIApp, settings: ServingSettings | None = None) -> None:
         self.app = app
-        self.settings = settings or ServingSettings.from_env()
-        self.logger = _access_logger()
+        self.settings = settings or serving_settings()
+        self.access_log = AccessLog(self.settings.access_log)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -307,8 +179,7 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             seconds = time.perf_counter() - started
-            if self.settings.access_log:
-                self._log(scope, request_id, seen, seconds)
+            self._log(scope, request_id, seen, seconds)
             if not _is_open(scope):
                 _count(seen, seconds)
 
@@ -316,21 +187,19 @@ class AccessLogMiddleware:
         self, scope: Scope, request_id: str, seen: Mapping[str, str | int], seconds: float
     ) -> None:
         status = int(seen["status"])
-        record = {
-            "event": "access",
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "request_id": request_id,
-            "method": scope.get("method"),
-            "path": scope.get("path"),
-            "status": status,
-            "outcome": outcome(status),
-            "latency_ms": round(seconds * 1000, 3),
-            "model_tag": seen.get(MODEL_TAG_HEADER),
-            "model_version": seen.get(MODEL_VERSION_HEADER),
-            "model_role": seen.get(MODEL_ROLE_HEADER),
-            "key_id": scope.get(KEY_ID_SCOPE),
-        }
-        self.logger.info(json.dumps(record, separators=(",", ":")))
+        self.access_log.event(
+            "access",
+            request_id=request_id,
+            method=scope.get("method"),
+            path=scope.get("path"),
+            status=status,
+            outcome=outcome(status),
+            latency_ms=round(seconds * 1000, 3),
+            model_tag=seen.get(MODEL_TAG_HEADER),
+            model_version=seen.get(MODEL_VERSION_HEADER),
+            model_role=seen.get(MODEL_ROLE_HEADER),
+            key_id=scope.get(KEY_ID_SCOPE),
+        )
 
 
 def _count(seen: Mapping[str, str | int], seconds: float) -> None:
@@ -367,8 +236,9 @@ class ApiKeyMiddleware:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.app = app
-        self.settings = settings or ServingSettings.from_env()
-        rate, burst = self.settings.auth_failure_rate, self.settings.auth_failure_burst
+        self.settings = settings or serving_settings()
+        rate = self.settings.auth_failures_rps
+        burst = max(1.0, self.settings.auth_failures_burst)
         self.failures = TokenBuckets(rate, burst, clock) if rate > 0 else None
         if not self.settings.auth_required:
             logging.getLogger(__name__).warning(
@@ -470,11 +340,12 @@ class RateLimitMiddleware:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.app = app
-        self.settings = settings or ServingSettings.from_env()
-        self.buckets = TokenBuckets(self.settings.rate_per_second, self.settings.burst, clock)
+        self.settings = settings or serving_settings()
+        rate, burst = self.settings.rate_limit_rps, max(1.0, self.settings.rate_limit_burst)
+        self.buckets = TokenBuckets(rate, burst, clock)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if _is_open(scope) or self.settings.rate_per_second <= 0:
+        if _is_open(scope) or self.settings.rate_limit_rps <= 0:
             await self.app(scope, receive, send)
             return
         client = scope.get(KEY_ID_SCOPE) or _client_address(scope)
@@ -517,7 +388,7 @@ class BodyLimitMiddleware:
 
     def __init__(self, app: ASGIApp, settings: ServingSettings | None = None) -> None:
         self.app = app
-        self.settings = settings or ServingSettings.from_env()
+        self.settings = settings or serving_settings()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if _is_open(scope) or scope.get("method") not in _BODY_METHODS:
@@ -532,7 +403,7 @@ class BodyLimitMiddleware:
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await _send_json(send, 413, {"error": f"request body over {limit} bytes"})
             return
-        seconds = self.settings.body_timeout_seconds
+        seconds = self.settings.body_timeout_s
         try:
             async with asyncio.timeout(seconds if seconds > 0 else None):
                 body = await self._read(receive, limit)
@@ -579,10 +450,10 @@ class TimeoutMiddleware:
 
     def __init__(self, app: ASGIApp, settings: ServingSettings | None = None) -> None:
         self.app = app
-        self.settings = settings or ServingSettings.from_env()
+        self.settings = settings or serving_settings()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if _is_open(scope) or self.settings.timeout_seconds <= 0:
+        if _is_open(scope) or self.settings.request_timeout_s <= 0:
             await self.app(scope, receive, send)
             return
         started = asyncio.Event()
@@ -595,7 +466,7 @@ class TimeoutMiddleware:
         waiter = asyncio.ensure_future(started.wait())
         done, _ = await asyncio.wait(
             {task, waiter},
-            timeout=self.settings.timeout_seconds,
+            timeout=self.settings.request_timeout_s,
             return_when=asyncio.FIRST_COMPLETED,
         )
         if done:
@@ -609,7 +480,7 @@ class TimeoutMiddleware:
         await _send_json(
             send,
             504,
-            {"error": f"no response within {self.settings.timeout_seconds:g} s"},
+            {"error": f"no response within {self.settings.request_timeout_s:g} s"},
         )
 
 

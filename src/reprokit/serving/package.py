@@ -27,6 +27,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reprokit.config.compose import Workspace
+from reprokit.config.roles import (
+    FEATURE_STATE,
+    MODEL,
+    REFERENCE_PROFILE,
+    required_dataset,
+    role_dataset,
+)
 from reprokit.errors import ReprokitError
 from reprokit.logs import get_logger
 from reprokit.schemas import request_schema_spec
@@ -62,23 +69,28 @@ class _Outputs:
     profile: Path | None
 
 
-def _catalog_file(workspace: Workspace, dataset: str) -> Path | None:
-    filepath = workspace.config.catalog.get(dataset, {}).get("filepath")
+def _catalog_file(workspace: Workspace, dataset: str | None) -> Path | None:
+    filepath = workspace.config.catalog.get(dataset or "", {}).get("filepath")
     return None if filepath is None else workspace.root / str(filepath)
 
 
+def _role_file(workspace: Workspace, role: str) -> Path | None:
+    """The file of the catalog dataset with `role` (reprokit.config.roles), if declared."""
+    return _catalog_file(workspace, role_dataset(workspace.config.catalog, role))
+
+
 def _outputs(workspace: Workspace) -> _Outputs:
-    model, state = _catalog_file(workspace, "model"), _catalog_file(workspace, "feature_state")
+    model, state = _role_file(workspace, MODEL), _role_file(workspace, FEATURE_STATE)
     missing = [
         str(path) if path else name
-        for name, path in (("model", model), ("feature_state", state))
+        for name, path in ((MODEL, model), (FEATURE_STATE, state))
         if path is None or not path.is_file()
     ]
     if missing or model is None or state is None:
         raise PackageError(
             f"nothing to package: {missing} missing; run `make repro` (or `reprokit run`) first"
         )
-    profile = _catalog_file(workspace, "reference_profile")
+    profile = _role_file(workspace, REFERENCE_PROFILE)
     if profile is None or not profile.is_file():
         log.warning(
             "package.no_reference_profile",
@@ -86,7 +98,10 @@ def _outputs(workspace: Workspace) -> _Outputs:
         )
         profile = None
     return _Outputs(
-        model=model, state=state, metrics=_catalog_file(workspace, "metrics"), profile=profile
+        model=model,
+        state=state,
+        metrics=_catalog_file(workspace, workspace.config.tracking.metrics),
+        profile=profile,
     )
 
 
@@ -239,7 +254,9 @@ def _vouching_run(workspace: Workspace, outputs: _Outputs, model_sha256: str) ->
         )
     from reprokit.serving.recorded_run import find_vouching_run
 
-    bundled = {"feature_state": outputs.state}
+    # Keyed by dataset name, as the run's output tags are (reprokit.sha256.<dataset>).
+    catalog = workspace.config.catalog
+    bundled = {required_dataset(catalog, FEATURE_STATE): outputs.state}
     if outputs.profile is not None:
-        bundled["reference_profile"] = outputs.profile
+        bundled[required_dataset(catalog, REFERENCE_PROFILE)] = outputs.profile
     return find_vouching_run(workspace, model_sha256, bundled, outputs.model)

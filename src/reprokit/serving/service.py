@@ -14,17 +14,13 @@ the champion answers, unless `serving.challenger` routes the caller to the chall
 model that answered is in the body, the `x-reprokit-model-*` headers, the access log and
 the metrics' `model`/`role` labels.
 
-Environment (read when the server starts), besides the middleware's (see
-`reprokit.serving.middleware`) and the A/B and batching overrides (see
-`reprokit.serving.config`):
-
-- `REPROKIT_MODEL_TAG`: the BentoML model to serve [this project's packaged model of its
-  dataset: the only one, else the one whose MLflow registry version is `champion`; several
-  and no champion is an error naming them (reprokit.serving.store)].
-- `REPROKIT_REGISTRY`: `0` skips the MLflow registry lookup [1].
-- `REPROKIT_MAX_RECORDS`: records per request [10000]; more is a 422.
-- `REPROKIT_PREDICT_THREADS`: LightGBM threads per batch [1]; requests already run
-  concurrently, so more threads per call mostly oversubscribe the CPU.
+Its settings are `reprokit.serving.config.ServingSettings` (the `REPROKIT_*` environment),
+read when the server starts. Among them: `REPROKIT_MODEL_TAG`, the BentoML model to serve
+[this project's packaged model of its dataset: the only one, else the one whose MLflow
+registry version is `champion`; several and no champion is an error naming them
+(reprokit.serving.store)]; `REPROKIT_MAX_RECORDS`, records per request (more is a 422);
+`REPROKIT_PREDICT_THREADS`, threads per predict call [1]: requests already run concurrently,
+so more threads per call mostly oversubscribe the CPU.
 
 A bad setting (exit status 2, every bad variable named), an unknown model tag or a
 challenger that cannot be found stops `bentoml serve` at start-up (a deployment hook
@@ -34,10 +30,7 @@ checks them before any worker starts).
 from __future__ import annotations
 
 import functools
-import os
-import sys
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,7 +40,7 @@ import pandas as pd
 
 from reprokit.config.models import ServingConfig
 from reprokit.errors import DataError
-from reprokit.logs import get_logger
+from reprokit.logs import configure_app_logging, get_logger
 from reprokit.serving.ab import (
     CHALLENGER,
     CHAMPION,
@@ -66,9 +59,13 @@ from reprokit.serving.bundle import (
     prediction_values,
 )
 from reprokit.serving.config import (
+    ServingSettings,
+    SettingsError,
+    checked_settings,
     load_monitoring_config,
     load_project_identity,
     load_serving_config,
+    serving_settings,
 )
 from reprokit.serving.http_limits import HeadLimits
 from reprokit.serving.http_limits import install as install_head_limits
@@ -82,11 +79,9 @@ from reprokit.serving.middleware import (
     MODEL_TAG_HEADER,
     MODEL_VERSION_HEADER,
     REQUEST_ID_SCOPE,
+    AccessLog,
     BoundedPathLabels,
-    ServingSettings,
-    SettingsError,
     keep_payloads_out_of_bentoml_logs,
-    log_event,
 )
 from reprokit.serving.request import RequestValidationError, Violation, validate_records
 from reprokit.serving.store import load_packaged, resolve_challenger_tag, resolve_model_tag
@@ -94,15 +89,6 @@ from reprokit.serving.store import load_packaged, resolve_challenger_tag, resolv
 UNPROCESSABLE = 422
 
 log = get_logger(__name__)
-
-
-def _int_env(name: str, default: int, environ: Mapping[str, str] = os.environ) -> int:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise SettingsError(f"{name}={raw!r}: expected a whole number >= 1")
-    return int(raw)
 
 
 @dataclass(frozen=True)
@@ -124,16 +110,15 @@ class Tags:
     challenger: str | None
 
 
-def resolve_tags(config: ServingConfig, environ: Mapping[str, str]) -> Tags:
+def resolve_tags(config: ServingConfig, settings: ServingSettings) -> Tags:
     """The champion's and (when A/B is on) the challenger's BentoML tags, among the packaged
     models of this project (params.yaml in the working directory) and its dataset."""
-    use_registry = environ.get("REPROKIT_REGISTRY", "1").lower() not in ("0", "false", "no")
-    project = load_project_identity(environ)
-    champion = resolve_model_tag(environ.get("REPROKIT_MODEL_TAG"), project, use_registry)
+    project = load_project_identity(settings)
+    champion = resolve_model_tag(settings.model_tag, project, settings.registry)
     challenger = None
     if config.challenger.mode != "none":
-        settings = config.challenger
-        challenger = resolve_challenger_tag(settings.tag, settings.alias, project, use_registry)
+        ab = config.challenger
+        challenger = resolve_challenger_tag(ab.tag, ab.alias, project, settings.registry)
     return Tags(champion=champion, challenger=challenger)
 
 
@@ -164,9 +149,7 @@ def _load(
     return champion, served(tags.challenger, role)
 
 
-def _watch_drift(
-    champion: ServedModel, metrics: ServingMetrics, environ: Mapping[str, str]
-) -> bool:
+def _watch_drift(champion: ServedModel, metrics: ServingMetrics, settings: ServingSettings) -> bool:
     """Live drift gauges for the champion's requests, against its packaged training profile
     (`reprokit_drift_*` on /metrics); a model packaged without a profile has none."""
     profile = champion.bundle.profile
@@ -180,8 +163,8 @@ def _watch_drift(
         prometheus_gauge_factory,
     )
 
-    settings = load_monitoring_config(environ)
-    monitor = LiveDriftMonitor(profile, settings.live, settings.psi_threshold, champion.tag)
+    monitoring = load_monitoring_config(settings)
+    monitor = LiveDriftMonitor(profile, monitoring.live, monitoring.psi_threshold, champion.tag)
     gauges = DriftGauges(prometheus_gauge_factory(metrics.prometheus))
     metrics.add_observer(DriftObserver(monitor, gauges, champion.tag))
     return True
@@ -237,17 +220,21 @@ class ReprokitService:
 
     def __init__(self) -> None:
         keep_payloads_out_of_bentoml_logs()  # in each worker, where BentoML logs requests
-        self.config, source = load_serving_config(os.environ)
-        tags = resolve_tags(self.config, os.environ)
-        threads = _int_env("REPROKIT_PREDICT_THREADS", 1)
+        settings = serving_settings()
+        configure_app_logging(settings.log_format)
+        self.config, source = load_serving_config(settings)
+        tags = resolve_tags(self.config, settings)
         self.metrics: ServingMetrics = serving_metrics(_task_of(tags.champion))
-        self.champion, self.challenger = _load(self.config, tags, threads, self.metrics)
-        self.max_records = _int_env("REPROKIT_MAX_RECORDS", 10_000)
+        self.champion, self.challenger = _load(
+            self.config, tags, settings.predict_threads, self.metrics
+        )
+        self.max_records = settings.max_records
+        self.access_log = AccessLog(settings.access_log)
         self.shadow = ShadowScheduler()
         for model in (self.champion, self.challenger):
             if model is not None:
                 self.metrics.record_model(model.bundle.info, model.role)
-        self.drift = _watch_drift(self.champion, self.metrics, os.environ)
+        self.drift = _watch_drift(self.champion, self.metrics, settings)
         log.info(
             "serving.started",
             champion=self.champion.tag,
@@ -265,9 +252,9 @@ class ReprokitService:
 
         A bad setting raised later, when a worker builds its middleware, would leave the
         server up and answering 500 on every path (health included)."""
-        stop_on_bad_settings(os.environ)
-        config, _ = load_serving_config(os.environ)
-        tags = resolve_tags(config, os.environ)
+        settings, config = checked_settings()
+        configure_app_logging(settings.log_format)
+        tags = resolve_tags(config, settings)
         for role, tag in ((CHAMPION, tags.champion), (CHALLENGER, tags.challenger)):
             if tag is not None:
                 check_in_store(role, tag)
@@ -320,31 +307,11 @@ class ReprokitService:
                 request_id=request_id,
                 answered=answered,
                 metrics=self.metrics,
+                access_log=self.access_log,
             )
 
         if not self.shadow.submit(work):
             self.metrics.shadow_skipped.labels(model=challenger.tag).inc()
-
-
-def check_settings(environ: Mapping[str, str]) -> None:
-    """Every serving environment variable is valid (middleware's and the service's own).
-
-    Raises:
-        SettingsError: The first group with a bad variable; the message names each one.
-    """
-    ServingSettings.from_env(environ)
-    for name in ("REPROKIT_PREDICT_THREADS", "REPROKIT_MAX_RECORDS"):
-        _int_env(name, 1, environ)
-
-
-def stop_on_bad_settings(environ: Mapping[str, str]) -> None:
-    """`check_settings`, as a clean start-up failure: the message and exit status 2, no
-    traceback (the message is all an operator needs to fix the variable)."""
-    try:
-        check_settings(environ)
-    except SettingsError as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(error.exit_code) from None
 
 
 def check_in_store(role: str, tag: str) -> None:
@@ -375,6 +342,7 @@ async def shadow_score(
     request_id: str,
     answered: np.ndarray[Any, Any],
     metrics: ServingMetrics,
+    access_log: AccessLog,
 ) -> None:
     """Score a request with the challenger after the champion answered: metrics and one
     log line (outcome, latency, mean absolute difference to the champion's predictions)."""
@@ -396,18 +364,16 @@ async def shadow_score(
     seconds = time.perf_counter() - started
     metrics.record_request(challenger.tag, SHADOW, result, seconds)
     info = challenger.bundle.info
-    log_event(
-        {
-            "event": "shadow",
-            "request_id": request_id,
-            "model_tag": info.tag,
-            "model_version": info.model_version,
-            "model_role": SHADOW,
-            "outcome": result,
-            "latency_ms": round(seconds * 1000, 3),
-            "rows": len(records),
-            "mean_abs_diff": difference,
-        }
+    access_log.event(
+        "shadow",
+        request_id=request_id,
+        model_tag=info.tag,
+        model_version=info.model_version,
+        model_role=SHADOW,
+        outcome=result,
+        latency_ms=round(seconds * 1000, 3),
+        rows=len(records),
+        mean_abs_diff=difference,
     )
 
 
@@ -432,7 +398,7 @@ def head_limits() -> HeadLimits:
     """The head limits of this worker's settings; defaults if they are bad, since the
     deployment hook has already stopped start-up with a clear message in that case."""
     try:
-        return ServingSettings.from_env().head_limits
+        return serving_settings().head_limits
     except SettingsError:
         return HeadLimits()
 

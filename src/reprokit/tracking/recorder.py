@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from kedro.framework.hooks import hook_impl
 
+from reprokit.config.roles import MODEL, role_dataset
+
 if TYPE_CHECKING:
     from reprokit.config.models import ReprokitConfig
 
@@ -111,7 +113,8 @@ class ExecutionRecorder:
 def hashed_files(config: ReprokitConfig, root: Path) -> dict[str, Path]:
     """The tracked artifacts (the model, metrics, feature state, ...): small files, the
     ones whose identity a run records and packaging checks (folders are not hashed)."""
-    names = {*config.tracking.artifacts, config.tracking.metrics, "model"}
+    model = role_dataset(config.catalog, MODEL)
+    names = {*config.tracking.artifacts, config.tracking.metrics, *([model] if model else [])}
     paths = {
         name: Path(config.catalog[name]["filepath"])
         for name in sorted(names)

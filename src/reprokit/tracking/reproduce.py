@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from reprokit.config.roles import MODEL, params_dataset
 from reprokit.core.names import PARAMS_FILE
 from reprokit.errors import ConfigError, ReprokitError
 from reprokit.lineage.environment import (
@@ -64,7 +65,6 @@ if TYPE_CHECKING:
 # (the stages' code deps, hashed into the fingerprint) and the packaging metadata.
 WORKSPACE_FILES = ("conf", "src", "uv.lock", "pyproject.toml")
 FINGERPRINT_ARTIFACT = "fingerprint.json"
-MODEL_DATASET = "model"
 DVC_DIR = ".dvc"
 # Inputs and outputs the run's catalog declares by absolute path are redirected here (inside
 # the workspace), so the rerun can never read or write the user's files in place.
@@ -190,6 +190,11 @@ def artifact_path(params: Mapping[str, Any], dataset: str) -> str:
     return f"{dataset}/{Path(str(filepath)).name}"
 
 
+def model_dataset(params: Mapping[str, Any], run_id: str) -> str:
+    """The model's dataset in a run's recorded config (found by its role)."""
+    return params_dataset(params, MODEL, f"the catalog of MLflow run {run_id}'s config")
+
+
 def metrics_dataset(params: Mapping[str, Any]) -> str:
     return str((params.get("tracking") or {}).get("metrics") or "metrics")
 
@@ -234,7 +239,9 @@ def download_recorded(client: Any, run: RecordedRun, destination: Path) -> Recor
     check_fingerprint_artifact(run, fingerprint)
     return Recorded(
         params=params,
-        model=download_artifact(client, run_id, artifact_path(params, MODEL_DATASET), destination),
+        model=download_artifact(
+            client, run_id, artifact_path(params, model_dataset(params, run_id)), destination
+        ),
         metrics=download_artifact(
             client, run_id, artifact_path(params, metrics_dataset(params)), destination
         ),
@@ -497,7 +504,7 @@ def output_checks(
 ) -> list[Check]:
     """Model sha256 against the tag and the artifact; every metric, exactly."""
     catalog = params.get("catalog") or {}
-    model = workspace / str(catalog[MODEL_DATASET]["filepath"])
+    model = workspace / str(catalog[model_dataset(params, run.run_id)]["filepath"])
     reproduced_sha = file_sha256(model) if model.is_file() else ABSENT
     checks = [
         Check("model sha256 (tag)", run.tag("model_sha256") or ABSENT, reproduced_sha),

@@ -19,6 +19,7 @@ from typing import Any
 
 from reprokit.config.compose import Workspace
 from reprokit.config.models import ReprokitConfig
+from reprokit.config.roles import MODEL, role_dataset
 from reprokit.layout import (
     FINGERPRINT_FILE,
     RECORDS_DIR,
@@ -73,7 +74,8 @@ def _execution(workspace: Workspace, entry_point: str, records: dict[str, Any]) 
 
 def execution_model_sha256(execution: Any) -> str | None:
     """The sha256 of the model this execution produced (None: it made none)."""
-    model: Output | None = execution.outputs.get("model")
+    name = role_dataset(execution.config.catalog, MODEL)
+    model: Output | None = None if name is None else execution.outputs.get(name)
     return None if model is None else model.sha256
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from reprokit.config.models import ReprokitConfig
+from reprokit.config.roles import MODEL, TEST_SPLIT, role_dataset
 from reprokit.core.names import CHALLENGER, CHAMPION, TAG_PREFIX
 from reprokit.errors import ReprokitError
 from reprokit.lineage.environment import ENV_TAG, byte_environment, package_versions
@@ -39,9 +40,6 @@ MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
 MAX_TAG_LENGTH = 8000  # MLflow's limit on a tag value (SQLite accepts more; servers do not)
 TRUNCATED = "...(truncated: see composed_config.yaml)"
 BATCH = 100  # MLflow's limit on params/tags per log_batch call
-MODEL = "model"
-# The catalog dataset holding the test split: promotion compares models on the same one.
-TEST_SPLIT = "test"
 TEST_SPLIT_TAG = f"{TAG}test_split_md5"
 EVALUATION_TAG = f"{TAG}evaluation_hash"
 MODEL_VERSION_TAG = f"{TAG}model_version"
@@ -426,7 +424,7 @@ def log_execution(
     _log_inputs(client, run_id, execution)
     _log_artifacts(client, run_id, execution)
     client.log_batch(run_id, tags=_tag_list(output_tags(execution)))
-    if MODEL not in execution.outputs:
+    if _model(execution) not in execution.outputs:
         log.info("tracking.no_model", run_id=run_id, detail=NOT_TRAINED)
     client.set_terminated(run_id, status="FINISHED", end_time=end_time)
     return metrics
@@ -454,7 +452,7 @@ def produced_file(execution: Execution, dataset: str) -> Path | None:
 
 def test_split_md5(execution: Execution) -> str | None:
     """The content hash (DVC's md5) of the test split the metrics were computed on."""
-    path = _catalog_path(execution, TEST_SPLIT)
+    path = _catalog_path(execution, role_dataset(execution.config.catalog, TEST_SPLIT) or "")
     return file_md5(path) if path is not None and path.is_file() else None
 
 
@@ -465,10 +463,16 @@ def evaluation_hash(params: Mapping[str, Any]) -> str:
     return canonical_hash(evaluation)
 
 
+def _model(execution: Execution) -> str:
+    """The model's catalog dataset (by its role); "" when none has the role: no output is
+    named so, as when the execution trained no model."""
+    return role_dataset(execution.config.catalog, MODEL) or ""
+
+
 def output_tags(execution: Execution) -> dict[str, str]:
     """What the run says about its outputs: the model (its sha256 only when this execution
     produced it), the quality gate, and the test data its metrics come from."""
-    model = execution.outputs.get(MODEL)
+    model = execution.outputs.get(_model(execution))
     tags = {
         f"{TAG}model": NOT_TRAINED if model is None else MODEL_ORIGIN_TEXT[model.origin],
         f"{TAG}quality_gate": execution.gate,
@@ -481,7 +485,7 @@ def output_tags(execution: Execution) -> dict[str, str]:
         {
             f"{OUTPUT_SHA256_TAG}{name}": output.sha256
             for name, output in sorted(execution.outputs.items())
-            if output.sha256 is not None and name != MODEL
+            if output.sha256 is not None and name != _model(execution)
         }
     )
     if execution.config.tracking.metrics in execution.outputs:
@@ -510,10 +514,10 @@ def register_model(
     execution evaluated it, the rule judges that version again with this run's metrics and
     rule. Nothing is registered when the execution produced no model."""
     name = execution.config.tracking.registered_model
-    model_path = produced_file(execution, MODEL)
+    model_path = produced_file(execution, _model(execution))
     if name is None or model_path is None:
         return None
-    sha256 = execution.outputs[MODEL].sha256 or file_sha256(model_path)
+    sha256 = execution.outputs[_model(execution)].sha256 or file_sha256(model_path)
     existing = _version_with_sha256(client, name, sha256)
     if existing is not None:
         client.set_tag(run_id, MODEL_VERSION_TAG, existing)
@@ -535,7 +539,7 @@ def _create_version(client: Any, run_id: str, execution: Execution, name: str, s
     import mlflow
 
     mlflow.set_tracking_uri(client.tracking_uri)
-    model_path = produced_file(execution, MODEL)
+    model_path = produced_file(execution, _model(execution))
     assert model_path is not None, "register_model checked it"
     booster = lgb.Booster(model_file=str(model_path))
     with mlflow.start_run(run_id=run_id):
