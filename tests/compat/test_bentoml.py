@@ -15,12 +15,12 @@ from bentoml._internal.server.http import instruments
 from reprokit._compat.bentoml import cork_dispatcher, wrap_request_metrics
 
 
-class Shed(Exception):
+class ShedError(Exception):
     pass
 
 
 def _shed() -> int:
-    raise Shed
+    raise ShedError
 
 
 def test_concurrent_calls_share_batches_and_each_gets_its_own_output() -> None:
@@ -54,9 +54,9 @@ def test_a_call_over_the_latency_budget_gets_the_fallback() -> None:
         return list(await asyncio.gather(*(call(v) for v in range(30)), return_exceptions=True))
 
     results = asyncio.run(scenario())
-    shed = [result for result in results if isinstance(result, Shed)]
+    shed = [result for result in results if isinstance(result, ShedError)]
     assert shed  # a 1 ms budget cannot hold 30 calls of 10 ms
-    assert all(isinstance(r, Shed) or r == v for v, r in enumerate(results))
+    assert all(isinstance(r, ShedError) or r == v for v, r in enumerate(results))
 
 
 def test_the_metrics_middleware_is_a_module_attribute_the_app_imports_when_built(
