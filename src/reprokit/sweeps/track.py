@@ -241,7 +241,7 @@ def log_as_finished(
 def runs_of_sweep(root: Path, sweep: str) -> tuple[Any, list[Row], Ranking, str]:
     """The parent run (by sweep id or run id), its job rows and its ranking."""
     from reprokit.sweeps.errors import SweepNotFoundError
-    from reprokit.tracking.compare import open_store
+    from reprokit.tracking.runs import open_store
     from reprokit.tracking.store import experiment_id
 
     client, config = open_store(root)
