@@ -95,6 +95,18 @@ def upstream_pass(
         log.warning("sweep.upstream_pass_failed", error=result.error)
 
 
+def write_summary(sweep_dir: Path, rows: Sequence[Row], ranking: Ranking, title: str) -> None:
+    """`summary.csv` and `summary.md` in the sweep's folder, each written whole or not at all."""
+    from reprokit.datasets import atomic_path
+
+    for name, text in (
+        ("summary.csv", to_csv(rows, ranking)),
+        ("summary.md", to_markdown(rows, ranking, title)),
+    ):
+        with atomic_path(sweep_dir / name) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+
+
 def run_sweep(
     root: Path,
     arguments: Sequence[str],
@@ -133,9 +145,7 @@ def run_sweep(
         raise
     rows.sort(key=lambda row: row.job)
     title = f"sweep {sweep_id}"
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    (sweep_dir / "summary.csv").write_text(to_csv(rows, ranking), encoding="utf-8")
-    (sweep_dir / "summary.md").write_text(to_markdown(rows, ranking, title), encoding="utf-8")
+    write_summary(sweep_dir, rows, ranking, title)
     if tracker is not None:
         version = tracker.finish(rows, title)
         if version is not None:
