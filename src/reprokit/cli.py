@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from reprokit.cli_console import console
 from reprokit.cli_errors import user_errors
 from reprokit.cli_help import CONTEXT_SETTINGS, SummaryGroup
 from reprokit.core.env import disable_telemetry
@@ -17,6 +18,7 @@ from reprokit.monitoring.cli import monitor as monitor_command
 from reprokit.project_lock import writes_project
 from reprokit.sweeps.cli import sweeps, tune
 from reprokit.tracking.registry_cli import models, promote
+from reprokit.tracking.runs_cli import diff, runs
 
 
 def _root() -> Path:
@@ -67,7 +69,6 @@ def run(overrides: tuple[str, ...], pipelines: tuple[str, ...], multirun: bool) 
     """
     if multirun:
         from reprokit.sweeps.multirun import run_sweep
-        from reprokit.tracking.compare import console
 
         pipeline_names = list(pipelines or ("__default__",))
         run_sweep(_root(), overrides, pipeline_names, say=click.echo, out=console())
@@ -168,7 +169,6 @@ def reproduce(run_id: str, at_commit: bool, keep_workspace: bool) -> None:
     Exit 0 only when the model file and
     every metric are identical (1: different, 2: cannot reproduce). A sweep's parent run
     reruns and verifies every job of the sweep."""
-    from reprokit.tracking.compare import console
     from reprokit.tracking.reproduce import reproduce_any
 
     identical = reproduce_any(
@@ -182,28 +182,9 @@ def reproduce(run_id: str, at_commit: bool, keep_workspace: bool) -> None:
     sys.exit(0 if identical else 1)
 
 
-@main.command()
-@click.option("--limit", "-n", default=20, show_default=True, type=click.IntRange(min=1))
-@user_errors
-def runs(limit: int) -> None:
-    """List the most recent runs of the configured MLflow experiment."""
-    from reprokit.tracking.compare import console, list_runs, render_runs
-
-    render_runs(list_runs(_root(), limit), console())
-
-
-@main.command()
-@click.argument("run_a")
-@click.argument("run_b")
-@user_errors
-def diff(run_a: str, run_b: str) -> None:
-    """Compare two runs: config keys, data hashes, code/lock hashes, metrics (b - a)."""
-    import tempfile
-
-    from reprokit.tracking.compare import console, diff_runs, render_diff
-
-    with tempfile.TemporaryDirectory(prefix="reprokit-diff-") as scratch:
-        render_diff(diff_runs(_root(), run_a, run_b, Path(scratch)), console())
+# The recorded runs and their differences: src/reprokit/tracking/runs_cli.py.
+main.add_command(runs)
+main.add_command(diff)
 
 
 @main.command()
@@ -227,7 +208,6 @@ def lineage(ref: str, served_fingerprint: str | None, as_json: bool) -> None:
     from reprokit.lineage.render import as_json as lineage_json
     from reprokit.lineage.render import render_lineage
     from reprokit.lineage.trace import trace_project
-    from reprokit.tracking.compare import console
 
     result = trace_project(_root(), ref, served_fingerprint)
     if as_json:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reprokit._compat.kedro import hook_manager as kedro_hook_manager
 from reprokit.config.models import ReprokitConfig
 from reprokit.engines import engine_for
 from reprokit.errors import PipelineSpecError
@@ -84,7 +85,6 @@ def run_pipelines(
     their outputs from the cache (src/reprokit/sweeps/reuse.py). `adapt` transforms the
     pipeline before the engine sees it (`reprokit tune` binds its pruning callback).
     """
-    from kedro.framework.hooks.manager import _create_hook_manager, _register_hooks
     from kedro.runner import SequentialRunner
 
     pipelines = build_pipelines(config.pipeline, params, config.catalog)
@@ -97,8 +97,7 @@ def run_pipelines(
     engine = engine_for(config)
     pipeline = engine.adapt_pipeline(pipeline)
     catalog = build_catalog(config, params, root, engine.adapt_catalog)
-    hook_manager = _create_hook_manager()
-    _register_hooks(hook_manager, tuple(hooks))
+    hook_manager = kedro_hook_manager(hooks)
     started = time.perf_counter()
     log.info("pipeline.start", pipelines=list(names), nodes=len(pipeline.nodes))
     with engine.session():

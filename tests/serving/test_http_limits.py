@@ -14,7 +14,7 @@ import uvicorn
 from starlette.types import Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from reprokit.serving.http_limits import HeadLimits, bounded_head_protocol, head_bytes_in, install
+from reprokit.serving.http_limits import HeadLimits, bounded_head_protocol, head_bytes_in
 
 LIMITS = HeadLimits(max_head_bytes=8 * 1024, max_headers=20, head_timeout_seconds=0.5)
 
@@ -113,22 +113,3 @@ def test_keep_alive_requests_each_get_their_own_head_budget(port: int) -> None:
     last = b"GET /b HTTP/1.1\r\nhost: t\r\nconnection: close\r\nx-pad: " + b"p" * 6000 + b"\r\n\r\n"
     answer = exchange(port, one, last, pause=0.1)
     assert answer.count(b"HTTP/1.1 200") == 2
-
-
-def test_install_replaces_uvicorns_auto_protocol_once() -> None:
-    from uvicorn.config import HTTP_PROTOCOLS
-    from uvicorn.protocols.http import auto
-
-    # What install() relies on: uvicorn's default `http="auto"` resolves this attribute at
-    # server start, and it is httptools' protocol when httptools is installed.
-    assert HTTP_PROTOCOLS["auto"] == "uvicorn.protocols.http.auto:AutoHTTPProtocol"
-    before = auto.AutoHTTPProtocol
-    try:
-        auto.AutoHTTPProtocol = HttpToolsProtocol
-        install(lambda: LIMITS)
-        installed = auto.AutoHTTPProtocol
-        install(lambda: LIMITS)
-        assert installed is auto.AutoHTTPProtocol
-        assert issubclass(installed, HttpToolsProtocol) and installed is not HttpToolsProtocol
-    finally:
-        auto.AutoHTTPProtocol = before

@@ -22,17 +22,11 @@ from tests.support import copy_project
 from tests.sweeps.test_sweep_e2e import SMALL, events, reprokit, sweep_id_of, sweep_runs
 
 from reprokit.config.models import EngineConfig
+from reprokit.sweeps.dask_launcher import dask_engine, launch_on_dask, refuse_dask_engine
 from reprokit.sweeps.expand import SweepError, expand
 from reprokit.sweeps.jobs import JobResult, JobSpec
-from reprokit.sweeps.multirun import (
-    THREADS_KEY,
-    Budget,
-    compose_jobs,
-    dask_engine,
-    launch_on_dask,
-    refuse_dask_engine,
-    sweep_budget,
-)
+from reprokit.sweeps.launch_plan import THREADS_KEY, plan_launch
+from reprokit.sweeps.multirun import compose_jobs
 
 ADDRESS = "tcp://127.0.0.1:8786"
 
@@ -88,32 +82,33 @@ def test_a_job_on_the_dask_engine_is_refused_up_front(project_root: Path) -> Non
     plan = expand(project_root, ["hydra/launcher=dask", "engine=local,dask"])
     workspaces = compose_jobs(project_root, plan.jobs)
     with pytest.raises(SweepError) as error:
-        refuse_dask_engine(plan, workspaces)
+        refuse_dask_engine(plan.jobs, workspaces)
     text = str(error.value)
     assert text.startswith("job 1 (engine=dask): engine.kind=dask under `hydra/launcher=dask`")
     assert "would start a cluster per job" in text
     local = expand(project_root, ["hydra/launcher=dask", "engine=local"])
-    refuse_dask_engine(local, compose_jobs(project_root, local.jobs))  # accepted
+    refuse_dask_engine(local.jobs, compose_jobs(project_root, local.jobs))  # accepted
 
 
 def test_thread_budget_on_a_local_cluster_and_none_on_a_remote_one(project_root: Path) -> None:
     cores = len(os.sched_getaffinity(0))
     plan = expand(project_root, ["hydra/launcher=dask", "hydra.launcher.n_jobs=2", "seed=1,2,3"])
-    budget, extra, how = sweep_budget(plan, 0)
+    launch = plan_launch(plan, 0, cores)
+    budget = launch.budget
     workers = min(2, cores)
     assert (budget.n_jobs, budget.threads) == (workers, max(1, cores // workers))
-    assert extra == [f"{THREADS_KEY}={budget.threads}"]
-    assert how.endswith(f"{budget.threads} threads on a local Dask cluster")
-    assert dask_engine(plan, budget) == EngineConfig(
+    assert launch.extra == (f"{THREADS_KEY}={budget.threads}",)
+    assert launch.how.endswith(f"{budget.threads} threads on a local Dask cluster")
+    assert dask_engine(launch) == EngineConfig(
         kind="dask", n_workers=workers, threads_per_worker=1, memory_limit="auto"
     )
     remote = expand(
         project_root, ["hydra/launcher=dask", f"hydra.launcher.address={ADDRESS}", "seed=1,2"]
     )
-    budget, extra, how = sweep_budget(remote, 3)
-    assert extra == []  # the workers' engine.num_threads stays as configured
-    assert how == f"on the Dask cluster at {ADDRESS} ({THREADS_KEY} as configured)"
-    assert dask_engine(remote, Budget(2, 1)).address == ADDRESS
+    launch = plan_launch(remote, 3, cores)
+    assert launch.extra == ()  # the workers' engine.num_threads stays as configured
+    assert launch.how == f"on the Dask cluster at {ADDRESS} ({THREADS_KEY} as configured)"
+    assert dask_engine(launch).address == ADDRESS
 
 
 def _worker_children() -> list[psutil.Process]:

@@ -120,6 +120,8 @@ def test_multirun_tracks_each_job_under_one_parent(project: Path) -> None:
     assert lines[1].split(",")[0] == best.data.tags["reprokit.sweep_job"]
     assert lines[-1].split(",")[1] == "FAILED" and lines[-2].split(",")[1] == "FAILED"
     assert "best: job" in result.stdout
+    local = project / ".reprokit/sweeps" / sweep_id / "summary.csv"  # with tracking off too
+    assert local.read_text(encoding="utf-8").splitlines() == lines
 
     # Upstream nodes were computed by the first job only; the three others reused them.
     computed = [e["node"] for e in events(result, "node.computed")]

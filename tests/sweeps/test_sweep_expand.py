@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from reprokit.sweeps.expand import SweepError, expand
-from reprokit.sweeps.multirun import compose_jobs, shared_nodes, thread_budget
+from reprokit.sweeps.launch_plan import shared_nodes, thread_budget
+from reprokit.sweeps.multirun import compose_jobs
 from reprokit.sweeps.summary import Ranking, Row, best, ordered, to_csv, to_markdown
 
 

@@ -12,13 +12,13 @@ from tests.support import copy_project, run
 from reprokit.tracking.compare import (
     ABSENT,
     Change,
-    RecordedRun,
     config_changes,
     flatten_config,
-    key_metric_names,
     metric_deltas,
     show_value,
 )
+from reprokit.tracking.runs import RecordedRun
+from reprokit.tracking.runs_cli import key_metric_names
 
 
 def recorded(task: str, metrics: dict[str, float]) -> RecordedRun:

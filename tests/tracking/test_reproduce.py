@@ -15,14 +15,7 @@ from typing import Any
 import pytest
 from tests.support import copy_project, run
 
-from reprokit.tracking.compare import (
-    ABSENT,
-    ForeignRunError,
-    MissingArtifactError,
-    NotAReprokitRunError,
-    RunError,
-    RunNotFoundError,
-)
+from reprokit.tracking.compare import ABSENT
 from reprokit.tracking.reproduce import (
     Check,
     DataUnavailableError,
@@ -32,6 +25,13 @@ from reprokit.tracking.reproduce import (
     locate_input,
     reproduce_run,
     rerun_params,
+)
+from reprokit.tracking.runs import (
+    ForeignRunError,
+    MissingArtifactError,
+    NotAReprokitRunError,
+    RunError,
+    RunNotFoundError,
 )
 
 RAW = "data/01_raw/credit.parquet"

@@ -172,7 +172,7 @@ def project_link(bento: BentoFacts, project: ProjectIdentity) -> Link:
 def mlflow_client(uri: str) -> Any | None:
     """A client of `uri`; None for a SQLite store that does not exist (MLflow would create
     and migrate one just to answer "not found")."""
-    from reprokit.tracking.compare import missing_sqlite_store
+    from reprokit.tracking.runs import missing_sqlite_store
 
     if missing_sqlite_store(uri) is not None:
         return None
@@ -211,13 +211,17 @@ def _run_artifacts(client: Any, run_id: str, scratch: Path) -> dict[str, Any]:
     fingerprint.json; each one that cannot be read is named in `problems`."""
     import json
 
-    from reprokit.tracking.compare import (
+    from reprokit.tracking.reproduce import (
+        FINGERPRINT_ARTIFACT,
+        artifact_path,
+        model_dataset,
+    )
+    from reprokit.tracking.runs import (
         COMPOSED_CONFIG,
         RunError,
         download_artifact,
         parse_composed_config,
     )
-    from reprokit.tracking.reproduce import FINGERPRINT_ARTIFACT, artifact_path, model_dataset
 
     found: dict[str, Any] = {"problems": []}
 

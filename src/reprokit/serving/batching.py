@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from reprokit._compat.bentoml import cork_dispatcher
 from reprokit.serving.bundle import Bundle, predict_matrix
 
 
@@ -53,19 +54,16 @@ class PredictBatcher:
         on_batch: Callable[[int], None] | None = None,
         on_shed: Callable[[], None] | None = None,
     ) -> None:
-        # bentoml's internal dispatcher (pinned bentoml version, see uv.lock).
-        from bentoml._internal.marshal.dispatcher import CorkDispatcher
-
         self.bundle = bundle
         self.on_batch = on_batch  # called with the number of requests in each batch
         self.on_shed = on_shed  # called for each request the dispatcher gave up on
         self.shed = 0  # requests the dispatcher gave up on, scored alone
-        dispatcher: CorkDispatcher[Any, Any] = CorkDispatcher(
-            max_latency_in_ms=max_latency_ms,
+        # BentoML's own dispatcher (a private API: reprokit._compat.bentoml).
+        dispatcher = cork_dispatcher(
+            max_latency_ms=max_latency_ms,
             max_batch_size=max_batch_size,
             fallback=_shed,
             get_batch_size=lambda matrix: int(matrix.shape[0]),
-            batch_dim=(0, 0),
         )
         self._dispatch: Callable[[Any], Any] = dispatcher(self._predict_many)
 

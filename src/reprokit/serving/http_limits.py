@@ -13,8 +13,8 @@ serving settings (`REPROKIT_MAX_HEADER_BYTES`, `REPROKIT_MAX_HEADERS`,
 `REPROKIT_HEADER_TIMEOUT_S`).
 
 BentoML builds its uvicorn server itself and offers no protocol option, so `install()`
-replaces uvicorn's `auto` protocol class in the worker before the server loads it (the one
-place that touches uvicorn's internals; pinned by tests/serving/test_http_limits.py).
+replaces uvicorn's `auto` protocol class in the worker before the server loads it, through
+reprokit._compat.uvicorn (pinned by tests/compat/test_uvicorn.py).
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
+
+from reprokit._compat.uvicorn import replace_auto_http_protocol
 
 HEAD_END = b"\r\n\r\n"
 
@@ -145,10 +147,5 @@ def bounded_head_protocol(base: type[Any], limits_of: Any) -> type[Any]:
 
 
 def install(limits_of: Any) -> None:
-    """Make uvicorn's `auto` HTTP protocol the bounded one (idempotent). Without httptools
-    uvicorn falls back to h11, which bounds the head itself (16 KB), so nothing changes."""
-    from uvicorn.protocols.http import auto
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
-    if auto.AutoHTTPProtocol is HttpToolsProtocol:
-        auto.AutoHTTPProtocol = bounded_head_protocol(HttpToolsProtocol, limits_of)
+    """Make the HTTP protocol of BentoML's uvicorn workers the bounded one (idempotent)."""
+    replace_auto_http_protocol(lambda base: bounded_head_protocol(base, limits_of))

@@ -38,6 +38,7 @@ import bentoml
 import numpy as np
 import pandas as pd
 
+from reprokit._compat.bentoml import wrap_request_metrics
 from reprokit.config.models import ServingConfig
 from reprokit.errors import DataError
 from reprokit.logs import configure_app_logging, get_logger
@@ -384,14 +385,7 @@ def bound_bentoml_metric_labels() -> None:
     cannot reach its labels; it takes the class from this module attribute when a worker
     builds the app, just after importing this module, which is why this runs on import.
     """
-    from bentoml._internal.server.http import instruments
-
-    current = instruments.RunnerTrafficMetricsMiddleware
-    if isinstance(current, functools.partial) and current.func is BoundedPathLabels:
-        return
-    instruments.RunnerTrafficMetricsMiddleware = functools.partial(  # type: ignore[misc,assignment]
-        BoundedPathLabels, metrics_middleware=current
-    )
+    wrap_request_metrics(BoundedPathLabels)
 
 
 def head_limits() -> HeadLimits:

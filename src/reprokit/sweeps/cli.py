@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from reprokit.cli_console import console
 from reprokit.cli_errors import user_errors
 from reprokit.cli_help import SummaryGroup
 from reprokit.project_lock import writes_project
@@ -29,7 +30,6 @@ def sweeps_show(sweep: str) -> None:
     """The summary of SWEEP (sweep id or parent run id): overrides, metrics, best first."""
     from reprokit.sweeps.summary import render
     from reprokit.sweeps.track import runs_of_sweep
-    from reprokit.tracking.compare import console
 
     parent, rows, ranking, sweep_id = runs_of_sweep(_root(), sweep)
     out = console()
@@ -80,7 +80,6 @@ def tune(
     Plain overrides (key=value) apply to every trial. An interrupted search resumes with the
     same study name and storage; --trials is the study's total."""
     from reprokit.sweeps.tune import run_tune
-    from reprokit.tracking.compare import console
 
     run_tune(
         _root(),

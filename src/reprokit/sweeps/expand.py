@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reprokit._compat.hydra import override_parser, sweep_jobs
 from reprokit.errors import ConfigError
 
 LAUNCHERS = ("basic", "joblib", "dask")
@@ -37,16 +38,6 @@ class SweepPlan:
     address: str | None = None  # dask: an existing scheduler's address; None = local cluster
 
 
-def override_parser(root: Path) -> Any:
-    """Hydra's override parser with a config loader on `root/conf` (for `glob()`)."""
-    from hydra._internal.config_loader_impl import ConfigLoaderImpl
-    from hydra._internal.utils import create_config_search_path
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    search_path = create_config_search_path(str((root / "conf").resolve()))
-    return OverridesParser.create(config_loader=ConfigLoaderImpl(config_search_path=search_path))
-
-
 def _clean(error: Exception) -> str:
     # Hydra's messages end with a link to its docs; one line of the actual problem is enough.
     lines = [line for line in str(error).splitlines() if not line.startswith("See https://")]
@@ -57,7 +48,8 @@ def parse_overrides(root: Path, arguments: Sequence[str]) -> list[Any]:
     """Parsed Hydra overrides; a malformed one is a `SweepError` naming it."""
     from hydra.errors import HydraException
 
-    parser = override_parser(root)
+    # A config loader on conf/ resolves `glob()` over config group options.
+    parser = override_parser(root / "conf")
     parsed = []
     for argument in arguments:
         try:
@@ -135,7 +127,6 @@ def _check_settings(settings: _Settings) -> None:
 
 def expand(root: Path, arguments: Sequence[str]) -> SweepPlan:
     """The cartesian product of the sweep overrides, in Hydra's order (BasicSweeper)."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.errors import HydraException
 
     parsed = parse_overrides(root, arguments)
@@ -151,10 +142,9 @@ def expand(root: Path, arguments: Sequence[str]) -> SweepPlan:
                 "needs choices, range() or glob())"
             )
     try:
-        batches = BasicSweeper.split_arguments(job_overrides, None)
+        jobs = sweep_jobs(job_overrides)
     except HydraException as error:
         raise SweepError(f"cannot expand the sweep {list(arguments)}: {_clean(error)}") from None
-    jobs = [list(job) for job in batches[0]] if batches else [[]]
     if not jobs:
         raise SweepError(f"the sweep {list(arguments)} expands to no job (an empty glob?)")
     return SweepPlan(

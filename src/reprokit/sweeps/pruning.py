@@ -14,6 +14,7 @@ import inspect
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from reprokit._compat.kedro import with_func
 from reprokit.sweeps.errors import TrialPrunedError
 
 CALLBACKS_ARGUMENT = "callbacks"
@@ -80,7 +81,7 @@ def node_callbacks_adapter(callbacks: Sequence[Any]) -> Callable[[Any], Any]:
 
         return Pipeline(
             [
-                node._copy(func=with_callbacks(node.func, callbacks))
+                with_func(node, with_callbacks(node.func, callbacks))
                 if takes_callbacks(node.func)
                 else node
                 for node in pipeline.nodes

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -209,10 +210,38 @@ def row_of(result: JobResult, run_id: str | None) -> Row:
     )
 
 
+def progress_line(result: JobResult, done: int, total: int) -> str:
+    line = (
+        f"[{done}/{total}] job {result.index} {result.status} in {result.seconds:.1f}s "
+        f"(reused {len(result.reused)} nodes)"
+    )
+    return f"{line}: {result.error}" if result.error else line
+
+
+def log_as_finished(
+    results: Iterable[JobResult],
+    total: int,
+    tracker: SweepTracker | None,
+    say: Callable[[str], None],
+) -> list[Row]:
+    """The rows of `results` (as jobs finish), each job's run logged while the next job
+    runs, by one logging thread: the store still sees one write at a time, in this process
+    only."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    logged: list[tuple[JobResult, Future[str] | None]] = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sweep-mlflow") as logger:
+        for done, result in enumerate(results, start=1):
+            say(progress_line(result, done, total))
+            future = logger.submit(tracker.log_job, result) if tracker is not None else None
+            logged.append((result, future))
+    return [row_of(result, future.result() if future else None) for result, future in logged]
+
+
 def runs_of_sweep(root: Path, sweep: str) -> tuple[Any, list[Row], Ranking, str]:
     """The parent run (by sweep id or run id), its job rows and its ranking."""
     from reprokit.sweeps.errors import SweepNotFoundError
-    from reprokit.tracking.compare import open_store
+    from reprokit.tracking.runs import open_store
     from reprokit.tracking.store import experiment_id
 
     client, config = open_store(root)

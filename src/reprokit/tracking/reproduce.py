@@ -33,19 +33,7 @@ from reprokit.lineage.environment import (
     describe_changes,
     environment_changes,
 )
-from reprokit.tracking.compare import (
-    ABSENT,
-    COMPOSED_CONFIG,
-    CorruptArtifactError,
-    RecordedRun,
-    RunError,
-    download_artifact,
-    flatten_config,
-    open_store,
-    parse_composed_config,
-    project_run,
-    show_value,
-)
+from reprokit.tracking.compare import ABSENT, flatten_config, show_value
 from reprokit.tracking.fingerprint import (
     canonical_hash,
     code_hash,
@@ -54,6 +42,16 @@ from reprokit.tracking.fingerprint import (
     file_sha256,
     lock_hash,
     result_config,
+)
+from reprokit.tracking.runs import (
+    COMPOSED_CONFIG,
+    CorruptArtifactError,
+    RecordedRun,
+    RunError,
+    download_artifact,
+    open_store,
+    parse_composed_config,
+    project_run,
 )
 
 if TYPE_CHECKING:
@@ -690,7 +688,7 @@ class SweepReproduction:
 
 def sweep_job_runs(client: Any, parent: RecordedRun) -> list[RecordedRun]:
     """The job runs of a sweep's parent run, in job order."""
-    from reprokit.tracking.compare import recorded_run
+    from reprokit.tracking.runs import recorded_run
 
     sweep_id = parent.tag("sweep_id")
     runs = client.search_runs(
@@ -731,7 +729,7 @@ def reproduce_any(
     root: Path, run_id: str, *, at_commit: bool, keep_workspace: bool, say: Say, out: Console
 ) -> bool:
     """`reprokit reproduce`: one run, or every job of a sweep when given its parent run."""
-    from reprokit.tracking.compare import fetch_run
+    from reprokit.tracking.runs import fetch_run
 
     client, _ = open_store(root)
     run = fetch_run(client, run_id)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from reprokit._compat.kedro import with_func
 from reprokit.config.models import EngineConfig
 from reprokit.engines.dask._api import compute
 from reprokit.engines.errors import EngineError
@@ -126,7 +127,7 @@ def adapt_pipeline(pipeline: Any) -> Any:
             func = _on_sample(node.name, node.func)
         else:
             func = _refuse_tables(node.name, node.func)
-        nodes.append(node._copy(func=func))
+        nodes.append(with_func(node, func))
     return Pipeline(nodes)
 
 
