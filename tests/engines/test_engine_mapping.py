@@ -18,9 +18,10 @@ from reprokit.engines.dask.engine import (
     adapt_pipeline,
     function_path,
 )
-from reprokit.engines.dask.training import early_stopping_point, portable_model_text
+from reprokit.engines.dask.training import early_stopping_point
 from reprokit.engines.errors import EngineError
 from reprokit.errors import ConfigError
+from reprokit.models.lightgbm import portable_model_text
 from reprokit.pipeline.spec import build_pipelines
 from reprokit.runner import catalog_config
 
