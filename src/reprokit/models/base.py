@@ -144,6 +144,35 @@ class Model(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Boosted:
+    """What a boosting run did, as the training history records it."""
+
+    best_iteration: int  # iterations kept in the model
+    iterations_trained: int
+    early_stopping: bool
+    metric: str
+    valid_metric: Sequence[float]  # the valid split's metric per iteration, as computed
+    params: dict[str, Any]  # the learner's parameters, as passed to it
+
+
+def training_history(
+    run: Boosted, state: FeatureSpec, train: Split, valid: Split | None
+) -> dict[str, Any]:
+    """The JSON-serialisable training history (a DVC output: keys in a fixed order)."""
+    return {
+        "best_iteration": run.best_iteration,
+        "iterations_trained": run.iterations_trained,
+        "early_stopping": run.early_stopping,
+        "metric": run.metric,
+        "valid_metric": recorded_curve(run.valid_metric),
+        "num_features": len(state.feature_names),
+        "train_rows": len(train),
+        "valid_rows": 0 if valid is None else len(valid),
+        "params": run.params,
+    }
+
+
 def check_objective(objective: str, fitted: FeatureSpec) -> None:
     """The model's objective must be the task the feature state was fitted for."""
     if objective != fitted.task:

@@ -18,6 +18,7 @@ from reprokit.config.models import LightGBMConfig
 from reprokit.config.sections import parse_section
 from reprokit.errors import ReprokitError
 from reprokit.models.base import (
+    Boosted,
     FeatureImportance,
     FeatureSpec,
     FloatArray,
@@ -27,7 +28,7 @@ from reprokit.models.base import (
     Split,
     Trained,
     check_objective,
-    recorded_curve,
+    training_history,
 )
 
 VALID_NAME = "valid"
@@ -147,17 +148,19 @@ class LightGBMModel:
         metric = METRIC_BY_OBJECTIVE[config.objective]
         return Trained(
             artifact=text,
-            history={
-                "best_iteration": best,
-                "iterations_trained": trained,
-                "early_stopping": early_stopping,
-                "metric": metric,
-                "valid_metric": recorded_curve(history.get(VALID_NAME, {}).get(metric, [])),
-                "num_features": len(state.feature_names),
-                "train_rows": len(train),
-                "valid_rows": 0 if valid is None else len(valid),
-                "params": {**lgb_params, "num_boost_round": config.n_estimators},
-            },
+            history=training_history(
+                Boosted(
+                    best_iteration=best,
+                    iterations_trained=trained,
+                    early_stopping=early_stopping,
+                    metric=metric,
+                    valid_metric=history.get(VALID_NAME, {}).get(metric, []),
+                    params={**lgb_params, "num_boost_round": config.n_estimators},
+                ),
+                state,
+                train,
+                valid,
+            ),
         )
 
     def recognises(self, artifact: str) -> bool:
