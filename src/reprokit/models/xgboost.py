@@ -42,17 +42,22 @@ METRIC_BY_OBJECTIVE = {"binary": "logloss", "multiclass": "mlogloss", "regressio
 _JSON_PREFIX = '{"learner":'
 
 
-@dataclass(frozen=True)
+@dataclass
 class XGBoostPredictor:
     booster: Any
+    # The thread count last set on the booster: set again only when it changes, so a
+    # service predicting from several threads does not rewrite the booster's parameters on
+    # every request while other threads predict with it.
+    threads: int | None = None
 
     @property
     def feature_names(self) -> list[str]:
         return list(self.booster.feature_names or [])
 
     def predict(self, matrix: FloatArray, num_threads: int | None = None) -> FloatArray:
-        if num_threads is not None:
+        if num_threads is not None and num_threads != self.threads:
             self.booster.set_param({"nthread": num_threads})
+            self.threads = num_threads
         return np.asarray(self.booster.predict(_matrix(matrix, self.booster)), dtype=np.float64)
 
     def importance(self) -> FeatureImportance:
