@@ -106,15 +106,14 @@ def reference(config: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, An
 
 def bundle(model: str, state: dict[str, Any], request_spec: Any = None) -> Any:
     """A serving bundle (the request spec only matters where requests are validated)."""
-    import lightgbm as lgb
-
     from reprokit.config.models import SchemaSpec
+    from reprokit.models import load_model
     from reprokit.nodes.features import parse_state
     from reprokit.serving.bundle import Bundle, ModelInfo
 
     unused = SchemaSpec(columns={"unused": {"dtype": "str"}})  # type: ignore[dict-item]
     return Bundle(
-        booster=lgb.Booster(model_str=model),
+        predictor=load_model(model),
         state=parse_state(state),
         state_dict=state,
         request_spec=request_spec or unused,

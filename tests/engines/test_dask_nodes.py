@@ -25,6 +25,7 @@ from reprokit.engines.dask import training as dask_training
 from reprokit.engines.dask.cluster import dask_client
 from reprokit.engines.dask.validation import validate_frame
 from reprokit.errors import DataError
+from reprokit.models.base import CURVE_DIGITS
 from reprokit.nodes import features as pandas_features
 from reprokit.nodes import split as pandas_split
 from reprokit.nodes import train as pandas_train
@@ -216,9 +217,9 @@ def test_the_distributed_validation_curve_is_lightgbms_own(
     model = {**params["model"], "n_estimators": 60, "early_stopping_rounds": 0}
     text, history = pandas_train.train_model(train, valid, state, model, 1)
     losses = dask_training.validation_curve(text, dask_frame(valid), fitted, 60)
-    # The history records pandas_train.CURVE_DIGITS significant digits: half a unit in the
-    # last one is the most they may differ.
-    rtol = 0.5 * 10.0 ** (1 - pandas_train.CURVE_DIGITS)
+    # The history records CURVE_DIGITS significant digits: half a unit in the last one is
+    # the most they may differ.
+    rtol = 0.5 * 10.0 ** (1 - CURVE_DIGITS)
     np.testing.assert_allclose(losses, history["valid_metric"], rtol=rtol)
     stop, best = dask_training.early_stopping_point(losses, 10)
     assert best == int(np.argmin(losses[: stop + 1]))

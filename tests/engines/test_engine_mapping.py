@@ -18,9 +18,10 @@ from reprokit.engines.dask.engine import (
     adapt_pipeline,
     function_path,
 )
-from reprokit.engines.dask.training import early_stopping_point, portable_model_text
+from reprokit.engines.dask.training import early_stopping_point, require_distributed
 from reprokit.engines.errors import EngineError
 from reprokit.errors import ConfigError
+from reprokit.models.lightgbm import portable_model_text
 from reprokit.pipeline.spec import build_pipelines
 from reprokit.runner import catalog_config
 
@@ -120,3 +121,9 @@ def test_model_text_drops_the_run_specific_network_setup() -> None:
     assert "[machines: ]" in portable and "[local_listen_port: 12400]" in portable
     assert "[num_threads: 0]" in portable and "[tree_learner: data]" in portable
     assert portable.endswith("pandas_categorical:null\n")
+
+
+def test_dask_training_of_a_learner_without_it_names_the_kind_and_the_fix() -> None:
+    require_distributed("lightgbm")
+    with pytest.raises(EngineError, match=r"model.kind is 'xgboost': run it with engine=local"):
+        require_distributed("xgboost")

@@ -166,7 +166,7 @@ class _SumBooster:
 
 def test_batcher_gives_each_request_its_own_rows() -> None:
     booster = _SumBooster()
-    bundle = cast(Bundle, SimpleNamespace(booster=booster, num_threads=1))
+    bundle = cast(Bundle, SimpleNamespace(predictor=booster, num_threads=1))
     matrices = [np.full((n % 4 + 1, 3), float(n)) for n in range(40)]
 
     async def scenario() -> list[np.ndarray[Any, Any]]:
@@ -187,7 +187,7 @@ class _SlowBooster(_SumBooster):
 
 
 def test_a_request_the_dispatcher_gives_up_on_is_scored_alone_not_refused() -> None:
-    bundle = cast(Bundle, SimpleNamespace(booster=_SlowBooster(), num_threads=1))
+    bundle = cast(Bundle, SimpleNamespace(predictor=_SlowBooster(), num_threads=1))
     matrices = [np.full((2, 3), float(n)) for n in range(30)]
 
     reported: list[None] = []

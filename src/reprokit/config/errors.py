@@ -45,13 +45,24 @@ def models_at(path: Sequence[str]) -> list[type[BaseModel]]:
     return [c for c in current if isinstance(c, type) and issubclass(c, BaseModel)]
 
 
-def _allowed_keys(parent: Sequence[str]) -> list[str]:
+def _allowed_keys(parent: Sequence[str], tags: Sequence[str] = ()) -> list[str]:
+    """The keys allowed under `parent`; under a tagged union, those of the tagged branch."""
+    models = models_at(parent)
+    branch = [model for model in models if _kind_literal(model) & set(tags)]
     keys = {
         field.alias or name
-        for model in models_at(parent)
+        for model in branch or models
         for name, field in model.model_fields.items()
     }
     return sorted(keys)
+
+
+def _kind_literal(model: type[BaseModel]) -> set[str]:
+    """The tag values of a tagged-union branch (its `kind: Literal[...]`), else none."""
+    field = model.model_fields.get("kind")
+    if field is None or typing.get_origin(field.annotation) is not typing.Literal:
+        return set()
+    return {str(value) for value in typing.get_args(field.annotation)}
 
 
 def _key_parts(loc: Sequence[int | str]) -> list[str]:
@@ -61,14 +72,24 @@ def _key_parts(loc: Sequence[int | str]) -> list[str]:
         text = str(element)
         if "[" in text or text in {"str", "int", "float", "bool", "none"}:
             continue
-        if parts and not models_at(parts) and _is_union_tag(parts, text):
+        if parts and _is_union_tag(parts, text) and not models_at([*parts, text]):
             continue
         parts.append(text)
     return parts
 
 
 def _is_union_tag(parts: Sequence[str], text: str) -> bool:
-    return text in {"synthetic_credit", "bundled", "file", "ratio", "log", "date_parts"}
+    return text in {
+        "synthetic_credit",
+        "bundled",
+        "file",
+        "ratio",
+        "log",
+        "date_parts",
+        "lightgbm",
+        "xgboost",
+        "registered",
+    }
 
 
 def _describe_error(error: Any, provenance: Provenance) -> tuple[str, str]:
@@ -77,7 +98,7 @@ def _describe_error(error: Any, provenance: Provenance) -> tuple[str, str]:
     source = provenance(key)
     value = error.get("input")
     if error["type"] == "extra_forbidden":
-        allowed = _allowed_keys(parts[:-1])
+        allowed = _allowed_keys(parts[:-1], [str(part) for part in error["loc"]])
         return key, (
             f"unknown key `{key}` (value {value!r}) in {source}; allowed keys here: {allowed}"
         )

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from reprokit.config.roles import role_problems
 
@@ -191,7 +199,16 @@ class SplitConfig(StrictModel):
 # --- model ------------------------------------------------------------------------------
 
 
-class ModelConfig(StrictModel):
+# The learner is chosen by `model.kind` (reprokit.models' registry). The built-in learners'
+# keys are validated here, at the edge, like every other section; a kind a project
+# registers itself keeps its own keys (`RegisteredModelConfig`), which its implementation
+# validates when it trains.
+BUILTIN_MODEL_KINDS = ("lightgbm", "xgboost")
+DEFAULT_MODEL_KIND = "lightgbm"
+
+
+class LightGBMConfig(StrictModel):
+    kind: Literal["lightgbm"] = "lightgbm"
     objective: Task
     num_leaves: int = Field(ge=2)
     learning_rate: float = Field(gt=0.0)
@@ -207,6 +224,50 @@ class ModelConfig(StrictModel):
     deterministic: bool = True
     histogram: Literal["row_wise", "col_wise"] = "row_wise"
     seed: int = Field(ge=0)
+
+
+class XGBoostConfig(StrictModel):
+    """XGBoost with the histogram tree method (deterministic on CPU for a fixed seed)."""
+
+    kind: Literal["xgboost"]
+    objective: Task
+    learning_rate: float = Field(gt=0.0)
+    n_estimators: int = Field(ge=1)
+    early_stopping_rounds: int = Field(default=50, ge=0)
+    max_depth: int = Field(default=6, ge=0)
+    min_child_weight: float = Field(default=1.0, ge=0.0)
+    subsample: float = Field(default=1.0, gt=0.0, le=1.0)
+    colsample_bytree: float = Field(default=1.0, gt=0.0, le=1.0)
+    reg_alpha: float = Field(default=0.0, ge=0.0)
+    reg_lambda: float = Field(default=1.0, ge=0.0)
+    max_bin: int = Field(default=256, ge=2)
+    # XGBoost does not promise the same trees for every thread count, so the model's
+    # config fixes it (engine.num_threads does not apply to XGBoost).
+    nthread: int = Field(default=1, ge=1)
+    seed: int = Field(ge=0)
+
+
+class RegisteredModelConfig(BaseModel):
+    """A learner a project registered (`reprokit.models.register_model`): its own keys,
+    checked by its implementation."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    kind: str
+    objective: Task
+
+
+def _model_kind(value: Any) -> str:
+    kind = value.get("kind", DEFAULT_MODEL_KIND) if isinstance(value, dict) else value.kind
+    return kind if kind in BUILTIN_MODEL_KINDS else "registered"
+
+
+ModelConfig = Annotated[
+    Annotated[LightGBMConfig, Tag("lightgbm")]
+    | Annotated[XGBoostConfig, Tag("xgboost")]
+    | Annotated[RegisteredModelConfig, Tag("registered")],
+    Discriminator(_model_kind),
+]
 
 
 # --- evaluation -------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from importlib import metadata
 from pathlib import Path
 
 # Packages whose version can change a result's bytes (kernels, file formats, the learner).
-BYTE_PACKAGES = ("numpy", "pandas", "pyarrow", "lightgbm", "scikit-learn", "scipy")
+BYTE_PACKAGES = ("numpy", "pandas", "pyarrow", "lightgbm", "xgboost-cpu", "scikit-learn", "scipy")
 SIMD_DISABLE_VARIABLE = "NPY_DISABLE_CPU_FEATURES"
 CPUINFO = Path("/proc/cpuinfo")
 

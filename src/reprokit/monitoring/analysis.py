@@ -253,13 +253,12 @@ def given_predictions(
 
 def score(frame: pd.DataFrame, model: str, state: dict[str, Any]) -> np.ndarray[Any, Any]:
     """The model's raw output for the batch, with the training feature code."""
-    import lightgbm as lgb
-
+    from reprokit.models import load_model
     from reprokit.nodes.features import parse_state, transform_matrix
 
     # The features only: a label column in the batch is neither needed nor checked here.
-    matrix = transform_matrix(frame, parse_state(state))
-    return np.asarray(lgb.Booster(model_str=model).predict(matrix), dtype=np.float64)
+    fitted = parse_state(state)
+    return load_model(model, fitted.feature_names).predict(transform_matrix(frame, fitted))
 
 
 # --- performance with delayed labels --------------------------------------------------------

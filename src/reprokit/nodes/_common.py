@@ -3,35 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar, get_args
+from typing import Any, get_args
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ValidationError
 
 from reprokit.config.models import Task
-from reprokit.errors import ConfigError, DataError
 
-ModelT = TypeVar("ModelT", bound=BaseModel)
+# Explicitly re-exported (mypy strict) for the node modules; it lives below the models.
+from reprokit.config.sections import parse_section as parse_section  # noqa: PLC0414
+from reprokit.errors import ConfigError, DataError
 
 TASKS: tuple[str, ...] = get_args(Task)
 PREVIEW_LIMIT = 5
-
-
-def parse_section(model: type[ModelT], value: object, section: str) -> ModelT:
-    """Validate one params section with its typed config model.
-
-    The config layer validates the composed config first; nodes validate again because
-    they can be called directly (notebooks, tests, serving) with hand-written params.
-    """
-    try:
-        return model.model_validate(value)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join([section, *(str(part) for part in item['loc'])])}: {item['msg']}"
-            for item in error.errors()
-        )
-        raise ConfigError(f"params {section!r} are invalid: {problems}") from None
 
 
 def parse_task(task: str) -> Task:

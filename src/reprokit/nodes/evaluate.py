@@ -12,6 +12,7 @@ import pandas as pd
 
 from reprokit.config.models import EvaluationConfig, GateBound
 from reprokit.errors import DataError, QualityGateError
+from reprokit.models import Predictor, load_model
 from reprokit.nodes._common import parse_section, require_rows
 from reprokit.nodes.features import FeatureState, model_inputs, parse_state
 
@@ -48,7 +49,7 @@ def evaluate_model(
     """Score the model on the transformed test split.
 
     Args:
-        model: The LightGBM model in its native text format.
+        model: The model in its learner's native text format.
         test: Transformed test split (`transform_features` output, with the target).
         state: The fitted feature state.
         evaluation: The `evaluation` params section (`EvaluationConfig`).
@@ -66,8 +67,8 @@ def evaluate_model(
     config = parse_section(EvaluationConfig, evaluation, "evaluation")
     require_rows(test, DATASET)
     features, labels = model_inputs(test, fitted, DATASET)
-    booster = load_booster(model, fitted)
-    predictions = np.asarray(booster.predict(features), dtype=np.float64)
+    predictor = load_model(model, fitted.feature_names)
+    predictions = predictor.predict(features)
 
     if fitted.task == "binary":
         report = _binary_report(labels.astype(np.int64), predictions, config)
@@ -77,7 +78,7 @@ def evaluate_model(
         report = _regression_report(labels.astype(np.float64), predictions)
 
     key = KEY_METRIC[fitted.task]
-    importance = _feature_importance(booster)
+    importance = _feature_importance(predictor)
     report.tables["feature_importance"] = importance
     report.figures["feature_importance"] = _importance_figure(importance, key, report.metrics[key])
     metrics: dict[str, float] = {
@@ -85,21 +86,6 @@ def evaluate_model(
     }
     metrics["n_test"] = len(test)
     return metrics, report.tables, report.figures
-
-
-def load_booster(model: str, fitted: FeatureState) -> Any:
-    """The LightGBM model from its text, checked to take the feature state's features."""
-    import lightgbm as lgb
-
-    booster = lgb.Booster(model_str=model)
-    model_features = list(booster.feature_name())
-    if model_features != fitted.feature_names:
-        raise DataError(
-            f"the model has {len(model_features)} feature(s) but the feature state names "
-            f"{len(fitted.feature_names)} (or another order); expected the same list: "
-            f"model {model_features} vs state {fitted.feature_names}"
-        )
-    return booster
 
 
 def check_quality_gate(
@@ -263,12 +249,13 @@ def _calibration_table(labels: IntArray, scores: FloatArray, bins: int) -> pd.Da
     )
 
 
-def _feature_importance(booster: Any) -> pd.DataFrame:
+def _feature_importance(predictor: Predictor) -> pd.DataFrame:
+    importance = predictor.importance()
     table = pd.DataFrame(
         {
-            "feature": list(booster.feature_name()),
-            "gain": np.asarray(booster.feature_importance("gain"), dtype=np.float64),
-            "split": np.asarray(booster.feature_importance("split"), dtype=np.int64),
+            "feature": predictor.feature_names,
+            "gain": importance.gain,
+            "split": importance.split,
         }
     )
     # Ties (e.g. unused features, gain 0) are ordered by name so the file is stable.

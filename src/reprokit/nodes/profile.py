@@ -23,6 +23,7 @@ import pandas as pd
 from pydantic import Field
 
 from reprokit.config.models import MonitoringConfig, SchemaSpec, StrictModel, Task
+from reprokit.models import load_model
 from reprokit.nodes._common import as_float, parse_section, require_columns, require_rows
 from reprokit.nodes.features import FeatureState, model_inputs, parse_state
 
@@ -98,7 +99,7 @@ def build_reference_profile(  # noqa: PLR0917
     Args:
         train: The train split as stored (raw columns, before feature transformation).
         test_features: The transformed test split (`transform_features` output).
-        model: The LightGBM model in its native text format.
+        model: The model in its learner's native text format.
         state: The fitted feature state (which columns are numeric/categorical).
         metrics: The evaluation metrics of the model (kept as the delayed-label reference).
         schema: The declared data schema (`data.schema`), for the data-quality checks.
@@ -111,8 +112,6 @@ def build_reference_profile(  # noqa: PLR0917
     Raises:
         DataError: A split is empty or lacks a column, or a numeric column holds text.
     """
-    import lightgbm as lgb
-
     fitted = parse_state(state)
     # Only the two keys that shape the profile are bound, so that changing a threshold
     # does not rerun the evaluate stage; they are validated like the whole section.
@@ -132,8 +131,7 @@ def build_reference_profile(  # noqa: PLR0917
         profiles[column] = profile_categorical(train[column])
 
     matrix, labels = model_inputs(test_features, fitted, "test features")
-    booster = lgb.Booster(model_str=model)
-    raw = np.asarray(booster.predict(matrix), dtype=np.float64)
+    raw = load_model(model, fitted.feature_names).predict(matrix)
     prediction = prediction_values(raw, fitted.task)
     if fitted.task == "multiclass":
         prediction_profile: ColumnProfile = profile_categorical(pd.Series(prediction))

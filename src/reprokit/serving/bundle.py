@@ -1,5 +1,5 @@
-"""The packaged pipeline: LightGBM text model + feature state + request schema, all plain
-files (never pickle), and the one prediction path every caller shares (the service, batch
+"""The packaged pipeline: the learner's native model text + feature state + request schema,
+all plain files (never pickle), and the one prediction path every caller shares (the service, batch
 `reprokit predict`, the benchmarks).
 """
 
@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 
 from reprokit.config.models import SchemaSpec
+from reprokit.errors import ReprokitError
+from reprokit.models import Predictor, load_model
 from reprokit.nodes.features import FeatureState, parse_state, transform_matrix
 
 MODEL_FILE = "model.txt"
@@ -49,7 +51,7 @@ class ModelInfo:
 class Bundle:
     """A loaded package, ready to score validated frames."""
 
-    booster: Any
+    predictor: Predictor
     state: FeatureState
     state_dict: dict[str, Any]
     request_spec: SchemaSpec
@@ -67,26 +69,25 @@ def load_bundle(
     num_threads: int = 1,
 ) -> Bundle:
     """Load the three packaged files from `directory` (a BentoML model's path)."""
-    import lightgbm as lgb
-
     missing = [name for name in BUNDLE_FILES if not (directory / name).is_file()]
     if missing:
         raise FileNotFoundError(f"model {info.tag} at {directory} lacks {missing}")
     state_dict = json.loads((directory / STATE_FILE).read_text(encoding="utf-8"))
     state = parse_state(state_dict)
     spec = SchemaSpec.model_validate_json((directory / REQUEST_SCHEMA_FILE).read_text("utf-8"))
-    booster = lgb.Booster(model_file=str(directory / MODEL_FILE))
-    if list(booster.feature_name()) != state.feature_names:
-        raise ValueError(
-            f"model {info.tag}: the LightGBM model's features differ from the feature state's"
+    try:
+        predictor = load_model(
+            (directory / MODEL_FILE).read_text(encoding="utf-8"), state.feature_names
         )
+    except ReprokitError as error:
+        raise ValueError(f"model {info.tag}: {error}") from None
     meta = dict(metadata or {})
     profile_path = directory / PROFILE_FILE
     profile = (
         json.loads(profile_path.read_text(encoding="utf-8")) if profile_path.is_file() else None
     )
     return Bundle(
-        booster=booster,
+        predictor=predictor,
         state=state,
         state_dict=state_dict,
         request_spec=spec,
@@ -104,15 +105,13 @@ def feature_matrix(bundle: Bundle, frame: pd.DataFrame) -> np.ndarray[Any, Any]:
 
 
 def predict_matrix(bundle: Bundle, matrix: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
-    """LightGBM's output for a feature matrix (rows are independent: a matrix stacked from
+    """The model's output for a feature matrix (rows are independent: a matrix stacked from
     several requests gives each row the same output as alone)."""
-    return np.asarray(
-        bundle.booster.predict(matrix, num_threads=bundle.num_threads), dtype=np.float64
-    )
+    return bundle.predictor.predict(matrix, num_threads=bundle.num_threads)
 
 
 def raw_predictions(bundle: Bundle, frame: pd.DataFrame) -> np.ndarray[Any, Any]:
-    """LightGBM's output for a validated frame: one `predict` call for the whole batch."""
+    """The model's output for a validated frame: one `predict` call for the whole batch."""
     return predict_matrix(bundle, feature_matrix(bundle, frame))
 
 

@@ -192,9 +192,11 @@ def _complete(result: JobResult, cache: Any, recorder: Any, started: float) -> N
 
 def preload() -> None:
     """Import what a job needs, in a fresh worker process, while the parent still works."""
-    import lightgbm  # noqa: F401
     from hydra import compose  # noqa: F401
     from kedro.runner import SequentialRunner  # noqa: F401
 
     import reprokit.nodes.train
     import reprokit.runner  # noqa: F401
+    from reprokit.models import import_learners
+
+    import_learners()

@@ -1,7 +1,8 @@
-"""Pruning `reprokit tune` trials: LightGBM reports each iteration's validation score to the
-Optuna trial, and the study's pruner stops a trial that is clearly worse than the others at
-the same iteration (Optuna's median rule by default), so its remaining rounds, evaluation
-and tracking are not paid for.
+"""Pruning `reprokit tune` trials: the learner reports each iteration's validation score to
+the Optuna trial (through the model seam's `IterationObserver`, whatever `model.kind`),
+and the study's pruner stops a trial that is clearly worse than the others at the same
+iteration (Optuna's median rule by default), so its remaining rounds, evaluation and
+tracking are not paid for.
 
 The train node stays a pure function: the callback reaches it as an explicit keyword
 argument (`callbacks`) bound by wrapping the node's function for one trial only.
@@ -15,12 +16,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from reprokit._compat.kedro import with_func
+from reprokit.models.base import IterationObserver, IterationScore
 from reprokit.sweeps.errors import TrialPrunedError
 
 CALLBACKS_ARGUMENT = "callbacks"
-# After LightGBM's own callbacks (early stopping has order 30): a round that early stopping
-# ends is not reported as a worse intermediate value.
-PRUNING_ORDER = 40
 PRUNERS = ("median", "none")
 
 
@@ -40,21 +39,19 @@ def intermediate_score(value: float, higher_is_better: bool, maximize: bool) -> 
     return value if higher_is_better == maximize else -value
 
 
-def pruning_callback(trial: Any, maximize: bool) -> Callable[[Any], None]:
-    """A LightGBM callback reporting the first validation metric of each iteration."""
+def pruning_callback(trial: Any, maximize: bool) -> IterationObserver:
+    """An observer reporting the first validation metric of each iteration to `trial`."""
 
-    def report(env: Any) -> None:
-        if not env.evaluation_result_list:
-            return  # no valid split: nothing to judge the trial by
-        _, metric, value, higher_is_better = env.evaluation_result_list[0][:4]
-        trial.report(intermediate_score(value, higher_is_better, maximize), step=env.iteration)
+    def report(score: IterationScore) -> None:
+        value = intermediate_score(score.value, score.higher_is_better, maximize)
+        trial.report(value, step=score.iteration)
         if trial.should_prune():
             raise TrialPrunedError(
-                f"trial {trial.number} pruned at iteration {env.iteration + 1}: "
-                f"valid {metric} {value:.6g} is behind the other trials at that iteration"
+                f"trial {trial.number} pruned at iteration {score.iteration + 1}: "
+                f"valid {score.metric} {score.value:.6g} is behind the other trials at that "
+                "iteration"
             )
 
-    report.order = PRUNING_ORDER  # type: ignore[attr-defined]  # LightGBM sorts callbacks by it
     return report
 
 

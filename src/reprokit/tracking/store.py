@@ -52,6 +52,7 @@ VERSIONED_PACKAGES = (
     "dvc",
     "mlflow",
     "lightgbm",
+    "xgboost-cpu",
     "pandas",
     "numpy",
     "pandera",
@@ -535,20 +536,20 @@ def register_model(
 
 
 def _create_version(client: Any, run_id: str, execution: Execution, name: str, sha256: str) -> str:
-    import lightgbm as lgb
+    import importlib
+
     import mlflow
+
+    from reprokit.models import get_model
 
     mlflow.set_tracking_uri(client.tracking_uri)
     model_path = produced_file(execution, _model(execution))
     assert model_path is not None, "register_model checked it"
-    booster = lgb.Booster(model_file=str(model_path))
+    learner = get_model(execution.config.model.kind)
+    flavour = learner.mlflow_flavour(model_path.read_text(encoding="utf-8"))
     with mlflow.start_run(run_id=run_id):
-        info = mlflow.lightgbm.log_model(
-            # Not "model": that name is the catalog's model artifact folder in the same run.
-            booster,
-            name="lightgbm_model",
-            pip_requirements=[f"lightgbm=={lgb.__version__}"],
-        )
+        # The learner's MLflow flavour (its native format, no pickle).
+        info = importlib.import_module(flavour.module).log_model(flavour.model, **flavour.options)
     version = client.create_model_version(
         name=_ensure_registered_model(client, name),
         source=info.model_uri,

@@ -1,5 +1,9 @@
 """Training and scoring on the cluster: `lightgbm.dask`, and predictions per partition.
 
+Scoring works for every learner (the model seam's `load_model`); distributed training is
+LightGBM's (its LightGBM side, the private `lightgbm.dask` API included, lives in
+`reprokit.models.lightgbm`); another `model.kind` fails with a clear EngineError.
+
 `lightgbm.dask` trains data-parallel: every worker holding train partitions runs one
 LightGBM process; they find each other on random free ports (LightGBM's default: each
 worker binds port 0 and reports it) on the workers' own hosts, loopback for a local
@@ -12,7 +16,6 @@ best iteration. The result is LightGBM's native text model, like the pandas engi
 
 from __future__ import annotations
 
-import re
 import threading
 import warnings
 from collections.abc import Iterator, Mapping
@@ -22,35 +25,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from reprokit.config.models import EvaluationConfig, ModelConfig
+from reprokit.config.models import DEFAULT_MODEL_KIND, EvaluationConfig
 from reprokit.engines.dask._api import compute, delayed, wait
 from reprokit.engines.dask.cluster import worker_addresses
 from reprokit.engines.errors import EngineError
 from reprokit.errors import DataError
 from reprokit.logs import get_logger
+from reprokit.models import lightgbm as lightgbm_model
+from reprokit.models import load_model
+from reprokit.models.base import recorded_curve
 from reprokit.nodes import evaluate as pandas_evaluate
 from reprokit.nodes._common import parse_section
 from reprokit.nodes.features import FeatureState, parse_state
-from reprokit.nodes.train import (
-    METRIC_BY_OBJECTIVE,
-    check_objective,
-    lightgbm_params,
-    recorded_curve,
-)
 
 log = get_logger(__name__)
 _EPSILON = 1e-15  # LightGBM's clipping of probabilities in its log-loss metrics
 WATCH_SECONDS = 0.5
-# LightGBM's socket time-out between workers (minutes); a lost worker is caught sooner.
-TIME_OUT_MINUTES = 10
-# LightGBM's defaults for the parameters that only describe where a model was trained.
-_PORTABLE_PARAMETERS = {
-    "num_threads": "0",
-    "machines": "",
-    "local_listen_port": "12400",
-    "num_machines": "1",
-    "time_out": "120",
-}
+DISTRIBUTED_KINDS = ("lightgbm",)
 
 
 def train_model(
@@ -68,25 +59,21 @@ def train_model(
     Raises:
         ConfigError: The objective disagrees with the feature state's task.
         DataError: The train split is empty or lacks a feature.
-        EngineError: A worker was lost during training (LightGBM cannot recover).
+        EngineError: `model.kind` has no distributed training, or a worker was lost during
+            training (LightGBM cannot recover).
     """
-    import lightgbm as lgb
     from distributed import get_client
 
     fitted = parse_state(state)
-    config = parse_section(ModelConfig, model, "model")
-    check_objective(config, fitted)
+    require_distributed(str(model.get("kind", DEFAULT_MODEL_KIND)))
+    config = lightgbm_model.parse_config(model, fitted)
+    params = lightgbm_model.distributed_params(config, fitted)
     client: Any = get_client()
     workers = sorted(worker_addresses(client))
     if not workers:  # all lost since the cluster started (it waits for its workers)
         raise EngineError("distributed LightGBM training: no Dask worker is connected")
     table = _model_frame(_spread(train, len(workers)), fitted, "train features")
     valid_rows = int(compute(valid.map_partitions(len).sum())[0])
-    params = lightgbm_params(config, fitted, num_threads)
-    for key in ("num_threads", "num_class"):  # threads per worker; classes from the labels
-        params.pop(key, None)
-    params.update(tree_learner="data", n_estimators=config.n_estimators)
-    factory = lgb.LGBMRegressor if fitted.task == "regression" else lgb.LGBMClassifier
     # From placing the parts to the trained model, tasks are pinned to workers: a lost
     # worker must fail the run, never leave it waiting.
     with _fail_on_lost_worker(client) as held, warnings.catch_warnings():
@@ -103,30 +90,25 @@ def train_model(
             rounds=config.n_estimators,
         )
         try:
-            estimator = _fit_ranked(
+            fit = lightgbm_model.fit_ranked(
                 client,
                 parts,
-                factory,
+                fitted.task,
                 params,
                 held,
                 feature_name=fitted.feature_names,
                 categorical_feature=fitted.categorical_features,
             )
-        except lgb.basic.LightGBMError as error:
-            raise EngineError(
-                f"distributed LightGBM training failed ({error}); a lost worker or a "
-                "broken connection between workers stops it: rerun the pipeline"
-            ) from error
-    booster = estimator.booster_
-    text = str(booster.model_to_string())
-    trained = int(booster.current_iteration())
+        except lightgbm_model.DistributedTrainingError as error:
+            raise EngineError(str(error)) from error
+    trained = fit.iterations
 
-    metric = METRIC_BY_OBJECTIVE[config.objective]
+    metric = lightgbm_model.METRIC_BY_OBJECTIVE[fitted.task]
     curve: list[float] = []
     best = trained
     early_stopping = int(valid_rows) > 0 and config.early_stopping_rounds > 0
     if int(valid_rows) > 0:
-        losses = validation_curve(text, valid, fitted, trained)
+        losses = validation_curve(fit.text(), valid, fitted, trained)
         stop, best_index = early_stopping_point(losses, config.early_stopping_rounds)
         if early_stopping:
             best = best_index + 1
@@ -134,7 +116,7 @@ def train_model(
         else:
             curve = recorded_curve(losses)
     log.info("dask.train.done", trained=trained, best_iteration=best)
-    return portable_model_text(str(booster.model_to_string(num_iteration=best))), {
+    return fit.text(num_iteration=best), {
         "best_iteration": best,
         "iterations_trained": trained,
         "early_stopping": early_stopping,
@@ -148,13 +130,13 @@ def train_model(
     }
 
 
-def portable_model_text(text: str) -> str:
-    """The model text without the run's network setup (random ports, worker addresses,
-    threads per worker), as the pandas engine pins `num_threads`: the same trees give the
-    same file. The `parameters:` block is informational; LightGBM reads only the trees."""
-    for key, value in _PORTABLE_PARAMETERS.items():
-        text = re.sub(rf"^\[{key}: [^\]\n]*\]$", f"[{key}: {value}]", text, flags=re.MULTILINE)
-    return re.sub(r"^pandas_categorical:\[\]$", "pandas_categorical:null", text, flags=re.MULTILINE)
+def require_distributed(kind: str) -> None:
+    """Only LightGBM trains on the cluster; say so rather than train something else."""
+    if kind not in DISTRIBUTED_KINDS:
+        raise EngineError(
+            f"engine dask trains model.kind {list(DISTRIBUTED_KINDS)} only (data-parallel "
+            f"through lightgbm.dask); model.kind is {kind!r}: run it with engine=local"
+        )
 
 
 def _spread(frame: Any, workers: int) -> Any:
@@ -200,54 +182,6 @@ def _training_part(
 
 def _rows(part: dict[str, Any]) -> int:
     return len(part["label"])
-
-
-def _fit_ranked(
-    client: Any,
-    parts: Parts,
-    factory: Any,
-    params: dict[str, Any],
-    held: list[Any],
-    **fit_kwargs: Any,
-) -> Any:
-    """Data-parallel LightGBM with LightGBM rank ``r`` on the ``r``-th worker of `parts`.
-
-    `lightgbm.dask` orders its machines by a set of future keys, whose order changes from
-    process to process; LightGBM's bins (each rank bins some features from its own rows)
-    and so its model depend on which rank holds which rows. Fixing the order makes the
-    model the same on every run with the same partitions and workers. The worker side is
-    lightgbm.dask's own (`_train_part`: one LightGBM process per worker, on a free port
-    found on that worker).
-    """
-    from urllib.parse import urlparse
-
-    from lightgbm.dask import _assign_open_ports_to_workers, _train_part
-
-    ranked = list(parts)
-    sockets, ports = _assign_open_ports_to_workers(client=client, workers=ranked)
-    machines = ",".join(f"{urlparse(worker).hostname}:{ports[worker]}" for worker in ranked)
-    threads = client.ncores()
-    futures = [
-        client.submit(
-            _train_part,
-            model_factory=factory,
-            params={**params, "num_threads": threads[worker]},
-            list_of_parts=parts[worker],
-            machines=machines,
-            local_listen_port=ports[worker],
-            num_machines=len(ranked),
-            time_out=TIME_OUT_MINUTES,
-            remote_socket=sockets[worker],
-            return_model=rank == 0,
-            workers=[worker],
-            allow_other_workers=False,
-            pure=False,
-            **fit_kwargs,
-        )
-        for rank, worker in enumerate(ranked)
-    ]
-    held.extend(futures)
-    return client.gather(futures)[0]
 
 
 def _model_frame(frame: Any, state: FeatureState, dataset: str) -> Any:
@@ -368,22 +302,14 @@ def _partition_losses(  # noqa: PLR0917
     iterations: int,
 ) -> tuple[int, np.ndarray[Any, Any]]:
     """Per iteration: the summed loss of this partition's rows (squared error for RMSE)."""
-    import lightgbm as lgb
-
     x, y = _split_xy(frame, features, target, task)
     sums = np.zeros(iterations, dtype=np.float64)
     if len(x) == 0:
         return 0, sums
-    booster = lgb.Booster(model_str=text)
     matrix = x.to_numpy(dtype=np.float64, na_value=np.nan)
     labels = y.to_numpy()
-    raw: np.ndarray[Any, Any] = np.zeros(0)
-    for iteration in range(iterations):
-        # One iteration's trees at a time: the running raw score is the model's at each size.
-        step = np.asarray(
-            booster.predict(matrix, start_iteration=iteration, num_iteration=1, raw_score=True)
-        )
-        raw = step if iteration == 0 else raw + step
+    scores = lightgbm_model.raw_scores_per_iteration(text, matrix, iterations)
+    for iteration, raw in enumerate(scores):
         sums[iteration] = _loss_sum(raw, labels, task)
     return len(x), sums
 
@@ -417,7 +343,7 @@ def evaluate_model(
 
     fitted = parse_state(state)
     config = parse_section(EvaluationConfig, evaluation, "evaluation")
-    booster = pandas_evaluate.load_booster(model, fitted)
+    predictor = load_model(model, fitted.feature_names)
     table = _model_frame(test, fitted, pandas_evaluate.DATASET)
     text = delayed(model, pure=True)
     parts = [
@@ -436,7 +362,7 @@ def evaluate_model(
     else:
         report = pandas_evaluate._regression_report(labels.astype(np.float64), predictions)
     key = pandas_evaluate.KEY_METRIC[fitted.task]
-    importance = pandas_evaluate._feature_importance(booster)
+    importance = pandas_evaluate._feature_importance(predictor)
     report.tables["feature_importance"] = importance
     report.figures["feature_importance"] = pandas_evaluate._importance_figure(
         importance, key, report.metrics[key]
@@ -452,11 +378,8 @@ def evaluate_model(
 def _partition_scores(
     frame: pd.DataFrame, features: list[str], target: str, task: str, text: str
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    import lightgbm as lgb
-
     x, y = _split_xy(frame, features, target, task)
     if len(x) == 0:
         return y.to_numpy(), np.empty(0, dtype=np.float64)
-    booster = lgb.Booster(model_str=text)
     matrix = x.to_numpy(dtype=np.float64, na_value=np.nan)
-    return y.to_numpy(), np.asarray(booster.predict(matrix), dtype=np.float64)
+    return y.to_numpy(), load_model(text).predict(matrix)
