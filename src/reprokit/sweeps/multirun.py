@@ -2,7 +2,7 @@
 
 1. Expand the arguments with Hydra's grammar (expand.py) and compose + validate every job
    before anything runs (as Hydra's sweeper does), so a bad override fails up front.
-2. Run the jobs in-process with content-keyed node reuse (reuse.py): the first job computes
+2. Run the jobs in-process with content-keyed node reuse (node_cache.py): the first job computes
    the upstream nodes, the others reuse them. With `hydra/launcher=joblib`, the nodes every
    job shares run once first, then the jobs run in worker processes within a thread budget.
    With `hydra/launcher=dask`, likewise on the workers of a Dask cluster (see `run_on_dask`).
@@ -90,7 +90,7 @@ def _overlaps(key: str, varying: Sequence[str]) -> bool:
 def shared_nodes(workspaces: Sequence[Workspace]) -> list[str]:
     """Nodes whose params and upstream are the same in every job (computed once up front);
     none when a job changes the pipeline, the catalog or the data."""
-    from reprokit.tracking.fingerprint import NON_RESULT_KEYS
+    from reprokit.core.content.params import NON_RESULT_KEYS
 
     first = workspaces[0]
     varying = sorted(

@@ -10,7 +10,6 @@ workspace file if it still has that content, else DVC's cache.
 
 from __future__ import annotations
 
-import configparser
 import json
 import os
 import shutil
@@ -25,8 +24,20 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from reprokit.core.content.code import code_hash
+from reprokit.core.content.files import (
+    cache_object,
+    dvc_cache_dir,
+    file_md5,
+    file_sha256,
+    lock_hash,
+)
+from reprokit.core.content.fingerprint import compute_fingerprint
+from reprokit.core.content.params import canonical_hash, result_config
+from reprokit.core.dotted import assign
 from reprokit.core.names import PARAMS_FILE
 from reprokit.errors import ConfigError, ReprokitError
+from reprokit.layout import pipeline_code_files
 from reprokit.lineage.environment import (
     byte_environment,
     describe_changes,
@@ -45,15 +56,6 @@ from reprokit.tracking.compare import (
     project_run,
     show_value,
 )
-from reprokit.tracking.fingerprint import (
-    canonical_hash,
-    code_hash,
-    compute_fingerprint,
-    file_md5,
-    file_sha256,
-    lock_hash,
-    result_config,
-)
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -65,7 +67,6 @@ if TYPE_CHECKING:
 WORKSPACE_FILES = ("conf", "src", "uv.lock", "pyproject.toml")
 FINGERPRINT_ARTIFACT = "fingerprint.json"
 MODEL_DATASET = "model"
-DVC_DIR = ".dvc"
 # Inputs and outputs the run's catalog declares by absolute path are redirected here (inside
 # the workspace), so the rerun can never read or write the user's files in place.
 EXTERNAL_DIR = "external"
@@ -96,46 +97,33 @@ class InputData:
     origin: str  # "workspace" or "DVC cache"
 
 
-def dvc_cache_dir(root: Path) -> Path:
-    """DVC's local cache: `cache.dir` of .dvc/config.local or .dvc/config, else .dvc/cache."""
-    for name in ("config.local", "config"):  # the local file overrides the project's
-        parser = configparser.ConfigParser()
-        try:
-            parser.read(root / DVC_DIR / name, encoding="utf-8")
-        except configparser.Error:
-            continue
-        if parser.has_option("cache", "dir"):
-            # DVC resolves a relative cache dir against the folder of the config file.
-            return (root / DVC_DIR / parser.get("cache", "dir")).resolve()
-    return root / DVC_DIR / "cache"
-
-
-def cache_object(cache_dir: Path, md5: str) -> Path:
-    """Where DVC 3 keeps a file with this md5."""
-    return cache_dir / "files" / "md5" / md5[:2] / md5[2:]
-
-
 def _resolve(root: Path, declared: str) -> Path:
     path = Path(declared)
     return path if path.is_absolute() else root / path
 
 
-def locate_input(dataset: str, md5: str, declared: str, root: Path, cache_dir: Path) -> InputData:
+def locate_input(
+    dataset: str, md5: str, declared: str, root: Path, cache_dir: Path | None
+) -> InputData:
     """The workspace file if it has the recorded content, else DVC's cache object (verified:
-    a cache can be corrupted), else an error saying where it looked and what it found."""
+    a cache can be corrupted), else an error saying where it looked and what it found.
+
+    `cache_dir`: DVC's cache folder (`dvc_cache_dir`), None outside a DVC project."""
     workspace_file = _resolve(root, declared)
     current = file_md5(workspace_file) if workspace_file.is_file() else None
     if current == md5:
         return InputData(dataset, md5, workspace_file, "workspace")
-    cached = cache_object(cache_dir, md5)
-    cached_md5 = file_md5(cached) if cached.is_file() else None
-    if cached_md5 == md5:
+    cached = None if cache_dir is None else cache_object(cache_dir, md5)
+    cached_md5 = file_md5(cached) if cached is not None and cached.is_file() else None
+    if cached is not None and cached_md5 == md5:
         return InputData(dataset, md5, cached, "DVC cache")
     if current is None:
         in_workspace = f"{workspace_file} does not exist"
     else:
         in_workspace = f"{workspace_file} has md5 {current} (the data changed since the run)"
-    if cached_md5 is None:
+    if cached is None:
+        in_cache = f"{root} is in no DVC project, so no DVC cache holds it"
+    elif cached_md5 is None:
         in_cache = f"DVC cache object {cached} does not exist"
     else:
         in_cache = f"DVC cache object {cached} is corrupt (md5 {cached_md5})"
@@ -258,8 +246,6 @@ def validated(params: Mapping[str, Any], run_id: str) -> ReprokitConfig:
 
 def current_code_hash(config: ReprokitConfig, root: Path) -> str:
     """The code hash exactly as the fingerprint computes it, for the code under `root`."""
-    from reprokit.dvcgen.generate import pipeline_code_files
-
     return code_hash(root, pipeline_code_files(config, root))
 
 
@@ -313,14 +299,6 @@ def notes_before(
 # --- the isolated workspace ------------------------------------------------------------------
 
 
-def _set(params: dict[str, Any], dotted: str, value: Any) -> None:
-    *parents, last = dotted.split(".")
-    node = params
-    for part in parents:
-        node = node.setdefault(part, {})
-    node[last] = value
-
-
 def rerun_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """The run's config as the rerun uses it: tracking and serving off (a reproduction is not
     a new run; neither is part of the fingerprint) and absolute catalog paths moved inside the
@@ -328,11 +306,11 @@ def rerun_params(params: Mapping[str, Any]) -> dict[str, Any]:
     import copy
 
     rerun = copy.deepcopy(dict(params))
-    _set(rerun, "tracking.enabled", False)
+    assign(rerun, "tracking.enabled", False)
     # Nor a new BentoML model; only where the run's config has the section (older code
     # rejects unknown keys).
     if isinstance(rerun.get("serving"), dict):
-        _set(rerun, "serving.enabled", False)
+        assign(rerun, "serving.enabled", False)
     for dataset, entry in (rerun.get("catalog") or {}).items():
         filepath = entry.get("filepath") if isinstance(entry, dict) else None
         if filepath and Path(str(filepath)).is_absolute():
@@ -521,8 +499,6 @@ def fingerprint_note(
     workspace's code and lock file."""
     if config is None:
         return None
-    from reprokit.dvcgen.generate import pipeline_code_files
-
     value = compute_fingerprint(
         params, workspace, files, pipeline_code_files(config, workspace)
     ).value
