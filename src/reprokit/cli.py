@@ -151,8 +151,8 @@ def reproduce(run_id: str, at_commit: bool, keep_workspace: bool) -> None:
     """Rerun recorded run RUN_ID in an isolated workspace; exit 0 only when the model file and
     every metric are identical (1: different, 2: cannot reproduce). A sweep's parent run
     reruns and verifies every job of the sweep."""
+    from reprokit.reproduce.sweeps import reproduce_any
     from reprokit.tracking.compare import console
-    from reprokit.tracking.reproduce import reproduce_any
 
     identical = reproduce_any(
         _root(),

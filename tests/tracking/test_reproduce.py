@@ -16,6 +16,11 @@ import pytest
 from tests.support import copy_project, run
 
 from reprokit.core.content.files import cache_object, dvc_cache_dir
+from reprokit.reproduce.errors import DataUnavailableError
+from reprokit.reproduce.inputs import locate_input
+from reprokit.reproduce.run import reproduce_run
+from reprokit.reproduce.verdict import Check, Reproduction
+from reprokit.reproduce.workspace import rerun_params
 from reprokit.tracking.compare import (
     ABSENT,
     ForeignRunError,
@@ -23,14 +28,6 @@ from reprokit.tracking.compare import (
     NotAReprokitRunError,
     RunError,
     RunNotFoundError,
-)
-from reprokit.tracking.reproduce import (
-    Check,
-    DataUnavailableError,
-    Reproduction,
-    locate_input,
-    reproduce_run,
-    rerun_params,
 )
 
 RAW = "data/01_raw/credit.parquet"

@@ -212,13 +212,13 @@ def _run_artifacts(client: Any, run_id: str, scratch: Path) -> dict[str, Any]:
     fingerprint.json; each one that cannot be read is named in `problems`."""
     import json
 
+    from reprokit.reproduce.recorded import FINGERPRINT_ARTIFACT, MODEL_DATASET, artifact_path
     from reprokit.tracking.compare import (
         COMPOSED_CONFIG,
         RunError,
         download_artifact,
         parse_composed_config,
     )
-    from reprokit.tracking.reproduce import FINGERPRINT_ARTIFACT, MODEL_DATASET, artifact_path
 
     found: dict[str, Any] = {"problems": []}
 
@@ -323,7 +323,8 @@ def _hashes_at(
     """The code and lock hashes as the fingerprint computes them, on the commit's files (a
     temporary git worktree; the code-file list comes from the current code's analysis)."""
     from reprokit.layout import pipeline_code_files
-    from reprokit.tracking.reproduce import commit_checkout, validated
+    from reprokit.reproduce.notes import validated
+    from reprokit.reproduce.worktree import commit_checkout
 
     config = validated(params, run_id)
     with commit_checkout(root, commit, scratch) as tree:
