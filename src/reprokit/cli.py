@@ -169,7 +169,7 @@ def reproduce(run_id: str, at_commit: bool, keep_workspace: bool) -> None:
     Exit 0 only when the model file and
     every metric are identical (1: different, 2: cannot reproduce). A sweep's parent run
     reruns and verifies every job of the sweep."""
-    from reprokit.tracking.reproduce import reproduce_any
+    from reprokit.reproduce.sweeps import reproduce_any
 
     identical = reproduce_any(
         _root(),

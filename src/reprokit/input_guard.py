@@ -15,9 +15,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from reprokit.core.content.files import file_md5
 from reprokit.core.names import PARAMS_FILE
 from reprokit.errors import ReprokitError
-from reprokit.tracking.fingerprint import file_md5
 
 MISSING = "missing"
 DVC_FILE = "dvc.yaml"

@@ -1,6 +1,7 @@
-"""The project layout: where reprokit keeps its local state and records, and which catalog
-files are an execution's input data. One home for each path that several modules read or
-write (tracking writes them; dvcgen, packaging, monitoring and serving read them)."""
+"""The project layout: where reprokit keeps its local state and records, which catalog files
+are an execution's input data and which source files its code. One home for each path that
+several modules read or write (tracking writes them; dvcgen, packaging, monitoring and
+serving read them)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from reprokit.config.models import ReprokitConfig
+from reprokit.core.content.code import code_files
 from reprokit.datasets import atomic_path
 
 # Stage records of one `dvc repro` execution, read by its `track` stage.
@@ -67,3 +69,13 @@ def free_input_files(config: ReprokitConfig, root: Path) -> dict[str, Path]:
             path = Path(filepath)
             files[dataset] = path if path.is_absolute() else root / path
     return files
+
+
+def pipeline_code_files(config: ReprokitConfig, root: Path) -> list[str]:
+    """Every project source file that computes a result: the pipeline stages' code deps
+    together. The fingerprint's code hash covers exactly these (a CLI change is not a new
+    result)."""
+    nodes = [
+        config.pipeline.nodes[n] for names in config.pipeline.pipelines.values() for n in names
+    ]
+    return code_files(nodes, config.catalog, root)

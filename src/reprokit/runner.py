@@ -19,7 +19,7 @@ from reprokit.logs import get_logger
 from reprokit.pipeline.spec import PARAMS_PREFIX, build_pipelines, lookup
 
 if TYPE_CHECKING:
-    from reprokit.sweeps.reuse import NodeCache
+    from reprokit.node_cache import NodeCache
 
 log = get_logger(__name__)
 DEFAULT_PIPELINE = "__default__"
@@ -82,7 +82,7 @@ def run_pipelines(
     """Run the named pipelines (as one Kedro pipeline) and return their free outputs.
 
     With `reuse` (sweeps), nodes whose content key is cached are not run: the catalog reads
-    their outputs from the cache (src/reprokit/sweeps/reuse.py). `adapt` transforms the
+    their outputs from the cache (src/reprokit/node_cache.py). `adapt` transforms the
     pipeline before the engine sees it (`reprokit tune` binds its pruning callback).
     """
     from kedro.runner import SequentialRunner

@@ -91,7 +91,7 @@ def test_a_renamed_model_dataset_is_tracked_and_packaged_by_its_role() -> None:
 
 
 def test_promotion_compares_models_on_the_split_with_the_test_role(tmp_path: Path) -> None:
-    from reprokit.tracking.fingerprint import file_md5
+    from reprokit.core.content.files import file_md5
     from reprokit.tracking.store import test_split_md5
 
     holdout = "+catalog.holdout={type: reprokit.datasets.TableDataset, filepath: holdout.parquet, "

@@ -12,8 +12,8 @@ import pytest
 from tests.support import PROJECT_ROOT, git_init, run
 from tests.tracking.test_tracking_support import Executions, store_client
 
+from reprokit.core.content.files import file_md5
 from reprokit.datagen.prepare import ensure_source, marker_path
-from reprokit.tracking.fingerprint import file_md5
 
 DATA_PATH = "data/01_raw/credit.parquet"
 SOURCE = {"kind": "synthetic_credit", "rows": 300, "seed": 1}

@@ -19,6 +19,7 @@ import pytest
 import yaml
 from tests.support import PROJECT_ROOT, copy_project, git_init, run, tool_env
 
+from reprokit.core.content.fingerprint import fingerprint_value
 from reprokit.lineage.trace import UnknownRefError, parse_ref
 from reprokit.lineage.verify import (
     BentoFacts,
@@ -33,7 +34,6 @@ from reprokit.lineage.verify import (
     check_run,
     exit_code,
 )
-from reprokit.tracking.fingerprint import fingerprint_value
 
 SHA_A, SHA_B = "a" * 64, "b" * 64
 MD5 = "0e0920b2dc2928b915793e91f77c5a2c"

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from tests.support import copy_project
 
+from reprokit.node_cache import CACHE_DIR
 from reprokit.sweeps.jobs import JobResult, JobSpec, compose_job, run_job
-from reprokit.sweeps.reuse import CACHE_DIR
 
 SMALL = ("data.source.rows=2000", "tracking=none", "evaluation=none")
 UPSTREAM = {"ingest", "split", "fit_features", "features_train", "features_valid", "features_test"}

@@ -78,7 +78,7 @@ def test_a_stage_record_wins_over_the_lock(tmp_path: Path) -> None:
 
 def test_a_model_file_changed_after_its_node_wrote_it_is_not_recorded(tmp_path: Path) -> None:
     """The run registers the bytes its node wrote, hashed then; another writer's are refused."""
-    from reprokit.tracking.fingerprint import Fingerprint
+    from reprokit.core.content.fingerprint import Fingerprint
     from reprokit.tracking.store import Execution, TrackingError, produced_file
 
     model = tmp_path / "data/06_models/model.txt"

@@ -15,17 +15,13 @@ from typing import Any
 import pytest
 from tests.support import copy_project, run
 
+from reprokit.core.content.files import cache_object, dvc_cache_dir
+from reprokit.reproduce.errors import DataUnavailableError
+from reprokit.reproduce.inputs import locate_input
+from reprokit.reproduce.run import reproduce_run
+from reprokit.reproduce.verdict import Check, Reproduction
+from reprokit.reproduce.workspace import rerun_params
 from reprokit.tracking.compare import ABSENT
-from reprokit.tracking.reproduce import (
-    Check,
-    DataUnavailableError,
-    Reproduction,
-    cache_object,
-    dvc_cache_dir,
-    locate_input,
-    reproduce_run,
-    rerun_params,
-)
 from reprokit.tracking.runs import (
     ForeignRunError,
     MissingArtifactError,
@@ -66,7 +62,7 @@ def test_locate_input_falls_back_to_the_verified_dvc_cache(tmp_path: Path) -> No
     cached.write_bytes(recorded)
     found = locate_input("raw", md5(recorded), "data/raw.csv", tmp_path, tmp_path / "cache")
     assert (found.origin, found.source) == ("DVC cache", cached)
-    assert cached.relative_to(tmp_path / "cache").parts[:3] == ("files", "md5", md5(recorded)[:2])
+    assert cached.relative_to(tmp_path / "cache").parts[:1] == (md5(recorded)[:2],)
 
 
 def test_locate_input_names_what_it_found_where(tmp_path: Path) -> None:
@@ -93,9 +89,9 @@ def test_locate_input_when_nothing_exists(tmp_path: Path) -> None:
 def test_dvc_cache_dir_default_and_configured(tmp_path: Path) -> None:
     (tmp_path / ".dvc").mkdir()
     (tmp_path / ".dvc/config").write_text("[core]\n    analytics = false\n")
-    assert dvc_cache_dir(tmp_path) == tmp_path / ".dvc/cache"
+    assert dvc_cache_dir(tmp_path) == tmp_path / ".dvc/cache/files/md5"
     (tmp_path / ".dvc/config.local").write_text("[cache]\n    dir = ../../shared-cache\n")
-    assert dvc_cache_dir(tmp_path) == (tmp_path.parent / "shared-cache").resolve()
+    assert dvc_cache_dir(tmp_path) == (tmp_path.parent / "shared-cache/files/md5").resolve()
 
 
 def test_rerun_params_turn_tracking_off_and_keep_absolute_paths_inside() -> None:

@@ -96,7 +96,8 @@ def test_at_commit_reruns_with_the_code_of_the_runs_commit(dvc_run: tuple[Path, 
 def test_at_commit_refuses_a_commit_the_repository_lacks(dvc_run: tuple[Path, str]) -> None:
     from mlflow import MlflowClient
 
-    from reprokit.tracking.reproduce import ReproductionError, reproduce_run
+    from reprokit.reproduce.errors import ReproductionError
+    from reprokit.reproduce.run import reproduce_run
 
     root, run_id = dvc_run
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlruns.db'}")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from reprokit.tracking.fingerprint import compute_fingerprint, result_config
+from reprokit.core.content.fingerprint import compute_fingerprint
+from reprokit.core.content.params import result_config
 from reprokit.tracking.store import MAX_PARAM_LENGTH, flatten
 
 MARKER = "...(truncated: see composed_config.yaml)"

@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from reprokit.core.content.files import file_md5
 from reprokit.datagen.sources import materialize
 from reprokit.datasets import atomic_path
-from reprokit.tracking.fingerprint import file_md5
 
 MARKER_DIR = ".reprokit/sources"
 

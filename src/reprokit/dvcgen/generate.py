@@ -11,7 +11,7 @@ import yaml
 
 from reprokit.config.models import FileSource, ReprokitConfig
 from reprokit.config.roles import FEATURE_STATE, MODEL, REFERENCE_PROFILE, role_dataset
-from reprokit.dvcgen.code_deps import source_closure
+from reprokit.core.content.code import code_files, dataset_files, source_closure
 from reprokit.errors import StaleFileError
 
 DVC_FILE = "dvc.yaml"
@@ -72,58 +72,10 @@ def _dvc_role(entry: dict[str, Any]) -> str:
     return str(_reprokit_metadata(entry).get("dvc", "outs"))
 
 
-def _class_module(dotted: str) -> str:
-    return dotted.rpartition(".")[0]
-
-
-def _stage_code_modules(
-    config: ReprokitConfig, nodes: list[str], datasets: Iterable[str]
-) -> list[str]:
-    modules = {_class_module(config.pipeline.nodes[n].func) for n in nodes}
-    for dataset in datasets:
-        entry = config.catalog.get(dataset, {})
-        modules.add(_class_module(str(entry.get("type", ""))))
-        validator = entry.get("validator")
-        if isinstance(validator, dict):
-            modules.add(_class_module(str(validator.get("class", ""))))
-        elif isinstance(validator, str):
-            modules.add(_class_module(validator))
-    return sorted(m for m in modules if m)
-
-
-def _pipeline_files(config: ReprokitConfig, node_names: list[str]) -> set[str]:
-    specs = [config.pipeline.nodes[n] for n in node_names]
-    touched = {out for spec in specs for out in spec.output_names}
-    touched |= {ds for spec in specs for ds in spec.inputs.values()}
-    return {ds for ds in touched if "filepath" in config.catalog.get(ds, {})}
-
-
-# The engines (engine.kind) run every pipeline stage's nodes: their code is part of each
-# stage's result. dvc.yaml must not depend on the engine chosen (`dvc exp run -S engine=dask`
-# composes params.yaml only), so the stages always depend on every engine's code and on
-# the whole `engine` section. Every module of the package, not only what the engine module
-# imports: it names its node implementations by import path (strings no import scan sees).
-ENGINE_PACKAGE = "reprokit.engines"
+# The stages depend on every engine's code (see reprokit.core.content.code) and on the
+# whole `engine` section: dvc.yaml must not depend on the engine chosen (`dvc exp run -S
+# engine=dask` composes params.yaml only).
 ENGINE_PARAMS = "engine"
-
-
-def engine_modules() -> list[str]:
-    """Every module of the engines package (package `__init__`s come with their modules)."""
-    import reprokit.engines
-
-    package = Path(reprokit.engines.__file__).parent
-    return sorted(
-        ".".join((ENGINE_PACKAGE, *path.relative_to(package).with_suffix("").parts))
-        for path in package.rglob("*.py")
-    )
-
-
-def pipeline_code_files(config: ReprokitConfig, root: Path) -> list[str]:
-    """Every project source file that computes a result: the stages' code deps, together.
-    The fingerprint's code hash covers exactly these (a CLI change is not a new result)."""
-    nodes = [n for names in config.pipeline.pipelines.values() for n in names]
-    modules = _stage_code_modules(config, nodes, _pipeline_files(config, nodes))
-    return source_closure([*modules, *engine_modules()], root)
 
 
 def _pipeline_stage(config: ReprokitConfig, name: str, root: Path) -> Stage:
@@ -131,12 +83,11 @@ def _pipeline_stage(config: ReprokitConfig, name: str, root: Path) -> Stage:
     specs = [config.pipeline.nodes[n] for n in node_names]
     written = {out for spec in specs for out in spec.output_names}
     read = {ds for spec in specs for ds in spec.inputs.values()}
-    files = {ds for ds in written | read if "filepath" in config.catalog.get(ds, {})}
+    files = dataset_files(specs, config.catalog)
     stage = Stage(name=name, cmd=f"reprokit stage {name}")
     external = sorted(ds for ds in read - written if ds in files)
     stage.deps = [config.catalog[ds]["filepath"] for ds in external]
-    modules = _stage_code_modules(config, node_names, files)
-    stage.deps += source_closure([*modules, *engine_modules()], root)
+    stage.deps += code_files(specs, config.catalog, root)
     stage.params = _without_nested(
         [key for spec in specs for key in spec.params.values()]
         + [f"catalog.{ds}" for ds in sorted(files)]
@@ -173,8 +124,8 @@ def _track_stage(config: ReprokitConfig, root: Path) -> Stage | None:
     """
     if not config.tracking.enabled:
         return None
-    from reprokit.layout import FINGERPRINT_FILE, free_input_files
-    from reprokit.tracking.fingerprint import LOCK_FILE
+    from reprokit.core.content.files import LOCK_FILE
+    from reprokit.layout import FINGERPRINT_FILE, free_input_files, pipeline_code_files
 
     logged = [*config.tracking.artifacts, config.tracking.metrics]
     lock = [LOCK_FILE] if (root / LOCK_FILE).is_file() else []

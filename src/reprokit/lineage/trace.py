@@ -21,6 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reprokit.core.content.code import code_hash
+from reprokit.core.content.files import (
+    cache_object,
+    dvc_cache_dir,
+    file_md5,
+    file_sha256,
+    lock_hash,
+)
+from reprokit.core.content.params import canonical_hash, result_config
 from reprokit.core.names import TAG_PREFIX
 from reprokit.errors import ConfigError, ReprokitError
 from reprokit.lineage.verify import (
@@ -45,14 +54,6 @@ from reprokit.lineage.verify import (
 from reprokit.logs import get_logger
 from reprokit.serving.bundle import MODEL_FILE
 from reprokit.serving.store import ProjectIdentity, project_identity, store_hint
-from reprokit.tracking.fingerprint import (
-    canonical_hash,
-    code_hash,
-    file_md5,
-    file_sha256,
-    lock_hash,
-    result_config,
-)
 
 log = get_logger(__name__)
 
@@ -211,7 +212,7 @@ def _run_artifacts(client: Any, run_id: str, scratch: Path) -> dict[str, Any]:
     fingerprint.json; each one that cannot be read is named in `problems`."""
     import json
 
-    from reprokit.tracking.reproduce import (
+    from reprokit.reproduce.recorded import (
         FINGERPRINT_ARTIFACT,
         artifact_path,
         model_dataset,
@@ -278,26 +279,32 @@ def run_facts(client: Any, run_id: str, scratch: Path) -> tuple[RunFacts, dict[s
 # --- data and git ----------------------------------------------------------------------------
 
 
-def data_facts(root: Path, run: RunFacts, params: dict[str, Any]) -> list[DataFacts]:
-    from reprokit.tracking.reproduce import cache_object, dvc_cache_dir
+def _cache_facts(root: Path, cache_dir: Path | None, md5: str) -> tuple[str, str | None]:
+    """Where DVC's cache would keep `md5` (relative to `root` when inside it) and the md5 of
+    what is there (None: nothing, or no DVC project)."""
+    if cache_dir is None:
+        return f"(none: {root} is in no DVC project)", None
+    cached = cache_object(cache_dir, md5)
+    shown = cached.relative_to(root) if cached.is_relative_to(root) else cached
+    return str(shown), file_md5(cached) if cached.is_file() else None
 
+
+def data_facts(root: Path, run: RunFacts, params: dict[str, Any]) -> list[DataFacts]:
     catalog = params.get("catalog") or {}
     cache_dir = dvc_cache_dir(root)
     facts = []
     for dataset, md5 in run.data_hashes.items():
         declared = str((catalog.get(dataset) or {}).get("filepath") or dataset)
         workspace = Path(declared) if Path(declared).is_absolute() else root / declared
-        cached = cache_object(cache_dir, md5)
+        cached, cached_md5 = _cache_facts(root, cache_dir, md5)
         facts.append(
             DataFacts(
                 dataset=dataset,
                 md5=md5,
                 workspace_file=declared,
                 workspace_md5=file_md5(workspace) if workspace.is_file() else None,
-                cache_object=str(
-                    cached.relative_to(root) if cached.is_relative_to(root) else cached
-                ),
-                cache_md5=file_md5(cached) if cached.is_file() else None,
+                cache_object=cached,
+                cache_md5=cached_md5,
             )
         )
     return facts
@@ -319,8 +326,9 @@ def _hashes_at(
 ) -> tuple[str, str]:
     """The code and lock hashes as the fingerprint computes them, on the commit's files (a
     temporary git worktree; the code-file list comes from the current code's analysis)."""
-    from reprokit.dvcgen.generate import pipeline_code_files
-    from reprokit.tracking.reproduce import commit_checkout, validated
+    from reprokit.layout import pipeline_code_files
+    from reprokit.reproduce.notes import validated
+    from reprokit.reproduce.worktree import commit_checkout
 
     config = validated(params, run_id)
     with commit_checkout(root, commit, scratch) as tree:

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from reprokit.tracking.fingerprint import fingerprint_value
+from reprokit.core.content.fingerprint import fingerprint_value
 
 FINGERPRINT_LABEL_LENGTH = 12  # `reprokit package` labels the first 12 characters
 

@@ -15,19 +15,10 @@ from kedro.pipeline.node import Node
 
 from reprokit.config.models import NodeSpec, PipelineSpec
 from reprokit.config.user_params import import_function as import_function  # noqa: PLC0414  (re-export)
+from reprokit.core.dotted import lookup as lookup  # noqa: PLC0414  (re-export)
 from reprokit.errors import PipelineSpecError
 
 PARAMS_PREFIX = "params:"
-
-
-def lookup(params: Mapping[str, Any], dotted_key: str) -> Any:
-    """Value of a dotted key in nested params; KeyError when absent."""
-    value: Any = params
-    for part in dotted_key.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            raise KeyError(dotted_key)
-        value = value[part]
-    return value
 
 
 def _check_binding(

@@ -201,7 +201,7 @@ def package(workspace: Workspace, *, untracked: bool = False) -> PackageResult:
     """
     import bentoml
 
-    from reprokit.tracking.fingerprint import file_sha256
+    from reprokit.core.content.files import file_sha256
 
     outputs = _outputs(workspace)
     state = json.loads(outputs.state.read_text(encoding="utf-8"))

@@ -111,7 +111,7 @@ def find_vouching_run(
         UnvouchedModelError: No such run; the message names the runs that recorded the
             model and why each one cannot vouch for it.
     """
-    from reprokit.tracking.fingerprint import file_sha256
+    from reprokit.core.content.files import file_sha256
     from reprokit.tracking.store import connect, tracking_uri
 
     config, root = workspace.config, workspace.root

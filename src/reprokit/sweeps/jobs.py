@@ -112,8 +112,8 @@ def run_job(spec: JobSpec) -> JobResult:
     """Run one job in this process. Every failure becomes a FAILED result, never an
     exception: the other jobs of the sweep go on."""
     from reprokit.execution import validated_datasets
+    from reprokit.node_cache import NodeCache
     from reprokit.runner import run_pipelines
-    from reprokit.sweeps.reuse import NodeCache
     from reprokit.tracking.recorder import ExecutionRecorder, hashed_files
 
     if spec.in_worker:

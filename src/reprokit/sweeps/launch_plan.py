@@ -116,7 +116,7 @@ def _overlaps_any(params: Mapping[str, str], varying: Sequence[str]) -> bool:
 def shared_nodes(workspaces: Sequence[Workspace]) -> list[str]:
     """Nodes whose params and upstream are the same in every job (computed once up front);
     none when a job changes the pipeline, the catalog or the data."""
-    from reprokit.tracking.fingerprint import NON_RESULT_KEYS
+    from reprokit.core.content.params import NON_RESULT_KEYS
 
     first = workspaces[0]
     varying = sorted(

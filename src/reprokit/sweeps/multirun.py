@@ -3,7 +3,7 @@
 1. Expand the arguments with Hydra's grammar (expand.py) and compose + validate every job
    before anything runs (as Hydra's sweeper does), so a bad override fails up front.
 2. Plan the launch (launch_plan.py: the launcher, workers x threads within the cores) and
-   run the jobs with content-keyed node reuse (reuse.py) through the chosen launcher
+   run the jobs with content-keyed node reuse (reprokit.node_cache) through the chosen launcher
    (launchers.py): in this process, where the first job computes the upstream nodes and the
    others reuse them; or, with `hydra/launcher=joblib|dask`, in worker processes or on a Dask
    cluster's workers, after this process computed the nodes every job shares.

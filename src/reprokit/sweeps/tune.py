@@ -145,7 +145,7 @@ def suggest(trial: Any, dimension: Dimension) -> str:
 
 
 def default_study_name(space: SearchSpace, pipelines: Sequence[str]) -> str:
-    from reprokit.tracking.fingerprint import canonical_hash
+    from reprokit.core.content.params import canonical_hash
 
     described = {
         "dimensions": [d.describe() for d in space.dimensions],

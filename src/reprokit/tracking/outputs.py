@@ -13,7 +13,7 @@ counts as this execution's when:
   params.yaml, every file dependency and output against its md5) rather than trusting it,
   so `dvc repro -s track` after editing a file by hand records nothing of that stage.
 - `node-cache`: a sweep job read it from the node cache, whose key hashes the node's inputs,
-  params and code (src/reprokit/sweeps/reuse.py): again this config's by construction.
+  params and code (src/reprokit/node_cache.py): again this config's by construction.
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def _params_match(entry: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
 def _files_match(entries: Iterable[Mapping[str, Any]], root: Path) -> bool:
     """Every file entry's md5 is the file's; a folder (`.dir` hash) is checked through the
     files of the same stage (DVC's folder hash is its own manifest format)."""
-    from reprokit.tracking.fingerprint import file_md5
+    from reprokit.core.content.files import file_md5
 
     for entry in entries:
         md5 = str(entry.get("md5", ""))
@@ -155,7 +155,7 @@ def dvc_outputs(
 ) -> tuple[dict[str, Output], set[str]]:
     """The outputs of a `dvc repro` execution and the nodes that count as run: the stages
     that recorded themselves, plus the stages DVC skipped that are current (`DVC_LOCK`)."""
-    from reprokit.tracking.fingerprint import file_sha256
+    from reprokit.core.content.files import file_sha256
 
     outputs = written_outputs(records.values())
     ran = ran_nodes(records.values())
@@ -176,7 +176,7 @@ def sweep_job_outputs(
     hashed: Mapping[str, Path],
 ) -> dict[str, Output]:
     """A sweep job's outputs: what its nodes wrote plus the reused nodes' cached outputs."""
-    from reprokit.tracking.fingerprint import file_sha256
+    from reprokit.core.content.files import file_sha256
 
     outputs = written_outputs([record])
     for node in reused_nodes:

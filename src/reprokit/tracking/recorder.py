@@ -91,7 +91,7 @@ class ExecutionRecorder:
 
     @hook_impl
     def after_dataset_saved(self, dataset_name: str) -> None:
-        from reprokit.tracking.fingerprint import file_sha256
+        from reprokit.core.content.files import file_sha256
 
         path = self._hashed.get(dataset_name)
         self.record.saved[dataset_name] = (

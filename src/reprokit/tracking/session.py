@@ -20,15 +20,16 @@ from typing import Any
 from reprokit.config.compose import Workspace
 from reprokit.config.models import ReprokitConfig
 from reprokit.config.roles import MODEL, role_dataset
+from reprokit.core.content.fingerprint import Fingerprint, compute_fingerprint
 from reprokit.layout import (
     FINGERPRINT_FILE,
     RECORDS_DIR,
     LastRun,
     free_input_files,
+    pipeline_code_files,
     write_last_run,
 )
 from reprokit.logs import get_logger
-from reprokit.tracking.fingerprint import Fingerprint, compute_fingerprint
 from reprokit.tracking.outputs import (
     Output,
     dvc_outputs,
@@ -42,8 +43,6 @@ log = get_logger(__name__)
 
 
 def fingerprint_of(config: ReprokitConfig, params: Mapping[str, Any], root: Path) -> Fingerprint:
-    from reprokit.dvcgen.generate import pipeline_code_files
-
     return compute_fingerprint(
         params, root, free_input_files(config, root), pipeline_code_files(config, root)
     )

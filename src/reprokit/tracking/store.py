@@ -20,11 +20,13 @@ from typing import Any
 
 from reprokit.config.models import ReprokitConfig
 from reprokit.config.roles import MODEL, TEST_SPLIT, role_dataset
+from reprokit.core.content.files import file_md5, file_sha256
+from reprokit.core.content.fingerprint import Fingerprint
+from reprokit.core.content.params import canonical_hash
 from reprokit.core.names import CHALLENGER, CHAMPION, TAG_PREFIX
 from reprokit.errors import ReprokitError
 from reprokit.lineage.environment import ENV_TAG, byte_environment, package_versions
 from reprokit.logs import get_logger
-from reprokit.tracking.fingerprint import Fingerprint, canonical_hash, file_md5, file_sha256
 from reprokit.tracking.outputs import (
     GATE_NOT_CHECKED,
     MODEL_ORIGIN_TEXT,
@@ -372,7 +374,7 @@ def _log_inputs(client: Any, run_id: str, execution: Execution) -> None:
     from mlflow.data.meta_dataset import MetaDataset
     from mlflow.entities import DatasetInput, InputTag
 
-    from reprokit.tracking.fingerprint import file_md5
+    from reprokit.core.content.files import file_md5
 
     inputs = []
     for dataset in execution.config.tracking.datasets:

@@ -1,5 +1,8 @@
 """Content-keyed node reuse for in-process runs: upstream work done once per sweep.
 
+The runner's own cache (a sweep's jobs use it through the runner); every key part comes from
+`reprokit.core.content`.
+
 A node's key hashes everything that can change its outputs: the content of each input
 (the md5 of the file a catalog dataset holds, as DVC records it), the values of the params
 it binds, its code (the source files of its function, of its datasets' classes and
@@ -19,7 +22,6 @@ from the files it read once the run is over, when its outputs are stored.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -29,9 +31,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reprokit.core.content.code import code_hash, code_modules, source_closure
+from reprokit.core.content.files import content_hash, lock_hash
+from reprokit.core.content.params import bound_params, canonical_hash
 from reprokit.logs import get_logger
-from reprokit.pipeline.spec import lookup
-from reprokit.tracking.fingerprint import NON_RESULT_KEYS, canonical_hash, file_md5, lock_hash
 
 if TYPE_CHECKING:
     from kedro.pipeline import Pipeline
@@ -46,19 +49,6 @@ MANIFEST = "manifest.json"
 KEY_VERSION = 1
 # Catalog keys that say where a dataset lives, not what it holds or how it is read.
 _LOCATION_KEYS = ("filepath", "metadata")
-
-
-def content_hash(path: Path) -> str | None:
-    """md5 of a file (DVC's hash), or of a folder's relative names and file md5s; None when
-    the path does not exist."""
-    if path.is_file():
-        return file_md5(path)
-    if path.is_dir():
-        digest = hashlib.md5(usedforsecurity=False)
-        for item in sorted(p for p in path.rglob("*") if p.is_file()):
-            digest.update(f"{item.relative_to(path).as_posix()}\0{file_md5(item)}\n".encode())
-        return digest.hexdigest() + ".dir"
-    return None
 
 
 def _place(source: Path, target: Path) -> None:
@@ -118,11 +108,7 @@ class NodeCache:
         return self._hashes[dataset]
 
     def _code_hash(self, config: ReprokitConfig, node: str) -> str:
-        from reprokit.dvcgen.code_deps import source_closure
-        from reprokit.dvcgen.generate import _pipeline_files, _stage_code_modules
-        from reprokit.tracking.fingerprint import code_hash
-
-        modules = tuple(_stage_code_modules(config, [node], _pipeline_files(config, [node])))
+        modules = tuple(code_modules([config.pipeline.nodes[node]], config.catalog))
         if modules not in self._code:
             self._code[modules] = code_hash(self.root, source_closure(modules, self.root))
         return self._code[modules]
@@ -147,11 +133,7 @@ class NodeCache:
             if value is None:
                 return None
             inputs[argument] = value
-        params = {
-            argument: lookup(self.params, key)
-            for argument, key in spec.params.items()
-            if key not in NON_RESULT_KEYS  # thread counts and the like cannot change results
-        }
+        params = bound_params(spec.params, self.params)
         datasets = {
             name: {k: v for k, v in config.catalog[name].items() if k not in _LOCATION_KEYS}
             for name in sorted({*spec.inputs.values(), *outputs})
