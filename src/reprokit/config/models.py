@@ -328,13 +328,15 @@ class ServingConfig(StrictModel):
 
 
 class EngineConfig(StrictModel):
-    """Where the pipeline runs. `local`: in-process pandas, LightGBM with `num_threads`
-    (0: one per core). `dask`: a Dask cluster, a local one of `n_workers` processes or the
-    scheduler at `address`; LightGBM then uses each worker's threads (`num_threads` stays
-    for the pipeline's binding). The cluster keys are in the fingerprint: distributed
-    LightGBM's model depends on how the data is spread over workers."""
+    """Where the pipeline runs: `kind` names a registered engine (a Kedro runner, see
+    reprokit.engines; a package may register its own). `local`: in-process pandas, LightGBM
+    with `num_threads` (0: one per core). `dask`: a Dask cluster, a local one of `n_workers`
+    processes or the scheduler at `address`; LightGBM then uses each worker's threads
+    (`num_threads` stays for the pipeline's binding). The cluster keys are in the
+    fingerprint: distributed LightGBM's model depends on how the data is spread over workers.
+    """
 
-    kind: Literal["local", "dask"] = "local"
+    kind: str = Field(default="local", min_length=1)
     num_threads: int = Field(default=0, ge=0)
     address: str | None = None
     n_workers: int = Field(default=2, ge=1)

@@ -1,0 +1,88 @@
+"""Engines are Kedro runners chosen by `engine.kind` through a public registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kedro.runner import SequentialRunner
+from tests.plugins import install_plugin
+from tests.support import PROJECT_ROOT
+
+from reprokit.config.compose import workspace_from_conf
+from reprokit.config.models import EngineConfig
+from reprokit.engines import ENGINES, engine_runner, register_engine, registered_engines
+from reprokit.engines.dask.datasets import DaskTableDataset
+from reprokit.engines.dask.runner import dask_catalog, project_engine
+from reprokit.engines.errors import EngineError
+from reprokit.runner import build_catalog
+
+
+class RecordingRunner(SequentialRunner):
+    """A user's engine: Kedro's sequential runner that keeps the config it was built with."""
+
+    def __init__(self, engine: EngineConfig, is_async: bool = False) -> None:
+        super().__init__(is_async=is_async)
+        self.engine = engine
+
+
+@pytest.fixture
+def clean_registry() -> Any:
+    declared = dict(ENGINES._declared)
+    yield
+    ENGINES._declared = declared
+    ENGINES._loaded.clear()
+
+
+def test_an_unknown_engine_names_the_key_and_the_registered_engines() -> None:
+    with pytest.raises(EngineError, match=r"engine\.kind is 'spark'.*\['dask', 'local'\]"):
+        engine_runner(EngineConfig(kind="spark"))
+
+
+def test_a_registered_engine_is_built_from_the_engine_section(clean_registry: Any) -> None:
+    register_engine("recording", RecordingRunner)
+    config = workspace_from_conf(PROJECT_ROOT, ["engine.kind=recording"]).config
+    runner = engine_runner(config.engine)
+    assert isinstance(runner, RecordingRunner) and runner.engine is config.engine
+    assert "recording" in registered_engines()
+    with pytest.raises(ValueError, match="registered already"):
+        register_engine("recording", RecordingRunner)
+
+
+def test_an_installed_package_declares_an_engine_by_entry_point(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    source = """
+        from kedro.runner import SequentialRunner
+
+        class PluginRunner(SequentialRunner):
+            def __init__(self, engine, is_async=False):
+                super().__init__(is_async=is_async)
+                self.engine = engine
+    """
+    points = {"reprokit.engines": {"plugin": "my_engines:PluginRunner"}}
+    install_plugin(monkeypatch, tmp_path, "my_engines", source, points)
+    assert "plugin" in registered_engines()
+    runner = engine_runner(EngineConfig(kind="plugin"))
+    assert type(runner).__module__ == "my_engines" and runner.engine.kind == "plugin"
+
+
+def test_the_dask_runner_maps_tables_and_keeps_params_and_names() -> None:
+    work = workspace_from_conf(PROJECT_ROOT, ["engine=dask"])
+    catalog = build_catalog(work.config, work.params, PROJECT_ROOT)
+    adapted = dask_catalog(catalog)
+    assert set(adapted.keys()) == set(catalog.keys())
+    raw = adapted.get("raw")
+    assert isinstance(raw, DaskTableDataset) and raw.validation is not None
+    assert raw.path == PROJECT_ROOT / work.config.catalog["raw"]["filepath"]
+    assert adapted.load("params:split") == catalog.load("params:split")
+    assert type(adapted.get("model")) is type(catalog.get("model"))
+
+
+def test_kedro_run_with_the_dask_runner_needs_params_composed_for_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(PROJECT_ROOT)  # params.yaml: engine.kind=local
+    with pytest.raises(EngineError, match=r"engine\.kind='local'.*compose engine=dask"):
+        project_engine()
