@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 from typing import Any
 
@@ -86,3 +87,37 @@ def test_kedro_run_with_the_dask_runner_needs_params_composed_for_it(
     monkeypatch.chdir(PROJECT_ROOT)  # params.yaml: engine.kind=local
     with pytest.raises(EngineError, match=r"engine\.kind='local'.*compose engine=dask"):
         project_engine()
+
+
+def private_uses(tree: ast.Module) -> list[str]:
+    """Private names of other reprokit packages that `tree` imports or reads."""
+    imported = [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        and (node.module or "").startswith("reprokit.")
+        and not (node.module or "").startswith("reprokit.engines")
+    ]
+    found = [f"{node.module}" for node in imported if "._" in f"{node.module}"]
+    found += [
+        f"{node.module}.{a.name}" for node in imported for a in node.names if a.name[0] == "_"
+    ]
+    aliases = {a.asname or a.name for node in imported for a in node.names}
+    found += [
+        f"{node.value.id}.{node.attr}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id in aliases
+        and node.attr.startswith("_")
+    ]
+    return found
+
+
+def test_the_engines_use_no_private_name_of_the_nodes_or_schemas() -> None:
+    engines = PROJECT_ROOT / "src/reprokit/engines"
+    uses = {
+        str(path.relative_to(engines)): private_uses(ast.parse(path.read_text(encoding="utf-8")))
+        for path in sorted(engines.rglob("*.py"))
+    }
+    assert {path: names for path, names in uses.items() if names} == {}

@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from reprokit.config.sources import DataSource, parse_source
+
 Task = Literal["binary", "multiclass", "regression"]
 
 CLASSIFICATION_METRICS = ("roc_auc", "log_loss", "f1", "precision", "recall", "accuracy")
@@ -57,24 +59,21 @@ class SchemaSpec(StrictModel):
     columns: dict[str, ColumnSpec] = Field(min_length=1)
 
 
-class SyntheticCreditSource(StrictModel):
-    kind: Literal["synthetic_credit"]
-    rows: int = Field(gt=0)
-    seed: int = Field(ge=0)
+class SourceConfig(BaseModel):
+    """`data.source`: `kind` names a registered source (reprokit.config.sources); the other
+    keys are that source's, validated by its `DataSource` model."""
 
+    model_config = ConfigDict(extra="allow", frozen=True)
+    kind: str
 
-class BundledSource(StrictModel):
-    kind: Literal["bundled"]
-    name: Literal["breast_cancer", "diabetes"]
+    @model_validator(mode="after")
+    def _keys_fit_the_kind(self) -> SourceConfig:
+        parse_source(self.model_dump())
+        return self
 
-
-class FileSource(StrictModel):
-    """The user's own file, added with `dvc add`; reprokit only reads it."""
-
-    kind: Literal["file"]
-
-
-Source = Annotated[SyntheticCreditSource | BundledSource | FileSource, Field(discriminator="kind")]
+    def parsed(self) -> DataSource:
+        """The source as its kind's `DataSource` (keys validated)."""
+        return parse_source(self.model_dump())
 
 
 class DataConfig(StrictModel):
@@ -85,7 +84,7 @@ class DataConfig(StrictModel):
     timestamp_column: str | None = None
     group_column: str | None = None
     path: str
-    source: Source
+    source: SourceConfig
     schema_: SchemaSpec = Field(alias="schema")
 
     @model_validator(mode="after")

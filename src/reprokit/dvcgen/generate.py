@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from reprokit.config.models import FileSource, ReprokitConfig
+from reprokit.config.models import ReprokitConfig
 from reprokit.dvcgen.code_deps import source_closure
 from reprokit.errors import StaleFileError
 
@@ -151,8 +151,8 @@ def _pipeline_stage(config: ReprokitConfig, name: str, root: Path) -> Stage:
 
 
 def _data_stage(config: ReprokitConfig, root: Path) -> Stage | None:
-    """Generated sources (synthetic, bundled) are a stage; a user's own file is a dep."""
-    if isinstance(config.data.source, FileSource):
+    """Sources reprokit writes (synthetic, bundled) are a stage; a user's own file is a dep."""
+    if not config.data.source.parsed().writes:
         return None
     return Stage(
         name=DATA_STAGE,
