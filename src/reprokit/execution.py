@@ -12,7 +12,6 @@ from typing import Any
 from reprokit.config.compose import Workspace
 from reprokit.config.models import ReprokitConfig
 from reprokit.core.names import PARAMS_FILE
-from reprokit.engines import engine_runner
 from reprokit.input_guard import InputsChangedError, snapshot, verify_unchanged
 from reprokit.layout import RECORDS_DIR, free_input_files
 from reprokit.runner import run_pipelines
@@ -35,7 +34,6 @@ def run_tracked(workspace: Workspace, pipelines: list[str], entry_point: str) ->
     """One execution in this process = one MLflow run (when tracking is enabled). Its input
     data must not change while it runs (the fingerprint hashes it as it is read)."""
     config = workspace.config
-    engine_runner(config.engine)  # an unknown engine.kind fails before a run is recorded
     recorder = recorder_for(workspace, pipelines)
     inputs = snapshot(workspace.root, free_input_files(config, workspace.root).values())
     tracked = None
@@ -68,7 +66,6 @@ def run_stage(workspace: Workspace, stage: str, inputs: Mapping[str, str]) -> di
     params.yaml) for `track` to check that they are still the files it read.
     """
     config, root = workspace.config, workspace.root
-    engine_runner(config.engine)  # an unknown engine.kind fails before a stage is recorded
     recorder = recorder_for(workspace, [stage])
     record_path = root / RECORDS_DIR / f"{stage}.json"
     recorder.start()

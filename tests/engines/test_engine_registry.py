@@ -17,6 +17,7 @@ from reprokit.engines import ENGINES, engine_runner, register_engine, registered
 from reprokit.engines.dask.datasets import DaskTableDataset
 from reprokit.engines.dask.runner import dask_catalog, project_engine
 from reprokit.engines.errors import EngineError
+from reprokit.errors import ConfigError
 from reprokit.runner import build_catalog
 
 
@@ -36,9 +37,11 @@ def clean_registry() -> Any:
     ENGINES._loaded.clear()
 
 
-def test_an_unknown_engine_names_the_key_and_the_registered_engines() -> None:
-    with pytest.raises(EngineError, match=r"engine\.kind is 'spark'.*\['dask', 'local'\]"):
-        engine_runner(EngineConfig(kind="spark"))
+def test_an_unknown_engine_fails_validation_naming_the_key_and_the_registered_engines() -> None:
+    with pytest.raises(
+        ConfigError, match=r"`engine.kind` .*override.*'spark'.*registered: \['dask', 'local'\]"
+    ):
+        workspace_from_conf(PROJECT_ROOT, ["engine.kind=spark"])
 
 
 def test_a_registered_engine_is_built_from_the_engine_section(clean_registry: Any) -> None:

@@ -68,7 +68,7 @@ def _key_parts(loc: Sequence[int | str]) -> list[str]:
 
 
 def _is_union_tag(parts: Sequence[str], text: str) -> bool:
-    return text in {"synthetic_credit", "bundled", "file", "ratio", "log", "date_parts"}
+    return text in {"ratio", "log", "date_parts"}  # the tags of features.derived
 
 
 def _describe_error(error: Any, provenance: Provenance) -> tuple[str, str]:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from reprokit.config.engines import check_engine_kind
 from reprokit.config.sources import DataSource, parse_source
 
 Task = Literal["binary", "multiclass", "regression"]
@@ -335,7 +336,7 @@ class EngineConfig(StrictModel):
     fingerprint: distributed LightGBM's model depends on how the data is spread over workers.
     """
 
-    kind: str = Field(default="local", min_length=1)
+    kind: Annotated[str, AfterValidator(check_engine_kind)] = "local"
     num_threads: int = Field(default=0, ge=0)
     address: str | None = None
     n_workers: int = Field(default=2, ge=1)

@@ -59,6 +59,10 @@ class Registry(Generic[T]):
         """Every kind available: registered in code or declared by an installed package."""
         return sorted({*self._declared, *(point.name for point in self._entry_points())})
 
+    def provides(self, kind: str) -> bool:
+        """Whether `kind` is available, without importing its implementation."""
+        return kind in self._declared or any(p.name == kind for p in self._entry_points())
+
     def get(self, kind: str) -> T:
         """The implementation of `kind`, imported on first use.
 

@@ -13,25 +13,12 @@ until a run selects an engine.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
+from reprokit.config.engines import ENGINES, RunnerFactory
 from reprokit.config.models import EngineConfig
-from reprokit.core.registry import Registry
-from reprokit.engines.errors import EngineError
 
-# `engine.kind` -> a factory of the Kedro runner for that engine (a runner class whose
-# constructor takes `engine=<EngineConfig>` is one).
-RunnerFactory = Callable[..., Any]
-
-ENGINES: Registry[RunnerFactory] = Registry(
-    key="engine.kind",
-    group="reprokit.engines",
-    register_call="reprokit.engines.register_engine(kind, runner_factory)",
-    error=EngineError,
-)
-ENGINES.register("local", "reprokit.engines.local:LocalRunner")
-ENGINES.register("dask", "reprokit.engines.dask:DaskRunner")
+__all__ = ["ENGINES", "engine_runner", "register_engine", "registered_engines"]
 
 
 def register_engine(kind: str, factory: RunnerFactory | str, *, replace: bool = False) -> None:
@@ -51,7 +38,7 @@ def engine_runner(config: EngineConfig) -> Any:
     """The Kedro runner of the configured engine; nothing starts until it runs.
 
     Raises:
-        EngineError: No engine is registered as `engine.kind` (the message names the
-            registered ones).
+        EngineKindError: No engine is registered as `engine.kind` (the message names the
+            registered ones); config validation has checked it already.
     """
     return ENGINES.get(config.kind)(engine=config)
