@@ -14,6 +14,7 @@ from reprokit.config.compose import workspace_from_conf
 from reprokit.config.sources import SOURCES
 from reprokit.datagen import DataSource, register_source, registered_sources
 from reprokit.datagen.prepare import ensure_source
+from reprokit.dvcgen.generate import stages_for
 from reprokit.errors import ConfigError
 
 # The user's package: a source of its own, declared by entry point in its metadata.
@@ -38,8 +39,10 @@ AS_CONSTANT = ["data.source.kind=constant", "~data.source.seed", "data.source.ro
 
 @pytest.fixture
 def plugin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The package, in the `src/` of a project at `tmp_path`."""
     points = {"reprokit.sources": {"constant": "my_sources:ConstantSource"}}
-    install_plugin(monkeypatch, tmp_path, "my_sources", PLUGIN, points)
+    (tmp_path / "src").mkdir()
+    install_plugin(monkeypatch, tmp_path / "src", "my_sources", PLUGIN, points)
 
 
 def test_an_installed_packages_source_kind_works_through_config_alone(
@@ -52,6 +55,9 @@ def test_an_installed_packages_source_kind_works_through_config_alone(
     # Written once: the marker knows these params wrote this file.
     assert ensure_source(config.data.source.model_dump(), "raw.parquet", tmp_path) is False
     assert "constant" in registered_sources()
+    # Its DVC `data` stage depends on the source's code (a change writes the data again).
+    data_stage = next(stage for stage in stages_for(config, tmp_path) if stage.name == "data")
+    assert "src/my_sources.py" in data_stage.deps
 
 
 def test_a_source_kinds_keys_are_validated_naming_the_key_and_the_allowed_ones(

@@ -151,13 +151,15 @@ def _pipeline_stage(config: ReprokitConfig, name: str, root: Path) -> Stage:
 
 
 def _data_stage(config: ReprokitConfig, root: Path) -> Stage | None:
-    """Sources reprokit writes (synthetic, bundled) are a stage; a user's own file is a dep."""
-    if not config.data.source.parsed().writes:
+    """Sources reprokit writes (synthetic, bundled, a registered one) are a stage, whose code
+    includes the source's own module; a user's own file is a dep."""
+    source = config.data.source.parsed()
+    if not source.writes:
         return None
     return Stage(
         name=DATA_STAGE,
         cmd="reprokit data prepare",
-        deps=source_closure([DATA_SOURCE_MODULE], root),
+        deps=source_closure([DATA_SOURCE_MODULE, type(source).__module__], root),
         params=["data.path", "data.source"],
         outs=[config.data.path],
     )
