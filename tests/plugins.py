@@ -7,9 +7,14 @@ pip or uv, so a registry that discovers kinds through entry points is tested for
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from reprokit.core.registry import Registry
 
 
 def install_plugin(
@@ -33,3 +38,14 @@ def install_plugin(
     ]
     (info / "entry_points.txt").write_text("\n".join(sections), encoding="utf-8")
     monkeypatch.syspath_prepend(str(where))
+
+
+@contextmanager
+def restored(registry: Registry[Any]) -> Iterator[None]:
+    """What the block registers in `registry` is gone after it."""
+    declared = dict(registry._declared)
+    try:
+        yield
+    finally:
+        registry._declared = declared
+        registry._loaded.clear()

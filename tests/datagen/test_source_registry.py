@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import pytest
-from tests.plugins import install_plugin
+from tests.plugins import install_plugin, restored
 from tests.support import PROJECT_ROOT
 
 from reprokit.config.compose import workspace_from_conf
@@ -89,12 +88,8 @@ class UserFile(DataSource):
 def test_a_source_registered_in_code_is_only_checked_when_it_writes_nothing(
     tmp_path: Path,
 ) -> None:
-    declared: dict[str, Any] = dict(SOURCES._declared)
-    register_source("user_file", UserFile)
-    try:
+    with restored(SOURCES):
+        register_source("user_file", UserFile)
         pd.DataFrame({"x": [1, 2, 3]}).to_parquet(tmp_path / "mine.parquet")
         assert ensure_source({"kind": "user_file"}, "mine.parquet", tmp_path) is False
-        assert not (tmp_path / ".reprokit").exists()  # no marker: reprokit wrote nothing
-    finally:
-        SOURCES._declared = declared
-        SOURCES._loaded.clear()
+    assert not (tmp_path / ".reprokit").exists()  # no marker: reprokit wrote nothing

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from kedro.runner import SequentialRunner
-from tests.plugins import install_plugin
+from tests.plugins import install_plugin, restored
 from tests.support import PROJECT_ROOT
 
 from reprokit.config.compose import workspace_from_conf
@@ -29,14 +29,6 @@ class RecordingRunner(SequentialRunner):
         self.engine = engine
 
 
-@pytest.fixture
-def clean_registry() -> Any:
-    declared = dict(ENGINES._declared)
-    yield
-    ENGINES._declared = declared
-    ENGINES._loaded.clear()
-
-
 def test_an_unknown_engine_fails_validation_naming_the_key_and_the_registered_engines() -> None:
     with pytest.raises(
         ConfigError, match=r"`engine.kind` .*override.*'spark'.*registered: \['dask', 'local'\]"
@@ -44,14 +36,15 @@ def test_an_unknown_engine_fails_validation_naming_the_key_and_the_registered_en
         workspace_from_conf(PROJECT_ROOT, ["engine.kind=spark"])
 
 
-def test_a_registered_engine_is_built_from_the_engine_section(clean_registry: Any) -> None:
-    register_engine("recording", RecordingRunner)
-    config = workspace_from_conf(PROJECT_ROOT, ["engine.kind=recording"]).config
-    runner = engine_runner(config.engine)
-    assert isinstance(runner, RecordingRunner) and runner.engine is config.engine
-    assert "recording" in registered_engines()
-    with pytest.raises(ValueError, match="registered already"):
+def test_a_registered_engine_is_built_from_the_engine_section() -> None:
+    with restored(ENGINES):
         register_engine("recording", RecordingRunner)
+        config = workspace_from_conf(PROJECT_ROOT, ["engine.kind=recording"]).config
+        runner = engine_runner(config.engine)
+        assert isinstance(runner, RecordingRunner) and runner.engine is config.engine
+        assert "recording" in registered_engines()
+        with pytest.raises(ValueError, match="registered already"):
+            register_engine("recording", RecordingRunner)
 
 
 def test_an_installed_package_declares_an_engine_by_entry_point(
@@ -124,3 +117,23 @@ def test_the_engines_use_no_private_name_of_the_nodes_or_schemas() -> None:
         for path in sorted(engines.rglob("*.py"))
     }
     assert {path: names for path, names in uses.items() if names} == {}
+
+
+def user_node(frame: Any) -> Any:
+    return frame
+
+
+def dask_user_node(frame: Any) -> Any:
+    return frame
+
+
+def test_a_users_node_gets_a_dask_implementation_by_registration() -> None:
+    from kedro.pipeline import Pipeline, node
+
+    from reprokit.engines.dask import register_dask_node
+    from reprokit.engines.dask.engine import DASK_NODES, adapt_pipeline, function_path
+
+    with restored(DASK_NODES):
+        register_dask_node(function_path(user_node), dask_user_node)
+        adapted = adapt_pipeline(Pipeline([node(user_node, "table", "out", name="mine")]))
+    assert adapted.nodes[0].func is dask_user_node
