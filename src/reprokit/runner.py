@@ -1,7 +1,8 @@
-"""Run declared pipelines with Kedro's runner on a catalog built from the composed config.
+"""Run declared pipelines with the engine's Kedro runner on a catalog built from the config.
 
 Every entry point (`reprokit run`, the DVC stages, `kedro run`) ends here or in Kedro's
-session with the same catalog, the same node functions and the same params.
+session with the same catalog, the same node functions and the same params, and hands
+them to the same runner: the engine that `engine.kind` registers (reprokit.engines).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from reprokit._compat.kedro import hook_manager as kedro_hook_manager
 from reprokit.config.models import ReprokitConfig
-from reprokit.engines import engine_for
+from reprokit.engines import engine_runner
 from reprokit.errors import PipelineSpecError
 from reprokit.logs import get_logger
 from reprokit.pipeline.spec import PARAMS_PREFIX, build_pipelines, lookup
@@ -45,17 +46,11 @@ def param_inputs(config: ReprokitConfig, params: Mapping[str, Any]) -> dict[str,
     }
 
 
-def build_catalog(
-    config: ReprokitConfig,
-    params: Mapping[str, Any],
-    root: Path,
-    adapt: Callable[[dict[str, dict[str, Any]]], dict[str, dict[str, Any]]] | None = None,
-) -> Any:
-    """The Kedro catalog; `adapt` is the engine's mapping of the catalog config."""
+def build_catalog(config: ReprokitConfig, params: Mapping[str, Any], root: Path) -> Any:
+    """The Kedro catalog as declared (an engine's runner maps it to its own datasets)."""
     from kedro.io import DataCatalog
 
-    entries = catalog_config(config, root)
-    catalog = DataCatalog.from_config(adapt(entries) if adapt else entries)
+    catalog = DataCatalog.from_config(catalog_config(config, root))
     for name, value in param_inputs(config, params).items():
         catalog[name] = value
     return catalog
@@ -85,7 +80,6 @@ def run_pipelines(
     their outputs from the cache (src/reprokit/node_cache.py). `adapt` transforms the
     pipeline before the engine sees it (`reprokit tune` binds its pruning callback).
     """
-    from kedro.runner import SequentialRunner
 
     pipelines = build_pipelines(config.pipeline, params, config.catalog)
     pipeline = select_pipeline(pipelines, names)
@@ -93,15 +87,13 @@ def run_pipelines(
         pipeline, config = reuse.plan(pipeline, config)
     if adapt is not None:
         pipeline = adapt(pipeline)
-    # The engine (engine.kind) decides how nodes run and how tables are held.
-    engine = engine_for(config)
-    pipeline = engine.adapt_pipeline(pipeline)
-    catalog = build_catalog(config, params, root, engine.adapt_catalog)
+    # The engine's runner (engine.kind) decides how nodes run and how tables are held.
+    runner = engine_runner(config.engine)
+    catalog = build_catalog(config, params, root)
     hook_manager = kedro_hook_manager(hooks)
     started = time.perf_counter()
     log.info("pipeline.start", pipelines=list(names), nodes=len(pipeline.nodes))
-    with engine.session():
-        outputs = SequentialRunner().run(pipeline, catalog, hook_manager) if pipeline.nodes else {}
+    outputs: dict[str, Any] = runner.run(pipeline, catalog, hook_manager) if pipeline.nodes else {}
     if reuse is not None:
         reuse.store(pipeline)
     log.info(

@@ -57,16 +57,22 @@ def test_missing_file_names_the_path(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("source", "message"),
     [
-        ({}, "no 'kind'"),
-        ({"kind": "s3"}, r"'s3'.*expected one of"),
-        ({"kind": "synthetic_credit", "rows": 10}, r"missing key 'seed'"),
-        ({"kind": "synthetic_credit", "rows": 10, "seed": 1, "n": 2}, r"unexpected key 'n'"),
-        ({"kind": "bundled"}, r"missing key 'name'"),
-        ({"kind": "file", "path": "x.csv"}, r"unexpected key 'path'"),
-        ({"kind": "synthetic_credit", "rows": 0, "seed": 1}, r"source\.rows.*>= 1"),
-        ({"kind": "synthetic_credit", "rows": True, "seed": 1}, r"source\.rows"),
-        ({"kind": "synthetic_credit", "rows": "10", "seed": 1}, r"source\.rows"),
-        ({"kind": "synthetic_credit", "rows": 10, "seed": -1}, r"source\.seed.*>= 0"),
+        ({}, r"data\.source\.kind is None.*registered source"),
+        ({"kind": "s3"}, r"data\.source\.kind is 's3'.*registered: \['bundled', 'file', 'synth"),
+        ({"kind": "synthetic_credit", "rows": 10}, r"`data\.source\.seed` is missing"),
+        (
+            {"kind": "synthetic_credit", "rows": 10, "seed": 1, "n": 2},
+            r"unknown key `data\.source\.n`; kind 'synthetic_credit' takes \['rows', 'seed'\]",
+        ),
+        ({"kind": "bundled"}, r"`data\.source\.name` is missing"),
+        ({"kind": "file", "path": "x.csv"}, r"unknown key `data\.source\.path`"),
+        ({"kind": "synthetic_credit", "rows": 0, "seed": 1}, r"data\.source\.rows.*greater than 0"),
+        ({"kind": "synthetic_credit", "rows": True, "seed": 1}, r"data\.source\.rows"),
+        ({"kind": "synthetic_credit", "rows": "10", "seed": 1}, r"data\.source\.rows"),
+        (
+            {"kind": "synthetic_credit", "rows": 10, "seed": -1},
+            r"data\.source\.seed.*>= 0|greater than or equal to 0",
+        ),
         ({"kind": "bundled", "name": "iris"}, r"'iris'"),
     ],
 )

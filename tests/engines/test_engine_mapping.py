@@ -9,17 +9,18 @@ import pytest
 from tests.support import PROJECT_ROOT
 
 from reprokit.config.compose import workspace_from_conf
-from reprokit.engines import LocalEngine, engine_for
+from reprokit.engines import engine_runner
+from reprokit.engines.dask import DaskRunner
 from reprokit.engines.dask.engine import (
-    DASK_IMPLEMENTATIONS,
+    DASK_NODES,
     SAMPLED_NODES,
-    DaskEngine,
     adapt_catalog,
     adapt_pipeline,
     function_path,
 )
 from reprokit.engines.dask.training import early_stopping_point, require_distributed
 from reprokit.engines.errors import EngineError
+from reprokit.engines.local import LocalRunner
 from reprokit.errors import ConfigError
 from reprokit.models.lightgbm import portable_model_text
 from reprokit.pipeline.spec import build_pipelines
@@ -30,17 +31,16 @@ def workspace(*overrides: str) -> Any:
     return workspace_from_conf(PROJECT_ROOT, list(overrides))
 
 
-def test_local_is_the_default_and_changes_nothing() -> None:
-    config = workspace().config
-    engine = engine_for(config)
-    assert isinstance(engine, LocalEngine)
-    entries = catalog_config(config, PROJECT_ROOT)
-    assert engine.adapt_catalog(entries) is entries
+def test_local_is_the_default_and_kedros_sequential_runner() -> None:
+    from kedro.runner import SequentialRunner
+
+    runner = engine_runner(workspace().config.engine)
+    assert type(runner) is LocalRunner and isinstance(runner, SequentialRunner)
 
 
 def test_dask_config_has_a_local_cluster_sized_for_two_cores() -> None:
     config = workspace("engine=dask").config
-    assert isinstance(engine_for(config), DaskEngine)
+    assert isinstance(engine_runner(config.engine), DaskRunner)
     assert config.engine.kind == "dask"
     assert (config.engine.n_workers, config.engine.threads_per_worker) == (2, 1)
     assert config.engine.address is None
@@ -83,8 +83,9 @@ def test_nodes_keep_names_and_bindings_and_swap_only_registered_functions() -> N
         original = before[node.name]
         assert (node.inputs, node.outputs) == (original.inputs, original.outputs)
         path = function_path(original.func)
-        if path in DASK_IMPLEMENTATIONS:
-            assert function_path(node.func) == DASK_IMPLEMENTATIONS[path]
+        registered = DASK_NODES.find(path)
+        if registered is not None:
+            assert node.func is registered
         elif path not in SAMPLED_NODES:
             assert node.func.__wrapped__ is original.func  # runs as declared
 

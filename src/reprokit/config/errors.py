@@ -80,16 +80,13 @@ def _key_parts(loc: Sequence[int | str]) -> list[str]:
 
 def _is_union_tag(parts: Sequence[str], text: str) -> bool:
     return text in {
-        "synthetic_credit",
-        "bundled",
-        "file",
         "ratio",
         "log",
         "date_parts",
         "lightgbm",
         "xgboost",
         "registered",
-    }
+    }  # the tags of features.derived and of the model union
 
 
 def _describe_error(error: Any, provenance: Provenance) -> tuple[str, str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -18,7 +19,9 @@ from pydantic import (
     model_validator,
 )
 
+from reprokit.config.engines import check_engine_kind
 from reprokit.config.roles import role_problems
+from reprokit.config.sources import DataSource, parse_source
 
 Task = Literal["binary", "multiclass", "regression"]
 
@@ -67,24 +70,21 @@ class SchemaSpec(StrictModel):
     columns: dict[str, ColumnSpec] = Field(min_length=1)
 
 
-class SyntheticCreditSource(StrictModel):
-    kind: Literal["synthetic_credit"]
-    rows: int = Field(gt=0)
-    seed: int = Field(ge=0)
+class SourceConfig(BaseModel):
+    """`data.source`: `kind` names a registered source (reprokit.config.sources); the other
+    keys are that source's, validated by its `DataSource` model."""
 
+    model_config = ConfigDict(extra="allow", frozen=True)
+    kind: str
 
-class BundledSource(StrictModel):
-    kind: Literal["bundled"]
-    name: Literal["breast_cancer", "diabetes"]
+    @model_validator(mode="after")
+    def _keys_fit_the_kind(self) -> SourceConfig:
+        parse_source(self.model_dump())
+        return self
 
-
-class FileSource(StrictModel):
-    """The user's own file, added with `dvc add`; reprokit only reads it."""
-
-    kind: Literal["file"]
-
-
-Source = Annotated[SyntheticCreditSource | BundledSource | FileSource, Field(discriminator="kind")]
+    def parsed(self) -> DataSource:
+        """The source as its kind's `DataSource` (keys validated)."""
+        return parse_source(self.model_dump())
 
 
 class DataConfig(StrictModel):
@@ -95,7 +95,7 @@ class DataConfig(StrictModel):
     timestamp_column: str | None = None
     group_column: str | None = None
     path: str
-    source: Source
+    source: SourceConfig
     schema_: SchemaSpec = Field(alias="schema")
 
     @model_validator(mode="after")
@@ -466,13 +466,15 @@ class ServingConfig(StrictModel):
 
 
 class EngineConfig(StrictModel):
-    """Where the pipeline runs. `local`: in-process pandas, LightGBM with `num_threads`
-    (0: one per core). `dask`: a Dask cluster, a local one of `n_workers` processes or the
-    scheduler at `address`; LightGBM then uses each worker's threads (`num_threads` stays
-    for the pipeline's binding). The cluster keys are in the fingerprint: distributed
-    LightGBM's model depends on how the data is spread over workers."""
+    """Where the pipeline runs: `kind` names a registered engine (a Kedro runner, see
+    reprokit.engines; a package may register its own). `local`: in-process pandas, LightGBM
+    with `num_threads` (0: one per core). `dask`: a Dask cluster, a local one of `n_workers`
+    processes or the scheduler at `address`; LightGBM then uses each worker's threads
+    (`num_threads` stays for the pipeline's binding). The cluster keys are in the
+    fingerprint: distributed LightGBM's model depends on how the data is spread over workers.
+    """
 
-    kind: Literal["local", "dask"] = "local"
+    kind: Annotated[str, AfterValidator(check_engine_kind)] = "local"
     num_threads: int = Field(default=0, ge=0)
     address: str | None = None
     n_workers: int = Field(default=2, ge=1)

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from reprokit.config.sources import parse_source
 from reprokit.core.content.files import file_md5
 from reprokit.datagen.sources import materialize
 from reprokit.datasets import atomic_path
@@ -43,9 +44,9 @@ def marker_matches(marker: Path, source: Mapping[str, Any], path: Path) -> bool:
 
 def ensure_source(source: Mapping[str, Any], data_path: str, root: Path) -> bool:
     """Write the raw file unless it is the one these same source params wrote (by content).
-    A user's own file (`kind: file`) is only checked. Returns whether it was written."""
+    Data the user provides (`kind: file`) is only checked. Returns whether it was written."""
     path = root / data_path
-    if source.get("kind") == "file":
+    if not parse_source(source).writes:
         materialize(source, path)
         return False
     marker = marker_path(root, data_path)

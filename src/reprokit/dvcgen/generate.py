@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from reprokit.config.models import FileSource, ReprokitConfig
+from reprokit.config.models import ReprokitConfig
 from reprokit.config.roles import FEATURE_STATE, MODEL, REFERENCE_PROFILE, role_dataset
 from reprokit.core.content.code import code_files, dataset_files, source_closure
 from reprokit.errors import StaleFileError
@@ -103,13 +103,15 @@ def _pipeline_stage(config: ReprokitConfig, name: str, root: Path) -> Stage:
 
 
 def _data_stage(config: ReprokitConfig, root: Path) -> Stage | None:
-    """Generated sources (synthetic, bundled) are a stage; a user's own file is a dep."""
-    if isinstance(config.data.source, FileSource):
+    """Sources reprokit writes (synthetic, bundled, a registered one) are a stage, whose code
+    includes the source's own module; a user's own file is a dep."""
+    source = config.data.source.parsed()
+    if not source.writes:
         return None
     return Stage(
         name=DATA_STAGE,
         cmd="reprokit data prepare",
-        deps=source_closure([DATA_SOURCE_MODULE], root),
+        deps=source_closure([DATA_SOURCE_MODULE, type(source).__module__], root),
         params=["data.path", "data.source"],
         outs=[config.data.path],
     )

@@ -1,52 +1,44 @@
-"""Execution engines: where the declared pipeline's nodes run and how its tables are held.
+"""Execution engines: Kedro runners chosen by `engine.kind` through a public registry.
 
-`local` (the default) runs every node in-process on pandas DataFrames, exactly as declared.
-`dask` runs the same declared pipeline on a Dask cluster: it swaps the implementation of
-the nodes that must differ (a registry keyed by the node's function path) and maps table
-datasets to partitioned Parquet. Nothing heavy is imported until an engine is opened.
+An engine is a Kedro runner: `local` (the default) runs every node in-process on pandas
+DataFrames, exactly as declared; `dask` runs the same declared pipeline on a Dask cluster.
+`reprokit run`, the DVC stages (`reprokit stage`) and `kedro run --runner=<runner>` all
+hand the declared pipeline and catalog to one of these runners, so an engine behaves the
+same whichever entry point starts it. A package adds its own engine without editing
+reprokit: `register_engine("spark", "my_package.engine:SparkRunner")`, or an entry point
+in the `reprokit.engines` group; `engine.kind: spark` then selects it. The factory is
+called with the `engine` config section and returns the runner. Nothing heavy is imported
+until a run selects an engine.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
-from typing import Any, Protocol
+from typing import Any
 
-from reprokit.config.models import ReprokitConfig
+from reprokit.config.engines import ENGINES, RunnerFactory
+from reprokit.config.models import EngineConfig
 
-
-class Engine(Protocol):
-    """What the runner asks of an engine: an adapted pipeline and catalog config (pure
-    transformations, same names), and a session to run them in."""
-
-    def adapt_pipeline(self, pipeline: Any) -> Any:
-        """The Kedro pipeline to run (same nodes, names, inputs and outputs)."""
-
-    def adapt_catalog(self, entries: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        """The catalog config to build the Kedro catalog from (same dataset names)."""
-
-    def session(self) -> AbstractContextManager[Any]:
-        """Open for the run (a Dask cluster); closed on success, error or interrupt."""
+__all__ = ["ENGINES", "engine_runner", "register_engine", "registered_engines"]
 
 
-class LocalEngine:
-    """In-process pandas: the pipeline and catalog exactly as declared."""
+def register_engine(kind: str, factory: RunnerFactory | str, *, replace: bool = False) -> None:
+    """Make `engine.kind: <kind>` run with the Kedro runner `factory(engine=config)` builds.
 
-    def adapt_pipeline(self, pipeline: Any) -> Any:
-        return pipeline
-
-    def adapt_catalog(self, entries: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        return entries
-
-    @contextmanager
-    def session(self) -> Iterator[None]:
-        yield
+    `factory` may be a `"module:attribute"` reference, imported when a run selects `kind`.
+    """
+    ENGINES.register(kind, factory, replace=replace)
 
 
-def engine_for(config: ReprokitConfig) -> Engine:
-    """The configured engine (`engine.kind`); nothing starts until its session opens."""
-    if config.engine.kind == "local":
-        return LocalEngine()
-    from reprokit.engines.dask.engine import DaskEngine
+def registered_engines() -> list[str]:
+    """Every `engine.kind` available (registered in code or by an installed package)."""
+    return ENGINES.kinds()
 
-    return DaskEngine(config.engine)
+
+def engine_runner(config: EngineConfig) -> Any:
+    """The Kedro runner of the configured engine; nothing starts until it runs.
+
+    Raises:
+        EngineKindError: No engine is registered as `engine.kind` (the message names the
+            registered ones); config validation has checked it already.
+    """
+    return ENGINES.get(config.kind)(engine=config)

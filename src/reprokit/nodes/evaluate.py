@@ -69,7 +69,18 @@ def evaluate_model(
     features, labels = model_inputs(test, fitted, DATASET)
     predictor = load_model(model, fitted.feature_names)
     predictions = predictor.predict(features)
+    return score_predictions(labels, predictions, predictor, fitted, config)
 
+
+def score_predictions(
+    labels: np.ndarray[Any, Any],
+    predictions: FloatArray,
+    predictor: Predictor,
+    fitted: FeatureState,
+    config: EvaluationConfig,
+) -> tuple[dict[str, float], dict[str, pd.DataFrame], dict[str, Figure]]:
+    """`evaluate_model`'s metrics, tables and figures from the test labels and the model's
+    predictions, however they were computed (in this process, or per Dask partition)."""
     if fitted.task == "binary":
         report = _binary_report(labels.astype(np.int64), predictions, config)
     elif fitted.task == "multiclass":
@@ -84,7 +95,7 @@ def evaluate_model(
     metrics: dict[str, float] = {
         name: round(float(value), METRIC_DECIMALS) for name, value in report.metrics.items()
     }
-    metrics["n_test"] = len(test)
+    metrics["n_test"] = len(labels)
     return metrics, report.tables, report.figures
 
 

@@ -139,7 +139,7 @@ def fit_feature_state(  # noqa: PLR0917
         spec=spec,
         reserved=reserved,
         exclude=config.exclude,
-        matches=_is_categorical,
+        matches=is_categorical,
     )
     both = sorted(set(numeric) & set(categorical))
     if both:
@@ -256,7 +256,8 @@ def _is_numeric(dtype: str) -> bool:
     return dtype.lower().startswith(_NUMERIC_DTYPE_PREFIXES)
 
 
-def _is_categorical(dtype: str) -> bool:
+def is_categorical(dtype: str) -> bool:
+    """Whether `features.categorical: auto` selects a column of this declared dtype."""
     lowered = dtype.lower()
     return lowered in _CATEGORICAL_DTYPES or lowered.startswith(("string[", "category"))
 
@@ -387,7 +388,7 @@ def _date_parts(values: pd.Series, item: DatePartsFeature) -> dict[str, Float64A
 # --- categories ---------------------------------------------------------------------------
 
 
-def _as_labels(values: pd.Series) -> pd.Series:
+def as_labels(values: pd.Series) -> pd.Series:
     """Category labels are strings (JSON keys, stable across dtypes); missing stays missing."""
     if isinstance(values.dtype, pd.StringDtype):
         return values.astype(object)  # already strings: skip the per-value str() call
@@ -395,9 +396,18 @@ def _as_labels(values: pd.Series) -> pd.Series:
 
 
 def _fit_categories(values: pd.Series, min_frequency: float) -> tuple[list[str], list[str]]:
-    counts = _as_labels(values).value_counts(dropna=True)
+    counts = as_labels(values).value_counts(dropna=True)
+    return fold_categories(counts.to_dict(), len(values), min_frequency)
+
+
+def fold_categories(
+    counts: Mapping[Any, int], rows: int, min_frequency: float
+) -> tuple[list[str], list[str]]:
+    """A column's categories (sorted labels, then `__other__`) and the labels folded into
+    `__other__`, from each label's count among `rows` train rows (however they were counted).
+    """
     # The share is of all train rows (missing included), as "rare in the training split" reads.
-    threshold = min_frequency * len(values)
+    threshold = min_frequency * rows
     kept = sorted(str(label) for label, count in counts.items() if count >= threshold)
     folded = sorted(str(label) for label, count in counts.items() if count < threshold)
     return [label for label in kept if label != OTHER] + [OTHER], folded
@@ -410,7 +420,7 @@ def _encode_categories(
     folded: list[str],
     unseen_policy: Literal["other", "error"],
 ) -> Float64Array:
-    labels = _as_labels(values).to_numpy(dtype=object)
+    labels = as_labels(values).to_numpy(dtype=object)
     missing = pd.isna(labels)
     # object Indexes: pandas would otherwise convert both to its string dtype on every call
     known = pd.Index(np.where(missing, OTHER, labels), dtype=object)

@@ -58,7 +58,7 @@ def split_frame(
     _require_complete(frame, target, "target")
 
     if config.kind == "stratified":
-        positions = _stratified_positions(frame, config, target, parsed_task)
+        positions = stratified_positions(frame, config, target, parsed_task)
     elif config.kind == "time":
         positions = _time_positions(frame, config, _role_column(config))
     else:
@@ -129,9 +129,11 @@ def _require_complete(frame: pd.DataFrame, column: str, role: str) -> None:
         )
 
 
-def _stratified_positions(
+def stratified_positions(
     frame: pd.DataFrame, config: SplitConfig, target: str, task: Task
 ) -> tuple[Positions, Positions, Positions]:
+    """Train, valid and test positions of `frame`: cut by sklearn with `split.seed`,
+    stratified on the target for classification (the Dask engine cuts each partition so)."""
     from sklearn.model_selection import train_test_split
 
     labels = frame[target].to_numpy() if task != "regression" else None

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -12,10 +13,12 @@ import pandera.pandas as pa
 from reprokit.errors import DataError
 from reprokit.schemas.build import build_schema
 
-_MAX_EXAMPLES = 5
+MAX_EXAMPLES = 5
+# Pandera's frame-level checks: their failure cases are column names, not row values.
+FRAME_CHECKS = ("column_in_dataframe", "column_in_schema")
 
 
-def _describe_check(check: str) -> str:
+def describe_check(check: str) -> str:
     """Pandera's internal check names, phrased for a person reading an error."""
     readable = {
         "column_in_dataframe": "missing from the data (the schema requires it)",
@@ -25,44 +28,65 @@ def _describe_check(check: str) -> str:
     }
     if check in readable:
         return readable[check]
-    if _is_dtype_check(check):
+    if is_dtype_check(check):
         expected = check.split("(", 1)[1].rstrip(")").strip("'\"")
         return f"wrong dtype, expected {expected}"
     return f"values failing {check}"
 
 
-def _is_dtype_check(check: str) -> bool:
+def is_dtype_check(check: str) -> bool:
     return check.startswith(("dtype(", "coerce_dtype("))
 
 
-def summarize_failures(failure_cases: pd.DataFrame) -> list[str]:
-    """One line per (column, check): what failed, in how many rows, with example values.
+@dataclass(frozen=True)
+class CheckFailure:
+    """One (column, check) that failed: in how many rows (0: the whole column), and the
+    distinct failure cases as `repr` strings, first seen first."""
+
+    column: str
+    check: str
+    rows: int
+    examples: tuple[str, ...]
+
+
+def failure_lines(failures: Iterable[CheckFailure]) -> list[str]:
+    """One line per failure: what failed, in how many rows, with example values.
 
     Value checks on a column whose dtype is already wrong only repeat that failure as
-    type errors, so they are left out.
+    type errors, so they are left out. The pandas validator and the Dask engine's
+    per-partition one (counts summed) both report through this.
     """
+    listed = list(failures)
+    wrong_dtype = {failure.column for failure in listed if is_dtype_check(failure.check)}
     lines: list[str] = []
-    wrong_dtype = {
-        column
-        for column, check in zip(failure_cases["column"], failure_cases["check"], strict=True)
-        if _is_dtype_check(str(check))
-    }
+    for failure in listed:
+        check = failure.check
+        if failure.column in wrong_dtype and not is_dtype_check(check):
+            continue
+        if check in FRAME_CHECKS:
+            lines.extend(f"column {name}: {describe_check(check)}" for name in failure.examples)
+            continue
+        rows = failure.rows
+        row_text = f"{rows} bad row{'s' if rows != 1 else ''}" if rows else "whole column"
+        examples = ", ".join(failure.examples[:MAX_EXAMPLES])
+        what = f"{row_text}, {describe_check(check)}"
+        lines.append(f"column {failure.column!r}: {what}; examples: [{examples}]")
+    return lines
+
+
+def summarize_failures(failure_cases: pd.DataFrame) -> list[str]:
+    """`failure_lines` of Pandera's failure cases (one row per failing value)."""
+    failures = []
     grouped = failure_cases.groupby(["column", "check"], dropna=False, sort=True)
     for (column, check), cases in grouped:
-        if column in wrong_dtype and not _is_dtype_check(str(check)):
-            continue
-        if check in ("column_in_dataframe", "column_in_schema"):
-            names = sorted({str(value) for value in cases["failure_case"]})
-            for name in names:
-                lines.append(f"column {name!r}: {_describe_check(str(check))}")
-            continue
-        rows = cases["index"].dropna().nunique()
-        examples = cases["failure_case"].drop_duplicates().head(_MAX_EXAMPLES).tolist()
-        row_text = f"{rows} bad row{'s' if rows != 1 else ''}" if rows else "whole column"
-        lines.append(
-            f"column {column!r}: {row_text}, {_describe_check(str(check))}; examples: {examples}"
-        )
-    return lines
+        values = cases["failure_case"]
+        if check in FRAME_CHECKS:
+            examples = tuple(repr(name) for name in sorted({str(value) for value in values}))
+        else:
+            examples = tuple(repr(value) for value in values.drop_duplicates().head(MAX_EXAMPLES))
+        rows = int(cases["index"].dropna().nunique())
+        failures.append(CheckFailure(str(column), str(check), rows, examples))
+    return failure_lines(failures)
 
 
 class SchemaValidator:

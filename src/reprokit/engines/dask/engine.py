@@ -1,21 +1,20 @@
-"""The Dask engine: the declared pipeline with Dask node implementations and Dask tables.
+"""The Dask engine's mapping of the declared pipeline and catalog (pure; no cluster needed).
 
 Switching engines changes no node code and no pipeline YAML. Each declared node keeps its
-name, inputs and outputs; where its function has a Dask implementation (the registry
-below, keyed by the function's import path) that runs instead. A node without one runs
-unchanged if it receives no table (e.g. the quality gate), and fails naming itself if it
-would receive a Dask table (it would need the whole table in this process).
+name, inputs and outputs; where its function has a Dask implementation (registered by the
+function's import path, see `register_dask_node`) that runs instead. A node without one
+runs unchanged if it receives no table (e.g. the quality gate), and fails naming itself if
+it would receive a Dask table (it would need the whole table in this process).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 from reprokit._compat.kedro import with_func
-from reprokit.config.models import EngineConfig
+from reprokit.core.registry import Registry
 from reprokit.engines.dask._api import compute
 from reprokit.engines.errors import EngineError
 from reprokit.logs import get_logger
@@ -24,15 +23,23 @@ log = get_logger(__name__)
 
 _NODES = "reprokit.engines.dask.nodes"
 _TRAINING = "reprokit.engines.dask.training"
-# Pandas node function -> its Dask implementation (same signature), both as import paths.
-DASK_IMPLEMENTATIONS: dict[str, str] = {
-    "reprokit.nodes.ingest.conform_to_schema": f"{_NODES}.conform_to_schema",
-    "reprokit.nodes.split.split_frame": f"{_NODES}.split_frame",
-    "reprokit.nodes.features.fit_feature_state": f"{_NODES}.fit_feature_state",
-    "reprokit.nodes.features.transform_features": f"{_NODES}.transform_features",
-    "reprokit.nodes.train.train_model": f"{_TRAINING}.train_model",
-    "reprokit.nodes.evaluate.evaluate_model": f"{_TRAINING}.evaluate_model",
-}
+REGISTER_CALL = "reprokit.engines.dask.register_dask_node(node_function_path, dask_function)"
+# Pandas node function (its import path) -> its Dask implementation (same signature).
+DASK_NODES: Registry[Callable[..., Any]] = Registry(
+    key="Dask implementation of",
+    group="reprokit.dask_nodes",
+    register_call=REGISTER_CALL,
+    error=EngineError,
+)
+for _function, _implementation in {
+    "reprokit.nodes.ingest.conform_to_schema": f"{_NODES}:conform_to_schema",
+    "reprokit.nodes.split.split_frame": f"{_NODES}:split_frame",
+    "reprokit.nodes.features.fit_feature_state": f"{_NODES}:fit_feature_state",
+    "reprokit.nodes.features.transform_features": f"{_NODES}:transform_features",
+    "reprokit.nodes.train.train_model": f"{_TRAINING}:train_model",
+    "reprokit.nodes.evaluate.evaluate_model": f"{_TRAINING}:evaluate_model",
+}.items():
+    DASK_NODES.register(_function, _implementation)
 # Nodes that summarise tables (statistics a bounded sample estimates well) run the pandas
 # function on a deterministic sample of at most SAMPLE_ROWS rows of each table input: the
 # whole table when it is smaller, so small data gives the pandas engine's result.
@@ -44,16 +51,21 @@ DASK_TABLE_DATASET = "reprokit.engines.dask.datasets.DaskTableDataset"
 SCHEMA_VALIDATOR = "reprokit.schemas.SchemaValidator"
 
 
+def register_dask_node(
+    node_function: str, implementation: Callable[..., Any] | str, *, replace: bool = False
+) -> None:
+    """Run `implementation` (same signature; may be a `"module:attribute"` reference) on the
+    Dask engine wherever a node's function is `node_function` (`module.qualname`)."""
+    DASK_NODES.register(node_function, implementation, replace=replace)
+
+
 def function_path(function: Callable[..., Any]) -> str:
     return f"{function.__module__}.{function.__qualname__}"
 
 
 def implementation(path: str) -> Callable[..., Any] | None:
     """The Dask implementation registered for the node function at `path`, if any."""
-    from reprokit.pipeline.spec import import_function
-
-    target = DASK_IMPLEMENTATIONS.get(path)
-    return None if target is None else import_function(path, target)
+    return DASK_NODES.find(path)
 
 
 def _refuse_tables(node_name: str, function: Callable[..., Any]) -> Callable[..., Any]:
@@ -65,8 +77,8 @@ def _refuse_tables(node_name: str, function: Callable[..., Any]) -> Callable[...
         if tables:
             raise EngineError(
                 f"node {node_name!r}: {function_path(function)} has no Dask implementation "
-                f"and would need whole tables in one process; register one in "
-                f"reprokit.engines.dask.engine.DASK_IMPLEMENTATIONS or run with engine=local"
+                f"and would need whole tables in one process; register one with "
+                f"`{REGISTER_CALL}` or run with engine=local"
             )
         return function(*args, **kwargs)
 
@@ -155,23 +167,3 @@ def _validation_options(name: str, validator: Any) -> dict[str, Any]:
             f"{SCHEMA_VALIDATOR} only, got {spec.get('class')!r}"
         )
     return dict(spec.get("options", {}))
-
-
-class DaskEngine:
-    """The Dask engine: its session is a Dask client (and local cluster) for one run."""
-
-    def __init__(self, config: EngineConfig) -> None:
-        self.config = config
-
-    def adapt_pipeline(self, pipeline: Any) -> Any:
-        return adapt_pipeline(pipeline)
-
-    def adapt_catalog(self, entries: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        return adapt_catalog(entries)
-
-    @contextmanager
-    def session(self) -> Iterator[Any]:
-        from reprokit.engines.dask.cluster import dask_client
-
-        with dask_client(self.config) as client:
-            yield client

@@ -23,8 +23,8 @@ from reprokit.engines.dask.validation import ValidatedFrame
 from reprokit.errors import DataError, LeakageError
 from reprokit.logs import get_logger
 from reprokit.nodes import features as pandas_features
+from reprokit.nodes import parse_section, parse_task, preview, require_columns
 from reprokit.nodes import split as pandas_split
-from reprokit.nodes._common import parse_section, parse_task, preview, require_columns
 from reprokit.schemas.build import as_schema_spec
 
 log = get_logger(__name__)
@@ -147,7 +147,7 @@ def _stratified_labels(
     seeded = parsed.model_copy(update={"seed": (parsed.seed + number) % 2**32})
     labels = np.full(len(partition), TRAIN, dtype=np.int8)
     if len(partition):
-        _, valid, test = pandas_split._stratified_positions(
+        _, valid, test = pandas_split.stratified_positions(
             partition.reset_index(drop=True), seeded, target, task
         )
         labels[valid] = VALID
@@ -280,7 +280,7 @@ def fit_feature_state(  # noqa: PLR0917
         "missing_target": table[target].isna().sum(),
         "counts": {
             column: table[column]
-            .map_partitions(pandas_features._as_labels, meta=(column, object))
+            .map_partitions(pandas_features.as_labels, meta=(column, object))
             .value_counts(dropna=True)
             for column in categorical
         },
@@ -300,15 +300,12 @@ def fit_feature_state(  # noqa: PLR0917
     state = pandas_features.fit_feature_state(
         stand_in, features, schema, target, task, id_column, timestamp_column, group_column
     )
-    threshold = config.min_category_frequency * rows
     for column in state["categorical"]:
-        counts = found["counts"][column]
-        kept = sorted(str(label) for label, count in counts.items() if count >= threshold)
-        folded = sorted(str(label) for label, count in counts.items() if count < threshold)
-        state["categorical"][column] = [
-            label for label in kept if label != pandas_features.OTHER
-        ] + [pandas_features.OTHER]
-        state["folded_categories"][column] = folded
+        state["categorical"][column], state["folded_categories"][column] = (
+            pandas_features.fold_categories(
+                found["counts"][column].to_dict(), rows, config.min_category_frequency
+            )
+        )
     return pandas_features.parse_state(state).model_dump(mode="json")
 
 
@@ -327,7 +324,7 @@ def _categorical_columns(  # noqa: PLR0917
         chosen = [
             name
             for name, column in spec.columns.items()
-            if pandas_features._is_categorical(column.dtype) and name not in reserved
+            if pandas_features.is_categorical(column.dtype) and name not in reserved
         ]
     else:
         chosen = list(dict.fromkeys(config.categorical))

@@ -35,7 +35,7 @@ from reprokit.models import lightgbm as lightgbm_model
 from reprokit.models import load_model
 from reprokit.models.base import recorded_curve
 from reprokit.nodes import evaluate as pandas_evaluate
-from reprokit.nodes._common import parse_section
+from reprokit.nodes import parse_section
 from reprokit.nodes.features import FeatureState, parse_state
 
 log = get_logger(__name__)
@@ -355,24 +355,7 @@ def evaluate_model(
         raise DataError(f"{pandas_evaluate.DATASET}: the frame has 0 rows; expected at least 1")
     labels = np.concatenate([part[0] for part in scored])
     predictions = np.concatenate([part[1] for part in scored])
-    if fitted.task == "binary":
-        report = pandas_evaluate._binary_report(labels.astype(np.int64), predictions, config)
-    elif fitted.task == "multiclass":
-        report = pandas_evaluate._multiclass_report(labels.astype(np.int64), predictions, fitted)
-    else:
-        report = pandas_evaluate._regression_report(labels.astype(np.float64), predictions)
-    key = pandas_evaluate.KEY_METRIC[fitted.task]
-    importance = pandas_evaluate._feature_importance(predictor)
-    report.tables["feature_importance"] = importance
-    report.figures["feature_importance"] = pandas_evaluate._importance_figure(
-        importance, key, report.metrics[key]
-    )
-    metrics: dict[str, float] = {
-        name: round(float(value), pandas_evaluate.METRIC_DECIMALS)
-        for name, value in report.metrics.items()
-    }
-    metrics["n_test"] = len(labels)
-    return metrics, report.tables, report.figures
+    return pandas_evaluate.score_predictions(labels, predictions, predictor, fitted, config)
 
 
 def _partition_scores(

@@ -19,12 +19,18 @@ from reprokit.engines.dask._api import compute
 from reprokit.errors import DataError
 from reprokit.logs import get_logger
 from reprokit.schemas.build import as_schema_spec, build_schema
-from reprokit.schemas.validator import _describe_check, _is_dtype_check
+from reprokit.schemas.validator import (
+    FRAME_CHECKS,
+    MAX_EXAMPLES,
+    CheckFailure,
+    describe_check,
+    failure_lines,
+)
 
 log = get_logger(__name__)
-MAX_EXAMPLES = 5
 REPORT_COLUMNS = ("column", "check", "rows", "examples", "partition_rows")
-_FRAME_CHECKS = ("column_in_dataframe", "column_in_schema")
+# Joins a partition's example values in one report cell (a character no repr contains).
+EXAMPLE_SEPARATOR = "\x1f"
 
 
 @dataclass(frozen=True)
@@ -64,7 +70,7 @@ def partition_report(frame: pd.DataFrame, spec: Mapping[str, Any]) -> pd.DataFra
                     "column": str(column),
                     "check": str(check),
                     "rows": int(group["index"].dropna().nunique()),
-                    "examples": "\x1f".join(repr(value) for value in examples.tolist()),
+                    "examples": EXAMPLE_SEPARATOR.join(repr(value) for value in examples.tolist()),
                     "partition_rows": 0,
                 }
             )
@@ -76,30 +82,17 @@ def partition_report(frame: pd.DataFrame, spec: Mapping[str, Any]) -> pd.DataFra
 def summarize(report: pd.DataFrame) -> list[str]:
     """The summed per-partition report as the pandas engine's lines: what, how many rows."""
     failures = report[report["check"] != ""]
-    wrong_dtype = {
-        column
-        for column, check in zip(failures["column"], failures["check"], strict=True)
-        if _is_dtype_check(check)
-    }
-    lines: list[str] = []
-    for (column, check_name), group in failures.groupby(["column", "check"], sort=True):
-        check = str(check_name)
-        if column in wrong_dtype and not _is_dtype_check(check):
-            continue
-        if check in _FRAME_CHECKS:
-            names = sorted({part for text in group["examples"] for part in text.split("\x1f")})
-            lines.extend(f"column {name}: {_describe_check(check)}" for name in names)
-            continue
-        rows = int(group["rows"].sum())
-        examples = list(
-            dict.fromkeys(part for text in group["examples"] for part in text.split("\x1f"))
-        )[:MAX_EXAMPLES]
-        row_text = f"{rows} bad row{'s' if rows != 1 else ''}" if rows else "whole column"
-        lines.append(
-            f"column {column!r}: {row_text}, {_describe_check(check)}; examples: "
-            f"[{', '.join(examples)}]"
+    summed = []
+    for (column, check), group in failures.groupby(["column", "check"], sort=True):
+        examples = [part for text in group["examples"] for part in text.split(EXAMPLE_SEPARATOR)]
+        if check in FRAME_CHECKS:
+            examples = sorted(set(examples))
+        summed.append(
+            CheckFailure(
+                str(column), str(check), int(group["rows"].sum()), tuple(dict.fromkeys(examples))
+            )
         )
-    return lines
+    return failure_lines(summed)
 
 
 def duplicate_lines(frame: Any, spec: SchemaSpec) -> list[str]:
@@ -124,7 +117,7 @@ def duplicate_lines(frame: Any, spec: SchemaSpec) -> list[str]:
         if int(rows):
             examples = [repr(value) for value in sorted(head.index.tolist())]
             lines.append(
-                f"column {name!r}: {int(rows)} bad rows, {_describe_check('field_uniqueness')}; "
+                f"column {name!r}: {int(rows)} bad rows, {describe_check('field_uniqueness')}; "
                 f"examples: [{', '.join(examples)}]"
             )
     return lines
