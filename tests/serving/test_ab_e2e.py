@@ -24,8 +24,15 @@ import httpx
 import pandas as pd
 import pytest
 import yaml
-from tests.serving.test_service_e2e import bentoml_env, bentoml_server, tool
-from tests.support import access_log_lines, copy_project, free_port, run
+from tests.support import (
+    access_log_lines,
+    bentoml_env,
+    bentoml_server,
+    copy_project,
+    free_port,
+    run,
+)
+from tests.support.tools import stdout_of
 
 from reprokit.serving.ab import caller_bucket
 from reprokit.serving.batch import frame_to_records
@@ -65,9 +72,9 @@ def project(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) 
         "REPROKIT_RATE_LIMIT_RPS": "0",
     }
     run(["reprokit", "run"], root)
-    champion = tool(["reprokit", "package"], root, env).strip().split()[-1]
+    champion = stdout_of(["reprokit", "package"], root, env).strip().split()[-1]
     run(["reprokit", "run", "model.num_leaves=7"], root)
-    challenger = tool(["reprokit", "package"], root, env).strip().split()[-1]
+    challenger = stdout_of(["reprokit", "package"], root, env).strip().split()[-1]
     assert champion != challenger
     return Project(root=root, env=env, champion=champion, challenger=challenger)
 
