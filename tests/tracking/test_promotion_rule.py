@@ -19,13 +19,16 @@ from typing import Any
 import pytest
 from tests.support import (
     MODEL,
+    PROJECT_ROOT,
     Executed,
     aliases,
     executions_in_copy,
     versions,
 )
 
-from reprokit.tracking.promotion import Candidate, PromotionRule, decide
+from reprokit.config.compose import workspace_from_conf
+from reprokit.tracking.promotion import Candidate, PromotionRule, decide, rejudges_reused
+from reprokit.tracking.store import promotion_rule
 
 RULE = PromotionRule("roc_auc", "maximize", min_improvement=0.01)
 SPLIT, OTHER_SPLIT = "a" * 32, "b" * 32
@@ -92,6 +95,65 @@ def test_a_minimized_metric_promotes_the_lower_value() -> None:
     rule = PromotionRule("log_loss", "minimize")
     assert decide(candidate("2", 0.30), candidate("1", 0.35), rule).action == "promote"
     assert decide(candidate("2", 0.40), candidate("1", 0.35), rule).action == "keep"
+
+
+def test_a_champion_without_the_metric_is_not_compared() -> None:
+    decision = decide(candidate("2", 0.9), candidate("1", None), RULE)
+    assert decision.action == "refuse"
+    assert decision.reason.startswith("champion v1 has no roc_auc; to replace v1 anyway: ")
+
+
+@pytest.mark.parametrize(
+    ("challenger", "champion", "missing"),
+    [
+        (candidate("2", 0.9, evaluation=None), candidate("1", 0.7), "v2"),
+        (candidate("2", 0.9), candidate("1", 0.7, evaluation=None), "v1"),
+    ],
+)
+def test_a_version_without_an_evaluation_hash_is_not_compared(
+    challenger: Candidate, champion: Candidate, missing: str
+) -> None:
+    decision = decide(challenger, champion, RULE)
+    assert decision.action == "refuse"
+    assert f"{missing} has no recorded evaluation config (hash)" in decision.reason
+
+
+@pytest.mark.parametrize(
+    ("champion", "evaluated", "judged"),
+    [
+        (None, True, True),  # no champion yet: the reused version may take it
+        ("1", True, True),  # another version holds champion: judge on this run's metrics
+        ("3", True, False),  # it already is champion
+        ("1", False, False),  # this run did not evaluate: nothing to judge with
+        (None, False, False),
+    ],
+)
+def test_a_reused_version_is_judged_again_only_with_new_metrics_and_not_as_champion(
+    champion: str | None, evaluated: bool, judged: bool
+) -> None:
+    assert rejudges_reused("3", champion, evaluated) is judged
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ((), PromotionRule("roc_auc", "maximize", 0.0)),
+        (("experiment=diabetes",), PromotionRule("rmse", "minimize", 0.0)),
+        (
+            ("tracking.promotion.direction=minimize", "tracking.promotion.min_improvement=0.02"),
+            PromotionRule("roc_auc", "minimize", 0.02),
+        ),
+        (
+            ("tracking.promotion.metric=log_loss", "tracking.promotion.direction=minimize"),
+            PromotionRule("log_loss", "minimize", 0.0),
+        ),
+    ],
+)
+def test_the_rule_comes_from_the_task_and_tracking_promotion(
+    overrides: tuple[str, ...], expected: PromotionRule
+) -> None:
+    config = workspace_from_conf(PROJECT_ROOT, list(overrides)).config
+    assert promotion_rule(config) == expected
 
 
 # --- the real registry ------------------------------------------------------------------------
