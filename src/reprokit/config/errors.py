@@ -31,16 +31,20 @@ def _field_types(model: type[BaseModel], key: str) -> list[Any]:
     return []
 
 
-def models_at(path: Sequence[str]) -> list[type[BaseModel]]:
-    """The config models that can sit at `path` (several for a tagged union)."""
+def models_at(path: Sequence[str], *, into_lists: bool = False) -> list[type[BaseModel]]:
+    """The config models that can sit at `path` (several for a tagged union); with
+    `into_lists`, a numeric part indexes a list of models (`features.derived.0`)."""
     current: list[Any] = [ReprokitConfig]
     for part in path:
         following: list[Any] = []
         for candidate in current:
+            origin = typing.get_origin(candidate)
             if isinstance(candidate, type) and issubclass(candidate, BaseModel):
                 following.extend(_field_types(candidate, part))
-            elif typing.get_origin(candidate) is dict:
+            elif origin is dict:
                 following.extend(_unwrap(typing.get_args(candidate)[1]))
+            elif origin is list and into_lists and part.isdigit():
+                following.extend(_unwrap(typing.get_args(candidate)[0]))
         current = following
     return [c for c in current if isinstance(c, type) and issubclass(c, BaseModel)]
 
@@ -48,27 +52,39 @@ def models_at(path: Sequence[str]) -> list[type[BaseModel]]:
 def _allowed_keys(parent: Sequence[str]) -> list[str]:
     keys = {
         field.alias or name
-        for model in models_at(parent)
+        for model in models_at(parent, into_lists=True)
         for name, field in model.model_fields.items()
     }
     return sorted(keys)
 
 
 def _key_parts(loc: Sequence[int | str]) -> list[str]:
-    """Dotted key from a pydantic `loc`, without union-branch tags such as `list[str]`."""
+    """Dotted key from a pydantic `loc`, without the union-branch tags pydantic inserts
+    (`list[str]`, or `synthetic_credit` in `data.source.synthetic_credit.rows`): the key is
+    what the user writes, `data.source.rows`."""
     parts: list[str] = []
     for element in loc:
         text = str(element)
         if "[" in text or text in {"str", "int", "float", "bool", "none"}:
             continue
-        if parts and not models_at(parts) and _is_union_tag(parts, text):
+        if parts and _is_union_tag(parts, text):
             continue
         parts.append(text)
     return parts
 
 
 def _is_union_tag(parts: Sequence[str], text: str) -> bool:
-    return text in {"synthetic_credit", "bundled", "file", "ratio", "log", "date_parts"}
+    """`text` is the tag (discriminator value, e.g. `kind: ratio`) of a branch of the tagged
+    union at `parts`, which pydantic puts in the error's location."""
+    models = models_at(parts, into_lists=True)
+    tags = {
+        value
+        for model in models
+        for field in model.model_fields.values()
+        if typing.get_origin(field.annotation) is typing.Literal
+        for value in typing.get_args(field.annotation)
+    }
+    return len(models) > 1 and text in tags
 
 
 def _describe_error(error: Any, provenance: Provenance) -> tuple[str, str]:
