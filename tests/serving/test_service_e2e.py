@@ -32,6 +32,8 @@ from tests.support.serving import (
     MAX_BODY_BYTES,
     bentoml_env,
     bentoml_server,
+    predict,
+    split_records,
 )
 from tests.support.tools import stdout_of, stop_group
 
@@ -62,18 +64,11 @@ def served(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) -
 
 
 def post(served: Served, body: Any, key: str | None = API_KEY, **kwargs: Any) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    headers.update(kwargs.pop("headers", {}))
-    if "content" not in kwargs:
-        kwargs["content"] = json.dumps(body)
-        headers.setdefault("Content-Type", "application/json")
-    return httpx.post(f"{served.url}/predict", headers=headers, timeout=60, **kwargs)
+    return predict(served.url, body, key, **kwargs)
 
 
 def test_records(served: Served, rows: int | None = None) -> list[dict[str, Any]]:
-    test = pd.read_parquet(served.root / "data/03_primary/test.parquet")
-    records = frame_to_records(test.drop(columns=["default"]))
-    return records if rows is None else records[:rows]
+    return split_records(served.root, rows)
 
 
 test_records.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test

@@ -9,9 +9,12 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tests.support.tools import free_port, stop_group, tool_env
+
+if TYPE_CHECKING:
+    import httpx
 
 API_KEY = "test-key-1"
 FUZZ_KEY = "test-key-fuzz"
@@ -82,6 +85,33 @@ def bentoml_server(root: Path, env: Mapping[str, str], log: Path) -> Iterator[st
         yield url
     finally:
         stop_group(process)
+
+
+def split_records(
+    root: Path, rows: int | None = None, offset: int = 0, target: str = "default"
+) -> list[dict[str, Any]]:
+    """Rows of the project's test split as the records a client sends (no target column)."""
+    import pandas as pd
+
+    from reprokit.serving.batch import frame_to_records
+
+    test = pd.read_parquet(root / "data/03_primary/test.parquet").drop(columns=[target])
+    return frame_to_records(
+        test.iloc[offset:] if rows is None else test.iloc[offset : offset + rows]
+    )
+
+
+def predict(url: str, body: Any, key: str | None = API_KEY, **kwargs: Any) -> httpx.Response:
+    """POST `body` as JSON to the service's /predict with `key` as bearer token (None: no
+    Authorization header); `content=` sends raw bytes instead, `headers=` adds headers."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    headers.update(kwargs.pop("headers", {}))
+    if "content" not in kwargs:
+        kwargs["content"] = json.dumps(body)
+        headers.setdefault("Content-Type", "application/json")
+    return httpx.post(f"{url}/predict", headers=headers, timeout=60, **kwargs)
 
 
 def access_log_lines(log: Path, request_id: str, timeout: float = 10.0) -> list[dict[str, Any]]:
