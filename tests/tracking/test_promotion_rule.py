@@ -147,8 +147,18 @@ def test_a_reused_version_is_judged_again_only_with_new_metrics_and_not_as_champ
             PromotionRule("roc_auc", "minimize", 0.02),
         ),
         (
-            ("tracking.promotion.metric=log_loss", "tracking.promotion.direction=minimize"),
-            PromotionRule("log_loss", "minimize", 0.0),
+            ("tracking.promotion.metric=accuracy", "tracking.promotion.direction=minimize"),
+            PromotionRule("accuracy", "minimize", 0.0),
+        ),
+        # Before: a named metric without a direction was maximized, log loss and RMSE too.
+        (("tracking.promotion.metric=log_loss",), PromotionRule("log_loss", "minimize", 0.0)),
+        (
+            ("experiment=diabetes", "tracking.promotion.metric=mae"),
+            PromotionRule("mae", "minimize", 0.0),
+        ),
+        (
+            ("experiment=diabetes", "tracking.promotion.metric=r2"),
+            PromotionRule("r2", "maximize", 0.0),
         ),
     ],
 )

@@ -20,6 +20,8 @@ METRICS_BY_TASK: dict[str, tuple[str, ...]] = {
     "multiclass": MULTICLASS_METRICS,
     "regression": REGRESSION_METRICS,
 }
+# The metrics of METRICS_BY_TASK that are better when lower.
+MINIMIZED_METRICS = frozenset({"log_loss", "rmse", "mae"})
 
 
 # Project and dataset names make the BentoML model's name (`<project>-<data>`, a BentoML tag
@@ -262,6 +264,7 @@ class PromotionRule(StrictModel):
     """When a newly registered model takes the `champion` alias automatically.
 
     `metric: null` means the task's primary metric (ROC AUC, multi-class log loss, RMSE).
+    `direction: null` means the way the metric improves (log loss, RMSE, MAE: minimize).
     """
 
     metric: str | None = None
@@ -272,7 +275,10 @@ class PromotionRule(StrictModel):
         default_metric, default_direction = PRIMARY_METRIC[task]
         if self.metric is None:
             return default_metric, self.direction or default_direction
-        return self.metric, self.direction or "maximize"
+        # A named metric without a direction goes the way that metric improves: losses and
+        # errors down (maximizing `rmse` would promote the worse model).
+        implied = "minimize" if self.metric in MINIMIZED_METRICS else "maximize"
+        return self.metric, self.direction or implied
 
 
 class TrackingConfig(StrictModel):
