@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from tests.support import file_sha256
 
 from reprokit.datagen import writer
 from reprokit.datagen.credit import generate_credit
@@ -24,10 +24,6 @@ def credit() -> pd.DataFrame:
 
 def _chunks(frame: pd.DataFrame, size: int) -> list[pd.DataFrame]:
     return [frame.iloc[start : start + size] for start in range(0, len(frame), size)]
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _leftovers(directory: Path) -> list[str]:
@@ -57,7 +53,7 @@ def test_parquet_bytes_are_deterministic(tmp_path: Path, credit: pd.DataFrame) -
     write_table(second, _chunks(credit, 1_000))
     # Different chunking, same rows: row groups are fixed-size, so the bytes are the same too.
     write_table(rechunked, _chunks(credit, 333))
-    assert _sha256(first) == _sha256(second) == _sha256(rechunked)
+    assert file_sha256(first) == file_sha256(second) == file_sha256(rechunked)
 
 
 def test_parquet_row_groups_have_a_fixed_size(
@@ -102,7 +98,7 @@ def test_failure_midway_keeps_the_previous_good_file(
 ) -> None:
     path = tmp_path / f"credit{suffix}"
     write_table(path, [credit.iloc[:100]])
-    before = _sha256(path)
+    before = file_sha256(path)
 
     def interrupted() -> Iterator[pd.DataFrame]:
         yield credit.iloc[:500]
@@ -110,7 +106,7 @@ def test_failure_midway_keeps_the_previous_good_file(
 
     with pytest.raises(error):
         write_table(path, interrupted())
-    assert _sha256(path) == before
+    assert file_sha256(path) == before
     assert _leftovers(tmp_path) == []
 
 

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tests.support import PROJECT_ROOT, git_init, run
-from tests.tracking.test_tracking_support import Executions, store_client
+from tests.support import PROJECT_ROOT, Executions, git_init, run, store_client
 
 from reprokit.core.content.files import file_md5
 from reprokit.datagen.prepare import ensure_source, marker_path

@@ -16,8 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.support import PROJECT_ROOT, git_init, run, tool_env
-from tests.tracking.test_tracking_support import all_runs, md5, sha256, store_client
+from tests.support import PROJECT_ROOT, all_runs, git_init, md5, run, sha256, store_client, tool_env
 
 pytestmark = pytest.mark.slow
 

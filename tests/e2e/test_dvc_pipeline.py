@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-from tests.support import commit_all, copy_project, git_init, run
+from tests.support import commit_all, copy_project, file_sha256, git_init, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dvc")]
 STAGES = ("data", "prepare", "features", "train", "evaluate", "track", "package")
@@ -30,10 +29,6 @@ def repro_project(
     assert ran_stages(result.stdout + result.stderr) == set(STAGES)
     commit_all(project, "first repro")
     yield project
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_full_repro_writes_model_metrics_and_plots(repro_project: Path) -> None:
@@ -78,14 +73,16 @@ def test_second_repro_is_a_no_op(repro_project: Path) -> None:
 
 
 def test_model_param_experiment_reruns_only_model_stages(repro_project: Path) -> None:
-    before = sha256(repro_project / "data/06_models/model.txt")
-    features_before = sha256(repro_project / "data/05_model_input/train_features.parquet")
+    before = file_sha256(repro_project / "data/06_models/model.txt")
+    features_before = file_sha256(repro_project / "data/05_model_input/train_features.parquet")
     result = run(["dvc", "exp", "run", "-S", "model.num_leaves=63"], repro_project)
     assert ran_stages(result.stdout) == {"train", "evaluate", "track", "package"}
     params = yaml.safe_load((repro_project / "params.yaml").read_text())
     assert params["model"]["num_leaves"] == 63
-    assert sha256(repro_project / "data/06_models/model.txt") != before
-    assert sha256(repro_project / "data/05_model_input/train_features.parquet") == features_before
+    assert file_sha256(repro_project / "data/06_models/model.txt") != before
+    assert (
+        file_sha256(repro_project / "data/05_model_input/train_features.parquet") == features_before
+    )
     shown = run(["dvc", "exp", "show", "--json"], repro_project)
     assert "num_leaves" in shown.stdout
     run(["git", "checkout", "-q", "--", "."], repro_project)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.support import PROJECT_ROOT, copy_project, run
+from tests.support import PROJECT_ROOT, copy_project, file_sha256, run
 
 pytestmark = pytest.mark.slow
 
@@ -22,18 +21,14 @@ def kedro_project(
     yield project
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def test_kedro_run_and_reprokit_run_give_the_same_model(kedro_project: Path) -> None:
     run(["kedro", "run"], kedro_project)
     model = kedro_project / "data/06_models/model.txt"
-    from_kedro = sha256(model)
+    from_kedro = file_sha256(model)
     run(["reprokit", "run"], kedro_project)
-    assert sha256(model) == from_kedro
+    assert file_sha256(model) == from_kedro
     run(["kedro", "run", "--pipelines=train"], kedro_project)
-    assert sha256(model) == from_kedro
+    assert file_sha256(model) == from_kedro
 
 
 def test_kedro_viz_build_shows_the_declared_pipelines(kedro_project: Path) -> None:

@@ -8,8 +8,6 @@ always terminated with its whole process group, and the test fails if any of it 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import time
 import urllib.error
@@ -20,13 +18,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support import copy_project, free_port, tool_env
+from tests.support import MODEL, copy_project, free_port, tool_env
+from tests.support.tools import group_alive, stop_group
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mlflow-server")]
 
-MODEL = "reprokit-credit"
 START_TIMEOUT = 180.0
-STOP_TIMEOUT = 30.0
 
 
 @dataclass
@@ -68,35 +65,6 @@ def wait_until_healthy(server: Server) -> None:
     pytest.fail(f"mlflow server not healthy within {START_TIMEOUT:.0f} s:\n{server.tail()}")
 
 
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def group_gone(process: subprocess.Popen[bytes], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        process.poll()  # reap the leader: a zombie still counts as a member of its group
-        if not group_alive(process.pid):
-            return True
-        time.sleep(0.2)
-    return False
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the server's process group (uvicorn and its workers), SIGKILL if it lingers."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        if not group_alive(process.pid):
-            break
-        os.killpg(process.pid, sig)  # start_new_session: the server leads its own group
-        if group_gone(process, STOP_TIMEOUT):
-            break
-    process.wait(timeout=STOP_TIMEOUT)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("mlflow-server")
@@ -134,7 +102,7 @@ def server(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) -
         wait_until_healthy(running)
         yield running
     finally:
-        stop(process)
+        stop_group(process)
     assert not group_alive(process.pid), "mlflow server processes were left running"
 
 

@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from tests.serving.test_service_e2e import bentoml_env, bentoml_server, post, tool
 from tests.support import commit_all, copy_project, git_init, run
-from tests.tracking.test_tracking_support import MODEL as REGISTERED
-from tests.tracking.test_tracking_support import store_client
+from tests.support.mlflow_store import MODEL as REGISTERED
+from tests.support.mlflow_store import store_client
+from tests.support.serving import bentoml_env, bentoml_server, predict
+from tests.support.tools import stdout_of
 
 from reprokit.models import load_model
 from reprokit.serving.batch import frame_to_records
@@ -73,7 +74,7 @@ def test_xgboost_trains_tracks_reproduces_serves_and_monitors(
     assert reproduced.stdout.strip().splitlines()[-1] == "IDENTICAL"
 
     env = bentoml_env(root, tmp_path / "bentoml")
-    tag = tool(["reprokit", "package"], root, env).strip().split()[-1]
+    tag = stdout_of(["reprokit", "package"], root, env).strip().split()[-1]
     assert tag.startswith("reprokit-credit:")
     state = json.loads((root / "data/04_feature/feature_state.json").read_text())
     features = pd.read_parquet(root / "data/05_model_input/test_features.parquet")
@@ -82,7 +83,7 @@ def test_xgboost_trains_tracks_reproduces_serves_and_monitors(
     test = pd.read_parquet(root / "data/03_primary/test.parquet")
     records = frame_to_records(test.drop(columns=[state["target"]]))
     with bentoml_server(root, env, tmp_path / "serve.log") as url:
-        response = post(_Served(url), {"records": records})
+        response = predict(url, {"records": records})
     assert response.status_code == 200, response.text[:2000]
     body = response.json()
     online = np.array([p["probabilities"]["1"] for p in body["predictions"]])
@@ -97,10 +98,3 @@ def test_xgboost_trains_tracks_reproduces_serves_and_monitors(
     assert summary["status"] == "ok", monitored.stdout
     assert summary["scored_by"] == "model"  # the XGBoost model scored the batch
     assert summary["reference"]["run_id"] == run_id
-
-
-class _Served:
-    """What `post` needs of the serving tests' fixture: the server's URL."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url

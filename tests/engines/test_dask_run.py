@@ -185,13 +185,14 @@ def test_the_dask_trained_model_serves_through_the_same_bentoml_service(
     import lightgbm as lgb
     import numpy as np
     import pandas as pd
-    from tests.serving.test_service_e2e import API_KEY, bentoml_env, bentoml_server, tool
+    from tests.support.serving import API_KEY, bentoml_env, bentoml_server
+    from tests.support.tools import stdout_of
 
     from reprokit.serving.batch import frame_to_records
 
     project = runs.project
     env = bentoml_env(project, tmp_path / "bentoml")
-    tag = tool(["reprokit", "package"], project, env).strip().split()[-1]
+    tag = stdout_of(["reprokit", "package"], project, env).strip().split()[-1]
     serving_env = {**env, "REPROKIT_MODEL_TAG": tag}
     with bentoml_server(project, serving_env, tmp_path / "serve.log") as url:
         test = pd.read_parquet(project / "data/03_primary/test.parquet")  # a folder of parts

@@ -18,8 +18,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from tests.support import copy_project, run
-from tests.tracking.test_tracking_support import MODEL, store_client
+from tests.support import MODEL, copy_project, run, store_client
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("monitoring-e2e")]
 

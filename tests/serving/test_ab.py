@@ -11,7 +11,7 @@ from typing import Any, cast
 import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry, Histogram
-from tests.serving.settings_env import from_env
+from tests.support.settings_env import from_env
 
 from reprokit.config.models import ChallengerConfig
 from reprokit.errors import ConfigError

@@ -21,14 +21,20 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pandas as pd
 import pytest
 import yaml
-from tests.serving.test_service_e2e import bentoml_env, bentoml_server, tool
-from tests.support import access_log_lines, copy_project, free_port, run
+from tests.support import (
+    access_log_lines,
+    bentoml_env,
+    bentoml_server,
+    copy_project,
+    free_port,
+    run,
+)
+from tests.support.serving import predict, split_records
+from tests.support.tools import stdout_of
 
 from reprokit.serving.ab import caller_bucket
-from reprokit.serving.batch import frame_to_records
 from reprokit.serving.bundle import ModelInfo, load_bundle, predict_frame
 from reprokit.serving.request import validate_records
 
@@ -65,9 +71,9 @@ def project(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) 
         "REPROKIT_RATE_LIMIT_RPS": "0",
     }
     run(["reprokit", "run"], root)
-    champion = tool(["reprokit", "package"], root, env).strip().split()[-1]
+    champion = stdout_of(["reprokit", "package"], root, env).strip().split()[-1]
     run(["reprokit", "run", "model.num_leaves=7"], root)
-    challenger = tool(["reprokit", "package"], root, env).strip().split()[-1]
+    challenger = stdout_of(["reprokit", "package"], root, env).strip().split()[-1]
     assert champion != challenger
     return Project(root=root, env=env, champion=champion, challenger=challenger)
 
@@ -107,17 +113,7 @@ def shadow_server(project: Project) -> Iterator[Server]:
 
 
 def records(project: Project, rows: int, offset: int = 0) -> list[dict[str, Any]]:
-    test = pd.read_parquet(project.root / "data/03_primary/test.parquet")
-    return frame_to_records(test.drop(columns=["default"]).iloc[offset : offset + rows])
-
-
-def predict(server: Server, body: dict[str, Any], key: str, **headers: str) -> httpx.Response:
-    return httpx.post(
-        f"{server.url}/predict",
-        json=body,
-        headers={"Authorization": f"Bearer {key}", **headers},
-        timeout=60,
-    )
+    return split_records(project.root, rows, offset)
 
 
 def metrics(server: Server) -> dict[str, float]:
@@ -163,7 +159,7 @@ def test_split_ratio_and_stickiness_per_key(split_server: Server) -> None:
     roles: dict[str, set[str]] = {}
     for key in KEYS:
         for _ in range(2 if key in KEYS[:40] else 1):  # stickiness: 40 keys ask twice
-            response = predict(split_server, body, key)
+            response = predict(split_server.url, body, key)
             assert response.status_code == 200, response.text
             role = response.json()["model"]["role"]
             tag = response.json()["model"]["tag"]
@@ -189,10 +185,10 @@ def test_split_ratio_and_stickiness_per_key(split_server: Server) -> None:
 def test_split_roles_reach_the_access_log(split_server: Server) -> None:
     key = next(key for key in KEYS if expected_challenger(key))
     predict(
-        split_server,
+        split_server.url,
         {"records": records(split_server.project, 1)},
         key,
-        **{"X-Request-ID": "ab-log-1"},
+        headers={"X-Request-ID": "ab-log-1"},
     )
     mine = access_log_lines(split_server.log, "ab-log-1")
     assert mine and mine[0]["model_role"] == "challenger"
@@ -213,7 +209,7 @@ def test_prediction_and_latency_histograms_by_model(split_server: Server) -> Non
     project = split_server.project
     key = next(key for key in KEYS if not expected_challenger(key))
     before = metrics(split_server)
-    assert predict(split_server, {"records": records(project, 25)}, key).status_code == 200
+    assert predict(split_server.url, {"records": records(project, 25)}, key).status_code == 200
     after = metrics(split_server)
     labels = {"model": project.champion, "role": "champion"}
     grew = sample(after, "reprokit_prediction_count", **labels) - sample(
@@ -243,7 +239,7 @@ def test_batching_keeps_per_request_422_and_exact_predictions(split_server: Serv
     before = metrics(split_server)
     with ThreadPoolExecutor(max_workers=16) as pool:
         responses = list(
-            pool.map(lambda rows: predict(split_server, {"records": rows}, key), bodies)
+            pool.map(lambda rows: predict(split_server.url, {"records": rows}, key), bodies)
         )
     after = metrics(split_server)
     for rows, response in zip(bodies, responses, strict=True):
@@ -282,7 +278,10 @@ def test_shadow_answers_with_champion_and_scores_challenger(shadow_server: Serve
     ids = [f"shadow-{number}" for number in range(5)]
     for request_id in ids:
         response = predict(
-            shadow_server, {"records": records(project, 4)}, KEYS[0], **{"X-Request-ID": request_id}
+            shadow_server.url,
+            {"records": records(project, 4)},
+            KEYS[0],
+            headers={"X-Request-ID": request_id},
         )
         assert response.status_code == 200
         assert response.json()["model"]["tag"] == project.champion

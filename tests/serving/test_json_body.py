@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tests.serving.test_middleware import call, echo_app
+from tests.support.asgi import call, echo_app
 
 from reprokit.serving.json_body import BodyError, StrictJsonMiddleware, check_body
 

@@ -14,7 +14,8 @@ from typing import Any
 import httpx
 import pytest
 from starlette.types import Receive, Scope, Send
-from tests.serving.settings_env import from_env
+from tests.support.asgi import call, echo_app
+from tests.support.settings_env import from_env
 
 from reprokit.logs import configure_app_logging
 from reprokit.serving.config import ServingSettings, SettingsError
@@ -37,33 +38,12 @@ def settings(**env: str) -> ServingSettings:
     return from_env(REPROKIT_API_KEYS="good-key", **env)
 
 
-async def echo_app(scope: Scope, receive: Receive, send: Send) -> None:
-    """Answers 200 with the size of the body it received."""
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body", False):
-            break
-    await send({"type": "http.response.start", "status": 200, "headers": []})
-    await send({"type": "http.response.body", "body": str(len(body)).encode()})
-
-
 def slow_app(seconds: float) -> Callable[[Scope, Receive, Send], Any]:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await asyncio.sleep(seconds)
         await echo_app(scope, receive, send)
 
     return app
-
-
-def call(app: Any, method: str, path: str, **kwargs: Any) -> httpx.Response:
-    async def go() -> httpx.Response:
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            return await client.request(method, path, **kwargs)
-
-    return asyncio.run(go())
 
 
 def test_settings_hash_keys_from_env_and_file(tmp_path: Path) -> None:

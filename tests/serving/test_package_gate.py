@@ -20,9 +20,7 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.serving.test_service_e2e import bentoml_env
-from tests.support import copy_project, run
-from tests.tracking.test_tracking_support import Executions, aliases, store_client
+from tests.support import Executions, aliases, bentoml_env, copy_project, run, store_client
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("package-gate")]
 

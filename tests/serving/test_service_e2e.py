@@ -9,11 +9,9 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,20 +22,25 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from tests.support import VENV_BIN, access_log_lines, copy_project, free_port, run, tool_env
+from tests.support import VENV_BIN, access_log_lines, copy_project, free_port, run
+from tests.support.serving import (
+    API_KEY,
+    AUTH_FAILURE_BURST,
+    BODY_TIMEOUT_S,
+    BURST,
+    BURST_KEY,
+    FUZZ_KEY,
+    MAX_BODY_BYTES,
+    bentoml_env,
+    bentoml_server,
+    predict,
+    split_records,
+)
+from tests.support.tools import stdout_of, stop_group
 
 from reprokit.serving.batch import frame_to_records
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serving")]
-
-API_KEY = "test-key-1"
-FUZZ_KEY = "test-key-fuzz"
-BURST_KEY = "test-key-burst"
-MAX_BODY_BYTES = 2_000_000
-BURST = 150
-AUTH_FAILURE_BURST = 20
-BODY_TIMEOUT_S = 1
-STARTUP_SECONDS = 120
 
 
 @dataclass(frozen=True)
@@ -49,103 +52,24 @@ class Served:
     tag: str
 
 
-def bentoml_env(root: Path, home: Path) -> dict[str, str]:
-    return {
-        **tool_env(root),
-        "BENTOML_HOME": str(home),
-        "BENTOML_DO_NOT_TRACK": "true",
-        "REPROKIT_API_KEYS": f"{API_KEY},{FUZZ_KEY},{BURST_KEY}",
-        "REPROKIT_RATE_LIMIT_RPS": "5",
-        "REPROKIT_RATE_LIMIT_BURST": str(BURST),
-        "REPROKIT_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
-        "REPROKIT_AUTH_FAILURES_RPS": "0.5",
-        "REPROKIT_AUTH_FAILURES_BURST": str(AUTH_FAILURE_BURST),
-        "REPROKIT_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S),
-        # The access log is read back as JSON lines (tests.support.access_log_lines).
-        "REPROKIT_LOG_FORMAT": "json",
-    }
-
-
-def tool(args: list[str], served_root: Path, env: dict[str, str]) -> str:
-    result = subprocess.run(
-        args, cwd=served_root, env=env, capture_output=True, text=True, timeout=300, check=False
-    )
-    assert result.returncode == 0, f"{args}: {result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    return result.stdout
-
-
-def wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"bentoml serve exited {process.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"bentoml serve not ready in {STARTUP_SECONDS} s:\n{log.read_text()}")
-
-
-def stop(process: subprocess.Popen[Any]) -> None:
-    if process.poll() is not None:
-        return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-
-
-@contextmanager
-def bentoml_server(root: Path, env: Mapping[str, str], log: Path) -> Iterator[str]:
-    """`bentoml serve` from `root` on a free loopback port, ready; yields its URL, and ends
-    its whole process group after (its workers too). Output goes to `log`."""
-    port = free_port()
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            ["bentoml", "serve", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=root,
-            env=dict(env),
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: teardown ends the workers too
-        )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_ready(process, url, log)
-        yield url
-    finally:
-        stop(process)
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) -> Iterator[Served]:
     base = tmp_path_factory.mktemp("serving")
     root = copy_project(base / "project", mlflow_db_template)
     run(["reprokit", "run"], root)
     env = bentoml_env(root, base / "bentoml")
-    tag = tool(["reprokit", "package"], root, env).strip().split()[-1]
+    tag = stdout_of(["reprokit", "package"], root, env).strip().split()[-1]
     log = base / "serve.log"
     with bentoml_server(root, env, log) as url:
         yield Served(root=root, url=url, env=env, log=log, tag=tag)
 
 
 def post(served: Served, body: Any, key: str | None = API_KEY, **kwargs: Any) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    headers.update(kwargs.pop("headers", {}))
-    if "content" not in kwargs:
-        kwargs["content"] = json.dumps(body)
-        headers.setdefault("Content-Type", "application/json")
-    return httpx.post(f"{served.url}/predict", headers=headers, timeout=60, **kwargs)
+    return predict(served.url, body, key, **kwargs)
 
 
 def test_records(served: Served, rows: int | None = None) -> list[dict[str, Any]]:
-    test = pd.read_parquet(served.root / "data/03_primary/test.parquet")
-    records = frame_to_records(test.drop(columns=["default"]))
-    return records if rows is None else records[:rows]
+    return split_records(served.root, rows)
 
 
 test_records.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
@@ -157,9 +81,11 @@ def last_run(served: Served) -> dict[str, Any]:
 
 
 def test_package_is_idempotent_and_records_the_run(served: Served) -> None:
-    again = tool(["reprokit", "package"], served.root, served.env)
+    again = stdout_of(["reprokit", "package"], served.root, served.env)
     assert again.strip() == f"already packaged: {served.tag}"
-    listed = json.loads(tool(["bentoml", "models", "list", "-o", "json"], served.root, served.env))
+    listed = json.loads(
+        stdout_of(["bentoml", "models", "list", "-o", "json"], served.root, served.env)
+    )
     assert [item["tag"] for item in listed] == [served.tag]
     model_yaml = next((Path(served.env["BENTOML_HOME"]) / "models").glob("*/*/model.yaml"))
     text = model_yaml.read_text()
@@ -196,7 +122,7 @@ def test_predictions_carry_probabilities_label_and_model(served: Served) -> None
     # The headers carry what `reprokit lineage` walks from: the served model's chain holds.
     headers = response.headers
     assert headers["x-reprokit-model-run-id"] == recorded["run_id"]
-    lineage = tool(
+    lineage = stdout_of(
         [
             "reprokit",
             "lineage",
@@ -257,7 +183,7 @@ def test_live_drift_gauges_stay_quiet_on_training_like_data_and_alarm_on_drift(
     assert not any(v for (name, _), v in quiet.items() if name == "reprokit_drift_alarm")
 
     drifted_file = served.root.parent / "drifted.parquet"
-    tool(
+    stdout_of(
         [
             "reprokit",
             "data",
@@ -307,7 +233,7 @@ def test_a_real_prometheus_fires_the_drift_alert(served: Served, tmp_path: Path)
             pytest.fail("prometheus missing: `make ops-tools` installs Debian's prometheus")
         pytest.skip("prometheus not installed (`make ops-tools`)")
     drifted_file = served.root.parent / "drifted-for-prometheus.parquet"
-    tool(
+    stdout_of(
         [
             "reprokit",
             "data",
@@ -706,7 +632,7 @@ def test_a_bad_setting_stops_start_up_naming_the_variable(
     try:
         stdout, stderr = process.communicate(timeout=60)
     finally:
-        stop(process)
+        stop_group(process)
     assert process.returncode == 2, stdout[-2000:] + stderr[-2000:]
     for text in expected:
         assert text in stderr
@@ -721,7 +647,7 @@ def _path_without_uv(path: str) -> str:
 def test_bentoml_build_makes_a_bento_with_the_model(served: Served) -> None:
     # No uv on PATH, as on a fresh machine: BentoML must find the venv's own uv package.
     env = {**served.env, "PATH": _path_without_uv(served.env["PATH"])}
-    tool([str(Path(VENV_BIN) / "bentoml"), "build"], served.root, env)
+    stdout_of([str(Path(VENV_BIN) / "bentoml"), "build"], served.root, env)
     bentos = list((Path(served.env["BENTOML_HOME"]) / "bentos" / "reprokit").glob("*/bento.yaml"))
     assert len(bentos) == 1
     bento = bentos[0].parent
@@ -737,7 +663,9 @@ def test_bentoml_build_makes_a_bento_with_the_model(served: Served) -> None:
 def test_batch_predict_matches_offline_and_rejects_bad_rows(served: Served) -> None:
     root = served.root
     source, target = root / "data/03_primary/test.parquet", root / "scored.parquet"
-    tool(["reprokit", "predict", "--input", str(source), "--output", str(target)], root, served.env)
+    stdout_of(
+        ["reprokit", "predict", "--input", str(source), "--output", str(target)], root, served.env
+    )
     scored = pd.read_parquet(target)
     state = json.loads((root / "data/04_feature/feature_state.json").read_text())
     features = pd.read_parquet(root / "data/05_model_input/test_features.parquet")

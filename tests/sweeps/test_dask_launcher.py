@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 import pytest
 from tests.support import copy_project
-from tests.sweeps.test_sweep_e2e import SMALL, events, reprokit, sweep_id_of, sweep_runs
+from tests.support.sweeps import SMALL, events, reprokit, sweep_id_of, sweep_runs
 
 from reprokit.config.models import EngineConfig
 from reprokit.sweeps.dask_launcher import dask_engine, launch_on_dask, refuse_dask_engine

@@ -3,22 +3,17 @@ params or code recomputes it (never a stale output). In-process runs on a projec
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from tests.support import copy_project
+from tests.support import copy_project, file_sha256
 
 from reprokit.node_cache import CACHE_DIR
 from reprokit.sweeps.jobs import JobResult, JobSpec, compose_job, run_job
 
 SMALL = ("data.source.rows=2000", "tracking=none", "evaluation=none")
 UPSTREAM = {"ingest", "split", "fit_features", "features_train", "features_valid", "features_test"}
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -63,13 +58,13 @@ def test_upstream_runs_once_and_reuse_changes_no_result(root: Path) -> None:
     assert ".reprokit/test-jobs/b" in second.catalog["model"]["filepath"]
     # The same job without reuse computes everything and trains the same model, bit for bit.
     plain = job(root, "plain", "model.num_leaves=15", reuse=False)
-    assert plain.reused == [] and sha256(model_file(plain)) == sha256(model_file(second))
+    assert plain.reused == [] and file_sha256(model_file(plain)) == file_sha256(model_file(second))
     assert plain.metrics == second.metrics
     # Same job again: nothing upstream of the metrics is recomputed, not even training.
     again = job(root, "c", "model.num_leaves=15")
     assert {"train", "evaluate"} <= set(again.reused) | UPSTREAM
     assert "train" in again.reused
-    assert sha256(model_file(again)) == sha256(model_file(second))
+    assert file_sha256(model_file(again)) == file_sha256(model_file(second))
 
 
 @pytest.mark.slow
@@ -118,4 +113,4 @@ def test_an_altered_cache_entry_is_never_reused(root: Path) -> None:
     cached.write_bytes(b"not the recorded content")
     result = job(root, "corrupt", "model.num_leaves=7")
     assert "ingest" in result.computed
-    assert sha256(model_file(result)) == sha256(model_file(base))
+    assert file_sha256(model_file(result)) == file_sha256(model_file(base))

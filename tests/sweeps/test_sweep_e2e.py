@@ -16,64 +16,12 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
-from tests.support import PROJECT_ROOT, copy_project, git_init, tool_env
+from tests.support import PROJECT_ROOT, copy_project, git_init, store_client, tool_env
+from tests.support.sweeps import SMALL, events, reprokit, sweep_id_of, sweep_runs
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("sweeps")]
-
-SMALL = ["data.source.rows=2000"]
-
-
-def reprokit(root: Path, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
-    env = {**tool_env(root), "REPROKIT_LOG_FORMAT": "json", "COLUMNS": "250"}
-    result = subprocess.run(
-        ["reprokit", *args],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert result.returncode == expect, (
-        f"reprokit {' '.join(args)} exited {result.returncode}\n{result.stdout[-3000:]}\n"
-        f"{result.stderr[-3000:]}"
-    )
-    return result
-
-
-def events(result: subprocess.CompletedProcess[str], name: str) -> list[dict[str, Any]]:
-    found = []
-    for line in result.stderr.splitlines():
-        if line.startswith("{") and f'"{name}"' in line:
-            record = json.loads(line)
-            if record.get("event") == name:
-                found.append(record)
-    return found
-
-
-def client(root: Path) -> Any:
-    from mlflow import MlflowClient
-
-    return MlflowClient(tracking_uri=f"sqlite:///{root / 'mlruns.db'}")
-
-
-def sweep_runs(root: Path, sweep_id: str) -> tuple[Any, list[Any]]:
-    store = client(root)
-    experiment = store.get_experiment_by_name("reprokit").experiment_id
-    found = store.search_runs([experiment], f"tags.`reprokit.sweep_id` = '{sweep_id}'")
-    parents = [r for r in found if r.data.tags["reprokit.sweep_role"] == "parent"]
-    jobs = [r for r in found if r.data.tags["reprokit.sweep_role"] == "job"]
-    assert len(parents) == 1
-    return parents[0], sorted(jobs, key=lambda r: int(r.data.tags["reprokit.sweep_job"]))
-
-
-def sweep_id_of(result: subprocess.CompletedProcess[str]) -> str:
-    first = result.stdout.splitlines()[0]
-    assert first.startswith("sweep sweep-"), result.stdout
-    return first.split()[1].rstrip(":")
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +61,7 @@ def test_multirun_tracks_each_job_under_one_parent(project: Path) -> None:
     best = max(finished, key=lambda r: r.data.metrics["roc_auc"])
     assert parent.data.tags["reprokit.best_run_id"] == best.info.run_id
     assert parent.data.metrics["roc_auc"] == best.data.metrics["roc_auc"]
-    store = client(project)
+    store = store_client(project)
     csv_path = store.download_artifacts(parent.info.run_id, "sweep_summary.csv", str(project))
     lines = Path(csv_path).read_text(encoding="utf-8").splitlines()
     assert len(lines) == 5
@@ -268,7 +216,7 @@ def test_dvc_queued_sweep_is_tracked(
         if exp.get("name")
     }
     assert len(experiments) == 2
-    store = client(root)
+    store = store_client(root)
     experiment = store.get_experiment_by_name("reprokit").experiment_id
     runs = store.search_runs([experiment], "tags.`reprokit.dvc_experiment` != ''")
     assert {r.data.tags["reprokit.dvc_experiment"] for r in runs} == set(experiments)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.support import PROJECT_ROOT
+from tests.support import PROJECT_ROOT, file_md5
 
 from reprokit.config.compose import workspace_from_params_file
 from reprokit.pipeline.spec import lookup
@@ -23,10 +23,6 @@ OUTS = ("data/06_models/model.txt", "data/06_models/training_history.json")
 TRAIN_PARAMS = ("model", "engine", "catalog.model")
 
 
-def md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()
-
-
 def write_train_stage(root: Path, params: dict[str, Any]) -> None:
     """The files of the train stage and a dvc.lock entry that matches them."""
     for name in (*DEPS, *OUTS):
@@ -35,9 +31,9 @@ def write_train_stage(root: Path, params: dict[str, Any]) -> None:
         path.write_text(f"content of {name}\n", encoding="utf-8")
     entry = {
         "cmd": "reprokit stage train",
-        "deps": [{"path": p, "hash": "md5", "md5": md5(root / p)} for p in DEPS],
+        "deps": [{"path": p, "hash": "md5", "md5": file_md5(root / p)} for p in DEPS],
         "params": {"params.yaml": {key: lookup(params, key) for key in TRAIN_PARAMS}},
-        "outs": [{"path": p, "hash": "md5", "md5": md5(root / p)} for p in OUTS],
+        "outs": [{"path": p, "hash": "md5", "md5": file_md5(root / p)} for p in OUTS],
     }
     lock = {"schema": "2.0", "stages": {"train": entry}}
     (root / "dvc.lock").write_text(yaml.safe_dump(lock), encoding="utf-8")

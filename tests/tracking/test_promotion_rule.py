@@ -4,9 +4,12 @@ The decision (src/reprokit/tracking/promotion.py) is a pure function, tested dir
 Then one project copy with the real MLflow store:
 
 1. `reprokit run`                               -> v1, champion (first version)
-2. `kedro run --pipeline=train`                 -> the same model bytes: v1 reused, no v2
-3. `reprokit run split.test_size=0.3 ...`       -> v2, a better ROC AUC on another test split:
+2. `reprokit run split.test_size=0.3 ...`       -> v2, a better ROC AUC on another test split:
                                                    refused, v1 stays champion
+
+The same bytes reusing their version (from `reprokit run`, `kedro run` and `dvc repro`) is
+tests/tracking/test_tracking_dvc.py's and test_registry.py's; whether a reused version is
+judged again is `rejudges_reused`, tested here.
 """
 
 from __future__ import annotations
@@ -17,15 +20,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.tracking.test_tracking_support import (
+from tests.support import (
     MODEL,
+    PROJECT_ROOT,
     Executed,
     aliases,
     executions_in_copy,
     versions,
 )
 
-from reprokit.tracking.promotion import Candidate, PromotionRule, decide
+from reprokit.config.compose import workspace_from_conf
+from reprokit.tracking.promotion import Candidate, PromotionRule, decide, rejudges_reused
+from reprokit.tracking.store import promotion_rule
 
 RULE = PromotionRule("roc_auc", "maximize", min_improvement=0.01)
 SPLIT, OTHER_SPLIT = "a" * 32, "b" * 32
@@ -94,6 +100,75 @@ def test_a_minimized_metric_promotes_the_lower_value() -> None:
     assert decide(candidate("2", 0.40), candidate("1", 0.35), rule).action == "keep"
 
 
+def test_a_champion_without_the_metric_is_not_compared() -> None:
+    decision = decide(candidate("2", 0.9), candidate("1", None), RULE)
+    assert decision.action == "refuse"
+    assert decision.reason.startswith("champion v1 has no roc_auc; to replace v1 anyway: ")
+
+
+@pytest.mark.parametrize(
+    ("challenger", "champion", "missing"),
+    [
+        (candidate("2", 0.9, evaluation=None), candidate("1", 0.7), "v2"),
+        (candidate("2", 0.9), candidate("1", 0.7, evaluation=None), "v1"),
+    ],
+)
+def test_a_version_without_an_evaluation_hash_is_not_compared(
+    challenger: Candidate, champion: Candidate, missing: str
+) -> None:
+    decision = decide(challenger, champion, RULE)
+    assert decision.action == "refuse"
+    assert f"{missing} has no recorded evaluation config (hash)" in decision.reason
+
+
+@pytest.mark.parametrize(
+    ("champion", "evaluated", "judged"),
+    [
+        (None, True, True),  # no champion yet: the reused version may take it
+        ("1", True, True),  # another version holds champion: judge on this run's metrics
+        ("3", True, False),  # it already is champion
+        ("1", False, False),  # this run did not evaluate: nothing to judge with
+        (None, False, False),
+    ],
+)
+def test_a_reused_version_is_judged_again_only_with_new_metrics_and_not_as_champion(
+    champion: str | None, evaluated: bool, judged: bool
+) -> None:
+    assert rejudges_reused("3", champion, evaluated) is judged
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ((), PromotionRule("roc_auc", "maximize", 0.0)),
+        (("experiment=diabetes",), PromotionRule("rmse", "minimize", 0.0)),
+        (
+            ("tracking.promotion.direction=minimize", "tracking.promotion.min_improvement=0.02"),
+            PromotionRule("roc_auc", "minimize", 0.02),
+        ),
+        (
+            ("tracking.promotion.metric=accuracy", "tracking.promotion.direction=minimize"),
+            PromotionRule("accuracy", "minimize", 0.0),
+        ),
+        # Before: a named metric without a direction was maximized, log loss and RMSE too.
+        (("tracking.promotion.metric=log_loss",), PromotionRule("log_loss", "minimize", 0.0)),
+        (
+            ("experiment=diabetes", "tracking.promotion.metric=mae"),
+            PromotionRule("mae", "minimize", 0.0),
+        ),
+        (
+            ("experiment=diabetes", "tracking.promotion.metric=r2"),
+            PromotionRule("r2", "maximize", 0.0),
+        ),
+    ],
+)
+def test_the_rule_comes_from_the_task_and_tracking_promotion(
+    overrides: tuple[str, ...], expected: PromotionRule
+) -> None:
+    config = workspace_from_conf(PROJECT_ROOT, list(overrides)).config
+    assert promotion_rule(config) == expected
+
+
 # --- the real registry ------------------------------------------------------------------------
 
 
@@ -109,21 +184,8 @@ def scenario(
 ) -> Iterator[Scenario]:
     execute = executions_in_copy(tmp_path_factory.mktemp("promotion"), mlflow_db_template)
     execute("first", ["reprokit", "run"])
-    execute("same_model", ["kedro", "run", "--pipeline=train"])
     execute("other_split", ["reprokit", "run", "split.test_size=0.3", "model.num_leaves=7"])
     yield Scenario(execute.client, execute.steps)
-
-
-@pytest.mark.slow
-def test_an_identical_model_reuses_its_version(scenario: Scenario) -> None:
-    first, same = scenario.steps["first"].run, scenario.steps["same_model"].run
-    assert same.data.tags["reprokit.model_sha256"] == first.data.tags["reprokit.model_sha256"]
-    assert same.data.tags["reprokit.model_version"] == "1"
-    registered = versions(scenario.client)
-    assert [mv.run_id for mv in registered] == [
-        first.info.run_id,
-        scenario.steps["other_split"].run.info.run_id,
-    ]
 
 
 @pytest.mark.slow
@@ -136,6 +198,7 @@ def test_a_better_metric_on_another_test_split_does_not_take_champion(
     assert (
         other.data.tags["reprokit.evaluation_hash"] == first.data.tags["reprokit.evaluation_hash"]
     )
+    assert [mv.run_id for mv in versions(scenario.client)] == [first.info.run_id, other.info.run_id]
     assert aliases(scenario.client) == {"champion": "1", "challenger": "2"}
     refused = scenario.client.get_model_version(MODEL, "2").tags["reprokit.promotion_refused"]
     assert refused.startswith("not comparable with champion v1: evaluated on another test split")

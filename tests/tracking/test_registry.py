@@ -23,12 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support import copy_project, run
-from tests.tracking.test_tracking_support import (
+from tests.support import (
     MODEL,
     Executed,
     Executions,
     aliases,
+    copy_project,
+    run,
     store_client,
     versions,
 )

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner, Result
+from tests.support import MODEL
 
 from reprokit.cli import main
 from reprokit.tracking.registry_cli import models, promote
 
-MODEL = "reprokit-credit"  # tracking.registered_model of the default config
 ROC_AUC = {"1": 0.76, "2": 0.78, "3": 0.75}
 
 

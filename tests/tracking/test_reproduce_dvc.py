@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.support import copy_project, git_init, run
+from tests.support import copy_project, file_sha256, git_init, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reproduce-dvc")]
 
@@ -43,10 +43,6 @@ def rewritten(path: Path, data: bytes) -> Iterator[None]:
         path.write_bytes(original)
 
 
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def test_changed_workspace_data_is_taken_from_the_dvc_cache(dvc_run: tuple[Path, str]) -> None:
     root, run_id = dvc_run
     raw = root / RAW
@@ -54,9 +50,9 @@ def test_changed_workspace_data_is_taken_from_the_dvc_cache(dvc_run: tuple[Path,
     cached = root / ".dvc/cache/files/md5" / recorded_md5[:2] / recorded_md5[2:]
     assert cached.is_file()
     with rewritten(raw, b"not the data the run read"):
-        before = sha256(raw)
+        before = file_sha256(raw)
         result = run(["reprokit", "reproduce", "--keep-workspace", run_id], root)
-        assert sha256(raw) == before  # the workspace file is left as the user has it
+        assert file_sha256(raw) == before  # the workspace file is left as the user has it
     assert f"from the DVC cache ({cached})" in result.stdout
     assert result.stdout.strip().splitlines()[-1] == "IDENTICAL"
     kept = Path(result.stdout.split("workspace kept: ", 1)[1].splitlines()[0])

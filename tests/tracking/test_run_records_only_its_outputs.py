@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.tracking.test_tracking_support import (
+from tests.support import (
     Executed,
     artifact_bytes,
     executions_in_copy,

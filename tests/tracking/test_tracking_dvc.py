@@ -22,14 +22,18 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.support import PROJECT_ROOT, commit_all, copy_project, git_init, run
-from tests.tracking.test_tracking_support import (
+from tests.support import (
+    PROJECT_ROOT,
     Executed,
     Executions,
     aliases,
     artifact_bytes,
     artifact_text,
+    commit_all,
+    copy_project,
+    git_init,
     md5,
+    run,
     sha256,
     store_client,
     versions,

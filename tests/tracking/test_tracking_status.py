@@ -21,13 +21,14 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.support import copy_project, tool_env
-from tests.tracking.test_tracking_support import (
+from tests.support import (
     Executed,
     Executions,
     all_runs,
     artifact_text,
+    copy_project,
     store_client,
+    tool_env,
     versions,
 )
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from reprokit.config.models import ReprokitConfig
+from reprokit.config.models import REGISTERED_MODEL_TAG, ReprokitConfig
 
 Provenance = Callable[[str], str]
 
@@ -31,23 +31,27 @@ def _field_types(model: type[BaseModel], key: str) -> list[Any]:
     return []
 
 
-def models_at(path: Sequence[str]) -> list[type[BaseModel]]:
-    """The config models that can sit at `path` (several for a tagged union)."""
+def models_at(path: Sequence[str], *, into_lists: bool = False) -> list[type[BaseModel]]:
+    """The config models that can sit at `path` (several for a tagged union); with
+    `into_lists`, a numeric part indexes a list of models (`features.derived.0`)."""
     current: list[Any] = [ReprokitConfig]
     for part in path:
         following: list[Any] = []
         for candidate in current:
+            origin = typing.get_origin(candidate)
             if isinstance(candidate, type) and issubclass(candidate, BaseModel):
                 following.extend(_field_types(candidate, part))
-            elif typing.get_origin(candidate) is dict:
+            elif origin is dict:
                 following.extend(_unwrap(typing.get_args(candidate)[1]))
+            elif origin is list and into_lists and part.isdigit():
+                following.extend(_unwrap(typing.get_args(candidate)[0]))
         current = following
     return [c for c in current if isinstance(c, type) and issubclass(c, BaseModel)]
 
 
 def _allowed_keys(parent: Sequence[str], tags: Sequence[str] = ()) -> list[str]:
     """The keys allowed under `parent`; under a tagged union, those of the tagged branch."""
-    models = models_at(parent)
+    models = models_at(parent, into_lists=True)
     branch = [model for model in models if _kind_literal(model) & set(tags)]
     keys = {
         field.alias or name
@@ -66,7 +70,9 @@ def _kind_literal(model: type[BaseModel]) -> set[str]:
 
 
 def _key_parts(loc: Sequence[int | str]) -> list[str]:
-    """Dotted key from a pydantic `loc`, without union-branch tags such as `list[str]`."""
+    """Dotted key from a pydantic `loc`, without the union-branch tags pydantic inserts
+    (`list[str]`, or `synthetic_credit` in `data.source.synthetic_credit.rows`): the key is
+    what the user writes, `data.source.rows`."""
     parts: list[str] = []
     for element in loc:
         text = str(element)
@@ -79,14 +85,19 @@ def _key_parts(loc: Sequence[int | str]) -> list[str]:
 
 
 def _is_union_tag(parts: Sequence[str], text: str) -> bool:
-    return text in {
-        "ratio",
-        "log",
-        "date_parts",
-        "lightgbm",
-        "xgboost",
-        "registered",
-    }  # the tags of features.derived and of the model union
+    """`text` is the tag (discriminator value, e.g. `kind: ratio`) of a branch of the tagged
+    union at `parts`, which pydantic puts in the error's location."""
+    models = models_at(parts, into_lists=True)
+    tags = {
+        value
+        for model in models
+        for field in model.model_fields.values()
+        if typing.get_origin(field.annotation) is typing.Literal
+        for value in typing.get_args(field.annotation)
+    }
+    # A learner of the user's own (`model.kind` not built in) is the union's `registered`
+    # branch: a callable discriminator's tag, not a Literal.
+    return len(models) > 1 and (text in tags or text == REGISTERED_MODEL_TAG)
 
 
 def _describe_error(error: Any, provenance: Provenance) -> tuple[str, str]:

@@ -33,6 +33,8 @@ METRICS_BY_TASK: dict[str, tuple[str, ...]] = {
     "multiclass": MULTICLASS_METRICS,
     "regression": REGRESSION_METRICS,
 }
+# The metrics of METRICS_BY_TASK that are better when lower.
+MINIMIZED_METRICS = frozenset({"log_loss", "rmse", "mae"})
 
 
 # Project and dataset names make the BentoML model's name (`<project>-<data>`, a BentoML tag
@@ -257,15 +259,19 @@ class RegisteredModelConfig(BaseModel):
     objective: Task
 
 
+# The model union's branch for a learner of the project's own (tag of a callable discriminator).
+REGISTERED_MODEL_TAG = "registered"
+
+
 def _model_kind(value: Any) -> str:
     kind = value.get("kind", DEFAULT_MODEL_KIND) if isinstance(value, dict) else value.kind
-    return kind if kind in BUILTIN_MODEL_KINDS else "registered"
+    return kind if kind in BUILTIN_MODEL_KINDS else REGISTERED_MODEL_TAG
 
 
 ModelConfig = Annotated[
     Annotated[LightGBMConfig, Tag("lightgbm")]
     | Annotated[XGBoostConfig, Tag("xgboost")]
-    | Annotated[RegisteredModelConfig, Tag("registered")],
+    | Annotated[RegisteredModelConfig, Tag(REGISTERED_MODEL_TAG)],
     Discriminator(_model_kind),
 ]
 
@@ -325,6 +331,7 @@ class PromotionRule(StrictModel):
     """When a newly registered model takes the `champion` alias automatically.
 
     `metric: null` means the task's primary metric (ROC AUC, multi-class log loss, RMSE).
+    `direction: null` means the way the metric improves (log loss, RMSE, MAE: minimize).
     """
 
     metric: str | None = None
@@ -335,7 +342,10 @@ class PromotionRule(StrictModel):
         default_metric, default_direction = PRIMARY_METRIC[task]
         if self.metric is None:
             return default_metric, self.direction or default_direction
-        return self.metric, self.direction or "maximize"
+        # A named metric without a direction goes the way that metric improves: losses and
+        # errors down (maximizing `rmse` would promote the worse model).
+        implied = "minimize" if self.metric in MINIMIZED_METRICS else "maximize"
+        return self.metric, self.direction or implied
 
 
 class TrackingConfig(StrictModel):

@@ -78,7 +78,15 @@ def _dvc_role(entry: dict[str, Any]) -> str:
 ENGINE_PARAMS = "engine"
 
 
-def _pipeline_stage(config: ReprokitConfig, name: str, root: Path) -> Stage:
+# --- the stages, pure: config (+ the code files their modules import) -> Stage ---------------
+# Resolving modules to source files reads the project (source_closure); everything else is a
+# function of the validated config, so `stages_for` resolves first and these only decide.
+
+
+def pipeline_stage(config: ReprokitConfig, name: str, code: list[str]) -> Stage:
+    """Pipeline `name` as a stage: it depends on the catalog files it reads but no node of
+    it writes, on `code`, and on the params its nodes bind, its catalog entries and the
+    engine; each file it writes is an out, a metric or a plot as its catalog metadata says."""
     node_names = config.pipeline.pipelines[name]
     specs = [config.pipeline.nodes[n] for n in node_names]
     written = {out for spec in specs for out in spec.output_names}
@@ -86,8 +94,7 @@ def _pipeline_stage(config: ReprokitConfig, name: str, root: Path) -> Stage:
     files = dataset_files(specs, config.catalog)
     stage = Stage(name=name, cmd=f"reprokit stage {name}")
     external = sorted(ds for ds in read - written if ds in files)
-    stage.deps = [config.catalog[ds]["filepath"] for ds in external]
-    stage.deps += code_files(specs, config.catalog, root)
+    stage.deps = [config.catalog[ds]["filepath"] for ds in external] + code
     stage.params = _without_nested(
         [key for spec in specs for key in spec.params.values()]
         + [f"catalog.{ds}" for ds in sorted(files)]
@@ -102,42 +109,40 @@ def _pipeline_stage(config: ReprokitConfig, name: str, root: Path) -> Stage:
     return stage
 
 
-def _data_stage(config: ReprokitConfig, root: Path) -> Stage | None:
+def data_stage(config: ReprokitConfig, code: list[str]) -> Stage | None:
     """Sources reprokit writes (synthetic, bundled, a registered one) are a stage, whose code
-    includes the source's own module; a user's own file is a dep."""
-    source = config.data.source.parsed()
-    if not source.writes:
+    (`code`) includes the source's own module; a user's own file is a dep."""
+    if not config.data.source.parsed().writes:
         return None
     return Stage(
         name=DATA_STAGE,
         cmd="reprokit data prepare",
-        deps=source_closure([DATA_SOURCE_MODULE, type(source).__module__], root),
+        deps=code,
         params=["data.path", "data.source"],
         outs=[config.data.path],
     )
 
 
-def _track_stage(config: ReprokitConfig, root: Path) -> Stage | None:
+def track_stage(config: ReprokitConfig, code: list[str], lock_file: str | None) -> Stage | None:
     """Records the execution as one MLflow run after the pipeline stages.
 
     It reruns whenever any param or a file it logs changes. Its output, the execution's
     fingerprint, is deterministic (dvc.lock stays stable) and git-ignored: a fresh clone
-    lacks it, so its first `dvc repro` records a run.
+    lacks it, so its first `dvc repro` records a run. `code` is every pipeline's code
+    (`pipeline_code_files`); `lock_file` the project's lock file, if it has one.
     """
     if not config.tracking.enabled:
         return None
-    from reprokit.core.content.files import LOCK_FILE
-    from reprokit.layout import FINGERPRINT_FILE, free_input_files, pipeline_code_files
+    from reprokit.layout import FINGERPRINT_FILE, free_input_files
 
     logged = [*config.tracking.artifacts, config.tracking.metrics]
-    lock = [LOCK_FILE] if (root / LOCK_FILE).is_file() else []
     inputs = [str(path) for path in free_input_files(config, Path()).values()]
     files = {config.catalog[name]["filepath"] for name in logged if name in config.catalog}
     return Stage(
         name=TRACK_STAGE,
         cmd="reprokit track",
         # Everything the fingerprint hashes: data, logged outputs, code, the lock file.
-        deps=sorted(set(inputs) | files) + pipeline_code_files(config, root) + lock,
+        deps=sorted(set(inputs) | files) + code + ([lock_file] if lock_file else []),
         # Serving settings (A/B split, batching) are read by the server at start-up and are
         # not part of the experiment: changing them must not record a new run.
         params=sorted(set(ReprokitConfig.model_fields) - {"serving"}),
@@ -147,9 +152,10 @@ def _track_stage(config: ReprokitConfig, root: Path) -> Stage | None:
 
 
 PACKAGE_MARKER = "data/08_reporting/bento_model.json"
+PACKAGE_MODULE = "reprokit.serving.package"
 
 
-def _package_stage(config: ReprokitConfig, root: Path) -> Stage | None:
+def package_stage(config: ReprokitConfig, code: list[str]) -> Stage | None:
     """Saves the trained pipeline to the BentoML store, after `track` (for the run id).
 
     Like `track`, its output is a small deterministic marker that git ignores, so a fresh
@@ -169,7 +175,7 @@ def _package_stage(config: ReprokitConfig, root: Path) -> Stage | None:
         name=PACKAGE_STAGE,
         # With tracking off no run can vouch for the model; the config says so explicitly.
         cmd="reprokit package" if config.tracking.enabled else "reprokit package --untracked",
-        deps=deps + source_closure(["reprokit.serving.package"], root),
+        deps=deps + code,
         # Only what the saved model depends on; the rest of `serving` is read at start-up.
         params=["data.name", "data.schema", "data.target", "data.task", "serving.enabled"],
         outs=[PACKAGE_MARKER],
@@ -177,18 +183,29 @@ def _package_stage(config: ReprokitConfig, root: Path) -> Stage | None:
     )
 
 
+def _pipeline_code(config: ReprokitConfig, name: str, root: Path) -> list[str]:
+    """The source files pipeline `name`'s nodes, datasets and validators import, and the
+    engines' (which run every pipeline's nodes)."""
+    specs = [config.pipeline.nodes[n] for n in config.pipeline.pipelines[name]]
+    return code_files(specs, config.catalog, root)
+
+
 def stages_for(config: ReprokitConfig, root: Path) -> list[Stage]:
-    optional = {
-        "data": _data_stage(config, root),
-        "track": _track_stage(config, root),
-        "package": _package_stage(config, root),
-    }
-    stages = [_pipeline_stage(config, name, root) for name in config.pipeline.pipelines]
-    return [
-        *([optional["data"]] if optional["data"] else []),
-        *stages,
-        *(stage for stage in (optional["track"], optional["package"]) if stage),
+    """Every stage in run order: data, the pipelines, track, package (the optional ones when
+    the config has them)."""
+    from reprokit.core.content.files import LOCK_FILE
+    from reprokit.layout import pipeline_code_files
+
+    lock = LOCK_FILE if (root / LOCK_FILE).is_file() else None
+    source_module = type(config.data.source.parsed()).__module__
+    data = data_stage(config, source_closure([DATA_SOURCE_MODULE, source_module], root))
+    pipelines = [
+        pipeline_stage(config, name, _pipeline_code(config, name, root))
+        for name in config.pipeline.pipelines
     ]
+    track = track_stage(config, pipeline_code_files(config, root), lock)
+    package = package_stage(config, source_closure([PACKAGE_MODULE], root))
+    return [stage for stage in (data, *pipelines, track, package) if stage is not None]
 
 
 def _plot_definitions(config: ReprokitConfig) -> list[dict[str, Any]]:

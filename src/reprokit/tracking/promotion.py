@@ -93,3 +93,13 @@ def decide(challenger: Candidate, champion: Candidate | None, rule: PromotionRul
     if gain <= 0 or gain < rule.min_improvement:
         return Decision(KEEP, f"promotion rule: {comparison}")
     return Decision(PROMOTE, f"promotion rule: {comparison}")
+
+
+def rejudges_reused(version: str, champion: str | None, evaluated: bool) -> bool:
+    """Whether a version reused for the same model bytes is judged again by `decide`.
+
+    Only with metrics this execution produced (`evaluated`): a run that did not evaluate
+    has nothing to judge with. Never when `version` already holds champion: promoting it
+    again would only rewrite its recorded reason.
+    """
+    return evaluated and champion != version

@@ -33,7 +33,13 @@ from reprokit.tracking.outputs import (
     NOT_TRAINED,
     Output,
 )
-from reprokit.tracking.promotion import Candidate, Decision, PromotionRule, decide
+from reprokit.tracking.promotion import (
+    Candidate,
+    Decision,
+    PromotionRule,
+    decide,
+    rejudges_reused,
+)
 
 log = get_logger(__name__)
 
@@ -527,7 +533,9 @@ def register_model(
         log.info("registry.version_reused", model=name, version=existing, sha256=sha256[:12])
         champion = _champion(client, name)
         evaluated = execution.config.tracking.metrics in execution.outputs
-        if evaluated and (champion is None or str(champion.version) != existing):
+        if rejudges_reused(
+            existing, None if champion is None else str(champion.version), evaluated
+        ):
             _apply_promotion_rule(client, name, existing, execution, metrics)
         return existing
     version = _create_version(client, run_id, execution, name, sha256)

@@ -1,12 +1,8 @@
-"""Helpers shared by the tracking tests (this module has no tests of its own).
-
-Every scenario runs the real entry points as subprocesses in a project copy and then reads
-the copy's MLflow store with a client, counting the runs each execution added.
-"""
+"""A project copy's MLflow SQLite store: a migrated template, a client on the copy's own
+store, and the runs and registered versions each execution added."""
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -14,9 +10,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.support import copy_project, run
+from tests.support.project import copy_project
+from tests.support.tools import run
 
 MODEL = "reprokit-credit"  # tracking.registered_model of the default config
+EXPERIMENT = "reprokit"  # tracking.experiment of the default config
+
+
+def migrated_mlflow_db(path: Path) -> Path:
+    """An MLflow SQLite store with its migrations applied (~7 s), to copy per test."""
+    from mlflow import MlflowClient
+
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
+    return path
 
 
 def store_client(project: Path) -> Any:
@@ -89,11 +95,3 @@ def versions(client: Any, model: str = MODEL) -> list[Any]:
     """Registered versions, oldest first."""
     found = client.search_model_versions(filter_string=f"name = '{model}'")
     return sorted(found, key=lambda mv: int(mv.version))
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def md5(data: bytes) -> str:
-    return hashlib.md5(data, usedforsecurity=False).hexdigest()

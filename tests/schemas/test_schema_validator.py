@@ -1,0 +1,96 @@
+"""The catalog validator on small in-memory tables: each kind of violation is one line
+that names the column, the rule and the bad rows; a meaningless table is refused."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from reprokit.errors import DataError
+from reprokit.schemas.build import build_schema, request_schema_spec
+from reprokit.schemas.validator import SchemaValidator
+
+SCHEMA: dict[str, Any] = {
+    "strict": True,
+    "columns": {
+        "id": {"dtype": "int64", "unique": True},
+        "age": {"dtype": "int64", "ge": 18, "le": 100},
+        "income": {"dtype": "float64", "nullable": True, "gt": 0},
+        "grade": {"dtype": "str", "isin": ["A", "B"]},
+        "label": {"dtype": "int64", "isin": [0, 1]},
+    },
+}
+
+
+def frame(**changes: Any) -> pd.DataFrame:
+    data: dict[str, Any] = {
+        "id": [1, 2, 3, 4],
+        "age": [30, 40, 50, 60],
+        "income": [1.0, np.nan, 3.0, 4.0],
+        "grade": ["A", "B", "A", "B"],
+        "label": [0, 1, 0, 1],
+    }
+    data.update(changes)
+    return pd.DataFrame(data).astype({"grade": "str"})
+
+
+def problems(data: pd.DataFrame, task: str | None = "binary") -> list[str]:
+    validator = SchemaValidator("applicants", SCHEMA, target="label", task=task)
+    with pytest.raises(DataError) as raised:
+        validator.validate(data)
+    header, *lines = str(raised.value).split("\n  - ")
+    assert header.startswith(f"dataset 'applicants' ({len(data)} rows) violates its schema")
+    return lines
+
+
+def test_valid_data_passes_unchanged() -> None:
+    data = frame()
+    validated = SchemaValidator("applicants", SCHEMA, "label", "binary").validate(data)
+    pd.testing.assert_frame_equal(validated, data)
+
+
+def test_bounds_sets_nulls_and_uniqueness_name_their_rows_and_examples() -> None:
+    lines = problems(frame(id=[1, 1, 3, 4], age=[17, 40, 50, 101], grade=["A", "C", "A", None]))
+    assert lines == [
+        "column 'age': 1 bad row, values failing greater_than_or_equal_to(18.0); examples: [17]",
+        "column 'age': 1 bad row, values failing less_than_or_equal_to(100.0); examples: [101]",
+        "column 'grade': 1 bad row, values failing isin(['A', 'B']); examples: ['C']",
+        "column 'grade': 1 bad row, null values where the schema does not allow them; "
+        "examples: [nan]",
+        "column 'id': 2 bad rows, duplicate values where the schema requires unique ones; "
+        "examples: [1]",
+    ]
+
+
+def test_missing_and_extra_columns_are_named() -> None:
+    lines = problems(frame().drop(columns=["age"]).assign(bonus=1))
+    assert "column 'age': missing from the data (the schema requires it)" in lines
+    assert "column 'bonus': not in the schema (unexpected extra column)" in lines
+
+
+def test_a_wrong_dtype_is_one_line_not_one_per_value_check() -> None:
+    # Text ages would also fail both bounds, as type errors: only the dtype is reported.
+    assert problems(frame(age=["30", "40", "50", "60"])) == [
+        "column 'age': whole column, wrong dtype, expected int64; examples: ['str']"
+    ]
+
+
+def test_an_empty_table_and_a_single_class_target_are_refused() -> None:
+    validator = SchemaValidator("applicants", SCHEMA, "label", "binary")
+    with pytest.raises(DataError, match=r"'applicants' is empty: 0 rows"):
+        validator.validate(frame().iloc[:0])
+    with pytest.raises(DataError, match=r"target column 'label' has a single class \[0\] in 4"):
+        validator.validate(frame(label=[0, 0, 0, 0]))
+    # A regression target may hold one value; only classification needs two classes.
+    SchemaValidator("applicants", SCHEMA, "label", "regression").validate(frame(label=[0] * 4))
+
+
+def test_the_request_schema_is_the_training_schema_without_the_target() -> None:
+    request = request_schema_spec(SCHEMA, target="label")
+    assert list(request.columns) == ["id", "age", "income", "grade"]
+    schema = build_schema(request, name="request")
+    assert schema.strict is True and schema.name == "request"
+    assert "label" in build_schema(SCHEMA, name="train").columns
