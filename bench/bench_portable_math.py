@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench._common import Sample, ratio
 
 from reprokit.config.compose import workspace_from_conf
+from reprokit.core.environment import byte_environment
 from reprokit.datagen.writer import credit_chunks
-from reprokit.lineage.environment import byte_environment
 from reprokit.nodes import features, portable_math
 
 

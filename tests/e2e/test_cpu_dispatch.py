@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from tests.support import copy_project, tool_env
 
-from reprokit.lineage.environment import numpy_simd
+from reprokit.core.environment import numpy_simd
 
 pytestmark = pytest.mark.slow
 
@@ -30,7 +30,7 @@ def _outputs(project: Path) -> dict[str, str]:
 
 
 def _dispatch_in(env: dict[str, str], cwd: Path) -> str:
-    code = "import json; from reprokit.lineage.environment import numpy_simd; "
+    code = "import json; from reprokit.core.environment import numpy_simd; "
     code += "print(json.dumps(numpy_simd()))"
     out = subprocess.run(
         ["python", "-c", code], cwd=cwd, env=env, capture_output=True, text=True, check=True

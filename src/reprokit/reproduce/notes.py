@@ -11,13 +11,13 @@ from reprokit.core.content.code import code_hash
 from reprokit.core.content.files import lock_hash
 from reprokit.core.content.fingerprint import compute_fingerprint
 from reprokit.core.content.params import canonical_hash, result_config
-from reprokit.errors import ConfigError
-from reprokit.layout import pipeline_code_files
-from reprokit.lineage.environment import (
+from reprokit.core.environment import (
     byte_environment,
     describe_changes,
     environment_changes,
 )
+from reprokit.errors import ConfigError
+from reprokit.layout import pipeline_code_files
 from reprokit.tracking.runs import COMPOSED_CONFIG, RecordedRun
 
 if TYPE_CHECKING:

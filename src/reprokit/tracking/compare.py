@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reprokit.lineage.environment import environment_changes
+from reprokit.core.environment import environment_changes
 from reprokit.tracking.runs import RecordedRun, composed_config, open_store, project_run
 
 

@@ -17,9 +17,9 @@ from typing import Any
 import yaml
 
 from reprokit.config.models import ReprokitConfig
+from reprokit.core.environment import recorded_environment
 from reprokit.core.names import TAG_PREFIX
 from reprokit.errors import ReprokitError
-from reprokit.lineage.environment import recorded_environment
 
 TAG = TAG_PREFIX
 DATA_TAG = f"{TAG}data."

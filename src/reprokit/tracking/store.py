@@ -23,9 +23,9 @@ from reprokit.config.roles import MODEL, TEST_SPLIT, role_dataset
 from reprokit.core.content.files import file_md5, file_sha256
 from reprokit.core.content.fingerprint import Fingerprint
 from reprokit.core.content.params import canonical_hash
+from reprokit.core.environment import ENV_TAG, byte_environment, package_versions
 from reprokit.core.names import CHALLENGER, CHAMPION, TAG_PREFIX
 from reprokit.errors import ReprokitError
-from reprokit.lineage.environment import ENV_TAG, byte_environment, package_versions
 from reprokit.logs import get_logger
 from reprokit.tracking.outputs import (
     GATE_NOT_CHECKED,

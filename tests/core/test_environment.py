@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from reprokit.lineage.environment import (
+from reprokit.core.environment import (
     byte_environment,
     cpu_model,
     describe_changes,
