@@ -32,6 +32,8 @@ SERVICE_SETTINGS = {
     "REPROKIT_AUTH_FAILURES_RPS": "0.5",
     "REPROKIT_AUTH_FAILURES_BURST": str(AUTH_FAILURE_BURST),
     "REPROKIT_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S),
+    # The access log is read back as JSON lines (tests.support.access_log_lines).
+    "REPROKIT_LOG_FORMAT": "json",
 }
 STARTUP_SECONDS = 120
 
