@@ -171,6 +171,14 @@ def publish_after(served: Served, records: list[dict[str, Any]]) -> None:
         time.sleep(1.1)
 
 
+def drifted_records(served: Served, name: str) -> list[dict[str, Any]]:
+    """5,000 rows of the demo data with its drift (income, loan amount, purpose), as records."""
+    path = served.root.parent / name
+    command = ["reprokit", "data", "generate", "--drift", "--rows", "5000", "--output", str(path)]
+    stdout_of(command, served.root, served.env)
+    return frame_to_records(pd.read_parquet(path).drop(columns=["default"]))
+
+
 def test_live_drift_gauges_stay_quiet_on_training_like_data_and_alarm_on_drift(
     served: Served,
 ) -> None:
@@ -182,22 +190,7 @@ def test_live_drift_gauges_stay_quiet_on_training_like_data_and_alarm_on_drift(
     assert max(psi.values()) < 0.2, psi  # the test split looks like the training data
     assert not any(v for (name, _), v in quiet.items() if name == "reprokit_drift_alarm")
 
-    drifted_file = served.root.parent / "drifted.parquet"
-    stdout_of(
-        [
-            "reprokit",
-            "data",
-            "generate",
-            "--drift",
-            "--rows",
-            "5000",
-            "--output",
-            str(drifted_file),
-        ],
-        served.root,
-        served.env,
-    )
-    drifted = frame_to_records(pd.read_parquet(drifted_file).drop(columns=["default"]))
+    drifted = drifted_records(served, "drifted.parquet")
     publish_after(served, drifted)  # the 5000-row window now holds only drifted rows
     alarms = {
         column
@@ -232,22 +225,7 @@ def test_a_real_prometheus_fires_the_drift_alert(served: Served, tmp_path: Path)
         if os.environ.get("CI"):
             pytest.fail("prometheus missing: `make ops-tools` installs Debian's prometheus")
         pytest.skip("prometheus not installed (`make ops-tools`)")
-    drifted_file = served.root.parent / "drifted-for-prometheus.parquet"
-    stdout_of(
-        [
-            "reprokit",
-            "data",
-            "generate",
-            "--drift",
-            "--rows",
-            "5000",
-            "--output",
-            str(drifted_file),
-        ],
-        served.root,
-        served.env,
-    )
-    publish_after(served, frame_to_records(pd.read_parquet(drifted_file).drop(columns=["default"])))
+    publish_after(served, drifted_records(served, "drifted-for-prometheus.parquet"))
     alerts = AlertsConfig(
         targets=[served.url.removeprefix("http://")],
         scrape_interval="1s",
