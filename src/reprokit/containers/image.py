@@ -19,6 +19,7 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from reprokit.containers.config import ContainerHome
 from reprokit.containers.errors import ContainerToolError
@@ -54,7 +55,9 @@ def build_bento(project_root: Path, env: Mapping[str, str]) -> str:
 def bento_dockerfile(tag: str, env: Mapping[str, str]) -> Path:
     """The Dockerfile the Bento carries (rendered from Dockerfile.j2 at build time; the
     containerize step renders the same one for podman and buildah, which have no BuildKit)."""
-    path = Path(run_tool(["bentoml", "get", tag, "--output", "path"], env).strip())
+    # BentoML prints through rich, which wraps a long path at the console's width.
+    wide = {**env, "COLUMNS": "100000"}
+    path = Path(run_tool(["bentoml", "get", tag, "--output", "path"], wide).strip())
     return path / "env" / "docker" / "Dockerfile"
 
 
@@ -100,11 +103,12 @@ def image_size(image: str, env: Mapping[str, str]) -> int:
     return int(run_tool(["podman", "image", "inspect", "--format", "{{.Size}}", image], env))
 
 
-def image_config(image: str, env: Mapping[str, str]) -> dict[str, object]:
-    """The image's config (User, ExposedPorts, Healthcheck...), as podman reports it."""
-    inspected = json.loads(run_tool(["podman", "image", "inspect", image], env))
-    config: dict[str, object] = inspected[0]["Config"]
-    return config
+def image_inspect(image: str, env: Mapping[str, str]) -> dict[str, Any]:
+    """`podman image inspect`: its Config (User, ExposedPorts...), Healthcheck, Size..."""
+    inspected: list[dict[str, Any]] = json.loads(
+        run_tool(["podman", "image", "inspect", image], env)
+    )
+    return inspected[0]
 
 
 @dataclass(frozen=True)

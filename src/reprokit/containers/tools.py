@@ -58,7 +58,8 @@ def run_tool(
             check=False,
         )
     except FileNotFoundError as error:
-        raise ContainerToolError(f"{command[0]} not found: run `make image-tools`") from error
+        fix = "`make image-tools`" if command[0] in REQUIRED else "`make setup`, .venv/bin on PATH"
+        raise ContainerToolError(f"{command[0]} not found on PATH: run {fix}") from error
     if result.returncode != 0:
         tail = (result.stderr or result.stdout)[-3000:]
         raise ContainerToolError(
