@@ -101,8 +101,9 @@ export REPROKIT_CONTAINERS_HOME ?= $(abspath .reprokit/containers)
 export CONTAINERS_CONF := $(REPROKIT_CONTAINERS_HOME)/containers.conf
 export CONTAINERS_STORAGE_CONF := $(REPROKIT_CONTAINERS_HOME)/storage.conf
 export CONTAINERS_REGISTRIES_CONF := $(REPROKIT_CONTAINERS_HOME)/registries.conf
-# Docker's image format: the OCI one drops HEALTHCHECK.
+# Docker's image format: the OCI one drops HEALTHCHECK. Layer caching for buildah too.
 export BUILDAH_FORMAT := docker
+export BUILDAH_LAYERS := true
 IMAGE_PACKAGES := podman buildah runc debootstrap uidmap fuse-overlayfs slirp4netns
 IMAGE_BACKEND ?= podman
 IMAGE_PORT ?= 3000

@@ -108,6 +108,7 @@ def test_the_configuration_stays_in_the_container_home(tmp_path: Path) -> None:
     assert env["CONTAINERS_CONF"] == str(home.containers_conf)
     assert env["CONTAINERS_STORAGE_CONF"] == str(home.storage_conf)
     assert env["BUILDAH_FORMAT"] == "docker"  # the OCI format drops HEALTHCHECK
+    assert env["BUILDAH_LAYERS"] == "true"
 
 
 def test_the_container_runs_on_loopback_read_only_with_its_keys_from_a_secret() -> None:

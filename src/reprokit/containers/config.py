@@ -142,13 +142,15 @@ def write_config(home: ContainerHome) -> None:
 
 def container_env(home: ContainerHome, environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment for podman, buildah and `bentoml containerize`: the project's
-    configuration, and Docker's image format (the OCI format has no HEALTHCHECK)."""
+    configuration, Docker's image format (the OCI format has no HEALTHCHECK), and layer
+    caching for `buildah build` too (podman's default; buildah's is off)."""
     return {
         **(os.environ if environ is None else environ),
         "CONTAINERS_CONF": str(home.containers_conf),
         "CONTAINERS_STORAGE_CONF": str(home.storage_conf),
         "CONTAINERS_REGISTRIES_CONF": str(home.registries_conf),
         "BUILDAH_FORMAT": "docker",
+        "BUILDAH_LAYERS": "true",
     }
 
 
