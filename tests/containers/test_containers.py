@@ -11,7 +11,7 @@ import pytest
 from reprokit.containers.base_image import BaseImages, BaseRecipe, render_sources
 from reprokit.containers.config import ContainerHome, container_env, write_config
 from reprokit.containers.errors import MirrorNotFoundError
-from reprokit.containers.image import RunSpec, bento_tag, image_name, run_args
+from reprokit.containers.image import RunSpec, bento_tag, ensure_keys_file, image_name, run_args
 from reprokit.containers.mirror import (
     MIRROR_ENV,
     Mirrors,
@@ -111,7 +111,9 @@ def test_the_configuration_stays_in_the_container_home(tmp_path: Path) -> None:
     assert env["BUILDAH_LAYERS"] == "true"
 
 
-def test_the_container_runs_on_loopback_read_only_with_its_keys_from_a_secret() -> None:
+def test_the_container_runs_on_loopback_read_only_with_its_keys_from_a_secret(
+    tmp_path: Path,
+) -> None:
     assert bento_tag("building...\n__tag__:reprokit:abc123\n") == "reprokit:abc123"
     assert image_name("reprokit:abc123") == "localhost/reprokit:abc123"
     args = run_args(RunSpec("localhost/reprokit:abc123", "reprokit", 3100, {"A": "1"}))
@@ -121,3 +123,7 @@ def test_the_container_runs_on_loopback_read_only_with_its_keys_from_a_secret() 
     assert "uid=1034" in secret and "mode=0400" in secret
     assert "REPROKIT_API_KEYS_FILE=/run/secrets/reprokit-api-keys" in args
     assert "A=1" in args
+    keys = tmp_path / "api-keys"
+    assert ensure_keys_file(keys) and keys.stat().st_mode & 0o777 == 0o600
+    made = keys.read_text()
+    assert not ensure_keys_file(keys) and keys.read_text() == made  # kept as it is

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import secrets
 import shutil
 import subprocess
@@ -160,8 +161,9 @@ def ensure_keys_file(path: Path) -> bool:
     if path.exists():
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("x", encoding="utf-8") as keys:
-        path.chmod(0o600)
+    # Created 0600 (never readable by others, not even for a moment), and never over a file.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as keys:
         keys.write(secrets.token_urlsafe(32) + "\n")
     return True
 
