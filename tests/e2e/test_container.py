@@ -72,10 +72,15 @@ def _timed(label: str, started: float) -> float:
 
 
 @pytest.fixture(scope="module")
-def deployed(
-    tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path
-) -> Iterator[Deployed]:
+def tooling() -> None:
+    """First, so a skip costs nothing (before the MLflow store's migrations)."""
     _skip_unless_ci()
+
+
+@pytest.fixture(scope="module")
+def deployed(
+    tooling: None, tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path
+) -> Iterator[Deployed]:
     base = tmp_path_factory.mktemp("container")
     root = copy_project(base / "project", mlflow_db_template)
     run(["reprokit", "run"], root)
