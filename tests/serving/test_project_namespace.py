@@ -127,3 +127,17 @@ def test_inside_a_built_bento_this_project_is_the_bentos_models(tmp_path: Path) 
     outside = project_identity("reprokit", "credit", tmp_path)
     assert isinstance(outside, ProjectIdentity) and outside.instance is not None
     assert not outside.owns("reprokit-credit:abc", labels)
+
+
+def test_a_bento_of_a_new_style_service_lists_its_models_under_services(tmp_path: Path) -> None:
+    """`bentoml build` of a `@bentoml.service` writes `models: []` at the top and the models
+    under `services[].models`: those are the Bento's (its image served nothing before)."""
+    (tmp_path / "bento.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "models": [],
+                "services": [{"name": "reprokit", "models": [{"tag": "reprokit-credit:abc"}]}],
+            }
+        )
+    )
+    assert bento_model_tags(tmp_path / "bento.yaml") == {"reprokit-credit:abc"}

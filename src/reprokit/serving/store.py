@@ -132,11 +132,22 @@ def bento_model_tags(path: Path) -> frozenset[str] | None:
         info = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError:
         return None
-    models = info.get("models") if isinstance(info, dict) else None
-    if not isinstance(models, list):
+    if not isinstance(info, dict) or not isinstance(info.get("models"), list):
         return None
+    # A service declared with bentoml.models (the new SDK) lists its models under
+    # `services[].models`; the top-level `models` is then empty.
+    services = info.get("services")
+    entries = [
+        *info["models"],
+        *(
+            model
+            for service in (services if isinstance(services, list) else [])
+            if isinstance(service, dict) and isinstance(service.get("models"), list)
+            for model in service["models"]
+        ),
+    ]
     return frozenset(
-        str(item["tag"]) for item in models if isinstance(item, dict) and item.get("tag")
+        str(item["tag"]) for item in entries if isinstance(item, dict) and item.get("tag")
     )
 
 
