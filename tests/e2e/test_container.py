@@ -173,7 +173,9 @@ def test_the_model_identity_headers_are_the_lineage_of_the_served_model(
 ) -> None:
     headers = _predict(deployed.url, _records(deployed)[:1]).headers
     tag = headers["x-reprokit-model-tag"]
-    lineage = json.loads(stdout_of(["reprokit", "lineage", tag, "--json"], deployed.root, deployed.env))
+    lineage = json.loads(
+        stdout_of(["reprokit", "lineage", tag, "--json"], deployed.root, deployed.env)
+    )
     hashes = {link["link"]: link["hash"] for link in lineage["links"]}
     assert headers["x-reprokit-model-run-id"] == hashes["registry version -> run"]
     assert headers["x-reprokit-model-fingerprint"] == hashes["MLflow run fingerprint"]
