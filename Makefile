@@ -22,7 +22,7 @@ ops-tools: ## Install Prometheus and promtool (Debian's package; root), for the 
 	@command -v promtool >/dev/null && command -v prometheus >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
 
-.PHONY: ops-tools help setup repro test test-fast lint format generate requirements check bench bench-serving bench-engines bench-monitor clean bench-sweep bench-math image-tools image-base image image-run image-stop
+.PHONY: ops-tools help setup repro test test-fast lint format generate requirements check bench bench-serving bench-engines bench-monitor clean bench-sweep bench-math bench-head image-tools image-base image image-run image-stop
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -91,6 +91,9 @@ bench-engines: setup ## Dask engine vs pandas engine at 1M, 3M, 10M rows (long: 
 
 bench-monitor: setup ## Monitoring 1M rows vs scoring them; live drift update vs prediction
 	python bench/bench_monitor.py
+
+bench-head: setup ## A 50 MB request header: uvicorn's protocol vs reprokit's bounded one
+	python bench/bench_head_limits.py
 
 bench-math: setup ## CPU-independent log1p vs numpy's dispatched one (kernel, features node)
 	python bench/bench_portable_math.py
