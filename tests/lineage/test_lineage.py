@@ -118,6 +118,7 @@ def test_a_commit_is_checked_honestly() -> None:
 
 def test_refs_are_told_apart_by_their_form() -> None:
     assert parse_ref("0123456789abcdef0123456789abcdef").kind == "run"
+    assert parse_ref("0123abcd").kind == "run"  # a short id, as `reprokit runs` shows it
     version = parse_ref("models:/reprokit-credit/3")
     assert (version.kind, version.name, version.version) == ("version", "reprokit-credit", "3")
     assert parse_ref("reprokit-credit/3").kind == "version"

@@ -90,17 +90,21 @@ def row(output: str, first_cell: str) -> list[str]:
 def test_runs_lists_recent_runs_newest_first(two_runs: tuple[Path, str, str]) -> None:
     root, first, second = two_runs
     out = run(["reprokit", "runs"], root).stdout
-    assert out.index(second) < out.index(first)
-    newest = row(out, second)
+    short_first, short_second = first[:8], second[:8]  # ids as the table shows them
+    assert out.index(short_second) < out.index(short_first)
+    newest = row(out, short_second)
     assert newest[2:4] == ["FINISHED", "reprokit run"]
-    assert len(newest[4]) == 12  # the fingerprint, shortened
+    assert len(newest[4]) == 8  # the fingerprint, shortened
     assert "roc_auc" in out
     assert float(newest[5]) > 0.5  # roc_auc, the binary task's first metric
     assert newest[-1].startswith("reprokit-credit v2")
-    assert row(out, first)[-1].startswith("reprokit-credit v1")
+    assert row(out, short_first)[-1].startswith("reprokit-credit v1")
     limited = run(["reprokit", "runs", "--limit", "1"], root).stdout
-    assert second in limited
-    assert first not in limited
+    assert short_second in limited
+    assert short_first not in limited
+    # Every command takes the short ids the table shows.
+    diffed = run(["reprokit", "diff", short_first, short_second], root).stdout
+    assert f"a = {first}" in diffed and f"b = {second}" in diffed
 
 
 @pytest.mark.slow

@@ -57,13 +57,14 @@ from reprokit.serving.store import ProjectIdentity, project_identity, store_hint
 
 log = get_logger(__name__)
 
-RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+# A full MLflow run id, or a unique prefix of one (as `reprokit runs` shows them).
+RUN_ID = re.compile(r"^[0-9a-f]{6,32}$")
 VERSION_REF = re.compile(r"^(?:models:/)?(?P<name>[^/:@\s]+)/(?P<version>\d+)$")
 BENTO_TAG = re.compile(r"^[a-z0-9][-._a-z0-9]*:[-._a-z0-9]+$")
 REF_FORMATS = (
-    "an MLflow run id (32 hex digits), a registry version (`name/version` or "
-    "`models:/name/version`), or a BentoML model tag (`name:version`, as in a response's "
-    "x-reprokit-model-tag header)"
+    "an MLflow run id (32 hex digits, or a unique prefix of 6 or more), a registry version "
+    "(`name/version` or `models:/name/version`), or a BentoML model tag (`name:version`, as in "
+    "a response's x-reprokit-model-tag header)"
 )
 
 
@@ -418,16 +419,21 @@ def _start(walk: _Walk, ref: Ref, served_fingerprint: str | None) -> None:
         return
     from mlflow.exceptions import MlflowException
 
+    from reprokit.tracking.runs import RunError, resolve_run_id
+
     try:
-        client.get_run(ref.value)
+        run_id = resolve_run_id(client, ref.value)
+        client.get_run(run_id)
+    except RunError as error:
+        raise UnknownRefError(str(error)) from None
     except MlflowException:
         raise UnknownRefError(f"no MLflow run {ref.value} in {walk.uri}") from None
-    walk.run_id = ref.value
-    walk.version = version_of_run(client, ref.value)
+    walk.run_id = run_id
+    walk.version = version_of_run(client, run_id)
     _to_bento(
         walk,
-        bento_naming(walk.project, "mlflow_run_id", ref.value),
-        f"no packaged model of run {ref.value} in the store",
+        bento_naming(walk.project, "mlflow_run_id", run_id),
+        f"no packaged model of run {run_id} in the store",
     )
 
 

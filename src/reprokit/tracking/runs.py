@@ -43,6 +43,10 @@ class RunNotFoundError(RunError):
     """No run with this id in the tracking store."""
 
 
+class AmbiguousRunError(RunError):
+    """A run id prefix matches more than one run."""
+
+
 class NotAReprokitRunError(RunError):
     """The run exists but was not recorded by reprokit (no `reprokit.*` identity tags)."""
 
@@ -133,11 +137,58 @@ def open_store(root: Path) -> tuple[Any, ReprokitConfig]:
     return connect(config, root), config
 
 
+# `reprokit runs` shows ids shortened to this many characters; any command takes a unique
+# prefix of at least MIN_PREFIX (like git's short hashes).
+SHORT_ID = 8
+MIN_PREFIX = 6
+RUN_ID_LENGTH = 32
+# Runs searched for a prefix, newest first: a prefix is for runs someone just listed.
+PREFIX_SEARCH_LIMIT = 5000
+
+
+def is_id_prefix(ref: str) -> bool:
+    hexadecimal = all(char in "0123456789abcdef" for char in ref)
+    return hexadecimal and MIN_PREFIX <= len(ref) < RUN_ID_LENGTH
+
+
+def matching_run_ids(ref: str, run_ids: Iterable[str]) -> list[str]:
+    return sorted(run_id for run_id in run_ids if run_id.startswith(ref))
+
+
+def resolve_run_id(client: Any, ref: str) -> str:
+    """`ref` itself, or the one run id it is a prefix of.
+
+    Raises:
+        RunNotFoundError: No run id starts with the prefix.
+        AmbiguousRunError: Several do (the message lists them).
+    """
+    if not is_id_prefix(ref):
+        return ref
+    experiments = [experiment.experiment_id for experiment in client.search_experiments()]
+    runs = client.search_runs(
+        experiments, max_results=PREFIX_SEARCH_LIMIT, order_by=["attributes.start_time DESC"]
+    )
+    matches = matching_run_ids(ref, (run.info.run_id for run in runs))
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise RunNotFoundError(
+            f"no run id starts with {ref!r} in the MLflow store {client.tracking_uri}; "
+            "`reprokit runs` lists the recorded runs"
+        )
+    raise AmbiguousRunError(
+        f"run id prefix {ref!r} matches {len(matches)} runs ({', '.join(matches[:5])}); "
+        "give more characters"
+    )
+
+
 def fetch_run(client: Any, run_id: str) -> RecordedRun:
+    """The run `run_id` names: a full id or a unique prefix of one."""
     from mlflow.exceptions import MlflowException
 
+    full_id = resolve_run_id(client, run_id)
     try:
-        return recorded_run(client.get_run(run_id))
+        return recorded_run(client.get_run(full_id))
     except MlflowException as error:
         raise RunNotFoundError(
             f"no run {run_id!r} in the MLflow store {client.tracking_uri} ({error.message}); "

@@ -77,18 +77,24 @@ def started_at(run: RecordedRun) -> str:
     if run.start_time_ms is None:
         return "-"
     moment = datetime.fromtimestamp(run.start_time_ms / 1000).astimezone()
-    return moment.strftime("%Y-%m-%d %H:%M:%S")
+    return moment.strftime("%m-%d %H:%M")
 
 
 def render_runs(listing: RunsListing, out: Console) -> None:
     from rich.table import Table
 
+    from reprokit.tracking.runs import SHORT_ID
+
     if not listing.runs:
         out.print(f"no runs in experiment {listing.experiment!r} of {listing.tracking_uri}")
         return
-    metrics = key_metric_names(listing.runs)
-    table = Table(title=f"runs of experiment {listing.experiment!r} (newest first)")
-    table.add_column("run id", overflow="fold")
+    # The columns before the metrics take ~82 of a 100-column terminal; each metric ~9 more.
+    metrics = key_metric_names(listing.runs)[: max(1, (out.width - 82) // 9)]
+    table = Table(
+        title=f"runs of experiment {listing.experiment!r} (newest first)",
+        caption="run ids shortened: every command takes a unique prefix",
+    )
+    table.add_column("run id", no_wrap=True)
     for column in ("started", "status", "entry point", "fingerprint"):
         table.add_column(column, no_wrap=True)
     for name in metrics:
@@ -96,11 +102,11 @@ def render_runs(listing: RunsListing, out: Console) -> None:
     table.add_column("model version")
     for run in listing.runs:
         table.add_row(
-            run.run_id,
+            run.run_id[:SHORT_ID],
             started_at(run),
             run.status,
             run.tag("entry_point") or "-",
-            (run.tag("fingerprint") or "-")[:12],
+            (run.tag("fingerprint") or "-")[:SHORT_ID],
             *(show_number(run.metrics.get(name)) for name in metrics),
             listing.model_versions.get(run.run_id, "-"),
         )
