@@ -229,7 +229,7 @@ def stages_for(config: ReprokitConfig, root: Path) -> list[Stage]:
 
 
 def _plot(
-    tables: str, title: str, stem: str, x: str, y: str | list[str], template: str
+    tables: str, title: str, stem: str, *, x: str, y: str | list[str], template: str
 ) -> dict[str, Any]:
     """One top-level plot of `<tables>/<stem>.csv`, with its axes labelled by column."""
     return {
@@ -260,29 +260,31 @@ def _plot_definitions(config: ReprokitConfig) -> list[dict[str, Any]]:
         return []
     by_task = {
         "binary": [
-            _plot(tables, "ROC", "roc", "fpr", ["tpr", "fpr"], "simple"),
-            _plot(tables, "Precision-Recall", "pr", "recall", "precision", "simple"),
+            _plot(tables, "ROC", "roc", x="fpr", y=["tpr", "fpr"], template="simple"),
+            _plot(tables, "Precision-Recall", "pr", x="recall", y="precision", template="simple"),
             _plot(
                 tables,
                 "Calibration",
                 "calibration",
-                "mean_predicted",
-                ["fraction_positive", "mean_predicted"],
-                "simple",
+                x="mean_predicted",
+                y=["fraction_positive", "mean_predicted"],
+                template="simple",
             ),
         ],
         # DVC's confusion template counts rows (one per prediction), but the table holds one
         # row per cell with its count: the figure (a stage plot) shows the matrix instead.
         "multiclass": [],
-        "regression": [_plot(tables, "Residuals", "residuals", "y_pred", "residual", "scatter")],
+        "regression": [
+            _plot(tables, "Residuals", "residuals", x="y_pred", y="residual", template="scatter")
+        ],
     }
     importance = _plot(
         tables,
         "Feature importance (gain)",
         "feature_importance",
-        "gain",
-        "feature",
-        "bar_horizontal_sorted",
+        x="gain",
+        y="feature",
+        template="bar_horizontal_sorted",
     )
     return [*by_task[config.data.task], importance]
 
