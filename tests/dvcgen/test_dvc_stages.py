@@ -64,20 +64,40 @@ def test_a_stage_binds_its_nodes_params_its_catalog_entries_and_the_engine() -> 
     assert stage.params == sorted({f"catalog.{name}" for name in datasets} | {"engine", "model"})
 
 
-def test_metrics_and_plots_follow_catalog_metadata_and_only_figures_are_cached() -> None:
+def test_metrics_and_figures_follow_catalog_metadata_and_plot_tables_are_plain_outs() -> None:
     config = composed()
     stage = pipeline_stage(config, "evaluate", CODE)
-    metrics, plots, figures = (
+    metrics, tables, figures = (
         config.catalog[name]["filepath"]
         for name in ("metrics", "evaluation_plots", "evaluation_figures")
     )
     assert stage.metrics == [metrics]
-    assert stage.plots == [figures, plots]  # by dataset name
-    assert metrics not in stage.outs and figures not in stage.outs
+    # A stage plot of the tables' directory would make DVC draw each CSV against its row
+    # index; the top-level definitions draw them.
+    assert stage.plots == [figures]
+    assert tables in stage.outs and metrics not in stage.outs and figures not in stage.outs
     body = stage.as_yaml()
     assert body["metrics"] == [{metrics: {"cache": False}}]
-    assert {figures: {"cache": True}} in body["plots"]
-    assert {plots: {"cache": False}} in body["plots"]
+    assert body["plots"] == [{figures: {"cache": True}}]
+    assert {tables: {"cache": False}} in body["outs"]
+
+
+def test_each_plot_is_declared_once_with_its_task_template() -> None:
+    config = composed()
+    stage = pipeline_stage(config, "evaluate", CODE)
+    definitions = {title: d for plot in _plot_definitions(config) for title, d in plot.items()}
+    files = {file for d in definitions.values() for file in d["y"]}
+    tables = config.catalog["evaluation_plots"]["filepath"]
+    assert all(file.startswith(f"{tables}/") for file in files)
+    assert not any(
+        file.startswith(f"{path}/") or file == path for path in stage.plots for file in files
+    )
+    assert definitions["Feature importance (gain)"]["template"] == "bar_horizontal_sorted"
+    # The diagonal reference: x drawn against itself as a second series.
+    for title in ("ROC", "Calibration"):
+        (fields,) = definitions[title]["y"].values()
+        assert definitions[title]["x"] in fields and len(fields) == 2
+    assert all(d["x_label"] == d["x"] for d in definitions.values())
 
 
 def test_a_key_covered_by_its_parent_is_dropped() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.support import commit_all, copy_project, file_sha256, git_init, run
+from tests.support import commit_all, copy_project, file_sha256, git_init, run, tool_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dvc")]
 STAGES = ("data", "prepare", "features", "train", "evaluate", "track", "package")
@@ -43,13 +43,24 @@ def test_full_repro_writes_model_metrics_and_plots(repro_project: Path) -> None:
         "calibration.csv",
         "feature_importance.csv",
     }
-    assert list((repro_project / "data/08_reporting/figures").glob("*.png"))
+    figures = sorted((repro_project / "data/08_reporting/figures").glob("*.png"))
+    assert figures
     lock = yaml.safe_load((repro_project / "dvc.lock").read_text())
     assert set(lock["stages"]) == set(STAGES)
     # The raw data's content hash is what DVC records.
     raw_out = lock["stages"]["data"]["outs"][0]
     assert raw_out["path"] == "data/01_raw/credit.parquet"
     assert len(raw_out["md5"]) == 32
+    # Each plot once: the declared ones and each figure; no CSV drawn against its row index.
+    shown = json.loads(run(["dvc", "plots", "show", "--json"], repro_project).stdout)["data"]
+    declared = [
+        next(iter(plot))
+        for plot in yaml.safe_load((repro_project / "dvc.yaml").read_text())["plots"]
+    ]
+    assert sorted(shown) == sorted(
+        [*declared, *(str(path.relative_to(repro_project)) for path in figures)]
+    )
+    assert all(len(images) == 1 for name, images in shown.items() if name.endswith(".png"))
 
 
 def test_model_is_identical_to_the_committed_run(repro_project: Path, project_root: Path) -> None:
@@ -85,6 +96,14 @@ def test_model_param_experiment_reruns_only_model_stages(repro_project: Path) ->
     )
     shown = run(["dvc", "exp", "show", "--json"], repro_project)
     assert "num_leaves" in shown.stdout
+    # The README's readable view: the changed metrics and params, at 120 columns.
+    table = run(
+        ["dvc", "exp", "show", "--no-pager", "--only-changed", "--drop", "Created|.*/.*"],
+        repro_project,
+        env={**tool_env(repro_project), "COLUMNS": "120"},
+    ).stdout
+    assert "model.num_leaves" in table and "roc_auc" in table and "…" not in table
+    assert max(len(line) for line in table.splitlines()) <= 120
     run(["git", "checkout", "-q", "--", "."], repro_project)
     run(["dvc", "checkout", "-q"], repro_project)
 

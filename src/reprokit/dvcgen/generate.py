@@ -72,6 +72,23 @@ def _dvc_role(entry: dict[str, Any]) -> str:
     return str(_reprokit_metadata(entry).get("dvc", "outs"))
 
 
+def _is_plot_tables(entry: dict[str, Any]) -> bool:
+    return _dvc_role(entry) == "plots" and "TablesDataset" in str(entry.get("type"))
+
+
+def _stage_role(entry: dict[str, Any]) -> str:
+    """Where a written dataset goes in its stage: `outs`, `metrics` or `plots`.
+
+    A directory of plot tables is a plain out: a stage's `plots:` entry makes DVC draw every
+    CSV in it against its row index, next to the real plots the top-level `plots:` declares
+    for those same files (`_plot_definitions`). Figures stay stage plots: DVC shows images as
+    they are, each once."""
+    role = _dvc_role(entry)
+    if role not in ("metrics", "plots") or _is_plot_tables(entry):
+        return "outs"
+    return role
+
+
 # The stages depend on every engine's code (see reprokit.core.content.code) and on the
 # whole `engine` section: dvc.yaml must not depend on the engine chosen (`dvc exp run -S
 # engine=dask` composes params.yaml only).
@@ -102,10 +119,13 @@ def pipeline_stage(config: ReprokitConfig, name: str, code: list[str]) -> Stage:
     )
     for dataset in sorted(written & files):
         entry = config.catalog[dataset]
-        role = _dvc_role(entry)
-        getattr(stage, role if role in ("metrics", "plots") else "outs").append(entry["filepath"])
-        if _reprokit_metadata(entry).get("cache", False):
+        role = _stage_role(entry)
+        getattr(stage, role).append(entry["filepath"])
+        cached = bool(_reprokit_metadata(entry).get("cache", False))
+        if cached and role != "outs":
             stage.cached.add(entry["filepath"])
+        elif not cached and role == "outs" and _dvc_role(entry) == "plots":
+            stage.uncached_outs.add(entry["filepath"])
     return stage
 
 
@@ -208,40 +228,65 @@ def stages_for(config: ReprokitConfig, root: Path) -> list[Stage]:
     return [stage for stage in (data, *pipelines, track, package) if stage is not None]
 
 
+def _plot(
+    tables: str, title: str, stem: str, *, x: str, y: str | list[str], template: str
+) -> dict[str, Any]:
+    """One top-level plot of `<tables>/<stem>.csv`, with its axes labelled by column."""
+    return {
+        title: {
+            "x": x,
+            "y": {f"{tables}/{stem}.csv": y},
+            "template": template,
+            "title": title,
+            "x_label": x,
+            "y_label": y if isinstance(y, str) else y[0],
+        }
+    }
+
+
 def _plot_definitions(config: ReprokitConfig) -> list[dict[str, Any]]:
-    """Top-level `plots:` so `dvc plots show/diff` draw the right axes for the task."""
-    plots_dir = next(
-        (
-            e["filepath"]
-            for e in config.catalog.values()
-            if _dvc_role(e) == "plots" and "TablesDataset" in str(e.get("type"))
-        ),
+    """Top-level `plots:` so `dvc plots show/diff` draw the right axes for the task.
+
+    Only the plot tables are declared here; the figures are their stage's plots, so each
+    plot is declared once. DVC's templates draw no reference lines, so a curve's reference
+    is a second series of the same file: x against itself is the diagonal (chance for ROC,
+    perfect calibration).
+    """
+    tables = next(
+        (e["filepath"] for e in config.catalog.values() if _is_plot_tables(e)),
         None,
     )
-    figures = [
-        e["filepath"]
-        for e in config.catalog.values()
-        if _dvc_role(e) == "plots" and "FiguresDataset" in str(e.get("type"))
-    ]
-    if plots_dir is None:
-        return [{path: None} for path in figures]
-
-    def plot(title: str, stem: str, x: str, y: str, template: str = "simple") -> dict[str, Any]:
-        return {title: {"x": x, "y": {f"{plots_dir}/{stem}.csv": y}, "template": template}}
-
+    if tables is None:
+        return []
     by_task = {
         "binary": [
-            plot("ROC", "roc", "fpr", "tpr"),
-            plot("Precision-Recall", "pr", "recall", "precision"),
-            plot("Calibration", "calibration", "mean_predicted", "fraction_positive"),
+            _plot(tables, "ROC", "roc", x="fpr", y=["tpr", "fpr"], template="simple"),
+            _plot(tables, "Precision-Recall", "pr", x="recall", y="precision", template="simple"),
+            _plot(
+                tables,
+                "Calibration",
+                "calibration",
+                x="mean_predicted",
+                y=["fraction_positive", "mean_predicted"],
+                template="simple",
+            ),
         ],
-        "multiclass": [plot("Confusion", "confusion", "predicted", "actual", "confusion")],
-        "regression": [plot("Residuals", "residuals", "y_pred", "residual", "scatter")],
+        # DVC's confusion template counts rows (one per prediction), but the table holds one
+        # row per cell with its count: the figure (a stage plot) shows the matrix instead.
+        "multiclass": [],
+        "regression": [
+            _plot(tables, "Residuals", "residuals", x="y_pred", y="residual", template="scatter")
+        ],
     }
-    importance = plot(
-        "Feature importance (gain)", "feature_importance", "gain", "feature", "bar_horizontal"
+    importance = _plot(
+        tables,
+        "Feature importance (gain)",
+        "feature_importance",
+        x="gain",
+        y="feature",
+        template="bar_horizontal_sorted",
     )
-    return [*by_task[config.data.task], importance, *({path: None} for path in figures)]
+    return [*by_task[config.data.task], importance]
 
 
 def render_dvc_yaml(config: ReprokitConfig, root: Path) -> str:
