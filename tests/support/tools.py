@@ -20,8 +20,11 @@ def tool_env(project: Path | None = None) -> dict[str, str]:
     """The venv's tools first on PATH (DVC runs `reprokit stage ...`), telemetry off, and the
     project copy's own `src/` first on PYTHONPATH, so the code DVC hashes is the code run."""
     python_path = [str(project / "src")] if project and (project / "src").is_dir() else []
+    # A tracking URI from the shell (or leaked by an in-process test) would send the copy's
+    # runs to another store; a test that wants one passes it explicitly.
+    inherited = {name: value for name, value in os.environ.items() if name != "MLFLOW_TRACKING_URI"}
     return {
-        **os.environ,
+        **inherited,
         "PYTHONPATH": os.pathsep.join([*python_path, os.environ.get("PYTHONPATH", "")]),
         # Packaging writes to a BentoML store: the copy's own, never the user's ~/bentoml.
         **({"BENTOML_HOME": str(project / ".bentoml")} if project else {}),

@@ -14,6 +14,7 @@ import subprocess
 import time
 import warnings
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -114,9 +115,12 @@ DEFAULT_EXPERIMENT_ID = "0"
 ALL_RUNS = 3  # mlflow.entities.ViewType.ALL, without importing MLflow at module import
 
 
+TRACKING_URI_ENV = "MLFLOW_TRACKING_URI"
+
+
 def tracking_uri(config: ReprokitConfig, root: Path) -> str:
     """MLFLOW_TRACKING_URI, else the config's; a relative SQLite path is the project's."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or config.tracking.uri
+    uri = os.environ.get(TRACKING_URI_ENV) or config.tracking.uri
     prefix = "sqlite:///"
     if uri.startswith(prefix) and not uri.startswith(prefix + "/"):
         return prefix + str((store_root(root) / uri[len(prefix) :]).resolve())
@@ -545,6 +549,29 @@ def register_model(
     return version
 
 
+@contextmanager
+def fluent_tracking_uri(uri: str) -> Iterator[None]:
+    """MLflow's fluent API (`log_model`) pointed at `uri` for the block only.
+
+    `mlflow.set_tracking_uri` also exports `MLFLOW_TRACKING_URI` to the process environment
+    (for subprocesses), where `tracking_uri()` reads it first: left set, every later
+    execution in the process, and every command it starts, recorded into this store instead
+    of its own. Both are restored after the block."""
+    import mlflow
+
+    exported = os.environ.get(TRACKING_URI_ENV)
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(previous)
+        if exported is None:
+            os.environ.pop(TRACKING_URI_ENV, None)
+        else:
+            os.environ[TRACKING_URI_ENV] = exported
+
+
 def _create_version(client: Any, run_id: str, execution: Execution, name: str, sha256: str) -> str:
     import importlib
 
@@ -552,12 +579,11 @@ def _create_version(client: Any, run_id: str, execution: Execution, name: str, s
 
     from reprokit.models import get_model
 
-    mlflow.set_tracking_uri(client.tracking_uri)
     model_path = produced_file(execution, _model(execution))
     assert model_path is not None, "register_model checked it"
     learner = get_model(execution.config.model.kind)
     flavour = learner.mlflow_flavour(model_path.read_text(encoding="utf-8"))
-    with mlflow.start_run(run_id=run_id):
+    with fluent_tracking_uri(client.tracking_uri), mlflow.start_run(run_id=run_id):
         # The learner's MLflow flavour (its native format, no pickle).
         info = importlib.import_module(flavour.module).log_model(flavour.model, **flavour.options)
     version = client.create_model_version(
