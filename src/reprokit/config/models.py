@@ -26,7 +26,7 @@ from reprokit.config.sources import DataSource, parse_source
 Task = Literal["binary", "multiclass", "regression"]
 
 CLASSIFICATION_METRICS = ("roc_auc", "log_loss", "f1", "precision", "recall", "accuracy")
-MULTICLASS_METRICS = ("log_loss", "accuracy", "macro_f1")
+MULTICLASS_METRICS = ("log_loss", "accuracy", "macro_f1", "weighted_f1", "roc_auc_ovr")
 REGRESSION_METRICS = ("rmse", "mae", "r2")
 METRICS_BY_TASK: dict[str, tuple[str, ...]] = {
     "binary": CLASSIFICATION_METRICS,
