@@ -136,6 +136,15 @@ def test_default_gate_follows_the_task(experiment: list[str], gate: dict[str, An
     assert config.evaluation.gate == config.evaluation.gates[config.data.task]
 
 
+def test_a_key_below_the_interpolated_gate_names_the_overrides_that_work() -> None:
+    # Hydra's own advice (`+evaluation.gate.roc_auc.min=...`) would drop the other bounds.
+    with pytest.raises(ConfigError) as raised:
+        compose_and_validate(ROOT, ["evaluation.gate.roc_auc.min=0.8"])
+    message = str(raised.value)
+    assert "`evaluation.gate` is the interpolation `${.gates.${data.task}}`" in message
+    assert "`evaluation.gate={...}`" in message and "+evaluation" not in message
+
+
 def test_a_task_gate_is_checked_against_its_own_task() -> None:
     # Not the run's task (binary), yet a typo there is caught now, not when it is used.
     with pytest.raises(ConfigError, match=r"evaluation\.gates\.multiclass names \['macro_f'\]"):
