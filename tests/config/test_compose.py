@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -22,6 +23,7 @@ DATA_EXPERIMENTS = {
     "credit": [],
     "breast_cancer": ["experiment=breast_cancer"],
     "diabetes": ["experiment=diabetes"],
+    "wine": ["experiment=wine"],
 }
 # Options that only make sense with some data: (group, option) -> overrides to pair them.
 PAIRED = {
@@ -115,8 +117,38 @@ def test_unknown_group_option_lists_the_available_ones() -> None:
 def test_cross_group_mismatch_is_explained() -> None:
     with pytest.raises(ConfigError, match=r"features\.derived\[debt_to_income\]"):
         compose_and_validate(ROOT, ["data=breast_cancer"])
-    with pytest.raises(ConfigError, match=r"evaluation\.gate names"):
-        compose_and_validate(ROOT, ["experiment=diabetes", "evaluation=default"])
+    with pytest.raises(ConfigError, match=r"evaluation\.gate names \['roc_auc'\].*'regression'"):
+        compose_and_validate(ROOT, ["experiment=diabetes", "evaluation.gate={roc_auc: {min: 0.7}}"])
+
+
+@pytest.mark.parametrize(
+    ("experiment", "gate"),
+    [
+        ([], {"roc_auc": {"min": 0.7}}),
+        (["experiment=wine"], {"roc_auc_ovr": {"min": 0.7}}),
+        (["experiment=diabetes"], {"r2": {"min": 0.2}}),
+    ],
+)
+def test_default_gate_follows_the_task(experiment: list[str], gate: dict[str, Any]) -> None:
+    composition, config = compose_and_validate(ROOT, experiment)
+    assert composition.choices["evaluation"] == "default"
+    assert composition.params["evaluation"]["gate"] == gate
+    assert config.evaluation.gate == config.evaluation.gates[config.data.task]
+
+
+def test_a_key_below_the_interpolated_gate_names_the_overrides_that_work() -> None:
+    # Hydra's own advice (`+evaluation.gate.roc_auc.min=...`) would drop the other bounds.
+    with pytest.raises(ConfigError) as raised:
+        compose_and_validate(ROOT, ["evaluation.gate.roc_auc.min=0.8"])
+    message = str(raised.value)
+    assert "`evaluation.gate` is the interpolation `${.gates.${data.task}}`" in message
+    assert "`evaluation.gate={...}`" in message and "+evaluation" not in message
+
+
+def test_a_task_gate_is_checked_against_its_own_task() -> None:
+    # Not the run's task (binary), yet a typo there is caught now, not when it is used.
+    with pytest.raises(ConfigError, match=r"evaluation\.gates\.multiclass names \['macro_f'\]"):
+        compose_and_validate(ROOT, ["+evaluation.gates.multiclass.macro_f.min=0.5"])
 
 
 def test_invalid_params_yaml_names_params_yaml(project_copy: Path) -> None:

@@ -26,17 +26,25 @@ TABLE_COLUMNS = {
     "pr": ["recall", "precision"],
     "calibration": ["mean_predicted", "fraction_positive", "count"],
     "confusion": ["actual", "predicted", "count"],
+    "per_class": ["class", "precision", "recall", "f1", "support"],
     "residuals": ["y_true", "y_pred", "residual"],
     "feature_importance": ["feature", "gain", "split"],
 }
 STEMS = {
     "binary": {"roc", "pr", "calibration", "feature_importance"},
-    "multiclass": {"confusion", "feature_importance"},
+    "multiclass": {"confusion", "per_class", "feature_importance"},
     "regression": {"residuals", "feature_importance"},
 }
 METRICS = {
     "binary": {"roc_auc", "log_loss", "f1", "precision", "recall", "accuracy", "n_test"},
-    "multiclass": {"log_loss", "accuracy", "macro_f1", "n_test"},
+    "multiclass": {
+        "log_loss",
+        "accuracy",
+        "macro_f1",
+        "weighted_f1",
+        "roc_auc_ovr",
+        "n_test",
+    },
     "regression": {"rmse", "mae", "r2", "n_test"},
 }
 
@@ -98,6 +106,31 @@ def test_multiclass_confusion_counts_every_test_row(prepared: Prepared) -> None:
     assert set(confusion["actual"]) == {"high", "low", "mid"}
     correct = confusion.loc[confusion["actual"] == confusion["predicted"], "count"].sum()
     assert correct / len(test) == pytest.approx(metrics["accuracy"], abs=1e-6)
+
+
+def test_multiclass_per_class_table_and_one_vs_rest_auc(prepared: Prepared) -> None:
+    metrics, tables, _, test = evaluate(prepared, "multiclass")
+    per_class = tables["per_class"]
+    assert per_class["class"].tolist() == ["high", "low", "mid"]  # the feature state's order
+    assert per_class["support"].sum() == len(test)
+    # The table's rows are the parts the averaged metrics are made of.
+    assert per_class["f1"].mean() == pytest.approx(metrics["macro_f1"], abs=1e-6)
+    weights = per_class["support"] / len(test)
+    assert (per_class["f1"] * weights).sum() == pytest.approx(metrics["weighted_f1"], abs=1e-6)
+    confusion = tables["confusion"]
+    for row in per_class.itertuples():
+        correct = confusion.query("actual == predicted and actual == @row[1]")["count"].sum()
+        assert row.recall == pytest.approx(correct / row.support)
+    assert 0.8 < metrics["roc_auc_ovr"] <= 1.0
+
+
+def test_multiclass_test_split_missing_a_class_is_rejected(prepared: Prepared) -> None:
+    state, train, valid, test = prepared("multiclass")
+    model, _ = train_model(train, valid, state, model_params("multiclass"), 1)
+    code = state["classes"].index("mid")
+    without = test[test[TARGET] != code]
+    with pytest.raises(DataError, match=r"class\(es\) \['mid'\] of \['high', 'low', 'mid'\]"):
+        evaluate_model(model, without, state, EVALUATION)
 
 
 def test_regression_residuals_are_sampled_deterministically() -> None:

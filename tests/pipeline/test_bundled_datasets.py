@@ -14,7 +14,7 @@ from reprokit.runner import run_pipelines
 
 @pytest.mark.parametrize(
     ("experiment", "metric", "bound"),
-    [("breast_cancer", "roc_auc", 0.95), ("diabetes", "r2", 0.2)],
+    [("breast_cancer", "roc_auc", 0.95), ("wine", "roc_auc_ovr", 0.95), ("diabetes", "r2", 0.2)],
 )
 def test_experiment_runs_end_to_end(
     experiment: str, metric: str, bound: float, project_copy: Path

@@ -81,7 +81,7 @@ def scenario(
     tags["untracked"] = packaged(root, env, "--untracked")
     run(["reprokit", "config", "compose"], root)
     before = stored_models(root, env)
-    gate = ["model.num_leaves=15", "evaluation.gate.roc_auc.min=0.99"]
+    gate = ["model.num_leaves=15", "evaluation.gates.binary.roc_auc.min=0.99"]
     runs["gate_failed"] = execute("gate_failed", ["reprokit", "run", *gate], check=False).run
     results["gate_failed"] = command(["reprokit", "package"], root, env)
     yield Scenario(root, env, execute.client, runs, tags, results, before)

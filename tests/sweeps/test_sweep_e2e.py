@@ -37,7 +37,7 @@ def test_multirun_tracks_each_job_under_one_parent(project: Path) -> None:
         "-m",
         *SMALL,
         "model.num_leaves=7,15",
-        "evaluation.gate.roc_auc.min=0.0,0.999",
+        "evaluation.gates.binary.roc_auc.min=0.0,0.999",
         expect=1,
     )
     assert "2 of 4 jobs of sweep" in result.stderr and "failed: jobs [1, 3]" in result.stderr
@@ -49,7 +49,7 @@ def test_multirun_tracks_each_job_under_one_parent(project: Path) -> None:
     assert json.loads(jobs[1].data.tags["reprokit.overrides"]) == [
         *SMALL,
         "model.num_leaves=7",
-        "evaluation.gate.roc_auc.min=0.999",
+        "evaluation.gates.binary.roc_auc.min=0.999",
     ]
     assert "QualityGateError" in jobs[1].data.tags["reprokit.error"]
     assert "roc_auc" in jobs[1].data.metrics  # a failed job's metrics are kept

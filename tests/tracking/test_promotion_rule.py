@@ -31,7 +31,7 @@ from tests.support import (
 
 from reprokit.config.compose import workspace_from_conf
 from reprokit.tracking.promotion import Candidate, PromotionRule, decide, rejudges_reused
-from reprokit.tracking.store import promotion_rule
+from reprokit.tracking.store import evaluation_hash, promotion_rule
 
 RULE = PromotionRule("roc_auc", "maximize", min_improvement=0.01)
 SPLIT, OTHER_SPLIT = "a" * 32, "b" * 32
@@ -176,6 +176,16 @@ def test_the_rule_comes_from_the_task_and_tracking_promotion(
 class Scenario:
     client: Any
     steps: dict[str, Executed]
+
+
+def test_the_evaluation_hash_ignores_every_gate_but_not_the_threshold() -> None:
+    params = workspace_from_conf(PROJECT_ROOT).params
+    stricter = workspace_from_conf(
+        PROJECT_ROOT, ["evaluation.gates.multiclass.roc_auc_ovr.min=0.9"]
+    ).params
+    other_threshold = workspace_from_conf(PROJECT_ROOT, ["evaluation.threshold=0.4"]).params
+    assert evaluation_hash(stricter) == evaluation_hash(params)
+    assert evaluation_hash(other_threshold) != evaluation_hash(params)
 
 
 @pytest.fixture(scope="module")

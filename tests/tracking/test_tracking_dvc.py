@@ -84,7 +84,7 @@ def scenario(
     commit_all(project, "first repro")
     execute("reprokit_run", ["reprokit", "run"])
     execute("kedro_run", ["kedro", "run"])
-    run(["reprokit", "config", "compose", "evaluation.gate.roc_auc.min=0.99"], project)
+    run(["reprokit", "config", "compose", "evaluation.gates.binary.roc_auc.min=0.99"], project)
     execute("failing_repro", ["dvc", "repro"], check=False)
     run(["git", "checkout", "-q", "--", "params.yaml"], project)
     execute("experiment", ["dvc", "exp", "run", "-S", "model.num_leaves=63"])

@@ -42,7 +42,7 @@ LARGE = "data.source.rows=300000"
 ISIN_KEY = "data.schema.columns.loan_term_months.isin"
 ISIN = [12, 24, 36, 48, 60, *range(100_000, 100_800)]
 LONG_OVERRIDE = f"{ISIN_KEY}=[{','.join(map(str, ISIN))}]"
-GATE_OVERRIDE = "evaluation.gate.roc_auc.min=0.99"
+GATE_OVERRIDE = "evaluation.gates.binary.roc_auc.min=0.99"
 WAIT_FOR_RUN_SECONDS = 300
 
 

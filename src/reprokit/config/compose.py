@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,6 +91,7 @@ def compose(root: Path, overrides: Sequence[str] = ()) -> Composition:
     except (HydraException, OmegaConfBaseException) as error:
         # Hydra appends its search path to every message; it only distracts here.
         message = str(error).split("\nConfig search path", 1)[0].strip()
+        message = _below_interpolation(root, overrides, message) or message
         raise ConfigError(
             f"cannot compose {CONF_DIR}/ with overrides {list(overrides)}: {message}"
         ) from None
@@ -103,6 +105,41 @@ def compose(root: Path, overrides: Sequence[str] = ()) -> Composition:
         choices={str(k): (None if v is None else str(v)) for k, v in choices.items()},
         overrides=tuple(overrides),
     )
+
+
+def _below_interpolation(root: Path, overrides: Sequence[str], message: str) -> str | None:
+    """Hydra cannot set a key below an interpolated node (`evaluation.gate` is
+    `${.gates.${data.task}}`) and advises `+key=value`, which would silently replace the
+    whole node with that one key. Name the interpolation and the two overrides that work."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf import DictConfig, OmegaConf
+
+    found = re.match(r"Could not override '([^']+)'", message)
+    if found is None:
+        return None
+    key = found.group(1)
+    others = [o for o in overrides if o.lstrip("+~").split("=", 1)[0] != key]
+    try:
+        with initialize_config_dir(str((root / CONF_DIR).resolve()), version_base=None):
+            node: Any = hydra_compose("config", overrides=others)
+    except HydraException:
+        return None
+    parts = key.split(".")
+    for depth, part in enumerate(parts[:-1], start=1):
+        if not isinstance(node, DictConfig) or part not in node:
+            return None
+        if OmegaConf.is_interpolation(node, part):
+            prefix = ".".join(parts[:depth])
+            raw = OmegaConf.to_container(node, resolve=False)
+            target = raw[part] if isinstance(raw, dict) else part
+            return (
+                f"cannot set `{key}`: `{prefix}` is the interpolation `{target}`; override "
+                f"the key it points to, or replace `{prefix}` whole (`{prefix}={{...}}`)"
+            )
+        node = node[part]
+    return None
 
 
 def validate(params: Mapping[str, Any], provenance: Any = None) -> ReprokitConfig:

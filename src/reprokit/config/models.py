@@ -26,7 +26,7 @@ from reprokit.config.sources import DataSource, parse_source
 Task = Literal["binary", "multiclass", "regression"]
 
 CLASSIFICATION_METRICS = ("roc_auc", "log_loss", "f1", "precision", "recall", "accuracy")
-MULTICLASS_METRICS = ("log_loss", "accuracy", "macro_f1")
+MULTICLASS_METRICS = ("log_loss", "accuracy", "macro_f1", "weighted_f1", "roc_auc_ovr")
 REGRESSION_METRICS = ("rmse", "mae", "r2")
 METRICS_BY_TASK: dict[str, tuple[str, ...]] = {
     "binary": CLASSIFICATION_METRICS,
@@ -290,10 +290,36 @@ class GateBound(StrictModel):
         return self
 
 
+Gate = dict[str, GateBound]
+
+
 class EvaluationConfig(StrictModel):
+    """`gate`: the bounds this run's metrics must meet. `gates`: bounds per task, for
+    conf/evaluation/default.yaml to pick `gate` from by `data.task` (an interpolation), so
+    every task has a gate without an evaluation config of its own."""
+
     threshold: float = Field(default=0.5, gt=0.0, lt=1.0)
     calibration_bins: int = Field(default=10, ge=2)
-    gate: dict[str, GateBound] = {}
+    gate: Gate = {}
+    gates: dict[Task, Gate] = {}
+
+
+def gate_problems(evaluation: EvaluationConfig, task: str) -> list[str]:
+    """Bounds on metrics their task does not produce: `gate`'s against `task`, each of
+    `gates` against its own (a typo in another task's bounds would only surface later)."""
+    declared = {"evaluation.gate": (task, evaluation.gate)} | {
+        f"evaluation.gates.{name}": (name, gate) for name, gate in evaluation.gates.items()
+    }
+    problems: list[str] = []
+    for key, (name, gate) in declared.items():
+        allowed = METRICS_BY_TASK[name]
+        unknown = sorted(set(gate) - set(allowed))
+        if unknown:
+            problems.append(
+                f"{key} names {unknown}, which task {name!r} does not produce; "
+                f"allowed metrics: {list(allowed)}"
+            )
+    return problems
 
 
 # --- pipeline, catalog, tracking, engine -------------------------------------------------
@@ -572,13 +598,9 @@ class ReprokitConfig(StrictModel):
                 f"model.objective is {self.model.objective!r} but data.task is "
                 f"{self.data.task!r}; they must agree"
             )
-        allowed = METRICS_BY_TASK[self.data.task]
-        unknown = sorted(set(self.evaluation.gate) - set(allowed))
-        if unknown:
-            raise ValueError(
-                f"evaluation.gate names {unknown}, which task {self.data.task!r} does not "
-                f"produce; allowed metrics: {list(allowed)}"
-            )
+        problems = gate_problems(self.evaluation, self.data.task)
+        if problems:
+            raise ValueError("; ".join(problems))
         self._features_use_schema_columns()
         self._tracking_names_exist()
         for name, entry in self.catalog.items():

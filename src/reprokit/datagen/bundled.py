@@ -9,7 +9,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-BUNDLED_NAMES = ("breast_cancer", "diabetes")
+BUNDLED_NAMES = ("breast_cancer", "diabetes", "wine")
 ID_COLUMN = "row_id"
 TARGET_COLUMN = "target"
 
@@ -29,9 +29,17 @@ def _load_diabetes() -> tuple[pd.DataFrame, type[np.generic]]:
     return load_diabetes(as_frame=True, scaled=False).frame, np.float64
 
 
+def _load_wine() -> tuple[pd.DataFrame, type[np.generic]]:
+    from sklearn.datasets import load_wine
+
+    # Three cultivars coded 0, 1, 2: a small multiclass table.
+    return load_wine(as_frame=True).frame, np.int64
+
+
 _LOADERS: dict[str, Callable[[], tuple[pd.DataFrame, type[np.generic]]]] = {
     "breast_cancer": _load_breast_cancer,
     "diabetes": _load_diabetes,
+    "wine": _load_wine,
 }
 
 
@@ -55,7 +63,7 @@ def load_bundled(name: str) -> pd.DataFrame:
     """Load a dataset bundled with scikit-learn as a tidy table.
 
     Columns are ``row_id`` (int64, 0..n-1), the features in snake_case, then ``target``
-    (int64 for ``breast_cancer``, float64 for ``diabetes``).
+    (int64 for ``breast_cancer`` and ``wine``, float64 for ``diabetes``).
 
     Raises:
         ValueError: ``name`` is not one of `BUNDLED_NAMES`.

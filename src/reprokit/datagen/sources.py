@@ -33,7 +33,7 @@ class SyntheticCreditSource(DataSource):
 class BundledSource(DataSource):
     """`kind: bundled`: a real dataset shipped with scikit-learn."""
 
-    name: Literal["breast_cancer", "diabetes"]
+    name: Literal["breast_cancer", "diabetes", "wine"]
 
     def materialize(self, path: Path) -> int:
         table = load_bundled(self.name)

@@ -56,12 +56,14 @@ def evaluate_model(
 
     Returns:
         Metrics rounded to 6 decimals plus `n_test`; plot tables keyed by file stem
-        (`roc`, `pr`, `calibration` for binary, `confusion` for multiclass, `residuals`
-        for regression, `feature_importance` always); one figure per table, same stems.
+        (`roc`, `pr`, `calibration` for binary, `confusion` and `per_class` for
+        multiclass, `residuals` for regression, `feature_importance` always); one
+        figure per table, same stems.
 
     Raises:
         DataError: The test split is empty, lacks a column, has too few classes for the
-            metrics, or does not match the model's features.
+            metrics (binary: both; multiclass: every class), or does not match the
+            model's features.
     """
     fitted = parse_state(state)
     config = parse_section(EvaluationConfig, evaluation, "evaluation")
@@ -185,14 +187,30 @@ def _multiclass_report(labels: IntArray, scores: FloatArray, state: FeatureState
             f"per class of the feature state ({len(classes)}: {classes})"
         )
     codes = list(range(len(classes)))
+    counts = np.bincount(labels, minlength=len(classes))
+    if (counts == 0).any():
+        absent = [classes[code] for code in codes if counts[code] == 0]
+        raise DataError(
+            f"{DATASET}: class(es) {absent} of {classes} have no row; expected every class "
+            "(one-vs-rest ROC AUC is undefined otherwise): use a stratified split or more rows"
+        )
     predicted = scores.argmax(axis=1)
     report = _Report(
         metrics={
             "log_loss": skm.log_loss(labels, scores, labels=codes),
             "accuracy": skm.accuracy_score(labels, predicted),
             "macro_f1": skm.f1_score(labels, predicted, average="macro", zero_division=0),
+            "weighted_f1": skm.f1_score(labels, predicted, average="weighted", zero_division=0),
+            # Each class against the rest, averaged unweighted: 0.5 is chance for any number
+            # of classes, so one bound (the default gate's) fits every multiclass table.
+            "roc_auc_ovr": skm.roc_auc_score(
+                labels, scores, multi_class="ovr", average="macro", labels=codes
+            ),
         }
     )
+    per_class = _per_class_table(labels, predicted, classes)
+    report.tables["per_class"] = per_class
+    report.figures["per_class"] = _per_class_figure(per_class, report.metrics["macro_f1"])
     matrix = skm.confusion_matrix(labels, predicted, labels=codes)
     names = np.asarray(classes, dtype=object)
     confusion = pd.DataFrame(
@@ -256,6 +274,24 @@ def _calibration_table(labels: IntArray, scores: FloatArray, bins: int) -> pd.Da
             "mean_predicted": predicted[used] / counts[used],
             "fraction_positive": positive[used] / counts[used],
             "count": counts[used].astype(np.int64),
+        }
+    )
+
+
+def _per_class_table(labels: IntArray, predicted: IntArray, classes: list[Any]) -> pd.DataFrame:
+    """Precision, recall, F1 and support of each class (one row per class, in class order)."""
+    from sklearn import metrics as skm
+
+    precision, recall, f1, support = skm.precision_recall_fscore_support(
+        labels, predicted, labels=list(range(len(classes))), zero_division=0
+    )
+    return pd.DataFrame(
+        {
+            "class": np.asarray(classes, dtype=object),
+            "precision": precision.astype(np.float64),
+            "recall": recall.astype(np.float64),
+            "f1": f1.astype(np.float64),
+            "support": support.astype(np.int64),
         }
     )
 
@@ -342,6 +378,21 @@ def _confusion_figure(matrix: IntArray, names: list[str], accuracy: float) -> Fi
     axes.set_yticks(ticks, labels=names)
     for (row, column), count in np.ndenumerate(matrix):
         axes.text(column, row, str(count), ha="center", va="center")
+    return figure
+
+
+def _per_class_figure(per_class: pd.DataFrame, macro_f1: float) -> Figure:
+    figure, axes = _axes(
+        f"Per-class precision and recall (macro F1 = {macro_f1:.3f})", "Class", "Score"
+    )
+    positions = np.arange(len(per_class), dtype=np.float64)
+    width = 0.4
+    axes.bar(positions - width / 2, per_class["precision"], width, label="precision")
+    axes.bar(positions + width / 2, per_class["recall"], width, label="recall")
+    axes.set_xticks(list(positions), labels=[str(name) for name in per_class["class"]])
+    # Headroom above 1.0 keeps the legend off the bars of a perfect class.
+    axes.set_ylim(0.0, 1.2)
+    axes.legend(loc="upper center", ncols=2)
     return figure
 
 

@@ -470,9 +470,10 @@ def test_split_md5(execution: Execution) -> str | None:
 
 
 def evaluation_hash(params: Mapping[str, Any]) -> str:
-    """The evaluation config that shapes the metrics; the gate only judges them."""
+    """The evaluation config that shapes the metrics; the gates only judge them."""
     evaluation = dict(params.get("evaluation") or {})
     evaluation.pop("gate", None)
+    evaluation.pop("gates", None)
     return canonical_hash(evaluation)
 
 
