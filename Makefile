@@ -41,8 +41,8 @@ repro: setup ## Check generated files, then `dvc repro` end to end on the defaul
 	reprokit dvc check
 	dvc repro
 
-test: setup ## The whole test suite (slow end-to-end tests included)
-	pytest -n 2 --dist loadfile
+test: setup ## The whole test suite (slow end-to-end tests included; the 25 slowest listed)
+	pytest -n 2 --dist loadfile --durations=25
 
 test-fast: setup ## The suite without the slow end-to-end tests
 	pytest -n 2 -m "not slow"
