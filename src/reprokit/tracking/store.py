@@ -584,21 +584,25 @@ def _create_version(client: Any, run_id: str, execution: Execution, name: str, s
     assert model_path is not None, "register_model checked it"
     learner = get_model(execution.config.model.kind)
     flavour = learner.mlflow_flavour(model_path.read_text(encoding="utf-8"))
-    with fluent_tracking_uri(client.tracking_uri), mlflow.start_run(run_id=run_id):
-        # The learner's MLflow flavour (its native format, no pickle).
-        info = importlib.import_module(flavour.module).log_model(flavour.model, **flavour.options)
-    version = client.create_model_version(
-        name=_ensure_registered_model(client, name),
-        source=info.model_uri,
-        run_id=run_id,
-        # A tracking server requires the logged model's id for a `models:/` source.
-        model_id=info.model_id,
-        tags={
-            f"{TAG}fingerprint": execution.fingerprint.value,
-            f"{TAG}run_id": run_id,
-            MODEL_SHA256_TAG: sha256,
-        },
-    )
+    # Registering a `models:/` source looks the logged model up through the global tracking
+    # URI too, so both calls run inside the block.
+    with fluent_tracking_uri(client.tracking_uri):
+        with mlflow.start_run(run_id=run_id):
+            # The learner's MLflow flavour (its native format, no pickle).
+            flavour_module = importlib.import_module(flavour.module)
+            info = flavour_module.log_model(flavour.model, **flavour.options)
+        version = client.create_model_version(
+            name=_ensure_registered_model(client, name),
+            source=info.model_uri,
+            run_id=run_id,
+            # A tracking server requires the logged model's id for a `models:/` source.
+            model_id=info.model_id,
+            tags={
+                f"{TAG}fingerprint": execution.fingerprint.value,
+                f"{TAG}run_id": run_id,
+                MODEL_SHA256_TAG: sha256,
+            },
+        )
     return str(version.version)
 
 
