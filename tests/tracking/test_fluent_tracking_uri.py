@@ -19,6 +19,10 @@ def test_the_variable_is_unset_again_after_the_block(monkeypatch: pytest.MonkeyP
         assert mlflow.get_tracking_uri() == "sqlite:////tmp/a.db"
         assert os.environ[TRACKING_URI_ENV] == "sqlite:////tmp/a.db"
     assert TRACKING_URI_ENV not in os.environ
+    # Not pinned to a value resolved inside the block: MLflow reads the variable again.
+    assert not mlflow.is_tracking_uri_set()
+    monkeypatch.setenv(TRACKING_URI_ENV, "sqlite:////tmp/later.db")
+    assert mlflow.get_tracking_uri() == "sqlite:////tmp/later.db"
 
 
 def test_a_variable_the_user_set_is_restored(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -26,3 +30,4 @@ def test_a_variable_the_user_set_is_restored(monkeypatch: pytest.MonkeyPatch) ->
     with fluent_tracking_uri("sqlite:////tmp/b.db"):
         assert mlflow.get_tracking_uri() == "sqlite:////tmp/b.db"
     assert os.environ[TRACKING_URI_ENV] == "http://127.0.0.1:5000"
+    assert mlflow.get_tracking_uri() == "http://127.0.0.1:5000"

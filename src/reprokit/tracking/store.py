@@ -561,15 +561,15 @@ def fluent_tracking_uri(uri: str) -> Iterator[None]:
     import mlflow
 
     exported = os.environ.get(TRACKING_URI_ENV)
-    previous = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(uri)
     try:
         yield
     finally:
-        mlflow.set_tracking_uri(previous)
-        if exported is None:
-            os.environ.pop(TRACKING_URI_ENV, None)
-        else:
+        # None unsets MLflow's global (and the variable): it reads the variable again rather
+        # than staying pinned to a value resolved now. Setting the global always exports the
+        # variable, so restoring the variable restores what MLflow saw before.
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+        if exported is not None:
             os.environ[TRACKING_URI_ENV] = exported
 
 
