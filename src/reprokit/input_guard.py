@@ -85,13 +85,12 @@ def unchanged_inputs(root: Path, files: Iterable[str | Path], step: str) -> Iter
 def dvc_stage_deps(root: Path, stage: str) -> list[str]:
     """The deps dvc.yaml declares for `stage` (the files DVC hashes for it); none for a
     stage dvc.yaml does not have."""
-    import yaml
+    from reprokit.core.yaml_text import load_yaml
 
     path = root / DVC_FILE
     if not path.is_file():
         return []
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: ~10x faster
-    document = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+    document = load_yaml(path.read_text(encoding="utf-8"))
     declared = ((document or {}).get("stages") or {}).get(stage) or {}
     return [str(dep) for dep in declared.get("deps") or []]
 

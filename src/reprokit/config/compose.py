@@ -15,6 +15,7 @@ from reprokit.config.errors import explain_lines, report
 from reprokit.config.models import ReprokitConfig
 from reprokit.config.user_params import check_user_params
 from reprokit.core.names import PARAMS_FILE
+from reprokit.core.yaml_text import load_yaml
 from reprokit.errors import ConfigError, StaleFileError
 
 CONF_DIR = "conf"
@@ -62,7 +63,7 @@ class Composition:
 
 def _file_sets_key(path: Path, key: str) -> bool:
     try:
-        node: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+        node: Any = load_yaml(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
         return False
     for part in key.split("."):
@@ -170,7 +171,7 @@ def read_params(root: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path} does not exist: run `reprokit config compose`")
     try:
-        params = yaml.safe_load(path.read_text(encoding="utf-8"))
+        params = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
     if not isinstance(params, dict):

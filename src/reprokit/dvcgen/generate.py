@@ -12,6 +12,7 @@ import yaml
 from reprokit.config.models import ReprokitConfig
 from reprokit.config.roles import FEATURE_STATE, MODEL, REFERENCE_PROFILE, role_dataset
 from reprokit.core.content.code import code_files, dataset_files, source_closure
+from reprokit.core.yaml_text import load_yaml
 from reprokit.errors import StaleFileError
 
 DVC_FILE = "dvc.yaml"
@@ -304,8 +305,8 @@ def check_dvc_yaml(config: ReprokitConfig, root: Path) -> None:
     if not path.is_file():
         raise StaleFileError(f"{path} is missing: run `reprokit dvc generate`")
     if path.read_text(encoding="utf-8") != expected:
-        current = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        wanted = yaml.safe_load(expected)
+        current = load_yaml(path.read_text(encoding="utf-8")) or {}
+        wanted = load_yaml(expected)
         stages = sorted(
             name
             for name in set(current.get("stages", {})) | set(wanted["stages"])

@@ -45,6 +45,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from reprokit.config.models import MonitoringConfig, ServingConfig
 from reprokit.core.names import PARAMS_FILE
+from reprokit.core.yaml_text import load_yaml
 from reprokit.errors import ConfigError
 from reprokit.serving.http_limits import HeadLimits
 from reprokit.serving.store import ProjectIdentity, project_identity
@@ -219,7 +220,7 @@ def params_path(settings: ServingSettings, cwd: Path | None = None) -> Path:
 
 def _read_params(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
 

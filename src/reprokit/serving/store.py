@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from reprokit.core.names import CHAMPION
+from reprokit.core.yaml_text import load_yaml
 from reprokit.errors import ConfigError, ReprokitError
 from reprokit.logs import get_logger
 from reprokit.serving.bundle import Bundle, ModelInfo, load_bundle
@@ -129,7 +130,7 @@ def bento_model_tags(path: Path) -> frozenset[str] | None:
     if not path.is_file():
         return None
     try:
-        info = yaml.safe_load(path.read_text(encoding="utf-8"))
+        info = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError:
         return None
     if not isinstance(info, dict) or not isinstance(info.get("models"), list):

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from reprokit.config.models import ReprokitConfig
+from reprokit.core.yaml_text import load_yaml
 
 WRITTEN = "written"
 DVC_LOCK = "dvc-lock"
@@ -85,12 +86,11 @@ def gate_status(config: ReprokitConfig, ran: set[str], error: BaseException | No
 
 
 def _lock_stages(root: Path) -> dict[str, Any]:
-    import yaml
 
     path = root / DVC_LOCK_FILE
     if not path.is_file():
         return {}
-    lock = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    lock = load_yaml(path.read_text(encoding="utf-8")) or {}
     stages = lock.get("stages") if isinstance(lock, dict) else None
     return stages if isinstance(stages, dict) else {}
 

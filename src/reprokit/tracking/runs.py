@@ -19,6 +19,7 @@ import yaml
 from reprokit.config.models import ReprokitConfig
 from reprokit.core.environment import recorded_environment
 from reprokit.core.names import TAG_PREFIX
+from reprokit.core.yaml_text import load_yaml
 from reprokit.errors import ReprokitError
 
 TAG = TAG_PREFIX
@@ -239,7 +240,7 @@ def download_artifact(client: Any, run_id: str, path: str, destination: Path) ->
 
 def parse_composed_config(text: str, run_id: str) -> dict[str, Any]:
     try:
-        params = yaml.safe_load(text)
+        params = load_yaml(text)
     except yaml.YAMLError as error:
         raise CorruptArtifactError(
             f"{COMPOSED_CONFIG} of run {run_id} is not valid YAML: {error}"
