@@ -11,7 +11,12 @@ import pytest
 import yaml
 from tests.support import run
 
-from reprokit.core.content.code import absolute_module, code_modules, source_closure
+from reprokit.core.content.code import (
+    absolute_module,
+    code_modules,
+    imported_modules,
+    source_closure,
+)
 from reprokit.core.content.files import cache_object, dvc_cache_dir, file_md5
 from reprokit.core.content.fingerprint import compute_fingerprint
 from reprokit.core.content.params import bound_params
@@ -64,6 +69,70 @@ def test_relative_imports_are_code_deps(tmp_path: Path) -> None:
         "src/pkg/sub/__init__.py",
         "src/pkg/sub/deep.py",
     ]
+
+
+def test_imports_nested_in_any_statement_are_found() -> None:
+    source = """
+import top
+def f():
+    import in_function
+    class C:
+        from in_class import x
+    try:
+        import in_try
+    except ImportError:
+        import in_handler
+    else:
+        import in_else
+    finally:
+        import in_finally
+    with open("x"):
+        import in_with
+    for _ in []:
+        import in_for
+    else:
+        import in_for_else
+    while False:
+        import in_while
+    match 1:
+        case 1:
+            import in_case
+    if True:
+        import in_if
+    else:
+        import in_if_else
+"""
+    found = imported_modules(source, "pkg.mod")
+    expected = {"top", "in_class", "in_class.x"} | {
+        f"in_{name}"
+        for name in (
+            "function",
+            "try",
+            "handler",
+            "else",
+            "finally",
+            "with",
+            "for",
+            "for_else",
+            "while",
+            "case",
+            "if",
+            "if_else",
+        )
+    }
+    assert found == expected
+
+
+def test_an_edited_file_is_read_again(tmp_path: Path) -> None:
+    """The per-process cache of parsed imports is keyed by the file's version."""
+    write(tmp_path, "src/pkg/__init__.py")
+    write(tmp_path, "src/pkg/nodes.py")
+    write(tmp_path, "src/pkg/extra.py")
+    assert source_closure(["pkg.nodes"], tmp_path) == ["src/pkg/__init__.py", "src/pkg/nodes.py"]
+
+    write(tmp_path, "src/pkg/nodes.py", "from . import extra\n")
+
+    assert "src/pkg/extra.py" in source_closure(["pkg.nodes"], tmp_path)
 
 
 def test_code_modules_start_at_functions_dataset_classes_and_validators() -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import ast
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from functools import lru_cache
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Protocol
@@ -75,7 +76,7 @@ def imported_modules(source: str, module: str, *, is_package: bool = False) -> s
     b` (a, and a.b in case b is a module), relative imports resolved against its package."""
     package = module if is_package else module.rpartition(".")[0]
     found: set[str] = set()
-    for statement in ast.walk(ast.parse(source)):
+    for statement in _statements(ast.parse(source).body):
         if isinstance(statement, ast.Import):
             found.update(alias.name for alias in statement.names)
         elif isinstance(statement, ast.ImportFrom):
@@ -85,6 +86,37 @@ def imported_modules(source: str, module: str, *, is_package: bool = False) -> s
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in statement.names)
     return found
+
+
+# The fields through which a statement holds further statements (function, class, if, for,
+# while, with, try and match bodies, except handlers and match cases).
+_NESTED_STATEMENTS = ("body", "orelse", "finalbody", "handlers", "cases")
+
+
+def _statements(body: list[ast.stmt]) -> Iterator[ast.AST]:
+    """Every statement of `body`, nested ones included (function-level imports count).
+
+    Imports are statements, so expressions are never entered: a tenth of the nodes
+    `ast.walk` visits for the same result.
+    """
+    for statement in body:
+        yield statement
+        for field in _NESTED_STATEMENTS:
+            nested = getattr(statement, field, None)
+            if isinstance(nested, list):
+                yield from _statements(nested)
+
+
+@lru_cache(maxsize=4096)
+def _file_imports(
+    path: Path, module: str, is_package: bool, stamp: tuple[int, int]
+) -> frozenset[str]:
+    """`imported_modules` of the file at `path`, read once per process and version of the
+    file (`stamp`: its mtime and size): a stage's check renders every stage's closure, and
+    the closures share most modules."""
+    del stamp  # part of the cache key only
+    source = path.read_text(encoding="utf-8")
+    return frozenset(imported_modules(source, module, is_package=is_package))
 
 
 def _parents(module: str) -> list[str]:
@@ -108,8 +140,9 @@ def source_closure(modules: Iterable[str], root: Path) -> list[str]:
             continue
         files.add(path)
         pending.extend(_parents(module))
-        source = path.read_text(encoding="utf-8")
-        pending.extend(imported_modules(source, module, is_package=path.name == "__init__.py"))
+        status = path.stat()
+        stamp = (status.st_mtime_ns, status.st_size)
+        pending.extend(_file_imports(path, module, path.name == "__init__.py", stamp))
     return sorted(str(path.relative_to(root)) for path in files)
 
 
