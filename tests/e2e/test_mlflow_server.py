@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support import MODEL, copy_project, free_port, tool_env
+import yaml
+from tests.support import MODEL, artifact_text, copy_project, free_port, tool_env
 from tests.support.tools import group_alive, stop_group
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mlflow-server")]
@@ -153,7 +154,10 @@ def test_both_executions_are_runs_on_the_server(remote: Remote) -> None:
     recorded = runs(remote.client)
     assert [r.info.status for r in recorded] == ["FINISHED", "FINISHED"]
     assert [r.data.params["model.num_leaves"] for r in recorded] == ["31", "15"]
-    assert recorded[0].data.params["tracking.uri"] == remote.server.url
+    composed = yaml.safe_load(
+        artifact_text(remote.client, recorded[0].info.run_id, "composed_config.yaml")
+    )
+    assert composed["tracking"]["uri"] == remote.server.url
     last = json.loads((remote.project / ".reprokit/last_run.json").read_text())
     assert last["run_id"] == recorded[1].info.run_id
     assert last["tracking_uri"] == remote.server.url

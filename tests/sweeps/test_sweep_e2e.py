@@ -55,6 +55,9 @@ def test_multirun_tracks_each_job_under_one_parent(project: Path) -> None:
     assert "roc_auc" in jobs[1].data.metrics  # a failed job's metrics are kept
     assert all(r.data.tags.get("reprokit.fingerprint") for r in jobs)
     assert parent.info.status == "FAILED"  # some jobs failed
+    # The search space is the parent's params; its description is the ranked summary.
+    assert parent.data.params["model.num_leaves"] == "7,15"
+    assert "Ranked by `roc_auc`" in parent.data.tags["mlflow.note.content"]
 
     # The parent holds the summary (best first) and the best job's metrics.
     finished = [r for r in jobs if r.info.status == "FINISHED"]

@@ -138,3 +138,11 @@ def test_summary_is_best_first_with_failures_last() -> None:
 def test_no_best_when_every_job_failed() -> None:
     rows = [Row(0, "FAILED", [], {"roc_auc": 0.9})]
     assert best(rows, Ranking("roc_auc", "maximize")) is None
+
+
+def test_the_search_space_is_the_sweeps_key_value_arguments() -> None:
+    from reprokit.sweeps.track import search_space
+
+    assert search_space(
+        ["model.num_leaves=15,31", "+features.extra=interval(0,1)", "--flag", "=x"]
+    ) == {"model.num_leaves": "15,31", "features.extra": "interval(0,1)"}

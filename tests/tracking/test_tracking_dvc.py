@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 import yaml
 from tests.support import (
+    MODEL,
     PROJECT_ROOT,
     Executed,
     Executions,
@@ -39,7 +40,8 @@ from tests.support import (
     versions,
 )
 
-from reprokit.tracking.store import flatten
+from reprokit.tracking.run_view import experiment_params
+from reprokit.tracking.store import flatten, fluent_tracking_uri
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("tracking-dvc")]
 
@@ -178,9 +180,33 @@ def test_composed_config_artifact_equals_params_yaml(scenario: Scenario) -> None
     assert artifact_text(scenario.client, run_id, "composed_config.yaml") == scenario.params_yaml
 
 
-def test_params_are_the_flattened_config(scenario: Scenario) -> None:
+def test_params_are_the_experiment_defining_part_of_the_config(scenario: Scenario) -> None:
     params = scenario.run_of("repro").data.params
-    assert params == dict(flatten(yaml.safe_load(scenario.params_yaml)))
+    assert params == dict(flatten(experiment_params(yaml.safe_load(scenario.params_yaml))))
+    assert "model.num_leaves" in params
+    assert not any(key.startswith(("catalog.", "pipeline.", "data.schema.")) for key in params)
+
+
+def test_run_names_differ_per_run_and_name_the_entry_point(scenario: Scenario) -> None:
+    names = [step.run.info.run_name for step in scenario.steps.values() if step.runs]
+    assert len(set(names)) == len(names), names
+    assert names[0].startswith("dvc repro ")
+    assert scenario.run_of("experiment").info.run_name.startswith("dvc exp run ")
+
+
+def test_a_registered_version_has_a_signature_and_a_description(scenario: Scenario) -> None:
+    from mlflow.models import get_model_info
+
+    version = scenario.client.get_model_version(
+        MODEL, scenario.run_of("repro").data.tags["reprokit.model_version"]
+    )
+    assert scenario.run_of("repro").info.run_id in version.description
+    assert "roc_auc" in version.description
+    with fluent_tracking_uri(scenario.client.tracking_uri):  # `models:/` resolves there
+        signature = get_model_info(version.source).signature
+    assert signature is not None
+    inputs = [spec.name for spec in signature.inputs.inputs]
+    assert "income" in inputs and len(inputs) > 10
 
 
 def test_tags_identify_data_code_git_lock_and_versions(scenario: Scenario) -> None:

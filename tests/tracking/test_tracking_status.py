@@ -32,7 +32,7 @@ from tests.support import (
     versions,
 )
 
-from reprokit.tracking.store import MAX_PARAM_LENGTH
+from reprokit.core.dotted import lookup
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("tracking-status")]
 
@@ -139,13 +139,16 @@ def test_the_killed_run_is_the_only_run_it_left(scenario: Scenario) -> None:
 # --- FINISHED, with a param over MLflow's limit ------------------------------------------------
 
 
-def test_a_param_over_the_limit_is_truncated_with_a_marker(scenario: Scenario) -> None:
+def test_a_long_schema_override_is_whole_in_the_composed_config(scenario: Scenario) -> None:
+    """The schema is not a param (params are the experiment-defining keys), so MLflow's
+    6,000-character limit does not apply: the run's composed config holds it whole."""
     run_ = scenario.steps["long_param"].run
     assert run_.info.status == "FINISHED"
-    value = run_.data.params[ISIN_KEY]
-    assert len(value) == MAX_PARAM_LENGTH
-    assert value.startswith("[12, 24, 36, 48, 60, 100000, ")
-    assert value.endswith("...(truncated: see composed_config.yaml)")
+    assert ISIN_KEY not in run_.data.params
+    composed = yaml.safe_load(
+        artifact_text(scenario.client, run_.info.run_id, "composed_config.yaml")
+    )
+    assert lookup(composed, ISIN_KEY) == ISIN
 
 
 def test_the_composed_config_holds_the_whole_value(scenario: Scenario) -> None:

@@ -38,6 +38,22 @@ JOB_SECONDS_METRIC = "time.job_s"  # from the job's execution record ("job")
 SUMMARY_MD = "sweep_summary.md"
 
 
+NOTE_TAG = "mlflow.note.content"  # a run's description in the MLflow UI
+MAX_NOTE_LENGTH = 8000  # MLflow's limit on a tag value
+
+
+def search_space(arguments: list[str]) -> dict[str, str]:
+    """`key -> values` of a sweep's `key=values` arguments (`model.num_leaves=15,31`,
+    `model.learning_rate=interval(0.01,0.3)`): the parent run's params. Arguments without
+    `=` (options, not overrides) are not part of the space."""
+    space: dict[str, str] = {}
+    for argument in arguments:
+        key, separator, values = argument.partition("=")
+        if separator and key.strip():
+            space[key.strip().lstrip("+~")] = values
+    return space
+
+
 def job_execution(base: Workspace, result: JobResult, entry_point: str) -> Any:
     """The store's view of one job: its composed config, its catalog (job folder and
     cache paths), its fingerprint."""
@@ -118,8 +134,22 @@ class SweepTracker:
         }
         run = self._client.create_run(self.experiment, run_name=self.sweep_id, tags=tags)
         self.parent_run_id = str(run.info.run_id)
+        self._log_search_space()
         log.info("sweep.parent_run", run_id=self.parent_run_id, sweep=self.sweep_id)
         return self.parent_run_id
+
+    def _log_search_space(self) -> None:
+        """The swept keys and their values as the parent's params: what the sweep varied,
+        in the runs table's columns."""
+        from mlflow.entities import Param
+
+        from reprokit.tracking.store import MAX_PARAM_LENGTH
+
+        assert self.parent_run_id is not None
+        space = search_space(self.arguments)
+        if space:
+            params = [Param(key, value[:MAX_PARAM_LENGTH]) for key, value in space.items()]
+            self._client.log_batch(self.parent_run_id, params=params)
 
     def log_job(self, result: JobResult) -> str:
         from reprokit.tracking.store import end_run_failed, log_execution, start_run
@@ -164,7 +194,10 @@ class SweepTracker:
         client, parent = self._client, self.parent_run_id
         assert parent is not None
         client.log_text(parent, to_csv(rows, self.ranking), SUMMARY_CSV)
-        client.log_text(parent, to_markdown(rows, self.ranking, title), SUMMARY_MD)
+        summary = to_markdown(rows, self.ranking, title)
+        client.log_text(parent, summary, SUMMARY_MD)
+        # The parent's description in the MLflow UI (Markdown): the ranked jobs.
+        client.set_tag(parent, NOTE_TAG, summary[:MAX_NOTE_LENGTH])
         failed = [row.job for row in rows if row.failed]
         client.set_tag(parent, f"{TAG}sweep_jobs", str(len(rows)))
         client.set_tag(parent, f"{TAG}sweep_failed_jobs", json.dumps(failed))

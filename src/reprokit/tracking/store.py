@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from reprokit.core.environment import ENV_TAG, byte_environment, package_version
 from reprokit.core.names import CHALLENGER, CHAMPION, TAG_PREFIX
 from reprokit.errors import ReprokitError
 from reprokit.logs import get_logger
+from reprokit.models.base import Predictor
 from reprokit.tracking.outputs import (
     GATE_NOT_CHECKED,
     MODEL_ORIGIN_TEXT,
@@ -41,6 +43,7 @@ from reprokit.tracking.promotion import (
     decide,
     rejudges_reused,
 )
+from reprokit.tracking.run_view import experiment_params, run_name, version_description
 
 log = get_logger(__name__)
 
@@ -237,10 +240,6 @@ def _git(root: Path, *args: str) -> str:
     return result.stdout.strip() if result.returncode == 0 else ""
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "run"
-
-
 def identity_tags(execution: Execution) -> dict[str, str]:
     """Tags that identify the execution: fingerprint and its parts, code, environment."""
     fingerprint = execution.fingerprint
@@ -258,10 +257,14 @@ def identity_tags(execution: Execution) -> dict[str, str]:
         f"{TAG}git_dirty": str(
             bool(_git(execution.root, "status", "--porcelain", "--untracked-files=no"))
         ).lower(),
-        # The entry point in the name: a `dvc repro` and a `kedro run` of the same config
-        # have the same fingerprint and were indistinguishable in the runs table.
-        "mlflow.runName": f"{execution.config.data.name}-{_slug(execution.entry_point)}-"
-        f"{fingerprint.value[:8]}",
+        # Entry point, changes and time: runs of one config (a `dvc repro` and a `kedro run`
+        # share the fingerprint) were indistinguishable in the runs table.
+        "mlflow.runName": run_name(
+            execution.entry_point,
+            execution.overrides,
+            datetime.now(),
+            os.environ.get("DVC_EXP_NAME", ""),
+        ),
         "mlflow.source.name": execution.entry_point,
     }
     if os.environ.get("DVC_EXP_NAME"):  # links `dvc exp show` and the MLflow run
@@ -358,7 +361,8 @@ def _catalog_path(execution: Execution, dataset: str) -> Path | None:
 def _log_params_and_metrics(client: Any, run_id: str, execution: Execution) -> dict[str, float]:
     from mlflow.entities import Metric, Param
 
-    flat = list(flatten(execution.params))
+    # The experiment-defining keys; the whole config is the run's composed_config.yaml.
+    flat = list(flatten(experiment_params(execution.params)))
     for chunk in _chunks(flat, BATCH):
         client.log_batch(run_id, params=[Param(k, v) for k, v in chunk])
     metrics_path = produced_file(execution, execution.config.tracking.metrics)
@@ -543,7 +547,7 @@ def register_model(
         ):
             _apply_promotion_rule(client, name, existing, execution, metrics)
         return existing
-    version = _create_version(client, run_id, execution, name, sha256)
+    version = _create_version(client, run_id, execution, name, sha256, metrics=metrics)
     client.set_tag(run_id, MODEL_VERSION_TAG, version)
     client.set_registered_model_alias(name, CHALLENGER, version)
     _apply_promotion_rule(client, name, version, execution, metrics)
@@ -573,7 +577,15 @@ def fluent_tracking_uri(uri: str) -> Iterator[None]:
             os.environ[TRACKING_URI_ENV] = exported
 
 
-def _create_version(client: Any, run_id: str, execution: Execution, name: str, sha256: str) -> str:
+def _create_version(
+    client: Any,
+    run_id: str,
+    execution: Execution,
+    name: str,
+    sha256: str,
+    *,
+    metrics: Mapping[str, float],
+) -> str:
     import importlib
 
     import mlflow
@@ -583,14 +595,17 @@ def _create_version(client: Any, run_id: str, execution: Execution, name: str, s
     model_path = produced_file(execution, _model(execution))
     assert model_path is not None, "register_model checked it"
     learner = get_model(execution.config.model.kind)
-    flavour = learner.mlflow_flavour(model_path.read_text(encoding="utf-8"))
+    artifact = model_path.read_text(encoding="utf-8")
+    flavour = learner.mlflow_flavour(artifact)
     # Registering a `models:/` source looks the logged model up through the global tracking
     # URI too, so both calls run inside the block.
     with fluent_tracking_uri(client.tracking_uri):
         with mlflow.start_run(run_id=run_id):
             # The learner's MLflow flavour (its native format, no pickle).
             flavour_module = importlib.import_module(flavour.module)
-            info = flavour_module.log_model(flavour.model, **flavour.options)
+            info = flavour_module.log_model(
+                flavour.model, signature=model_signature(learner.load(artifact)), **flavour.options
+            )
         version = client.create_model_version(
             name=_ensure_registered_model(client, name),
             source=info.model_uri,
@@ -602,8 +617,28 @@ def _create_version(client: Any, run_id: str, execution: Execution, name: str, s
                 f"{TAG}run_id": run_id,
                 MODEL_SHA256_TAG: sha256,
             },
+            description=version_description(
+                execution.fingerprint.value, execution.fingerprint.data_hashes, metrics, run_id
+            ),
         )
     return str(version.version)
+
+
+def model_signature(predictor: Predictor) -> Any:
+    """The logged model's signature (the registry's Inputs/Outputs): its feature columns,
+    in order, as doubles, and the shape of what it predicts (one value per row, or one per
+    class), read from a prediction of one all-zero row."""
+    import numpy as np
+    from mlflow.models.signature import ModelSignature
+    from mlflow.types.schema import ColSpec, Schema, TensorSpec
+
+    names = predictor.feature_names
+    predicted = np.asarray(predictor.predict(np.zeros((1, len(names)))))
+    shape = (-1, *predicted.shape[1:])
+    return ModelSignature(
+        inputs=Schema([ColSpec("double", name) for name in names]),
+        outputs=Schema([TensorSpec(np.dtype("float64"), shape)]),
+    )
 
 
 def _version_with_sha256(client: Any, name: str, sha256: str) -> str | None:
