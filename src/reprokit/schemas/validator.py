@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pandera.errors
 import pandera.pandas as pa
 
+from reprokit.config.models import SchemaSpec
 from reprokit.errors import DataError
-from reprokit.schemas.build import build_schema
+from reprokit.schemas.build import FINITE_CHECK, as_schema_spec, build_schema
+
+# stdlib logging: reprokit.logs imports kedro, which the pure schema layer must not.
+log = logging.getLogger(__name__)
 
 MAX_EXAMPLES = 5
 # Pandera's frame-level checks: their failure cases are column names, not row values.
@@ -25,6 +31,8 @@ def describe_check(check: str) -> str:
         "column_in_schema": "not in the schema (unexpected extra column)",
         "field_uniqueness": "duplicate values where the schema requires unique ones",
         "not_nullable": "null values where the schema does not allow them",
+        FINITE_CHECK: "non-finite values (+inf/-inf); set `allow_infinite: true` on the "
+        "column to allow them",
     }
     if check in readable:
         return readable[check]
@@ -89,6 +97,52 @@ def summarize_failures(failure_cases: pd.DataFrame) -> list[str]:
     return failure_lines(failures)
 
 
+# Declared dtypes whose values are text categories.
+TEXT_DTYPES = ("str", "string", "object", "category")
+# Values a bool column may hold before coercion (anything else is truthy to pandas, so
+# "no" would become True).
+_BOOLEAN_NUMBERS = (0, 1)
+
+
+def _is_boolean(value: Any) -> bool:
+    if isinstance(value, bool | np.bool_):
+        return True
+    return isinstance(value, int | float | np.integer | np.floating) and value in _BOOLEAN_NUMBERS
+
+
+def non_boolean_values(spec: SchemaSpec, data: pd.DataFrame) -> dict[str, list[Any]]:
+    """Bool-declared columns holding values that are no boolean spelling -> those values
+    (sorted by text, at most MAX_EXAMPLES * 2): pandas' coercion would make any of them True."""
+    found: dict[str, list[Any]] = {}
+    for name, column in spec.columns.items():
+        if column.dtype.lower() not in ("bool", "boolean") or name not in data.columns:
+            continue
+        values = data[name]
+        if pd.api.types.is_bool_dtype(values):
+            continue
+        bad = {value for value in values.dropna().unique() if not _is_boolean(value)}
+        if bad:
+            found[name] = sorted(bad, key=str)[: MAX_EXAMPLES * 2]
+    return found
+
+
+def category_variants(spec: SchemaSpec, data: pd.DataFrame) -> dict[str, list[list[str]]]:
+    """Text columns whose distinct values collide once stripped of whitespace and
+    case-folded ('basic' and 'Basic ') -> each group of colliding spellings."""
+    found: dict[str, list[list[str]]] = {}
+    for name, column in spec.columns.items():
+        if column.dtype.lower() not in TEXT_DTYPES or name not in data.columns:
+            continue
+        groups: dict[str, set[str]] = {}
+        for value in data[name].dropna().unique():
+            if isinstance(value, str):
+                groups.setdefault(value.strip().casefold(), set()).add(value)
+        collisions = [sorted(group) for group in groups.values() if len(group) > 1]
+        if collisions:
+            found[name] = sorted(collisions)
+    return found
+
+
 class SchemaValidator:
     """Validates (and dtype-coerces) a dataset against its declared schema.
 
@@ -106,12 +160,19 @@ class SchemaValidator:
         self.dataset = dataset
         self.target = target
         self.task = task
-        self.schema: pa.DataFrameSchema = build_schema(schema, name=dataset)
+        self.spec = as_schema_spec(schema)
+        self.schema: pa.DataFrameSchema = build_schema(self.spec, name=dataset)
 
     def validate(self, data: pd.DataFrame) -> pd.DataFrame:
-        """Return the validated frame or raise `DataError` describing every violation."""
+        """Return the validated frame or raise `DataError` describing every violation.
+
+        Nothing changes silently: a bool column of other spellings than booleans is an
+        error, categories that differ only by whitespace or case and each column `strict:
+        filter` drops are logged as warnings."""
         if len(data) == 0:
             raise DataError(f"dataset {self.dataset!r} is empty: 0 rows (expected at least 1)")
+        self._require_boolean_spellings(data)
+        self._report(data)
         try:
             validated: pd.DataFrame = self.schema.validate(data, lazy=True)
         except pandera.errors.SchemaErrors as errors:
@@ -123,6 +184,40 @@ class SchemaValidator:
             ) from None
         self._require_two_classes(validated)
         return validated
+
+    def _require_boolean_spellings(self, data: pd.DataFrame) -> None:
+        found = non_boolean_values(self.spec, data)
+        if not found:
+            return
+        lines = [
+            f"column {name!r} is declared bool but holds {values}, which are not booleans"
+            for name, values in found.items()
+        ]
+        raise DataError(
+            f"dataset {self.dataset!r} ({len(data)} rows) violates its schema:\n  - "
+            + "\n  - ".join(lines)
+            + "\n  declare the spellings in data.read.true_values and data.read.false_values "
+            "(e.g. true_values: [yes], false_values: [no])"
+        )
+
+    def _report(self, data: pd.DataFrame) -> None:
+        for name, groups in category_variants(self.spec, data).items():
+            log.warning(
+                "dataset %r, column %r: categories %s differ only by whitespace or case; set "
+                "data.read.strip_values and/or data.read.lowercase_values: true to make each "
+                "one category",
+                self.dataset,
+                name,
+                groups,
+            )
+        if self.spec.strict == "filter":
+            for name in data.columns:
+                if name not in self.spec.columns:
+                    log.warning(
+                        "dataset %r: column %r dropped, not in data.schema (strict: filter)",
+                        self.dataset,
+                        str(name),
+                    )
 
     def _require_two_classes(self, data: pd.DataFrame) -> None:
         if self.task not in ("binary", "multiclass") or self.target not in data.columns:
