@@ -105,16 +105,26 @@ def _read_csv(path: Path, read: ReadOptions) -> pd.DataFrame:
             dtype=str,
             **{**arguments, "na_values": None, "keep_default_na": False},
         )
-        frame: pd.DataFrame = pd.read_csv(path, header=0, **arguments)
-    if not isinstance(frame.index, pd.RangeIndex):
+        names = [str(name) for name in header.iloc[0].tolist()]
+        # Date columns stay text until parsed with the date options: pandas' number
+        # inference would read 15.10.2023 as 15102023 with `thousands: "."`.
+        as_text = {name: str for name in names if final_name(name, read) in read.date_columns}
+        frame: pd.DataFrame = pd.read_csv(path, header=0, dtype=as_text or None, **arguments)
+    if not frame.index.equals(pd.RangeIndex(len(frame))):
         # pandas takes a first column as the index when rows have one field more than the
         # header: every value would silently move one column.
         raise TableReadError(
             f"file {path}: its rows have more fields than its header ({len(header.columns)} "
             f"columns); check {KEY}.delimiter ({read.delimiter!r}) and {KEY}.quotechar"
         )
-    frame.columns = pd.Index([str(name) for name in header.iloc[0].tolist()])
+    frame.columns = pd.Index(names)
     return frame
+
+
+def final_name(name: str, read: ReadOptions) -> str:
+    """A column's name once the header is stripped and renamed as the options say."""
+    stripped = name.strip() if read.strip_header else name
+    return read.rename.get(stripped, stripped)
 
 
 def _check_first_line(path: Path) -> None:
