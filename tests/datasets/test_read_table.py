@@ -170,3 +170,32 @@ def test_default_options_return_a_parquet_table_unchanged(tmp_path: Path) -> Non
 def test_read_options_are_validated(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ReadOptions.model_validate(options)
+
+
+MESSY = "Kunde;Betrag\n1;1.234,5\n2;7,25\n".encode("latin-1")
+MESSY_OPTIONS = {
+    "encoding": "latin-1",
+    "delimiter": ";",
+    "decimal": ",",
+    "thousands": ".",
+    "rename": {"Kunde": "customer_id", "Betrag": "amount"},
+}
+
+
+def test_monitor_reads_a_batch_with_the_read_options(tmp_path: Path) -> None:
+    from reprokit.monitoring.cli import MonitorInputError, read_current
+
+    path = write(tmp_path, MESSY)
+    frame = read_current(path, ReadOptions.model_validate(MESSY_OPTIONS))
+    assert frame.to_dict("list") == {"customer_id": [1, 2], "amount": [1234.5, 7.25]}
+    # With the defaults, `1.234,5` splits a row at the comma: an input error (exit 2).
+    with pytest.raises(MonitorInputError, match=r"data\.csv: its rows have more fields"):
+        read_current(path)
+
+
+def test_dask_engine_reads_a_csv_with_the_read_options(tmp_path: Path) -> None:
+    from reprokit.engines.dask.datasets import DaskTableDataset
+
+    path = write(tmp_path, MESSY)
+    table = DaskTableDataset(filepath=str(path), read=MESSY_OPTIONS).load().compute()
+    pd.testing.assert_frame_equal(table.reset_index(drop=True), read_table(path, MESSY_OPTIONS))

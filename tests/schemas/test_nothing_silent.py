@@ -27,7 +27,8 @@ def test_yes_no_strings_are_not_coerced_to_true() -> None:
     with pytest.raises(DataError) as error:
         check.validate(data)
     message = str(error.value)
-    assert "column 'member' is declared bool but holds ['no', 'yes']" in message
+    assert "column 'member': 4 bad rows, values that are not booleans" in message
+    assert "examples: ['no', 'yes']" in message
     assert "data.read.true_values" in message
 
 
@@ -69,3 +70,14 @@ def test_json_artifacts_are_strict_json(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match=r"reference_profile\.json: cannot be written as JSON"):
         JSONDataset(str(path)).save({"max": float("inf")})
     assert not path.exists()
+
+
+def test_the_dask_engine_rejects_non_boolean_spellings_too() -> None:
+    import dask.dataframe as dd
+
+    from reprokit.engines.dask.validation import validate_frame
+
+    data = dd.from_pandas(pd.DataFrame({"member": ["yes", "no", "no"]}), npartitions=2)
+    schema = {"strict": True, "columns": {"member": {"dtype": "bool", "coerce": True}}}
+    with pytest.raises(DataError, match=r"column 'member': 3 bad rows, values that are not bool"):
+        validate_frame(data, "raw", schema)

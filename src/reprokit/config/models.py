@@ -68,7 +68,9 @@ class ColumnSpec(StrictModel):
     le: float | None = None
     lt: float | None = None
     isin: list[Any] | None = None
-    allow_infinite: bool = False
+    # Left out of dumps while False: the reference profile embeds the schema, and its bytes
+    # (a DVC out) must not change for schemas that do not use the key.
+    allow_infinite: bool = Field(default=False, exclude_if=lambda allowed: not allowed)
 
 
 class SchemaSpec(StrictModel):

@@ -31,6 +31,8 @@ def describe_check(check: str) -> str:
         "column_in_schema": "not in the schema (unexpected extra column)",
         "field_uniqueness": "duplicate values where the schema requires unique ones",
         "not_nullable": "null values where the schema does not allow them",
+        BOOLEAN_CHECK: "values that are not booleans (coercion would make each True); "
+        "declare their spellings in data.read.true_values / data.read.false_values",
         FINITE_CHECK: "non-finite values (+inf/-inf); set `allow_infinite: true` on the "
         "column to allow them",
     }
@@ -99,6 +101,7 @@ def summarize_failures(failure_cases: pd.DataFrame) -> list[str]:
 
 # Declared dtypes whose values are text categories.
 TEXT_DTYPES = ("str", "string", "object", "category")
+BOOLEAN_CHECK = "boolean_spelling"
 # Values a bool column may hold before coercion (anything else is truthy to pandas, so
 # "no" would become True).
 _BOOLEAN_NUMBERS = (0, 1)
@@ -110,19 +113,21 @@ def _is_boolean(value: Any) -> bool:
     return isinstance(value, int | float | np.integer | np.floating) and value in _BOOLEAN_NUMBERS
 
 
-def non_boolean_values(spec: SchemaSpec, data: pd.DataFrame) -> dict[str, list[Any]]:
-    """Bool-declared columns holding values that are no boolean spelling -> those values
-    (sorted by text, at most MAX_EXAMPLES * 2): pandas' coercion would make any of them True."""
-    found: dict[str, list[Any]] = {}
+def boolean_failures(spec: SchemaSpec, data: pd.DataFrame) -> list[CheckFailure]:
+    """Bool-declared columns holding values that are no boolean: pandas' coercion would
+    make each of them True (`"no"` too), so they fail instead, with the values seen."""
+    found: list[CheckFailure] = []
     for name, column in spec.columns.items():
         if column.dtype.lower() not in ("bool", "boolean") or name not in data.columns:
             continue
         values = data[name]
         if pd.api.types.is_bool_dtype(values):
             continue
-        bad = {value for value in values.dropna().unique() if not _is_boolean(value)}
-        if bad:
-            found[name] = sorted(bad, key=str)[: MAX_EXAMPLES * 2]
+        present = values.dropna()
+        bad = present[[not _is_boolean(value) for value in present]]
+        if len(bad):
+            examples = sorted({repr(value) for value in bad.unique()})
+            found.append(CheckFailure(name, BOOLEAN_CHECK, len(bad), tuple(examples)))
     return found
 
 
@@ -171,12 +176,14 @@ class SchemaValidator:
         filter` drops are logged as warnings."""
         if len(data) == 0:
             raise DataError(f"dataset {self.dataset!r} is empty: 0 rows (expected at least 1)")
-        self._require_boolean_spellings(data)
         self._report(data)
+        problems = failure_lines(boolean_failures(self.spec, data))
+        validated = data
         try:
-            validated: pd.DataFrame = self.schema.validate(data, lazy=True)
+            validated = self.schema.validate(data, lazy=True)
         except pandera.errors.SchemaErrors as errors:
-            problems = summarize_failures(errors.failure_cases)
+            problems += summarize_failures(errors.failure_cases)
+        if problems:
             raise DataError(
                 f"dataset {self.dataset!r} ({len(data)} rows) violates its schema "
                 f"({len(problems)} problem{'s' if len(problems) != 1 else ''}):\n  - "
@@ -184,21 +191,6 @@ class SchemaValidator:
             ) from None
         self._require_two_classes(validated)
         return validated
-
-    def _require_boolean_spellings(self, data: pd.DataFrame) -> None:
-        found = non_boolean_values(self.spec, data)
-        if not found:
-            return
-        lines = [
-            f"column {name!r} is declared bool but holds {values}, which are not booleans"
-            for name, values in found.items()
-        ]
-        raise DataError(
-            f"dataset {self.dataset!r} ({len(data)} rows) violates its schema:\n  - "
-            + "\n  - ".join(lines)
-            + "\n  declare the spellings in data.read.true_values and data.read.false_values "
-            "(e.g. true_values: [yes], false_values: [no])"
-        )
 
     def _report(self, data: pd.DataFrame) -> None:
         for name, groups in category_variants(self.spec, data).items():
