@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 from kedro.io import AbstractDataset
 
-from reprokit.config.read import as_read_options
+from reprokit.config.read import ReadOptions, as_read_options
 from reprokit.core.fs import atomic_directory, atomic_path
 from reprokit.errors import DataError
 from reprokit.io import read_table
@@ -30,6 +30,7 @@ __all__ = [
     "atomic_directory",
     "atomic_path",
     "strict_json",
+    "table_read_options",
 ]
 
 
@@ -59,6 +60,19 @@ class _FileDataset(AbstractDataset[Any, Any]):
             raise DataError(f"file {self.filepath} does not exist")
 
 
+def table_read_options(
+    filepath: str, read: Mapping[str, Any] | None, load_args: Mapping[str, Any] | None
+) -> ReadOptions:
+    """A table dataset's read options (`read`: `data.read` as params hold it), refusing
+    pandas `load_args` (config validation refuses them first, naming `data.read`)."""
+    if load_args:
+        raise DataError(
+            f"dataset {filepath}: load_args {sorted(load_args)} are not supported; "
+            "declare read options in data.read"
+        )
+    return as_read_options(dict(read) if read is not None else None)
+
+
 class TableDataset(_FileDataset):
     """A DataFrame as Parquet or CSV, chosen by the file suffix, read with `read` (the
     `data.read` options, reprokit.io.read_table). pandas `load_args` are refused: a file
@@ -73,13 +87,8 @@ class TableDataset(_FileDataset):
         metadata: Mapping[str, Any] | None = None,
         load_args: Mapping[str, Any] | None = None,
     ) -> None:
-        if load_args:
-            raise DataError(
-                f"dataset {filepath}: load_args {sorted(load_args)} are not supported; "
-                "declare read options in data.read"
-            )
         super().__init__(filepath, save_args=save_args, metadata=metadata)
-        self.read = as_read_options(dict(read) if read is not None else None)
+        self.read = table_read_options(filepath, read, load_args)
 
     def load(self) -> pd.DataFrame:
         return read_table(self.filepath, self.read)

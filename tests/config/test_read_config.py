@@ -4,6 +4,7 @@ undocumented `catalog.<table>.load_args` is refused with a pointer to `data.read
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,3 +40,26 @@ def test_catalog_load_args_are_refused_in_favour_of_data_read() -> None:
 def test_a_bad_catalog_read_entry_is_named() -> None:
     found = lines(lambda params: params["catalog"]["raw"].update(read={"sep": ";"}))
     assert "catalog.raw.read.sep: Extra inputs are not permitted" in found[0]
+
+
+def test_read_options_reach_the_raw_dataset_and_the_node_cache_key(tmp_path: Path) -> None:
+    """`data.read` flows into `catalog.raw.read` (what the dataset reads with and what
+    params.yaml and the DVC stage record), so the ingest node's cache key changes with it."""
+    from reprokit.config.compose import compose_and_validate
+    from reprokit.node_cache import NodeCache
+
+    raw = tmp_path / "raw.csv"
+    raw.write_text("a\n1\n")
+
+    def ingest_key(*overrides: str) -> str | None:
+        composition, config = compose_and_validate(PROJECT_ROOT, overrides)
+        catalog = {**config.catalog, "raw": {**config.catalog["raw"], "filepath": str(raw)}}
+        config = config.model_copy(update={"catalog": catalog})
+        return NodeCache(PROJECT_ROOT, composition.params).key(config, "ingest")
+
+    _, latin = compose_and_validate(PROJECT_ROOT, ["+data.read.encoding=latin-1"])
+    assert latin.catalog["raw"]["read"] == {"encoding": "latin-1"}
+    assert latin.data.read.encoding == "latin-1"
+    default = ingest_key()
+    assert default is not None
+    assert ingest_key("+data.read.encoding=latin-1") != default

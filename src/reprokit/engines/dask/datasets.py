@@ -14,8 +14,7 @@ from typing import Any
 
 from kedro_datasets.dask import ParquetDataset
 
-from reprokit.config.read import as_read_options
-from reprokit.datasets import atomic_directory
+from reprokit.datasets import atomic_directory, table_read_options
 from reprokit.errors import DataError
 from reprokit.io import read_table
 
@@ -48,14 +47,9 @@ class DaskTableDataset(ParquetDataset):  # type: ignore[misc]
         validation: Mapping[str, Any] | None = None,
         read: Mapping[str, Any] | None = None,
     ) -> None:
-        if load_args:
-            raise DataError(
-                f"dataset {filepath}: load_args {sorted(load_args)} are not supported; "
-                "declare read options in data.read"
-            )
+        self.read = table_read_options(filepath, read, load_args)
         self.path = Path(filepath)
         self.validation = dict(validation) if validation else None
-        self.read = as_read_options(dict(read) if read is not None else None)
         super().__init__(
             filepath=filepath,
             load_args=dict(DEFAULT_LOAD_ARGS),
