@@ -199,3 +199,11 @@ def test_dask_engine_reads_a_csv_with_the_read_options(tmp_path: Path) -> None:
     path = write(tmp_path, MESSY)
     table = DaskTableDataset(filepath=str(path), read=MESSY_OPTIONS).load().compute()
     pd.testing.assert_frame_equal(table.reset_index(drop=True), read_table(path, MESSY_OPTIONS))
+
+
+def test_text_clean_up_leaves_other_cells_of_a_mixed_column_alone(tmp_path: Path) -> None:
+    from reprokit.io.read import clean_frame
+
+    mixed = pd.DataFrame({"v": pd.Series([" A ", 1, None], dtype=object)})
+    read = ReadOptions(strip_values=True, lowercase_values=True)
+    assert clean_frame(mixed, read, tmp_path / "t.csv")["v"].tolist() == ["a", 1, None]

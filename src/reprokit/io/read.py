@@ -210,10 +210,6 @@ def _renamed(frame: pd.DataFrame, rename: Mapping[str, str], path: Path) -> pd.D
     return renamed
 
 
-def _is_text(series: pd.Series) -> bool:
-    return pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)
-
-
 def normalise_text(value: Any, read: ReadOptions) -> Any:
     """One text value cleaned as the options say; other values as they are."""
     if not isinstance(value, str):
@@ -225,8 +221,12 @@ def normalise_text(value: Any, read: ReadOptions) -> Any:
 def _clean_text(frame: pd.DataFrame, read: ReadOptions) -> pd.DataFrame:
     cleaned = frame.copy()
     for column in frame.columns:
-        if _is_text(frame[column]):
-            cleaned[column] = frame[column].map(lambda value: normalise_text(value, read))
+        values = frame[column]
+        if pd.api.types.is_object_dtype(values):  # mixed cells: only the strings change
+            cleaned[column] = values.map(lambda value: normalise_text(value, read))
+        elif pd.api.types.is_string_dtype(values):
+            text = values.str.strip() if read.strip_values else values
+            cleaned[column] = text.str.lower() if read.lowercase_values else text
     return cleaned
 
 
