@@ -37,6 +37,22 @@ def test_a_reprokit_error_inside_a_kedro_dataset_error_is_shown_unwrapped() -> N
         assert invoke(wrapped) == (1, "error: dataset 'raw' violates its schema\n")
 
 
+def test_a_reprokit_error_under_the_catalogs_second_wrapping_is_shown_unwrapped() -> None:
+    from kedro.io import DataCatalog
+
+    from reprokit.io import TableReadError
+
+    catalog = DataCatalog.from_config(
+        {"raw": {"type": "reprokit.datasets.TableDataset", "filepath": "missing.csv"}}
+    )
+    try:
+        catalog.load("raw")
+    except DatasetError as wrapped:
+        assert isinstance(wrapped.__cause__, DatasetError)  # the catalog wraps the dataset's
+        message = str(TableReadError("file missing.csv does not exist"))
+        assert invoke(wrapped) == (1, f"error: {message}\n")
+
+
 def test_a_kedro_dataset_error_of_its_own_is_shown_as_is() -> None:
     assert invoke(DatasetError("no such file data/x.parquet")) == (
         1,

@@ -85,5 +85,5 @@ def test_missing_and_damaged_files_raise_data_errors(tmp_path: Path) -> None:
     assert isinstance(missing.value.__cause__, DataError)
     damaged = tmp_path / "t.parquet"
     damaged.write_bytes(b"PAR1 not really")
-    with pytest.raises(DatasetError, match="cannot be read as parquet"):
+    with pytest.raises(DatasetError, match="cannot be read as Parquet"):
         TableDataset(str(damaged)).load()

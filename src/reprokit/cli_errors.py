@@ -33,8 +33,17 @@ def user_errors(command: F) -> F:
             click.echo(f"error: {error}", err=True)
             sys.exit(error.exit_code)
         except _kedro_error_types() as error:
-            cause = error.__cause__ if isinstance(error.__cause__, ReprokitError) else error
-            click.echo(f"error: {cause}", err=True)
-            sys.exit(1)
+            cause = _reprokit_cause(error)
+            click.echo(f"error: {cause or error}", err=True)
+            sys.exit(cause.exit_code if cause else 1)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _reprokit_cause(error: BaseException) -> ReprokitError | None:
+    """The reprokit error under Kedro's wrapping, which can be two deep: the dataset's load
+    wrapper, then the catalog's `<name>: ...` around that."""
+    cause = error.__cause__
+    while cause is not None and not isinstance(cause, ReprokitError):
+        cause = cause.__cause__
+    return cause

@@ -1,4 +1,5 @@
-"""Kedro datasets that write atomically: a temp file in the same folder, then a rename.
+"""Kedro datasets that write atomically (reprokit.core.fs) and read tables with the one
+reader (reprokit.io.read_table) and the `data.read` options.
 
 An interrupted write never leaves a file that DVC or Kedro would take as valid, and never
 destroys the previous good file. Local filesystem only (what DVC tracks here).
@@ -7,67 +8,30 @@ destroys the previous good file. Local filesystem only (what DVC tracks here).
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from kedro.io import AbstractDataset
 
+from reprokit.config.read import ReadOptions, as_read_options
+from reprokit.core.fs import atomic_directory, atomic_path
 from reprokit.errors import DataError
+from reprokit.io import read_table
 
-
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
-
-
-def _swap_in(tmp: Path, final: Path) -> None:
-    """Rename `tmp` onto `final`, each a file or a folder (the Dask engine writes tables as
-    folders of Parquet parts). A file replaces a file in one atomic rename; a folder cannot
-    be replaced so, so the old one is moved aside first and removed after."""
-    if not tmp.is_dir() and not final.is_dir():
-        tmp.replace(final)
-        return
-    old = final.with_name(f".{final.name}.old")
-    _remove(old)
-    if final.exists():
-        final.rename(old)
-    tmp.rename(final)
-    _remove(old)
-
-
-@contextmanager
-def atomic_path(final: Path) -> Iterator[Path]:
-    """Yield a temp path beside `final`; on success rename it onto `final`, else delete it."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        yield tmp
-        _swap_in(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-@contextmanager
-def atomic_directory(final: Path) -> Iterator[Path]:
-    """Like `atomic_path` for a folder: build it aside, then swap it in with renames (over
-    a file or a folder)."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
-    try:
-        yield tmp
-        _swap_in(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+# The atomic writers stay importable from here (their home is reprokit.core.fs).
+__all__ = [
+    "FiguresDataset",
+    "JSONDataset",
+    "TableDataset",
+    "TablesDataset",
+    "TextDataset",
+    "atomic_directory",
+    "atomic_path",
+    "strict_json",
+    "table_read_options",
+]
 
 
 class _FileDataset(AbstractDataset[Any, Any]):
@@ -96,29 +60,38 @@ class _FileDataset(AbstractDataset[Any, Any]):
             raise DataError(f"file {self.filepath} does not exist")
 
 
-def _read_table(path: Path, load_args: Mapping[str, Any]) -> pd.DataFrame:
-    if path.suffix == ".parquet":
-        return pd.read_parquet(path, **load_args)
-    if path.stat().st_size == 0:
-        raise DataError(f"file {path} is empty (0 bytes): expected a CSV header and rows")
-    frame: pd.DataFrame = pd.read_csv(path, **load_args)
-    return frame
+def table_read_options(
+    filepath: str, read: Mapping[str, Any] | None, load_args: Mapping[str, Any] | None
+) -> ReadOptions:
+    """A table dataset's read options (`read`: `data.read` as params hold it), refusing
+    pandas `load_args` (config validation refuses them first, naming `data.read`)."""
+    if load_args:
+        raise DataError(
+            f"dataset {filepath}: load_args {sorted(load_args)} are not supported; "
+            "declare read options in data.read"
+        )
+    return as_read_options(dict(read) if read is not None else None)
 
 
 class TableDataset(_FileDataset):
-    """A DataFrame as Parquet or CSV, chosen by the file suffix."""
+    """A DataFrame as Parquet or CSV, chosen by the file suffix, read with `read` (the
+    `data.read` options, reprokit.io.read_table). pandas `load_args` are refused: a file
+    read with arguments only this dataset knows would be read differently by `reprokit
+    predict`, `monitor` and the service."""
+
+    def __init__(
+        self,
+        filepath: str,
+        read: Mapping[str, Any] | None = None,
+        save_args: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        load_args: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(filepath, save_args=save_args, metadata=metadata)
+        self.read = table_read_options(filepath, read, load_args)
 
     def load(self) -> pd.DataFrame:
-        self._require_file()
-        try:
-            return _read_table(self.filepath, self.load_args)
-        except DataError:
-            raise
-        except Exception as error:  # pyarrow/pandas raise many types for a damaged file
-            raise DataError(
-                f"file {self.filepath} cannot be read as {self.filepath.suffix[1:]} "
-                f"(truncated or not that format?): {type(error).__name__}: {error}"
-            ) from error
+        return read_table(self.filepath, self.read)
 
     def save(self, data: pd.DataFrame) -> None:
         with atomic_path(self.filepath) as tmp:
@@ -126,6 +99,18 @@ class TableDataset(_FileDataset):
                 data.to_parquet(tmp, index=False, **self.save_args)
             else:
                 data.to_csv(tmp, index=False, **self.save_args)
+
+
+def strict_json(data: Any, path: Path) -> str:
+    """`data` as strict JSON (indented): NaN and +/-inf have no JSON spelling, and Python's
+    `NaN`/`Infinity` extension breaks every other reader of the file."""
+    try:
+        return json.dumps(data, indent=2, allow_nan=False)
+    except ValueError as error:
+        raise DataError(
+            f"{path}: cannot be written as JSON ({error}); a non-finite number (NaN, +inf, "
+            "-inf) reached it"
+        ) from None
 
 
 class JSONDataset(_FileDataset):
@@ -137,7 +122,7 @@ class JSONDataset(_FileDataset):
 
     def save(self, data: Any) -> None:
         with atomic_path(self.filepath) as tmp:
-            tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+            tmp.write_text(strict_json(data, self.filepath) + "\n", encoding="utf-8")
 
 
 class TextDataset(_FileDataset):

@@ -162,7 +162,7 @@ def test_bad_raw_data_fails_the_repro_and_keeps_the_lock(repro_project: Path) ->
     try:
         result = run(["dvc", "repro", "prepare", "--single-item"], repro_project, check=False)
         assert result.returncode != 0
-        assert "credit.parquet cannot be read as parquet" in result.stdout + result.stderr
+        assert "credit.parquet cannot be read as Parquet" in result.stdout + result.stderr
         assert (repro_project / "dvc.lock").read_text() == lock_before
     finally:
         raw.unlink()

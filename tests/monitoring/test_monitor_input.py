@@ -18,10 +18,10 @@ def test_a_bad_input_is_exit_2_not_an_alarm() -> None:
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
-        ("batch.json", None, r"batch\.json: expected a \.parquet or \.csv file"),
-        ("batch.csv", None, r"batch\.csv: no such file"),
-        ("batch.csv", b"", r"batch\.csv: the file is empty; expected a header and rows"),
-        ("batch.parquet", b"not parquet", r"batch\.parquet: cannot be read as parquet: "),
+        ("batch.json", None, r"batch\.json: expected a \.csv or \.parquet file"),
+        ("batch.csv", None, r"batch\.csv does not exist"),
+        ("batch.csv", b"", r"batch\.csv is empty \(0 bytes\): expected a CSV header and rows"),
+        ("batch.parquet", b"not parquet", r"batch\.parquet cannot be read as Parquet "),
     ],
 )
 def test_an_unreadable_batch_names_the_file_and_the_problem(

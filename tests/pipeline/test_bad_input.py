@@ -126,8 +126,8 @@ def test_bad_raw_data_fails_cleanly(
     ("filename", "content", "expected"),
     [
         ("input.csv", b"", "is empty (0 bytes)"),
-        ("input.parquet", b"PAR1\x00\x01truncated", "cannot be read as parquet"),
-        ("input.csv", b'customer_id,age\n1,"unterminated\n', "cannot be read as csv"),
+        ("input.parquet", b"PAR1\x00\x01truncated", "cannot be read as Parquet"),
+        ("input.csv", b'customer_id,age\n1,"unterminated\n', "cannot be parsed as CSV"),
     ],
 )
 def test_unreadable_files_fail_cleanly(

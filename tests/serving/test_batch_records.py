@@ -44,7 +44,7 @@ def test_predictions_become_columns_per_task() -> None:
 def test_only_csv_and_parquet_files_that_exist_are_read(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"rows\.json: expected a \.csv or \.parquet file"):
         _read(tmp_path / "rows.json")
-    with pytest.raises(DataError, match=r"rows\.csv: no such file"):
+    with pytest.raises(DataError, match=r"rows\.csv does not exist"):
         _read(tmp_path / "rows.csv")
     (tmp_path / "rows.csv").write_text("a,b\n1,x\n", encoding="utf-8")
     assert _read(tmp_path / "rows.csv").to_dict("records") == [{"a": 1, "b": "x"}]

@@ -219,7 +219,7 @@ def workspace_from_conf(root: Path, overrides: Sequence[str] = ()) -> Workspace:
 
 
 def write_params(composition: Composition) -> Path:
-    from reprokit.datasets import atomic_path
+    from reprokit.core.fs import atomic_path
 
     path = composition.root / PARAMS_FILE
     with atomic_path(path) as tmp:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import types
 import typing
 from collections.abc import Callable, Sequence
@@ -100,6 +101,14 @@ def _is_union_tag(parts: Sequence[str], text: str) -> bool:
     return len(models) > 1 and (text in tags or text == REGISTERED_MODEL_TAG)
 
 
+def did_you_mean(parts: Sequence[str], allowed: Sequence[str]) -> str:
+    """`; did you mean `data.read.encoding`?` for the allowed key closest to a typo, if any."""
+    if not parts:
+        return ""
+    close = difflib.get_close_matches(parts[-1], allowed, n=1, cutoff=0.6)
+    return f"; did you mean `{'.'.join([*parts[:-1], close[0]])}`?" if close else ""
+
+
 def _describe_error(error: Any, provenance: Provenance) -> tuple[str, str]:
     parts = _key_parts(error["loc"])
     key = ".".join(parts) or "<root>"
@@ -108,7 +117,8 @@ def _describe_error(error: Any, provenance: Provenance) -> tuple[str, str]:
     if error["type"] == "extra_forbidden":
         allowed = _allowed_keys(parts[:-1], [str(part) for part in error["loc"]])
         return key, (
-            f"unknown key `{key}` (value {value!r}) in {source}; allowed keys here: {allowed}"
+            f"unknown key `{key}` (value {value!r}) in {source}{did_you_mean(parts, allowed)}; "
+            f"allowed keys here: {allowed}"
         )
     if error["type"] == "missing":
         return key, f"missing key `{key}` (required) in {source}"

@@ -15,11 +15,13 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    ValidationError,
     field_validator,
     model_validator,
 )
 
 from reprokit.config.engines import check_engine_kind
+from reprokit.config.read import ReadOptions
 from reprokit.config.roles import role_problems
 from reprokit.config.sources import DataSource, parse_source
 
@@ -52,7 +54,10 @@ class StrictModel(BaseModel):
 
 
 class ColumnSpec(StrictModel):
-    """One column of a declared schema (our small declarative form, built into Pandera)."""
+    """One column of a declared schema (our small declarative form, built into Pandera).
+
+    `allow_infinite`: +inf/-inf pass a float column (rejected by default: they are rarely
+    data, and no JSON artifact can hold them)."""
 
     dtype: str
     nullable: bool = False
@@ -63,6 +68,9 @@ class ColumnSpec(StrictModel):
     le: float | None = None
     lt: float | None = None
     isin: list[Any] | None = None
+    # Left out of dumps while False: the reference profile embeds the schema, and its bytes
+    # (a DVC out) must not change for schemas that do not use the key.
+    allow_infinite: bool = Field(default=False, exclude_if=lambda allowed: not allowed)
 
 
 class SchemaSpec(StrictModel):
@@ -98,6 +106,7 @@ class DataConfig(StrictModel):
     group_column: str | None = None
     path: str
     source: SourceConfig
+    read: ReadOptions = ReadOptions()
     schema_: SchemaSpec = Field(alias="schema")
 
     @model_validator(mode="after")
@@ -124,6 +133,41 @@ class DataConfig(StrictModel):
         """Columns that are never features: the target and the role columns."""
         roles = [self.target, self.id_column, self.timestamp_column, self.group_column]
         return [column for column in roles if column is not None]
+
+
+# Table datasets read files with `data.read` (reprokit.io.read_table), not pandas arguments.
+TABLE_DATASETS = (
+    "reprokit.datasets.TableDataset",
+    "reprokit.engines.dask.datasets.DaskTableDataset",
+)
+
+
+def load_args_problems(catalog: dict[str, dict[str, Any]]) -> list[str]:
+    """`load_args` on a table dataset: read options live in `data.read`, so that every entry
+    point (dvc repro, reprokit run, predict, monitor) reads a file the same way."""
+    return [
+        f"catalog.{name}.load_args is not supported: declare how the file is read in "
+        f"data.read ({', '.join(ReadOptions.model_fields)})"
+        for name, entry in catalog.items()
+        if entry.get("type") in TABLE_DATASETS and "load_args" in entry
+    ]
+
+
+def read_problems(catalog: dict[str, dict[str, Any]]) -> list[str]:
+    """Table datasets' `read` entries (normally `${data.read}`) whose keys are no read options."""
+    problems: list[str] = []
+    for name, entry in catalog.items():
+        read = entry.get("read") if entry.get("type") in TABLE_DATASETS else None
+        if read is None:
+            continue
+        try:
+            ReadOptions.model_validate(read)
+        except ValidationError as error:
+            problems.extend(
+                f"catalog.{name}.read.{'.'.join(map(str, item['loc']))}: {item['msg']}"
+                for item in error.errors()
+            )
+    return problems
 
 
 # --- features ---------------------------------------------------------------------------
@@ -586,7 +630,7 @@ class ReprokitConfig(StrictModel):
     @field_validator("catalog")
     @classmethod
     def _roles_declared_once(cls, catalog: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        problems = role_problems(catalog)
+        problems = role_problems(catalog) + load_args_problems(catalog)
         if problems:
             raise ValueError("; ".join(problems))
         return catalog
@@ -598,7 +642,7 @@ class ReprokitConfig(StrictModel):
                 f"model.objective is {self.model.objective!r} but data.task is "
                 f"{self.data.task!r}; they must agree"
             )
-        problems = gate_problems(self.evaluation, self.data.task)
+        problems = gate_problems(self.evaluation, self.data.task) + read_problems(self.catalog)
         if problems:
             raise ValueError("; ".join(problems))
         self._features_use_schema_columns()

@@ -49,6 +49,12 @@ class DataSource(BaseModel):
         """
         raise NotImplementedError(f"{type(self).__name__}.materialize")
 
+    def check(self, path: Path) -> None:
+        """For data the user provides (`writes` False): check it is there before a run.
+        Defaults to `materialize`; a source whose data the pipeline reads with `data.read`
+        checks only what needs no read options (the one reader reads it in the run)."""
+        self.materialize(path)
+
 
 SOURCES: Registry[type[DataSource]] = Registry(
     key=f"{KEY}.kind",

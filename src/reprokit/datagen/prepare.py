@@ -46,8 +46,9 @@ def ensure_source(source: Mapping[str, Any], data_path: str, root: Path) -> bool
     """Write the raw file unless it is the one these same source params wrote (by content).
     Data the user provides (`kind: file`) is only checked. Returns whether it was written."""
     path = root / data_path
-    if not parse_source(source).writes:
-        materialize(source, path)
+    parsed = parse_source(source)
+    if not parsed.writes:
+        parsed.check(path)
         return False
     marker = marker_path(root, data_path)
     if marker_matches(marker, source, path):

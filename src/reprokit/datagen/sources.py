@@ -46,12 +46,17 @@ class FileSource(DataSource):
 
     writes: ClassVar[bool] = False
 
-    def materialize(self, path: Path) -> int:
+    def check(self, path: Path) -> None:
+        """The file exists; the run reads it with `data.read` (reprokit.io.read_table), so
+        no other reader with other options parses it first."""
         if not path.is_file():
             raise FileNotFoundError(
                 f"data file {path} does not exist: put your table there and track it with "
                 f"`dvc add {path}` (or `dvc pull` if it is already tracked)"
             )
+
+    def materialize(self, path: Path) -> int:
+        self.check(path)
         return count_rows(path)
 
 

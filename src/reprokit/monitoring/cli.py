@@ -20,8 +20,6 @@ import click
 from reprokit.cli_errors import user_errors
 from reprokit.errors import DataError
 
-SUFFIXES = (".parquet", ".csv")
-
 
 class MonitorInputError(DataError):
     """The current data cannot be monitored: exit 2, distinct from exit 1 (an alarm)."""
@@ -29,23 +27,14 @@ class MonitorInputError(DataError):
     exit_code = 2
 
 
-def read_current(path: Path) -> Any:
-    import pandas as pd
+def read_current(path: Path, read: Any = None) -> Any:
+    """The batch, read as the training data is: with `data.read` (reprokit.io.read_table)."""
+    from reprokit.io import read_table
 
-    if path.suffix not in SUFFIXES:
-        raise MonitorInputError(f"{path}: expected a {' or '.join(SUFFIXES)} file")
-    if not path.is_file():
-        raise MonitorInputError(f"{path}: no such file")
     try:
-        if path.suffix == ".parquet":
-            return pd.read_parquet(path)
-        return pd.read_csv(path)
-    except pd.errors.EmptyDataError:
-        raise MonitorInputError(f"{path}: the file is empty; expected a header and rows") from None
-    except Exception as error:  # pyarrow/pandas raise many types for a damaged file
-        raise MonitorInputError(
-            f"{path}: cannot be read as {path.suffix[1:]}: {type(error).__name__}: {error}"
-        ) from None
+        return read_table(path, read)
+    except DataError as error:
+        raise MonitorInputError(str(error)) from None
 
 
 def _render(summary: dict[str, Any], paths: list[Path], logged_to: str | None) -> None:
@@ -138,7 +127,7 @@ def monitor(
     config = workspace.config.monitoring
     ref = resolve_reference(workspace, reference, run_id)
     profile = ref.profile
-    frame = read_current(current)
+    frame = read_current(current, workspace.config.data.read)
     try:
         check_structure(frame, profile, labels)
         raw = given_predictions(frame, profile)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
 import pandera.pandas as pa
 
 from reprokit.config.models import ColumnSpec, SchemaSpec
@@ -23,6 +24,18 @@ def as_schema_spec(spec: SchemaSpec | Mapping[str, Any]) -> SchemaSpec:
     return spec if isinstance(spec, SchemaSpec) else SchemaSpec.model_validate(spec)
 
 
+# The name of the check that rejects +inf/-inf (nulls are not its business).
+FINITE_CHECK = "finite"
+
+
+def is_float_dtype(dtype: str) -> bool:
+    return dtype.lower().startswith("float")
+
+
+def _finite(series: Any) -> Any:
+    return ~np.isinf(series.astype("float64"))
+
+
 def _column_checks(column: ColumnSpec) -> list[pa.Check]:
     checks = [
         factory(getattr(column, bound))
@@ -31,6 +44,8 @@ def _column_checks(column: ColumnSpec) -> list[pa.Check]:
     ]
     if column.isin is not None:
         checks.append(pa.Check.isin(column.isin))
+    if is_float_dtype(column.dtype) and not column.allow_infinite:
+        checks.append(pa.Check(_finite, name=FINITE_CHECK))
     return checks
 
 

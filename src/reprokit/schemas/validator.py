@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pandera.errors
 import pandera.pandas as pa
 
+from reprokit.config.models import SchemaSpec
 from reprokit.errors import DataError
-from reprokit.schemas.build import build_schema
+from reprokit.schemas.build import FINITE_CHECK, as_schema_spec, build_schema
+
+# stdlib logging: reprokit.logs imports kedro, which the pure schema layer must not.
+log = logging.getLogger(__name__)
 
 MAX_EXAMPLES = 5
 # Pandera's frame-level checks: their failure cases are column names, not row values.
@@ -25,6 +31,10 @@ def describe_check(check: str) -> str:
         "column_in_schema": "not in the schema (unexpected extra column)",
         "field_uniqueness": "duplicate values where the schema requires unique ones",
         "not_nullable": "null values where the schema does not allow them",
+        BOOLEAN_CHECK: "values that are not booleans (coercion would make each True); "
+        "declare their spellings in data.read.true_values / data.read.false_values",
+        FINITE_CHECK: "non-finite values (+inf/-inf); set `allow_infinite: true` on the "
+        "column to allow them",
     }
     if check in readable:
         return readable[check]
@@ -89,6 +99,55 @@ def summarize_failures(failure_cases: pd.DataFrame) -> list[str]:
     return failure_lines(failures)
 
 
+# Declared dtypes whose values are text categories.
+TEXT_DTYPES = ("str", "string", "object", "category")
+BOOLEAN_CHECK = "boolean_spelling"
+# Values a bool column may hold before coercion (anything else is truthy to pandas, so
+# "no" would become True).
+_BOOLEAN_NUMBERS = (0, 1)
+
+
+def _is_boolean(value: Any) -> bool:
+    if isinstance(value, bool | np.bool_):
+        return True
+    return isinstance(value, int | float | np.integer | np.floating) and value in _BOOLEAN_NUMBERS
+
+
+def boolean_failures(spec: SchemaSpec, data: pd.DataFrame) -> list[CheckFailure]:
+    """Bool-declared columns holding values that are no boolean: pandas' coercion would
+    make each of them True (`"no"` too), so they fail instead, with the values seen."""
+    found: list[CheckFailure] = []
+    for name, column in spec.columns.items():
+        if column.dtype.lower() not in ("bool", "boolean") or name not in data.columns:
+            continue
+        values = data[name]
+        if pd.api.types.is_bool_dtype(values):
+            continue
+        present = values.dropna()
+        bad = present[[not _is_boolean(value) for value in present]]
+        if len(bad):
+            examples = sorted({repr(value) for value in bad.unique()})
+            found.append(CheckFailure(name, BOOLEAN_CHECK, len(bad), tuple(examples)))
+    return found
+
+
+def category_variants(spec: SchemaSpec, data: pd.DataFrame) -> dict[str, list[list[str]]]:
+    """Text columns whose distinct values collide once stripped of whitespace and
+    case-folded ('basic' and 'Basic ') -> each group of colliding spellings."""
+    found: dict[str, list[list[str]]] = {}
+    for name, column in spec.columns.items():
+        if column.dtype.lower() not in TEXT_DTYPES or name not in data.columns:
+            continue
+        groups: dict[str, set[str]] = {}
+        for value in data[name].dropna().unique():
+            if isinstance(value, str):
+                groups.setdefault(value.strip().casefold(), set()).add(value)
+        collisions = [sorted(group) for group in groups.values() if len(group) > 1]
+        if collisions:
+            found[name] = sorted(collisions)
+    return found
+
+
 class SchemaValidator:
     """Validates (and dtype-coerces) a dataset against its declared schema.
 
@@ -106,16 +165,25 @@ class SchemaValidator:
         self.dataset = dataset
         self.target = target
         self.task = task
-        self.schema: pa.DataFrameSchema = build_schema(schema, name=dataset)
+        self.spec = as_schema_spec(schema)
+        self.schema: pa.DataFrameSchema = build_schema(self.spec, name=dataset)
 
     def validate(self, data: pd.DataFrame) -> pd.DataFrame:
-        """Return the validated frame or raise `DataError` describing every violation."""
+        """Return the validated frame or raise `DataError` describing every violation.
+
+        Nothing changes silently: a bool column of other spellings than booleans is an
+        error, categories that differ only by whitespace or case and each column `strict:
+        filter` drops are logged as warnings."""
         if len(data) == 0:
             raise DataError(f"dataset {self.dataset!r} is empty: 0 rows (expected at least 1)")
+        self._report(data)
+        problems = failure_lines(boolean_failures(self.spec, data))
+        validated = data
         try:
-            validated: pd.DataFrame = self.schema.validate(data, lazy=True)
+            validated = self.schema.validate(data, lazy=True)
         except pandera.errors.SchemaErrors as errors:
-            problems = summarize_failures(errors.failure_cases)
+            problems += summarize_failures(errors.failure_cases)
+        if problems:
             raise DataError(
                 f"dataset {self.dataset!r} ({len(data)} rows) violates its schema "
                 f"({len(problems)} problem{'s' if len(problems) != 1 else ''}):\n  - "
@@ -123,6 +191,25 @@ class SchemaValidator:
             ) from None
         self._require_two_classes(validated)
         return validated
+
+    def _report(self, data: pd.DataFrame) -> None:
+        for name, groups in category_variants(self.spec, data).items():
+            log.warning(
+                "dataset %r, column %r: categories %s differ only by whitespace or case; set "
+                "data.read.strip_values and/or data.read.lowercase_values: true to make each "
+                "one category",
+                self.dataset,
+                name,
+                groups,
+            )
+        if self.spec.strict == "filter":
+            for name in data.columns:
+                if name not in self.spec.columns:
+                    log.warning(
+                        "dataset %r: column %r dropped, not in data.schema (strict: filter)",
+                        self.dataset,
+                        str(name),
+                    )
 
     def _require_two_classes(self, data: pd.DataFrame) -> None:
         if self.task not in ("binary", "multiclass") or self.target not in data.columns:

@@ -4,6 +4,7 @@ model and output), from a CSV/Parquet file to a CSV/Parquet file written atomica
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +38,12 @@ def frame_to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
-def _read(path: Path) -> pd.DataFrame:
-    if path.suffix not in SUFFIXES:
-        raise DataError(f"{path}: expected a {' or '.join(SUFFIXES)} file")
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+def _read(path: Path, read: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """The input read as the training data was: with the `data.read` options the model was
+    packaged with (`read`, from its metadata; none: the defaults)."""
+    from reprokit.io import read_table
+
+    return read_table(path, read)
 
 
 def _flatten(predictions: list[dict[str, Any]]) -> pd.DataFrame:
@@ -63,7 +64,7 @@ def score_file(bundle: Bundle, source: Path, target: Path, max_records: int) -> 
 
     if target.suffix not in SUFFIXES:
         raise DataError(f"{target}: expected a {' or '.join(SUFFIXES)} file")
-    frame = _read(source)
+    frame = _read(source, bundle.metadata.get("read"))
     records = frame_to_records(frame.drop(columns=[bundle.state.target], errors="ignore"))
     try:
         validated = validate_records(records, bundle.request_spec, max_records)

@@ -135,6 +135,10 @@ def _metadata(workspace: Workspace, run: RecordedRun | None, model_sha256: str) 
         "task": workspace.config.data.task,
         "target": workspace.config.data.target,
     }
+    # The read options the model was trained with: `reprokit predict` reads its input so.
+    read = workspace.config.data.read.model_dump(exclude_defaults=True)
+    if read:
+        metadata["read"] = read
     if run is None:
         from reprokit.tracking.session import fingerprint_of
 

@@ -14,12 +14,16 @@ from typing import Any
 
 from kedro_datasets.dask import ParquetDataset
 
-from reprokit.datasets import atomic_directory
+from reprokit.datasets import atomic_directory, table_read_options
 from reprokit.errors import DataError
+from reprokit.io import read_table
 
 # A single-file table (the generator's raw file, a pandas engine output) is read as one
 # partition per Parquet row group: the generator writes fixed 250,000-row groups.
 DEFAULT_LOAD_ARGS: dict[str, Any] = {"split_row_groups": True}
+# Rows per partition of a table the one reader read whole (a CSV file): the generator's row
+# group size, so such a table is split as its Parquet form would be.
+READ_PARTITION_ROWS = 250_000
 DEFAULT_SAVE_ARGS: dict[str, Any] = {"write_index": False, "write_metadata_file": False}
 
 
@@ -27,7 +31,10 @@ class DaskTableDataset(ParquetDataset):  # type: ignore[misc]
     """A table on the Dask engine: Parquet (file or folder) or CSV in, Parquet folder out.
 
     `validation` holds the pandas engine's `SchemaValidator` options; a table that has them
-    is validated partition by partition on load (see `validation.validate_frame`).
+    is validated partition by partition on load (see `validation.validate_frame`). `read`
+    holds the `data.read` options: a CSV file, or a Parquet file read with options that
+    change it, is read by the one reader (reprokit.io.read_table) and then partitioned, so
+    both engines read a file the same way.
     """
 
     def __init__(
@@ -38,12 +45,14 @@ class DaskTableDataset(ParquetDataset):  # type: ignore[misc]
         save_args: Mapping[str, Any] | None = None,
         metadata: Mapping[str, Any] | None = None,
         validation: Mapping[str, Any] | None = None,
+        read: Mapping[str, Any] | None = None,
     ) -> None:
+        self.read = table_read_options(filepath, read, load_args)
         self.path = Path(filepath)
         self.validation = dict(validation) if validation else None
         super().__init__(
             filepath=filepath,
-            load_args={**DEFAULT_LOAD_ARGS, **dict(load_args or {})},
+            load_args=dict(DEFAULT_LOAD_ARGS),
             save_args={**DEFAULT_SAVE_ARGS, **dict(save_args or {})},
             metadata=dict(metadata or {}),
         )
@@ -53,9 +62,10 @@ class DaskTableDataset(ParquetDataset):  # type: ignore[misc]
 
         if not self.path.exists():
             raise DataError(f"file {self.path} does not exist")
-        if self.path.suffix == ".csv":
-            csv_args = {k: v for k, v in self._load_args.items() if k != "split_row_groups"}
-            frame = dd.read_csv(self.path, **csv_args)
+        if self.path.suffix == ".csv" or (self.path.is_file() and not self.read.is_default):
+            table = read_table(self.path, self.read)
+            partitions = max(1, -(-len(table) // READ_PARTITION_ROWS))
+            frame = dd.from_pandas(table, npartitions=partitions, sort=False)  # type: ignore[no-untyped-call]
         else:
             try:
                 frame = super().load()

@@ -23,6 +23,7 @@ from reprokit.schemas.validator import (
     FRAME_CHECKS,
     MAX_EXAMPLES,
     CheckFailure,
+    boolean_failures,
     describe_check,
     failure_lines,
 )
@@ -58,6 +59,16 @@ def partition_report(frame: pd.DataFrame, spec: Mapping[str, Any]) -> pd.DataFra
     rows: list[dict[str, Any]] = [
         {"column": "", "check": "", "rows": 0, "examples": "", "partition_rows": len(frame)}
     ]
+    rows.extend(
+        {
+            "column": failure.column,
+            "check": failure.check,
+            "rows": failure.rows,
+            "examples": EXAMPLE_SEPARATOR.join(failure.examples),
+            "partition_rows": 0,
+        }
+        for failure in boolean_failures(as_schema_spec(spec), frame)
+    )
     try:
         schema.validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as errors:

@@ -1,0 +1,63 @@
+"""Atomic writes: a temp file (or folder) in the same folder, then a rename.
+
+An interrupted write never leaves a file that DVC or Kedro would take as valid, and never
+destroys the previous good file. Local filesystem only (what DVC tracks here).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _swap_in(tmp: Path, final: Path) -> None:
+    """Rename `tmp` onto `final`, each a file or a folder (the Dask engine writes tables as
+    folders of Parquet parts). A file replaces a file in one atomic rename; a folder cannot
+    be replaced so, so the old one is moved aside first and removed after."""
+    if not tmp.is_dir() and not final.is_dir():
+        tmp.replace(final)
+        return
+    old = final.with_name(f".{final.name}.old")
+    _remove(old)
+    if final.exists():
+        final.rename(old)
+    tmp.rename(final)
+    _remove(old)
+
+
+@contextmanager
+def atomic_path(final: Path) -> Iterator[Path]:
+    """Yield a temp path beside `final`; on success rename it onto `final`, else delete it."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        _swap_in(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_directory(final: Path) -> Iterator[Path]:
+    """Like `atomic_path` for a folder: build it aside, then swap it in with renames (over
+    a file or a folder)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    try:
+        yield tmp
+        _swap_in(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
