@@ -5,7 +5,7 @@ A Python thread cannot be interrupted: cancelling the asyncio task that awaits i
 thread running to the end (anyio waits for it), and the CPU it burns slows every request
 after it (a request past its deadline once made the next one time out too). So the work
 checks its deadline at each step (before it starts, between validation steps and columns,
-between chunks of rows in predict); past it, `DeadlineExceeded` ends the work there. The
+between chunks of rows in predict); past it, `DeadlineExceededError` ends the work there. The
 deadline is passed, not looked up: the thread code stays free of ASGI.
 """
 

@@ -6,7 +6,10 @@ model that made them (tag, version, fingerprint, run, role). Requests are valida
 the training schema minus the target; a violation is a 422 naming field, rule and rows.
 A body BentoML cannot parse (malformed JSON, no `records` list) is BentoML's 400, whose
 `detail` names the field. `/livez`, `/readyz`, `/metrics` are BentoML's; `/metrics` also
-carries reprokit's metrics (reprokit.serving.metrics).
+carries reprokit's metrics (reprokit.serving.metrics). `GET /docs.json` is reprokit's
+OpenAPI document, typed from the champion's request schema (reprokit.serving.openapi).
+Past `REPROKIT_REQUEST_TIMEOUT_S` the answer is a 504 and the scoring work stops at its
+next step (reprokit.serving.deadline).
 
 A/B and batching come from params.yaml's `serving` section (reprokit.serving.config);
 the champion answers, unless `serving.challenger` routes the caller to the challenger
