@@ -26,7 +26,11 @@ ops-tools: ## Install Prometheus and promtool (Debian's package; root), for the 
 	@command -v promtool >/dev/null && command -v prometheus >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
 
-.PHONY: ops-tools help setup repro test test-fast lint format generate requirements check bench bench-serving bench-engines bench-monitor clean bench-sweep bench-math bench-head image-tools image-base image image-run image-stop
+bench-tools: ## Install wrk (Debian's package; root), the load generator of bench-serving
+	@command -v wrk >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk; }
+
+.PHONY: bench-tools ops-tools help setup repro test test-fast lint format generate requirements check bench bench-serving bench-engines bench-monitor clean bench-sweep bench-math bench-head image-tools image-base image image-run image-stop
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -87,7 +91,7 @@ bench: setup ## Benchmarks (print ratios against their baselines)
 	python bench/bench_repro.py
 	python bench/bench_tracking.py
 
-bench-serving: setup ## Serving benchmark: bentoml serve vs FastAPI vs in-process predict
+bench-serving: setup bench-tools ## Serving benchmark (wrk): bentoml serve vs a hand-written FastAPI peer vs in-process predict
 	python bench/bench_serving.py
 
 bench-engines: setup ## Dask engine vs pandas engine at 1M, 3M, 10M rows (long: ~1 h on 2 cores)

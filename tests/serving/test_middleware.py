@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from starlette.types import Receive, Scope, Send
 from tests.support.asgi import call, echo_app
@@ -19,6 +21,12 @@ from tests.support.settings_env import from_env
 
 from reprokit.logs import configure_app_logging
 from reprokit.serving.config import ServingSettings, SettingsError
+from reprokit.serving.deadline import (
+    Deadline,
+    DeadlineExceededError,
+    deadline_in,
+    predict_in_chunks,
+)
 from reprokit.serving.middleware import (
     BENTOML_REQUEST_LOGGER,
     UNMATCHED_PATH,
@@ -192,6 +200,42 @@ def test_timeout_answers_504() -> None:
     assert call(TimeoutMiddleware(slow_app(0.01), fast), "POST", "/predict").status_code == 200
     slow = settings(REPROKIT_REQUEST_TIMEOUT_S="0.05")
     assert call(TimeoutMiddleware(slow_app(1.0), slow), "POST", "/predict").status_code == 504
+
+
+def test_a_504_stops_the_work_in_its_thread() -> None:
+    """Before, the thread ran to its end after the 504 (anyio waits for it, uninterrupted)."""
+    import anyio.to_thread
+
+    steps: list[int] = []
+
+    def work(deadline: Deadline) -> None:
+        for step in range(200):  # 2 s of work, in 10 ms steps
+            deadline.check("step")
+            steps.append(step)
+            time.sleep(0.01)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        with contextlib.suppress(DeadlineExceededError):
+            await anyio.to_thread.run_sync(work, deadline_in(scope))
+        await echo_app(scope, receive, send)
+
+    started = time.monotonic()
+    timeout = TimeoutMiddleware(app, settings(REPROKIT_REQUEST_TIMEOUT_S="0.2"))
+    assert call(timeout, "POST", "/predict").status_code == 504
+    assert time.monotonic() - started < 1.0
+    done = len(steps)
+    time.sleep(0.1)
+    assert 5 <= done < 40 and len(steps) == done  # stopped at its next step, not at 200
+
+
+def test_predict_in_chunks_equals_one_call_and_checks_between_chunks() -> None:
+    matrix = np.arange(10_000, dtype=np.float64).reshape(-1, 2)
+    stages: list[str] = []
+    chunked = predict_in_chunks(lambda m: m.sum(axis=1), matrix, stages.append, chunk_rows=1000)
+    assert np.array_equal(chunked, matrix.sum(axis=1)) and len(stages) == 5
+    expired = Deadline(0.0)
+    with pytest.raises(DeadlineExceededError, match="stopped before predict"):
+        predict_in_chunks(lambda m: m.sum(axis=1), matrix, expired.check)
 
 
 @pytest.fixture

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
+import re
 from typing import Any
 
+import hypothesis
 import pandas as pd
 import pytest
+from hypothesis import strategies as st
 
 from reprokit.config.models import SchemaSpec
 from reprokit.serving.request import (
     MAX_VIOLATIONS_LISTED,
+    TIMESTAMP_PATTERN,
     RequestValidationError,
     validate_records,
 )
@@ -115,11 +120,11 @@ def test_wrong_json_types_are_dtype_violations(field: str, value: Any) -> None:
     assert violations([record(), record(**{"id": 2, field: value})]) == [(field, "dtype", [1])]
 
 
-@pytest.mark.parametrize("year", ["0000", "1500", "1677", "2263", "2300", "9999"])
+@pytest.mark.parametrize("year", ["0000", "0001", "1500", "1677", "2262", "2300", "9999"])
 @pytest.mark.parametrize("with_null", [False, True], ids=["one-pass", "per-row"])
 def test_dates_outside_the_datetime64_range_name_field_and_row(year: str, with_null: bool) -> None:
-    """Valid ISO 8601 dates the model's datetime64[ns] column cannot hold are a 422, not an
-    uncaught OutOfBoundsDatetime (a 500)."""
+    """ISO 8601 dates outside the whole years the model's datetime64[ns] column holds are a
+    422, not an uncaught OutOfBoundsDatetime (a 500)."""
     spec = SPEC.model_copy(
         update={
             "columns": {
@@ -135,15 +140,51 @@ def test_dates_outside_the_datetime64_range_name_field_and_row(year: str, with_n
         validate_records(rows, spec, max_records=10)
     (violation,) = caught.value.violations
     assert (violation.field, violation.rule, violation.rows) == ("when", "dtype", [1])
-    assert "outside the range" in violation.message
+    assert "years 1678 to 2261" in violation.message
 
 
 def test_timestamps_at_the_edges_of_the_range_are_accepted() -> None:
-    edges = ["1677-09-22", "2262-04-11T23:47:16.854775807", "2024-03-01T10:00"]
+    edges = ["1678-01-01", "2261-12-31T23:59:59.999999999", "2024-03-01T10:00", "2000-02-29"]
     frame = validate_records(
         [record(id=i, when=when) for i, when in enumerate(edges)], SPEC, max_records=10
     )
-    assert frame["when"].iloc[1] == pd.Timestamp.max
+    assert frame["when"].iloc[1] == pd.Timestamp("2261-12-31T23:59:59.999999999")
+
+
+_TIMES = st.one_of(
+    st.just(""),
+    st.times().map(lambda t: f"T{t.hour:02}:{t.minute:02}"),
+    st.times().map(lambda t: f" {t.isoformat()}"),
+    st.tuples(st.times(), st.integers(0, 999_999_999), st.integers(1, 9)).map(
+        lambda t: f"T{t[0].replace(microsecond=0).isoformat()}.{t[1]:09}"[: 10 + t[2]]
+    ),
+)
+
+
+@hypothesis.settings(max_examples=300, deadline=None, database=None)
+@hypothesis.given(day=st.dates(), time=_TIMES)
+def test_a_timestamp_is_accepted_exactly_when_the_documented_pattern_matches(
+    day: datetime.date, time: str
+) -> None:
+    """The OpenAPI document states timestamps with TIMESTAMP_PATTERN: for any calendar date
+    of years 0001-9999 (any time of day), the service accepts it iff the pattern matches,
+    and the pattern matches iff the year is within 1678..2261."""
+    text = f"{day.year:04}-{day.month:02}-{day.day:02}{time}"
+    matches = re.fullmatch(TIMESTAMP_PATTERN, text) is not None
+    assert matches == (1678 <= day.year <= 2261), text
+    try:
+        validate_records([record(when=text)], SPEC, max_records=1)
+    except RequestValidationError as error:
+        assert not matches, (text, str(error))
+    else:
+        assert matches, text
+
+
+@hypothesis.settings(max_examples=300, deadline=None, database=None)
+@hypothesis.given(text=st.from_regex(TIMESTAMP_PATTERN, fullmatch=True))
+def test_every_string_of_the_documented_pattern_is_accepted(text: str) -> None:
+    frame = validate_records([record(when=text)], SPEC, max_records=1)
+    assert frame["when"].iloc[0] == pd.Timestamp(text)
 
 
 def test_schema_checks_report_rows() -> None:

@@ -29,7 +29,6 @@ from tests.support.serving import (
     BODY_TIMEOUT_S,
     BURST,
     BURST_KEY,
-    FUZZ_KEY,
     MAX_BODY_BYTES,
     bentoml_env,
     bentoml_server,
@@ -561,46 +560,6 @@ def test_access_log_lines_are_json_without_payload(served: Served) -> None:
     assert mine and mine[0]["outcome"] == "invalid_request" and mine[0]["model_version"] == "1"
     assert "secret_marker" not in served.log.read_text()
     assert API_KEY not in served.log.read_text()
-
-
-def test_fuzzing_the_openapi_schema_finds_no_server_error(served: Served) -> None:
-    import hypothesis
-    import schemathesis
-    from hypothesis import HealthCheck, Phase
-    from schemathesis.generation import GenerationMode
-
-    headers = {"Authorization": f"Bearer {FUZZ_KEY}"}
-    spec = httpx.get(f"{served.url}/docs.json", headers=headers, timeout=10).json()
-    schema = schemathesis.openapi.from_dict(spec)
-    results: list[Any] = list(schema.get_all_operations())
-    operations = [result.ok() for result in results]
-    assert any(op.path == "/predict" for op in operations)
-    failures: list[str] = []
-    sent: list[int] = []
-    for operation in operations:
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-
-            @hypothesis.settings(
-                max_examples=25,
-                deadline=None,
-                database=None,
-                phases=[Phase.explicit, Phase.generate],
-                suppress_health_check=list(HealthCheck),
-            )
-            @hypothesis.given(case=operation.as_strategy(generation_mode=mode))
-            def check(case: Any) -> None:
-                response = case.call(base_url=served.url, headers=headers, timeout=30)
-                sent.append(response.status_code)
-                if response.status_code >= 500:
-                    failures.append(f"{case.method} {case.path} -> {response.status_code}")
-
-            try:
-                check()
-            except hypothesis.errors.Unsatisfiable:
-                # An operation without inputs (GET /livez) has no invalid request to make.
-                assert mode is GenerationMode.NEGATIVE, operation.path
-    assert not failures, failures
-    assert len(sent) > 50 and any(400 <= status < 500 for status in sent)
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,8 @@ worker starts (the service's deployment hook). What they do:
   `Retry-After` (seconds); 0 RPS disables it.
 - Body: over the size limit 413; not received within the body timeout 408; POST bodies must
   be `application/json` (415 otherwise).
-- Timeout: no response started within the request timeout: 504.
+- Timeout: no response started within the request timeout: 504, and the work stops at
+  its next step (reprokit.serving.deadline).
 - Head: the request line and headers are bounded in size, count and time where the bytes
   arrive (431 / 408; reprokit.serving.http_limits, installed by the service).
 - Access log: one structlog event per request (`AccessLog`): request id, method, path,
@@ -46,6 +47,7 @@ from reprokit.logs import get_logger
 from reprokit.serving.asgi import replay_body as _replay
 from reprokit.serving.asgi import send_json as _send_json
 from reprokit.serving.config import ServingSettings, digest, serving_settings
+from reprokit.serving.deadline import DEADLINE_SCOPE, Deadline
 from reprokit.serving.json_body import StrictJsonMiddleware
 
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
@@ -61,7 +63,9 @@ MODEL_RUN_HEADER = "x-reprokit-model-run-id"
 _MODEL_HEADERS = (MODEL_TAG_HEADER, MODEL_VERSION_HEADER, MODEL_ROLE_HEADER)
 REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# POST only: the API routes take no other method (Starlette answers 405 to the others
+# without reading their body).
+_BODY_METHODS = frozenset({"POST"})
 ACCESS_LOGGER = "reprokit.serving.access"
 
 
@@ -442,10 +446,12 @@ class BodyLimitMiddleware:
 
 
 class TimeoutMiddleware:
-    """504 when the response has not started within the timeout.
+    """504 when the response has not started within the timeout, and the work stopped.
 
-    The API runs in a worker thread that cannot be interrupted: it finishes in the
-    background and its result is dropped. A response already under way is left alone.
+    The request's `Deadline` goes into the scope (reprokit.serving.deadline): the API's
+    worker thread checks it at each step, so at the 504 the work stops where it is, and a
+    request still waiting for a thread never starts. A response already under way is left
+    alone.
     """
 
     def __init__(self, app: ASGIApp, settings: ServingSettings | None = None) -> None:
@@ -453,9 +459,12 @@ class TimeoutMiddleware:
         self.settings = settings or serving_settings()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if _is_open(scope) or self.settings.request_timeout_s <= 0:
+        seconds = self.settings.request_timeout_s
+        if _is_open(scope) or seconds <= 0:
             await self.app(scope, receive, send)
             return
+        deadline = Deadline(seconds)
+        scope[DEADLINE_SCOPE] = deadline
         started = asyncio.Event()
 
         async def tracked_send(message: Message) -> None:
@@ -465,23 +474,17 @@ class TimeoutMiddleware:
         task = asyncio.ensure_future(self.app(scope, receive, tracked_send))
         waiter = asyncio.ensure_future(started.wait())
         done, _ = await asyncio.wait(
-            {task, waiter},
-            timeout=self.settings.request_timeout_s,
-            return_when=asyncio.FIRST_COMPLETED,
+            {task, waiter}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED
         )
+        waiter.cancel()
         if done:
-            waiter.cancel()
             await task
             return
-        waiter.cancel()
+        deadline.cancel()  # the worker thread stops at its next step
         task.cancel()
         # Retrieve the cancelled task's result so asyncio does not warn about it.
         task.add_done_callback(lambda finished: finished.cancelled() or finished.exception())
-        await _send_json(
-            send,
-            504,
-            {"error": f"no response within {self.settings.request_timeout_s:g} s"},
-        )
+        await _send_json(send, 504, {"error": f"no response within {seconds:g} s"})
 
 
 # Outermost first: every outcome is logged; unauthenticated clients are refused before

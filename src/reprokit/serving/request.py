@@ -85,17 +85,31 @@ class RequestValidationError(Exception):
         return body
 
 
-def validate_records(records: Sequence[Any], spec: SchemaSpec, max_records: int) -> pd.DataFrame:
+def _no_checkpoint(stage: str) -> None:
+    pass
+
+
+def validate_records(
+    records: Sequence[Any],
+    spec: SchemaSpec,
+    max_records: int,
+    checkpoint: Callable[[str], None] = _no_checkpoint,
+) -> pd.DataFrame:
     """The records as a validated frame with the training dtypes.
+
+    `checkpoint(stage)` is called before each step and column (the service's request
+    deadline raises from it, so a request past its deadline stops here).
 
     Raises:
         RequestValidationError: Every violation: request shape, missing or unexpected
             fields, wrong JSON types, then the schema's own checks.
     """
     _raise_if(_shape_violations(records, max_records))
+    checkpoint("fields")
     _raise_if(_field_violations(records, spec))
-    frame, violations = _typed_frame(records, spec)
+    frame, violations = _typed_frame(records, spec, checkpoint)
     _raise_if(violations)
+    checkpoint("schema")
     return _schema_checked(frame, spec)
 
 
@@ -249,16 +263,35 @@ def _bool_column(values: list[Any]) -> tuple[Any, list[int], str]:
     return np.asarray(values, dtype=bool), [], ""
 
 
-# Strict ISO 8601 (calendar date, optional time to the nanosecond, `T` or a space between):
-# pandas alone also reads `now`, `today`, `01-03-2024` or `20240301`, which are not dates a
-# client should be able to send. No zone: training timestamps are naive, and a zone would
-# silently shift the date parts. ASCII only, so `\d` is never a non-ASCII digit.
-_ISO_8601 = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?", re.ASCII)
+# Strict ISO 8601: a calendar date (real days only, 29 February in leap years), optionally a
+# time to the nanosecond, `T` or a space between. pandas alone also reads `now`, `today`,
+# `01-03-2024` or `20240301`, which are not dates a client should be able to send. No zone:
+# training timestamps are naive, and a zone would silently shift the date parts. Years 1678
+# to 2261: the whole years a datetime64[ns] column (the model's) holds, so that the
+# OpenAPI document (reprokit.serving.openapi) can state the accepted set exactly with this
+# same pattern. [0-9], not \d: the same in Python and in JSON Schema (ECMA 262) regexes.
+_YEAR = "(?:16(?:7[89]|[89][0-9])|1[7-9][0-9]{2}|2[01][0-9]{2}|22(?:[0-5][0-9]|6[01]))"
+_MONTH_DAY = (
+    "(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])"
+    "|(?:0[13-9]|1[0-2])-(?:29|30)"
+    "|(?:0[13578]|1[02])-31)"
+)
+# The leap years among them (every 4th, but not 1700, 1800, 1900, 2100, 2200).
+_LEAP_YEAR = (
+    "(?:16(?:8[048]|9[26])"
+    "|(?:1[789]|21)(?:0[48]|[2468][048]|[13579][26])"
+    "|20(?:[02468][048]|[13579][26])"
+    "|22(?:0[48]|[24][048]|[135][26]|60))"
+)
+_TIME = "(?:[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:[.][0-9]{1,9})?)?)?"
+TIMESTAMP_PATTERN = f"(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29){_TIME}"
+_ISO_8601 = re.compile(TIMESTAMP_PATTERN)
 TIMESTAMP_EXPECTED = (
-    "expected an ISO 8601 date or timestamp without a time zone "
+    "expected an ISO 8601 date or timestamp without a time zone, years 1678 to 2261 "
     "(YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS[.fffffffff]])"
 )
-# What the datetime64[ns] column the model was trained on can hold.
+# What the datetime64[ns] column the model was trained on can hold; the pattern keeps
+# within it, this stays as the guard of the conversion itself.
 TIMESTAMP_RANGE = (
     f"timestamp outside the range {pd.Timestamp.min.isoformat()} .. {pd.Timestamp.max.isoformat()}"
 )
@@ -309,27 +342,46 @@ def _parse_timestamp(value: str) -> pd.Timestamp | str:
         return TIMESTAMP_RANGE
 
 
-def _builder(column: ColumnSpec) -> Callable[[list[Any]], tuple[Any, list[int], str]] | None:
+def column_kind(column: ColumnSpec) -> str | None:
+    """What JSON value a column takes: integer, number, string, boolean or timestamp (a
+    string); None for a dtype JSON cannot express directly (Pandera judges it)."""
     dtype = column.dtype.lower()
     if dtype.startswith(("int", "uint")):
-        return _integer_column
+        return "integer"
     if dtype.startswith("float"):
-        return _float_column
+        return "number"
     if dtype in ("str", "string", "object", "category") or dtype.startswith("string["):
-        return _string_column
+        return "string"
     if dtype in ("bool", "boolean"):
-        return _bool_column
+        return "boolean"
     if dtype.startswith("datetime64"):
-        return _datetime_column
+        return "timestamp"
     return None
 
 
+_BUILDERS: dict[str, Callable[[list[Any]], tuple[Any, list[int], str]]] = {
+    "integer": _integer_column,
+    "number": _float_column,
+    "string": _string_column,
+    "boolean": _bool_column,
+    "timestamp": _datetime_column,
+}
+
+
+def _builder(column: ColumnSpec) -> Callable[[list[Any]], tuple[Any, list[int], str]] | None:
+    kind = column_kind(column)
+    return None if kind is None else _BUILDERS[kind]
+
+
 def _typed_frame(
-    records: Sequence[dict[str, Any]], spec: SchemaSpec
+    records: Sequence[dict[str, Any]],
+    spec: SchemaSpec,
+    checkpoint: Callable[[str], None] = _no_checkpoint,
 ) -> tuple[pd.DataFrame, list[Violation]]:
     columns: dict[str, Any] = {}
     violations: list[Violation] = []
     for name, column in spec.columns.items():
+        checkpoint("columns")
         values = [record[name] for record in records]
         build = _builder(column)
         if build is None:  # a dtype JSON cannot express directly: Pandera judges it
@@ -364,7 +416,10 @@ _BUILT_DTYPES = frozenset({"int64", "float64", "str", "bool", "datetime64[ns]"})
 _BUILT_SCHEMAS: dict[int, tuple[SchemaSpec, Any]] = {}
 
 
-def _request_schema(spec: SchemaSpec) -> Any:
+def request_schema(spec: SchemaSpec) -> Any:
+    """The Pandera schema of `spec` for requests, built once per spec (the service builds
+    it at start-up: a first request would otherwise pay for importing Pandera and building
+    it, about 0.8 s)."""
     from reprokit.schemas import build_schema
 
     cached = _BUILT_SCHEMAS.get(id(spec))
@@ -387,7 +442,7 @@ def _schema_checked(frame: pd.DataFrame, spec: SchemaSpec) -> pd.DataFrame:
 
     from reprokit.schemas import summarize_failures
 
-    schema = _request_schema(spec)
+    schema = request_schema(spec)
     try:
         validated: pd.DataFrame = schema.validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as errors:

@@ -6,7 +6,10 @@ model that made them (tag, version, fingerprint, run, role). Requests are valida
 the training schema minus the target; a violation is a 422 naming field, rule and rows.
 A body BentoML cannot parse (malformed JSON, no `records` list) is BentoML's 400, whose
 `detail` names the field. `/livez`, `/readyz`, `/metrics` are BentoML's; `/metrics` also
-carries reprokit's metrics (reprokit.serving.metrics).
+carries reprokit's metrics (reprokit.serving.metrics). `GET /docs.json` is reprokit's
+OpenAPI document, typed from the champion's request schema (reprokit.serving.openapi).
+Past `REPROKIT_REQUEST_TIMEOUT_S` the answer is a 504 and the scoring work stops at its
+next step (reprokit.serving.deadline).
 
 A/B and batching come from params.yaml's `serving` section (reprokit.serving.config);
 the champion answers, unless `serving.challenger` routes the caller to the challenger
@@ -31,8 +34,9 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import bentoml
 import numpy as np
@@ -68,6 +72,13 @@ from reprokit.serving.config import (
     load_serving_config,
     serving_settings,
 )
+from reprokit.serving.deadline import (
+    NO_DEADLINE,
+    Deadline,
+    DeadlineExceededError,
+    deadline_in,
+    predict_in_chunks,
+)
 from reprokit.serving.http_limits import HeadLimits
 from reprokit.serving.http_limits import install as install_head_limits
 from reprokit.serving.metrics import PredictionEvent, ServingMetrics, serving_metrics
@@ -84,10 +95,18 @@ from reprokit.serving.middleware import (
     BoundedPathLabels,
     keep_payloads_out_of_bentoml_logs,
 )
-from reprokit.serving.request import RequestValidationError, Violation, validate_records
+from reprokit.serving.openapi import OpenApiMiddleware, openapi_document
+from reprokit.serving.request import (
+    RequestValidationError,
+    Violation,
+    request_schema,
+    validate_records,
+)
 from reprokit.serving.store import load_packaged, resolve_challenger_tag, resolve_model_tag
 
+_Result = TypeVar("_Result")
 UNPROCESSABLE = 422
+GATEWAY_TIMEOUT = 504
 
 log = get_logger(__name__)
 
@@ -130,6 +149,7 @@ def _load(
 
     def served(tag: str, role: str) -> ServedModel:
         bundle = load_packaged(tag, num_threads=threads)
+        request_schema(bundle.request_spec)  # now rather than in the first request
         batcher = (
             PredictBatcher(
                 bundle,
@@ -181,10 +201,16 @@ def _task_of(tag: str) -> str:
 
 
 def _prepare(
-    model: ServedModel, records: list[dict[str, Any]], max_records: int
+    model: ServedModel,
+    records: list[dict[str, Any]],
+    max_records: int,
+    deadline: Deadline = NO_DEADLINE,
 ) -> tuple[pd.DataFrame, np.ndarray[Any, Any]]:
-    """Validate and compute features for one request (its own 422 on failure)."""
-    frame = validate_records(records, model.bundle.request_spec, max_records)
+    """Validate and compute features for one request (its own 422 on failure); stops at
+    the first step past `deadline` (DeadlineExceededError)."""
+    deadline.check("validation")  # waited for a thread past its deadline: never starts
+    frame = validate_records(records, model.bundle.request_spec, max_records, deadline.check)
+    deadline.check("features")
     try:
         return frame, feature_matrix(model.bundle, frame)
     except DataError as error:  # the feature code refused a value the schema allows
@@ -192,21 +218,48 @@ def _prepare(
 
 
 def _prepare_and_predict(
-    model: ServedModel, records: list[dict[str, Any]], max_records: int
+    model: ServedModel,
+    records: list[dict[str, Any]],
+    max_records: int,
+    deadline: Deadline = NO_DEADLINE,
 ) -> tuple[pd.DataFrame, np.ndarray[Any, Any]]:
-    frame, matrix = _prepare(model, records, max_records)
-    return frame, predict_matrix(model.bundle, matrix)
+    frame, matrix = _prepare(model, records, max_records, deadline)
+    bundle = model.bundle
+    return frame, predict_in_chunks(
+        functools.partial(predict_matrix, bundle), matrix, deadline.check
+    )
+
+
+def _stops_logged(work: Callable[..., _Result], *args: Any) -> _Result:
+    """`work(*args)`, logging where it stopped at its deadline: in the thread, since the
+    awaiting task, once cancelled by the 504, never sees the exception."""
+    try:
+        return work(*args)
+    except DeadlineExceededError as error:
+        log.info("serving.work_stopped", stage=error.stage, timeout_s=error.seconds)
+        raise
 
 
 async def score(
-    model: ServedModel, records: list[dict[str, Any]], max_records: int
+    model: ServedModel,
+    records: list[dict[str, Any]],
+    max_records: int,
+    deadline: Deadline = NO_DEADLINE,
 ) -> tuple[pd.DataFrame, np.ndarray[Any, Any]]:
-    """The validated frame and LightGBM's raw output; CPU work runs in a worker thread."""
+    """The validated frame and LightGBM's raw output; CPU work runs in a worker thread,
+    which stops at its next step once `deadline` passes (DeadlineExceededError)."""
     import anyio.to_thread
 
     if model.batcher is None:
-        return await anyio.to_thread.run_sync(_prepare_and_predict, model, records, max_records)
-    frame, matrix = await anyio.to_thread.run_sync(_prepare, model, records, max_records)
+        return await anyio.to_thread.run_sync(
+            _stops_logged, _prepare_and_predict, model, records, max_records, deadline
+        )
+    frame, matrix = await anyio.to_thread.run_sync(
+        _stops_logged, _prepare, model, records, max_records, deadline
+    )
+    # A matrix handed to the batcher is scored with its batch (at most max_batch_size
+    # requests within max_latency_ms): the last point where the work can stop.
+    deadline.check("predict")
     return frame, await model.batcher.predict(matrix)
 
 
@@ -236,6 +289,8 @@ class ReprokitService:
             if model is not None:
                 self.metrics.record_model(model.bundle.info, model.role)
         self.drift = _watch_drift(self.champion, self.metrics, settings)
+        # GET /docs.json (OpenApiMiddleware): typed from the champion's request schema.
+        self.openapi = openapi_document(self.champion.bundle, self.max_records)
         log.info(
             "serving.started",
             champion=self.champion.tag,
@@ -281,10 +336,14 @@ class ReprokitService:
             if value is not None:
                 ctx.response.headers[header] = value
         try:
-            frame, raw = await score(model, records, self.max_records)
+            frame, raw = await score(model, records, self.max_records, deadline_in(scope))
         except RequestValidationError as error:
             ctx.response.status_code = UNPROCESSABLE
             return error.as_dict()
+        except DeadlineExceededError as error:
+            # The timeout middleware answers 504 too; whichever comes first goes out.
+            ctx.response.status_code = GATEWAY_TIMEOUT
+            return {"error": str(error)}
         values = prediction_values(model.bundle, raw)
         self.metrics.record_predictions(PredictionEvent(info.tag, model.role, frame, values))
         if picked and settings.mode == "shadow" and self.challenger is not None:
@@ -388,6 +447,18 @@ def bound_bentoml_metric_labels() -> None:
     wrap_request_metrics(BoundedPathLabels)
 
 
+def served_openapi() -> dict[str, Any] | None:
+    """This worker's OpenAPI document, once its service instance exists."""
+    from bentoml.exceptions import BentoMLException
+
+    try:
+        instance = bentoml.get_current_service()
+    except BentoMLException:  # not instantiated yet
+        return None
+    document = getattr(instance, "openapi", None)
+    return document if isinstance(document, dict) else None
+
+
 def head_limits() -> HeadLimits:
     """The head limits of this worker's settings; defaults if they are bad, since the
     deployment hook has already stopped start-up with a clear message in that case."""
@@ -400,6 +471,8 @@ def head_limits() -> HeadLimits:
 _service: Any = ReprokitService  # a bentoml Service object, typed as the class by the decorator
 for _middleware in MIDDLEWARE_ORDER:
     _service.add_asgi_middleware(_middleware)
+# Innermost: behind auth, as BentoML's own /docs.json was.
+_service.add_asgi_middleware(OpenApiMiddleware, document=served_openapi)
 bound_bentoml_metric_labels()
 # Before the worker's uvicorn server loads its protocol class (it does so after this import).
 install_head_limits(functools.cache(head_limits))
