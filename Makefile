@@ -50,7 +50,7 @@ repro: setup ## Check generated files, then `dvc repro` end to end on the defaul
 	dvc repro
 
 test: setup ## The whole test suite (slow end-to-end tests included; the 25 slowest listed)
-	pytest -n 2 --dist loadfile --durations=25
+	pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=25
 
 test-fast: setup ## The suite without the slow end-to-end tests
 	pytest -n 2 -m "not slow"

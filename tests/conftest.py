@@ -32,3 +32,15 @@ def mlflow_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def project_copy(tmp_path: Path, mlflow_db_template: Path) -> Path:
     return copy_project(tmp_path / "project", mlflow_db_template)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with slow end-to-end tests first, in their collected order (a stable sort).
+
+    `make test` hands whole files to two workers (`--dist loadfile`) in collection order
+    (`--no-loadscope-reorder`; xdist's default reorder puts files with the most tests first,
+    i.e. the parametrised unit files, and left minute-long e2e files for the end, where one
+    worker ran them while the other idled). Longest first keeps both busy to the end.
+    """
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
