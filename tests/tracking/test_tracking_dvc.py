@@ -187,6 +187,14 @@ def test_params_are_the_experiment_defining_part_of_the_config(scenario: Scenari
     assert not any(key.startswith(("catalog.", "pipeline.", "data.schema.")) for key in params)
 
 
+def test_the_learning_curve_is_a_step_metric_with_real_timestamps(scenario: Scenario) -> None:
+    run_ = scenario.run_of("repro")
+    curve = scenario.client.get_metric_history(run_.info.run_id, "valid.binary_logloss")
+    assert [point.step for point in curve] == list(range(len(curve)))
+    assert len(curve) > 10
+    assert all(point.timestamp > 1_700_000_000_000 for point in curve)  # not 1970
+
+
 def test_run_names_differ_per_run_and_name_the_entry_point(scenario: Scenario) -> None:
     names = [step.run.info.run_name for step in scenario.steps.values() if step.runs]
     assert len(set(names)) == len(names), names

@@ -8,7 +8,12 @@ from pathlib import Path
 
 from reprokit.core.content.fingerprint import compute_fingerprint
 from reprokit.core.content.params import result_config
-from reprokit.tracking.run_view import experiment_params, run_name, version_description
+from reprokit.tracking.run_view import (
+    experiment_params,
+    learning_curve_points,
+    run_name,
+    version_description,
+)
 from reprokit.tracking.store import MAX_PARAM_LENGTH, flatten
 
 MARKER = "...(truncated: see composed_config.yaml)"
@@ -134,3 +139,13 @@ def test_a_version_description_names_run_fingerprint_data_and_metrics() -> None:
     assert "raw md5 `aaaaaaaaaaaa`" in text
     assert "roc_auc 0.7642" in text
     assert "per_class" not in text
+
+
+def test_the_learning_curve_is_one_point_per_iteration() -> None:
+    history = {"metric": "binary_logloss", "valid_metric": [0.6, 0.5, 0.45]}
+    assert learning_curve_points(history) == [
+        ("valid.binary_logloss", 0.6, 0),
+        ("valid.binary_logloss", 0.5, 1),
+        ("valid.binary_logloss", 0.45, 2),
+    ]
+    assert learning_curve_points({"metric": None, "valid_metric": []}) == []

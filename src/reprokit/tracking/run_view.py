@@ -81,3 +81,16 @@ def version_description(
     if shown:
         lines.append("Metrics: " + ", ".join(f"{k} {v:.4g}" for k, v in shown.items()) + ".")
     return "\n\n".join(lines)
+
+
+LEARNING_CURVE_PREFIX = "valid."  # `valid.binary_logloss` at step i: iteration i's value
+
+
+def learning_curve_points(history: Mapping[str, Any]) -> list[tuple[str, float, int]]:
+    """(name, value, step) per iteration of a training history (`metric`, `valid_metric`);
+    none when the model trained without a validation split or the history has no curve."""
+    metric, values = history.get("metric"), history.get("valid_metric")
+    if not isinstance(metric, str) or not isinstance(values, list):
+        return []
+    name = LEARNING_CURVE_PREFIX + metric
+    return [(name, float(value), step) for step, value in enumerate(values) if value is not None]

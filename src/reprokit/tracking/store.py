@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from reprokit.config.models import ReprokitConfig
-from reprokit.config.roles import MODEL, TEST_SPLIT, role_dataset
+from reprokit.config.roles import MODEL, TEST_SPLIT, TRAINING_HISTORY, role_dataset
 from reprokit.core.content.files import file_md5, file_sha256
 from reprokit.core.content.fingerprint import Fingerprint
 from reprokit.core.content.params import canonical_hash
@@ -43,7 +43,12 @@ from reprokit.tracking.promotion import (
     decide,
     rejudges_reused,
 )
-from reprokit.tracking.run_view import experiment_params, run_name, version_description
+from reprokit.tracking.run_view import (
+    experiment_params,
+    learning_curve_points,
+    run_name,
+    version_description,
+)
 
 log = get_logger(__name__)
 
@@ -377,9 +382,22 @@ def _log_params_and_metrics(client: Any, run_id: str, execution: Execution) -> d
     # When they were logged: MLflow charts them against time (0 showed as 1970).
     timestamp = int(time.time() * 1000)
     entries = [Metric(k, v, timestamp, 0) for k, v in {**metrics, **timings}.items()]
+    entries += [
+        Metric(name, value, timestamp, step) for name, value, step in _learning_curve(execution)
+    ]
     for chunk in _chunks(entries, BATCH):
         client.log_batch(run_id, metrics=chunk)
     return metrics
+
+
+def _learning_curve(execution: Execution) -> list[tuple[str, float, int]]:
+    """(metric name, value, iteration) of each iteration's validation metric, when this
+    execution trained the model: MLflow draws it as the run's learning curve."""
+    dataset = role_dataset(execution.config.catalog, TRAINING_HISTORY)
+    path = produced_file(execution, dataset) if dataset else None
+    if path is None:
+        return []
+    return learning_curve_points(json.loads(path.read_text(encoding="utf-8")))
 
 
 def _log_inputs(client: Any, run_id: str, execution: Execution) -> None:
