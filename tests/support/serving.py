@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     import httpx
 
 API_KEY = "test-key-1"
-FUZZ_KEY = "test-key-fuzz"
 BURST_KEY = "test-key-burst"
 MAX_BODY_BYTES = 2_000_000
 BURST = 150
@@ -25,7 +24,7 @@ AUTH_FAILURE_BURST = 20
 BODY_TIMEOUT_S = 1
 # The service's protections set tight enough for a test to reach each limit.
 SERVICE_SETTINGS = {
-    "REPROKIT_API_KEYS": f"{API_KEY},{FUZZ_KEY},{BURST_KEY}",
+    "REPROKIT_API_KEYS": f"{API_KEY},{BURST_KEY}",
     "REPROKIT_RATE_LIMIT_RPS": "5",
     "REPROKIT_RATE_LIMIT_BURST": str(BURST),
     "REPROKIT_MAX_BODY_BYTES": str(MAX_BODY_BYTES),
