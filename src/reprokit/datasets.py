@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NewType
 
 import pandas as pd
 from kedro.io import AbstractDataset
@@ -32,6 +32,13 @@ __all__ = [
     "strict_json",
     "table_read_options",
 ]
+
+
+# kedro-viz shows a dataset's preview by the name of `preview()`'s return annotation (the
+# types kedro-datasets defines): a table as `to_dict(orient="split")`, JSON as its text.
+TablePreview = NewType("TablePreview", dict[str, Any])
+JSONPreview = NewType("JSONPreview", str)
+PREVIEW_ROWS = 5
 
 
 class _FileDataset(AbstractDataset[Any, Any]):
@@ -93,6 +100,19 @@ class TableDataset(_FileDataset):
     def load(self) -> pd.DataFrame:
         return read_table(self.filepath, self.read)
 
+    def preview(self, nrows: int = PREVIEW_ROWS) -> TablePreview:
+        """The first rows, for kedro-viz's dataset panel (`kedro viz run --include-previews`):
+        a Parquet file's first row group only, not the whole table."""
+        if self.filepath.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            batch = next(pq.ParquetFile(self.filepath).iter_batches(batch_size=nrows), None)
+            head = batch.to_pandas() if batch is not None else pd.DataFrame()
+        else:
+            head = self.load().head(nrows)
+        # JSON-safe cells (dates, categories, NaN) as kedro-datasets' own tables give them.
+        return TablePreview(json.loads(head.to_json(orient="split", date_format="iso")))
+
     def save(self, data: pd.DataFrame) -> None:
         with atomic_path(self.filepath) as tmp:
             if self.filepath.suffix == ".parquet":
@@ -119,6 +139,11 @@ class JSONDataset(_FileDataset):
     def load(self) -> Any:
         self._require_file()
         return json.loads(self.filepath.read_text(encoding="utf-8"))
+
+    def preview(self) -> JSONPreview:
+        """The document, for kedro-viz's dataset panel."""
+        self._require_file()
+        return JSONPreview(self.filepath.read_text(encoding="utf-8"))
 
     def save(self, data: Any) -> None:
         with atomic_path(self.filepath) as tmp:

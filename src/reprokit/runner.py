@@ -7,6 +7,7 @@ them to the same runner: the engine that `engine.kind` registers (reprokit.engin
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -26,11 +27,31 @@ log = get_logger(__name__)
 DEFAULT_PIPELINE = "__default__"
 
 
+# Kedro's data folder convention (`data/01_raw/`, `data/08_reporting/`): the layer a file
+# is in, for kedro-viz's layer view.
+_LAYER_FOLDER = re.compile(r"(?:^|/)\d\d_([a-z][a-z_]*)/")
+VIZ_KEY = "kedro-viz"
+
+
+def with_viz_layer(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """`entry` with `metadata.kedro-viz.layer` from its file's data folder (`data/03_primary/`
+    -> `primary`), unless the entry declares a layer itself or is in no such folder."""
+    entry = dict(entry)
+    match = _LAYER_FOLDER.search(str(entry.get("filepath", "")).replace("\\", "/"))
+    metadata = dict(entry.get("metadata") or {})
+    viz = dict(metadata.get(VIZ_KEY) or {})
+    if match is None or "layer" in viz:
+        return entry
+    metadata[VIZ_KEY] = {**viz, "layer": match.group(1)}
+    return {**entry, "metadata": metadata}
+
+
 def catalog_config(config: ReprokitConfig, root: Path) -> dict[str, dict[str, Any]]:
-    """The catalog section with file paths made absolute against the project root."""
+    """The catalog section with file paths made absolute against the project root, and each
+    file's kedro-viz layer from its data folder."""
     resolved: dict[str, dict[str, Any]] = {}
     for name, declared in config.catalog.items():
-        entry = dict(declared)
+        entry = with_viz_layer(declared)
         if "filepath" in entry and not Path(entry["filepath"]).is_absolute():
             entry["filepath"] = str(root / entry["filepath"])
         resolved[name] = entry

@@ -32,12 +32,30 @@ def test_kedro_run_and_reprokit_run_give_the_same_model(kedro_project: Path) -> 
 
 
 def test_kedro_viz_build_shows_the_declared_pipelines(kedro_project: Path) -> None:
-    run(["kedro", "viz", "build"], kedro_project, timeout=300)
+    """After the runs above wrote the data: layers, tags and dataset previews."""
+    result = run(["kedro", "viz", "build", "--include-previews"], kedro_project, timeout=300)
+    assert "circular dependency" not in result.stdout + result.stderr  # layers not disabled
     main = json.loads((kedro_project / "build/api/main").read_text())
     names = {node["name"] for node in main["nodes"]}
     assert {"split", "fit_features", "train", "evaluate"} <= names
     pipelines = {pipeline["id"] for pipeline in main["pipelines"]}
     assert {"prepare", "features", "train", "evaluate", "__default__"} <= pipelines
+    # Layers from the data folders, in Kedro's order; each node tagged with its pipelines.
+    assert main["layers"][:3] == ["raw", "intermediate", "primary"]
+    assert "reporting" in main["layers"]
+    assert {tag["id"] for tag in main["tags"]} == {"prepare", "features", "train", "evaluate"}
+    by_name = {node["name"]: node for node in main["nodes"]}
+    assert by_name["split"]["tags"] == ["prepare"]
+    details = {
+        name: json.loads((kedro_project / "build/api/nodes" / node["id"]).read_text())
+        for name, node in by_name.items()
+        if node["type"] == "data" and name in ("raw", "metrics")
+    }
+    assert details["raw"]["preview_type"] == "TablePreview"
+    assert "customer_id" in details["raw"]["preview"]["columns"]
+    assert len(details["raw"]["preview"]["data"]) == 5
+    assert details["metrics"]["preview_type"] == "JSONPreview"
+    assert "roc_auc" in details["metrics"]["preview"]
 
 
 def test_notebook_loads_through_the_catalog(kedro_project: Path) -> None:

@@ -132,3 +132,29 @@ def test_bad_function_path_is_rejected_by_the_model() -> None:
 
     with pytest.raises(ValueError, match="func"):
         NodeSpec.model_validate({"func": "not a path"})
+
+
+def test_a_node_is_tagged_with_the_pipelines_it_belongs_to() -> None:
+    from reprokit.config.models import PipelineSpec
+    from reprokit.pipeline.spec import pipelines_of
+
+    spec = PipelineSpec.model_construct(pipelines={"prepare": ["a", "b"], "train": ["b", "c"]})
+    assert pipelines_of(spec, "b") == ["prepare", "train"]
+    assert pipelines_of(spec, "c") == ["train"]
+    assert pipelines_of(spec, "z") == []
+
+
+def test_a_files_kedro_viz_layer_is_its_data_folder_unless_declared() -> None:
+    from reprokit.runner import with_viz_layer
+
+    assert with_viz_layer({"filepath": "data/03_primary/t.parquet"})["metadata"] == {
+        "kedro-viz": {"layer": "primary"}
+    }
+    declared = {"filepath": "data/06_models/p.json", "metadata": {"kedro-viz": {"layer": "x"}}}
+    assert with_viz_layer(declared) == declared
+    kept = with_viz_layer(
+        {"filepath": "data/06_models/m.txt", "metadata": {"reprokit": {"role": "model"}}}
+    )
+    assert kept["metadata"] == {"reprokit": {"role": "model"}, "kedro-viz": {"layer": "models"}}
+    assert "metadata" not in with_viz_layer({"filepath": "elsewhere/t.csv"})
+    assert "metadata" not in with_viz_layer({"type": "MemoryDataset"})

@@ -7,7 +7,7 @@ a dataset nobody writes, or forming a cycle fails here with a message naming the
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from kedro.pipeline import Pipeline, node
@@ -46,11 +46,21 @@ def _check_binding(
             ) from None
 
 
-def build_node(name: str, spec: NodeSpec, params: Mapping[str, Any]) -> Node:
+def build_node(
+    name: str, spec: NodeSpec, params: Mapping[str, Any], tags: Sequence[str] = ()
+) -> Node:
     function = import_function(name, spec.func)
     _check_binding(name, spec, function, params)
     inputs = {**spec.inputs, **{arg: PARAMS_PREFIX + key for arg, key in spec.params.items()}}
-    return node(function, inputs=inputs or None, outputs=spec.outputs, name=name)
+    return node(
+        function, inputs=inputs or None, outputs=spec.outputs, name=name, tags=list(tags) or None
+    )
+
+
+def pipelines_of(spec: PipelineSpec, node_name: str) -> list[str]:
+    """The declared pipelines a node belongs to: its tags (`kedro run --tags=train`, the
+    tag filter in kedro-viz)."""
+    return [name for name, nodes in spec.pipelines.items() if node_name in nodes]
 
 
 def _check_datasets(pipelines: Mapping[str, Pipeline], catalog: Mapping[str, Any]) -> None:
@@ -84,7 +94,10 @@ def build_pipelines(
     """All declared pipelines, plus `__default__` (every pipeline, in dependency order)."""
     from kedro.pipeline.pipeline import CircularDependencyError, OutputNotUniqueError
 
-    nodes = {name: build_node(name, node_spec, params) for name, node_spec in spec.nodes.items()}
+    nodes = {
+        name: build_node(name, node_spec, params, pipelines_of(spec, name))
+        for name, node_spec in spec.nodes.items()
+    }
     pipelines: dict[str, Pipeline] = {}
     for pipeline_name, node_names in spec.pipelines.items():
         unknown = [n for n in node_names if n not in nodes]
