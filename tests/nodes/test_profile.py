@@ -93,6 +93,8 @@ def test_reference_sample_is_bounded_deterministic_and_scored(
 def test_split_rows_do_not_drift_but_a_shifted_column_does(prepared: Prepared, task: str) -> None:
     """The whole Evidently report against the reference sample, with labels."""
     document, model, state, test = built(prepared, task)
+    # The schema's inclusive bounds become tests too (make_frame's count is 0..9).
+    document["data_schema"]["columns"]["count"].update(ge=0, le=9)
     profile = parse_profile(document)
     train, _, _ = split_frame(make_frame(task), SPLIT, TARGET, task, ID)
     sample = sample_reference(train, prepared(task)[3], model, state, rows=400, seed=0)
@@ -119,6 +121,9 @@ def test_split_rows_do_not_drift_but_a_shifted_column_does(prepared: Prepared, t
     assert "x1" in moved.drifted
     assert "x2" not in moved.drifted
     assert moved.status == "alarm"
+    assert not any("out of range" in failed for failed in calm.failed)
+    broken = checked(seen.assign(count=seen["count"].where(seen.index > 0, 50)))
+    assert [f for f in broken.failed if "'count' values out of range" in f]
 
 
 def test_bad_params_and_inputs_are_clear_errors(prepared: Prepared) -> None:

@@ -14,6 +14,7 @@ table, the JSON and the HTML cannot disagree.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -180,7 +181,7 @@ def quality_metrics(profile: ReferenceProfile, config: MonitoringConfig) -> list
     from evidently.metrics import MissingValueCount, OutListValueCount
     from evidently.presets import DataSummaryPreset
     from evidently.presets.dataset_stats import ValueStatsTests
-    from evidently.tests import lte
+    from evidently.tests import eq, lte
 
     columns = list(monitored_kinds(profile))
     no_tests = ValueStatsTests(**{key: [] for key in COLUMN_SUMMARY_TESTS})
@@ -190,9 +191,12 @@ def quality_metrics(profile: ReferenceProfile, config: MonitoringConfig) -> list
         include_tests=False,
         **{key: [] for key in SUMMARY_TESTS},
     )
+    specs = profile.data_schema.columns
     nulls = [
         MissingValueCount(
             column=name,
+            # The training schema's nullability: no missing value at all where it forbids them.
+            tests=None if name not in specs or specs[name].nullable else [eq(0)],
             share_tests=[lte(min(1.0, column.null_rate + config.null_rate_margin))],
         )
         for name, column in profile.columns.items()
@@ -206,7 +210,33 @@ def quality_metrics(profile: ReferenceProfile, config: MonitoringConfig) -> list
         for name, column in profile.columns.items()
         if isinstance(column, CategoricalProfile)
     ]
-    return [summary, *nulls, *unseen]
+    return [summary, *nulls, *unseen, *schema_metrics(profile)]
+
+
+def schema_metrics(profile: ReferenceProfile) -> list[Any]:
+    """The training schema's value rules that Evidently states exactly, as tests that no
+    value breaks them: inclusive bounds (`ge`, `le`) and allowed values (`isin`). Strict
+    bounds (`gt`, `lt`) and uniqueness have no exact Evidently counterpart and are left out
+    (the pipeline's Pandera validation checks them on training data)."""
+    from evidently.metrics import OutListValueCount, OutRangeValueCount
+    from evidently.tests import eq
+
+    metrics: list[Any] = []
+    for name, spec in profile.data_schema.columns.items():
+        if name not in profile.columns:
+            continue
+        if spec.ge is not None or spec.le is not None:
+            low = -sys.float_info.max if spec.ge is None else spec.ge
+            high = sys.float_info.max if spec.le is None else spec.le
+            metrics.append(OutRangeValueCount(column=name, left=low, right=high, tests=[eq(0)]))
+        if spec.isin is not None:
+            allowed = [str(v) for v in spec.isin] if name in categorical(profile) else spec.isin
+            metrics.append(OutListValueCount(column=name, values=allowed, tests=[eq(0)]))
+    return metrics
+
+
+def categorical(profile: ReferenceProfile) -> set[str]:
+    return {n for n, c in profile.columns.items() if isinstance(c, CategoricalProfile)}
 
 
 # reprokit's metric names -> Evidently's metric class and whether higher is better.
