@@ -15,10 +15,14 @@ native allocations count too; input loading is not timed):
 
 - scoring: the service's prediction path (`transform_features` + `Booster.predict`) on
   the N rows (the baseline);
-- monitoring: what `reprokit monitor` does once predictions exist: structure checks,
-  schema validation, drift of every column and of the predictions, quality findings, the
-  HTML report (figures included) and JSON summary;
+- monitoring: what `reprokit monitor` does once predictions exist: structure checks, the
+  Evidently report against the reference sample (drift tests, data summary, quality
+  tests), the verdict and the HTML page;
 - monitoring + scoring: the batch has no prediction column, so `monitor` scores it too.
+
+`--accuracy SAMPLES` measures the alarms instead: the verdict on SAMPLES disjoint fresh
+batches of 500 and 2,000 rows (false alarms) and on the demo drift at 5,000 and 300 rows
+(bench/results/monitor-accuracy.json).
 
 Live: `LiveDriftMonitor.observe` for 1-row and 100-row requests (window 5000, full) vs two
 in-process denominators with the same bundle (one thread, as served): `raw_predictions`
@@ -61,13 +65,14 @@ def params() -> dict[str, Any]:
     return compose(PROJECT).params
 
 
-def reference(config: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """Model text, feature state and profile from the project's own nodes on the demo data."""
+def reference(config: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any], Any]:
+    """Model text, feature state, profile and reference sample from the project's own nodes
+    on the demo data."""
     from reprokit.datagen.credit import generate_credit
     from reprokit.nodes.evaluate import evaluate_model
     from reprokit.nodes.features import fit_feature_state, transform_features
     from reprokit.nodes.ingest import conform_to_schema
-    from reprokit.nodes.profile import build_reference_profile
+    from reprokit.nodes.profile import build_reference_profile, sample_reference
     from reprokit.nodes.split import split_frame
     from reprokit.nodes.train import train_model
 
@@ -101,7 +106,10 @@ def reference(config: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, An
         monitoring["bins"],
         monitoring["cdf_points"],
     )
-    return model, state, profile
+    sample = sample_reference(
+        train, features["test"], model, state, monitoring["reference_rows"], config["seed"]
+    )
+    return model, state, profile, sample
 
 
 def bundle(model: str, state: dict[str, Any], request_spec: Any = None) -> Any:
@@ -140,8 +148,8 @@ def child(name: str, workdir: Path) -> dict[str, float]:
     import pandas as pd
 
     from reprokit.config.models import MonitoringConfig
-    from reprokit.monitoring.analysis import analyse, check_structure, summary
-    from reprokit.monitoring.report import render_html
+    from reprokit.monitoring.analysis import check_structure
+    from reprokit.monitoring.evidently_report import current_table, run_report, verdict
     from reprokit.nodes.profile import parse_profile
     from reprokit.serving.bundle import raw_predictions
 
@@ -152,6 +160,7 @@ def child(name: str, workdir: Path) -> dict[str, float]:
         json.loads((workdir / "monitoring.json").read_text(encoding="utf-8"))
     )
     batch = pd.read_parquet(workdir / "batch.parquet")
+    sample = pd.read_parquet(workdir / "sample.parquet")
     served = bundle(model, state)
     predictions = raw_predictions(served, batch.iloc[:10])  # warm the code paths
     if name == "monitoring":
@@ -159,14 +168,12 @@ def child(name: str, workdir: Path) -> dict[str, float]:
 
     def report(raw: Any) -> None:
         check_structure(batch, profile, None)
-        result = analyse(batch, profile, monitoring, raw)
-        document = summary(result, profile, monitoring, {"source": "bench", "run_id": None})
-        render_html(document, result.columns, result.prediction)
+        snapshot = run_report(current_table(batch, profile, raw, None), sample, profile, monitoring)
+        verdict(snapshot.dict())
+        snapshot.get_html_str(as_iframe=False)
 
     # Imports are a fixed start-up cost of any command, not work per row: done untimed.
-    import jinja2  # noqa: F401
-    import matplotlib.figure  # noqa: F401
-    import pandera.pandas  # noqa: F401
+    import evidently.presets  # noqa: F401
     import scipy.stats  # noqa: F401
     import sklearn.metrics  # noqa: F401
 
@@ -224,6 +231,7 @@ def batch_measurements(rows: int, repeats: int, prepared: dict[str, Any]) -> dic
         for name in ("feature_state", "profile", "monitoring"):
             (workdir / f"{name}.json").write_text(json.dumps(prepared[name]), encoding="utf-8")
         prepared["batch"].to_parquet(workdir / "batch.parquet", index=False)
+        prepared["sample"].to_parquet(workdir / "sample.parquet", index=False)
         measured: dict[str, Any] = {}
         for name in MEASUREMENTS:
             samples = []
@@ -235,6 +243,55 @@ def batch_measurements(rows: int, repeats: int, prepared: dict[str, Any]) -> dic
         return measured
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+# The alarms' accuracy at the default thresholds (conf/monitoring): the drift the demo plants
+# (`reprokit data generate --drift`) and fresh samples of the training world (seed 8).
+DEMO_DRIFT = {"income", "loan_amount", "purpose"}
+FRESH_SIZES = (500, 2000)
+DRIFT_SIZES = (5000, 300)
+
+
+def accuracy(
+    prepared: dict[str, Any],
+    samples: int,
+    fresh_sizes: tuple[int, ...] = FRESH_SIZES,
+    drift_sizes: tuple[int, ...] = DRIFT_SIZES,
+) -> dict[str, Any]:
+    """`reprokit monitor`'s verdict (the whole Evidently report, as the command runs it) on
+    `samples` disjoint fresh batches per size and on the demo drift: false alarms (a batch
+    with any failed test) and the columns found drifted."""
+    from reprokit.config.models import MonitoringConfig
+    from reprokit.datagen.credit import drift_credit, generate_credit
+    from reprokit.monitoring.analysis import score
+    from reprokit.monitoring.evidently_report import current_table, run_report, verdict
+    from reprokit.nodes.profile import parse_profile
+
+    profile = parse_profile(prepared["profile"])
+    monitoring = MonitoringConfig.model_validate(prepared["monitoring"])
+
+    def check(batch: Any) -> Any:
+        batch = batch.reset_index(drop=True)
+        raw = score(batch, prepared["model"], prepared["feature_state"])
+        table = current_table(batch, profile, raw, None)
+        return verdict(run_report(table, prepared["sample"], profile, monitoring).dict())
+
+    drift: dict[str, Any] = {}
+    for rows in drift_sizes:
+        found = check(drift_credit(generate_credit(rows, seed=12), seed=12))
+        drift[str(rows)] = {"drifted": found.drifted, "failed_tests": found.failed}
+        log(f"demo drift {rows} rows: drifted {found.drifted}")
+    fresh: dict[str, Any] = {}
+    for rows in fresh_sizes:
+        pool = generate_credit(samples * rows, seed=8)
+        alarms = [check(pool.iloc[i * rows : (i + 1) * rows]).failed for i in range(samples)]
+        fresh[str(rows)] = {
+            "samples": samples,
+            "false_alarms": sum(bool(failed) for failed in alarms),
+            "failed_tests": [failed for failed in alarms if failed],
+        }
+        log(f"fresh {rows} rows: {fresh[str(rows)]['false_alarms']}/{samples} false alarms")
+    return {"fresh": fresh, "demo_drift": drift, "demo_drift_columns": sorted(DEMO_DRIFT)}
 
 
 def live_measurements(prepared: dict[str, Any], calls: int, data: dict[str, Any]) -> dict[str, Any]:
@@ -314,6 +371,13 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--calls", type=int, default=2000, help="live requests timed per size")
+    parser.add_argument(
+        "--accuracy",
+        type=int,
+        metavar="SAMPLES",
+        help="only measure the alarms: false alarms on SAMPLES fresh batches per size, "
+        "and the demo drift's detection",
+    )
     parser.add_argument("--child", choices=MEASUREMENTS, help=argparse.SUPPRESS)
     parser.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -327,15 +391,23 @@ def main() -> int:
     from reprokit.datagen.credit import generate_credit
 
     log("training the reference on the demo data (10,000 rows)")
-    model, state, profile = reference(config)
-    log(f"generating {args.rows:,} fresh rows (seed 8)")
+    model, state, profile, sample = reference(config)
     prepared = {
         "model": model,
         "feature_state": state,
         "profile": profile,
+        "sample": sample,
         "monitoring": config["monitoring"],
-        "batch": generate_credit(args.rows, seed=8).reset_index(drop=True),
     }
+    if args.accuracy:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        path = RESULTS / "monitor-accuracy.json"
+        measured_accuracy = accuracy(prepared, args.accuracy)
+        path.write_text(json.dumps(measured_accuracy, indent=2) + "\n", encoding="utf-8")
+        print(json.dumps(measured_accuracy, indent=2))
+        return 0
+    log(f"generating {args.rows:,} fresh rows (seed 8)")
+    prepared["batch"] = generate_credit(args.rows, seed=8).reset_index(drop=True)
     measured = batch_measurements(args.rows, args.repeats, prepared)
     log("live drift window: observe vs prediction per request")
     live = live_measurements(prepared, args.calls, config["data"])

@@ -9,6 +9,8 @@ import pytest
 from reprokit.datagen.credit import BLOCK_ROWS, generate_credit, generate_credit_chunk
 from reprokit.datagen.writer import credit_chunks
 
+# The dtype pandas gives text: "str" on pandas 3, object on 2.x.
+TEXT = str(pd.Series(["text"]).dtype)
 EXPECTED_DTYPES = {
     "customer_id": "int64",
     "application_date": "datetime64[ns]",
@@ -21,9 +23,9 @@ EXPECTED_DTYPES = {
     "monthly_debt": "float64",
     "num_open_accounts": "int64",
     "num_late_payments": "int64",
-    "home_ownership": "str",
-    "purpose": "str",
-    "region": "str",
+    "home_ownership": TEXT,
+    "purpose": TEXT,
+    "region": TEXT,
     "default": "int64",
 }
 NULLABLE = {"age", "income", "employment_years"}

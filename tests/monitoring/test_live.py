@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from structlog.testing import capture_logs
 
-from reprokit.config.models import LiveMonitoringConfig, MonitoringConfig, SchemaSpec
+from reprokit.config.models import LiveMonitoringConfig, SchemaSpec
 from reprokit.datagen.credit import drift_credit, generate_credit
 from reprokit.monitoring.drift import column_drift
 from reprokit.monitoring.live import GAUGES, DriftGauges, DriftObserver, LiveDriftMonitor
@@ -76,12 +76,11 @@ def test_window_counts_equal_a_recount_of_the_last_rows() -> None:
     snapshot = live.snapshot()
     assert snapshot.rows == 500
     assert snapshot.requests == -(-1777 // 37)
-    config = MonitoringConfig()
     for name in [*NUMERIC, *CATEGORICAL]:
-        batch = column_drift(name, profile().columns[name], last[name], config)
+        batch = column_drift(name, profile().columns[name], last[name])
         assert snapshot.psi[name] == pytest.approx(batch.psi, abs=1e-9), name
         assert snapshot.null_rate[name] == pytest.approx(batch.null_rate_current)
-    predictions = column_drift(PREDICTION, profile().prediction, _scores(last), config)
+    predictions = column_drift(PREDICTION, profile().prediction, _scores(last))
     assert snapshot.psi[PREDICTION] == pytest.approx(predictions.psi, abs=1e-9)
     assert list(snapshot.prediction_share.values()) == pytest.approx(predictions.current)
 

@@ -93,7 +93,7 @@ def make_frame(task: str, rows: int = 600, seed: int = 0) -> pd.DataFrame:
             "count": rng.integers(0, 10, size=rows).astype(np.int64),
             "income": income,
             "debt": rng.uniform(0, 2_000, size=rows),
-            "color": pd.array(color, dtype="str"),
+            "color": pd.Series(color, dtype="str"),
             "flag": rng.random(rows) < 0.5,
         }
     )
@@ -102,7 +102,7 @@ def make_frame(task: str, rows: int = 600, seed: int = 0) -> pd.DataFrame:
     elif task == "multiclass":
         cuts = np.quantile(noisy, [1 / 3, 2 / 3])
         names = np.asarray(["high", "low", "mid"], dtype=object)
-        frame[TARGET] = pd.array(names[[1, 2, 0]][np.searchsorted(cuts, noisy)], dtype="str")
+        frame[TARGET] = pd.Series(names[[1, 2, 0]][np.searchsorted(cuts, noisy)], dtype="str")
     else:
         frame[TARGET] = 10.0 + noisy
     return frame

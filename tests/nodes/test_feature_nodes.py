@@ -102,7 +102,7 @@ def test_transform_does_not_modify_its_input() -> None:
 def test_unseen_category_maps_to_other() -> None:
     state = fit(make_frame("binary"), "binary")
     request = make_frame("binary", rows=3)
-    request["color"] = pd.array(["purple", "red", None], dtype="str")
+    request["color"] = pd.Series(["purple", "red", None], dtype="str", index=request.index)
     codes = transform_features(request, state)["color"].tolist()
     categories = state["categorical"]["color"]
     assert codes[:2] == [categories.index(OTHER), categories.index("red")]
@@ -112,7 +112,9 @@ def test_unseen_category_maps_to_other() -> None:
 def test_unseen_category_error_names_column_values_and_count() -> None:
     state = fit(make_frame("binary"), "binary", unseen_category="error")
     request = make_frame("binary", rows=4)
-    request["color"] = pd.array(["purple", "teal", "purple", "red"], dtype="str")
+    request["color"] = pd.Series(
+        ["purple", "teal", "purple", "red"], dtype="str", index=request.index
+    )
     with pytest.raises(DataError) as raised:
         transform_features(request, state)
     message = str(raised.value)

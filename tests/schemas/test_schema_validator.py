@@ -34,7 +34,10 @@ def frame(**changes: Any) -> pd.DataFrame:
         "label": [0, 1, 0, 1],
     }
     data.update(changes)
-    return pd.DataFrame(data).astype({"grade": "str"})
+    # pandas' own text dtype: "str" on pandas 3, object on 2.x (where astype("str") would
+    # turn a None into the text "None").
+    data["grade"] = pd.Series(data["grade"], dtype="str")
+    return pd.DataFrame(data)
 
 
 def problems(data: pd.DataFrame, task: str | None = "binary") -> list[str]:
@@ -54,12 +57,13 @@ def test_valid_data_passes_unchanged() -> None:
 
 def test_bounds_sets_nulls_and_uniqueness_name_their_rows_and_examples() -> None:
     lines = problems(frame(id=[1, 1, 3, 4], age=[17, 40, 50, 101], grade=["A", "C", "A", None]))
+    missing = pd.Series([None], dtype="str").iloc[0]  # nan on pandas 3, None on 2.x
     assert lines == [
         "column 'age': 1 bad row, values failing greater_than_or_equal_to(18.0); examples: [17]",
         "column 'age': 1 bad row, values failing less_than_or_equal_to(100.0); examples: [101]",
         "column 'grade': 1 bad row, values failing isin(['A', 'B']); examples: ['C']",
         "column 'grade': 1 bad row, null values where the schema does not allow them; "
-        "examples: [nan]",
+        f"examples: [{missing}]",
         "column 'id': 2 bad rows, duplicate values where the schema requires unique ones; "
         "examples: [1]",
     ]
@@ -73,8 +77,10 @@ def test_missing_and_extra_columns_are_named() -> None:
 
 def test_a_wrong_dtype_is_one_line_not_one_per_value_check() -> None:
     # Text ages would also fail both bounds, as type errors: only the dtype is reported.
-    assert problems(frame(age=["30", "40", "50", "60"])) == [
-        "column 'age': whole column, wrong dtype, expected int64; examples: ['str']"
+    ages = ["30", "40", "50", "60"]
+    text = pd.Series(ages).dtype
+    assert problems(frame(age=ages)) == [
+        f"column 'age': whole column, wrong dtype, expected int64; examples: ['{text}']"
     ]
 
 

@@ -586,19 +586,38 @@ class LiveMonitoringConfig(StrictModel):
     clear_ratio: float = Field(default=0.75, gt=0.0, le=1.0)
 
 
-class MonitoringConfig(StrictModel):
-    """Drift, data-quality and delayed-label thresholds (`reprokit monitor`, live gauges).
+# Evidently's drift tests that `monitoring.drift` offers (evidently.legacy.calculations.
+# stattests): PSI drifts at a score >= threshold; KS and chi-square at a p-value < threshold.
+DriftMethod = Literal["psi", "ks", "chisquare"]
 
-    A feature drifts when its shift is large (PSI >= psi_threshold, or the KS statistic >=
-    ks_threshold for numeric columns) AND significant (test p-value < alpha): size alone
-    alarms on tiny samples, significance alone on irrelevant shifts in large ones.
-    """
+
+class DriftTestConfig(StrictModel):
+    """One column's drift test in `reprokit monitor`'s Evidently report."""
+
+    method: DriftMethod
+    threshold: float = Field(gt=0.0)
+
+
+class DriftTestsConfig(StrictModel):
+    """The drift test of each column: its entry in `columns`, else the one of its kind
+    (`prediction`, when set, for the model's output)."""
+
+    numeric: DriftTestConfig = DriftTestConfig(method="psi", threshold=0.2)
+    categorical: DriftTestConfig = DriftTestConfig(method="psi", threshold=0.2)
+    prediction: DriftTestConfig | None = None
+    columns: dict[str, DriftTestConfig] = {}
+
+
+class MonitoringConfig(StrictModel):
+    """`reprokit monitor` (Evidently's report and tests against the reference sample) and
+    the service's live drift gauges (PSI over the reference profile's bins)."""
 
     bins: int = Field(default=10, ge=2, le=100)
     cdf_points: int = Field(default=200, ge=10, le=10000)
-    psi_threshold: float = Field(default=0.2, gt=0.0)
-    ks_threshold: float = Field(default=0.1, gt=0.0, le=1.0)
-    alpha: float = Field(default=0.01, gt=0.0, lt=1.0)
+    # Rows of the train split kept as Evidently's reference table (a bounded sample).
+    reference_rows: int = Field(default=5000, ge=100, le=1_000_000)
+    drift: DriftTestsConfig = DriftTestsConfig()
+    psi_threshold: float = Field(default=0.2, gt=0.0)  # the live gauges' alarm
     null_rate_margin: float = Field(default=0.1, gt=0.0, le=1.0)
     new_category_share: float = Field(default=0.01, ge=0.0, le=1.0)
     performance_metrics: list[str] | None = None  # None: the task's primary metric

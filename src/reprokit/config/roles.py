@@ -22,9 +22,12 @@ from reprokit.errors import ConfigError
 MODEL = "model"  # the trained model's native file
 FEATURE_STATE = "feature_state"  # the fitted feature state (JSON)
 REFERENCE_PROFILE = "reference_profile"  # training data and predictions, for monitoring
+# A bounded sample of the train split with the model's held-out predictions: Evidently's
+# reference table.
+REFERENCE_SAMPLE = "reference_sample"
 TEST_SPLIT = "test"  # the split the metrics come from: promotion compares models on it
 TRAINING_HISTORY = "training_history"  # each iteration's validation metric (optional)
-ROLES = (MODEL, FEATURE_STATE, REFERENCE_PROFILE, TEST_SPLIT, TRAINING_HISTORY)
+ROLES = (MODEL, FEATURE_STATE, REFERENCE_PROFILE, REFERENCE_SAMPLE, TEST_SPLIT, TRAINING_HISTORY)
 # Where the readers find the catalog: the composed config (the source files are conf/catalog/).
 CATALOG_SOURCE = "the catalog in params.yaml (composed from conf/catalog/)"
 

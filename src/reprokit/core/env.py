@@ -12,6 +12,8 @@ from pathlib import Path
 # Telemetry of every tool in the stack is off unless the user explicitly turns it on.
 TELEMETRY_OFF = {
     "KEDRO_DISABLE_TELEMETRY": "true",
+    # Also Evidently's switch: its client (iterative-telemetry, evidently.telemetry) sends
+    # nothing while DO_NOT_TRACK is set to any value.
     "DO_NOT_TRACK": "true",
     "DVC_NO_ANALYTICS": "true",
     "BENTOML_DO_NOT_TRACK": "true",

@@ -275,7 +275,9 @@ def _with_missing(values: FloatArray, mask: BoolArray) -> FloatArray:
 
 def _labels(choices: tuple[str, ...], codes: IntArray) -> pd.Series:
     # Via Categorical: several times faster than building strings from an object array.
-    return pd.Series(pd.Categorical.from_codes(codes, pd.Index(choices)).astype("str"))
+    # pandas-stubs 2.3 types `codes` as a Sequence[int]; pandas takes an int array as is.
+    categorical = pd.Categorical.from_codes(codes, pd.Index(choices))  # type: ignore[arg-type]
+    return pd.Series(categorical.astype("str"))
 
 
 def _generate_block(seed: int, block_index: int) -> pd.DataFrame:

@@ -10,10 +10,10 @@ Only pandas and pyarrow: the serving runtime imports this module.
 from __future__ import annotations
 
 import codecs
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 
@@ -108,8 +108,14 @@ def _read_csv(path: Path, read: ReadOptions) -> pd.DataFrame:
         names = [str(name) for name in header.iloc[0].tolist()]
         # Date columns stay text until parsed with the date options: pandas' number
         # inference would read 15.10.2023 as 15102023 with `thousands: "."`.
-        as_text = {name: str for name in names if final_name(name, read) in read.date_columns}
-        frame: pd.DataFrame = pd.read_csv(path, header=0, dtype=as_text or None, **arguments)
+        as_text: dict[Hashable, Any] = {
+            name: str for name in names if final_name(name, read) in read.date_columns
+        }
+        # A cast: with the options spread from a dict, pandas-stubs cannot tell that no
+        # `chunksize`/`iterator` is among them (they never are).
+        frame = cast(
+            "pd.DataFrame", pd.read_csv(path, header=0, dtype=as_text or None, **arguments)
+        )
     if not frame.index.equals(pd.RangeIndex(len(frame))):
         # pandas takes a first column as the index when rows have one field more than the
         # header: every value would silently move one column.

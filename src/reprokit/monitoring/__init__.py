@@ -1,5 +1,5 @@
-"""Monitoring against the training reference: drift statistics, data quality, delayed-label
-performance, the `reprokit monitor` report, and the service's live drift window.
+"""Monitoring against the training reference: `reprokit monitor`'s Evidently report and tests
+(drift, data quality, delayed-label performance) and the service's live drift window.
 
 Layering: imports nodes and schemas (like serving), never kedro; mlflow only lazily in the
 command path (`reference.py`).

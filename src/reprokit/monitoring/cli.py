@@ -2,9 +2,10 @@
 the serving model's training reference) and `reprokit data generate` (demo batches, with or
 without drift).
 
-Exit codes of `monitor`: 0 no alarm; 1 an alarm (drift, a data-quality finding or degraded
-performance), so a scheduler or CI can act on it; 2 the batch cannot be checked (missing
-file or columns, wrong types, zero rows, no reference profile).
+Exit codes of `monitor`: 0 every Evidently test passed; 1 a test failed (drift, a
+data-quality test or degraded performance), so a scheduler or CI can act on it; 2 the batch
+cannot be checked (missing file or columns, wrong types, zero rows, no reference profile or
+sample).
 
 Kept light at import time (the `reprokit` CLI imports this module).
 """
@@ -12,13 +13,17 @@ Kept light at import time (the `reprokit` CLI imports this module).
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from reprokit.cli_errors import user_errors
 from reprokit.errors import DataError
+
+if TYPE_CHECKING:
+    from reprokit.monitoring.report import ReportPaths
 
 
 class MonitorInputError(DataError):
@@ -37,41 +42,35 @@ def read_current(path: Path, read: Any = None) -> Any:
         raise MonitorInputError(str(error)) from None
 
 
-def _render(summary: dict[str, Any], paths: list[Path], logged_to: str | None) -> None:
+def _render(summary: dict[str, Any], paths: ReportPaths, logged_to: str | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
     table = Table(title=f"monitoring: {summary['rows']} rows vs {summary['reference']['source']}")
-    for header in ("column", "PSI", "test", "stat", "p", "nulls ref->cur", "drift"):
+    for header in ("column", "test", "score", "threshold", "drift"):
         table.add_column(header, justify="left" if header == "column" else "right")
-    for column in [summary["prediction"], *summary["columns"]]:
+    for column in summary["columns"]:
         table.add_row(
-            column["name"],
-            f"{column['psi']:.3f}",
-            column["test"],
-            f"{column['statistic']:.3g}",
-            f"{column['p_value']:.2g}",
-            f"{column['null_rate_reference']:.1%}->{column['null_rate_current']:.1%}",
+            column["column"],
+            column["method"],
+            f"{column['score']:.3g}",
+            f"{column['threshold']:.3g}",
             "[red]DRIFT[/red]" if column["drifted"] else "ok",
         )
     console.print(table)
-    for check in summary["performance"]["checks"]:
-        verdict = "[red]DEGRADED[/red]" if check["degraded"] else "ok"
-        console.print(
-            f"{check['metric']}: {check['current']:.4f} vs reference {check['reference']:.4f} "
-            f"({summary['performance']['labelled_rows']} labelled rows) {verdict}"
-        )
-    for finding in summary["findings"]:
-        marker = "[red]![/red]" if finding["severity"] == "alarm" else "-"
-        console.print(f"{marker} {finding['check']}: {finding['message']}", markup=True)
-    console.print(f"report: {paths[0]}  summary: {paths[1]}")
+    for alarm in summary["alarms"]:
+        console.print(f"[red]![/red] {alarm}", markup=True, highlight=False)
+    console.print(f"report: {paths.html}  Evidently JSON: {paths.json}  summary: {paths.summary}")
     if logged_to:
         console.print(f"logged to MLflow run {logged_to} (artifacts monitoring/)")
     status = summary["status"]
     colour = "red" if status == "alarm" else "green"
+    failed = len(summary["alarms"])
     console.print(
-        f"[{colour}]{status.upper()}[/{colour}]: " + ("; ".join(summary["alarms"]) or "no alarm")
+        f"[{colour}]{status.upper()}[/{colour}]: {summary['tests'] - failed}/{summary['tests']} "
+        "Evidently tests passed"
+        + (f"; drifted: {', '.join(summary['drifted'])}" if summary["drifted"] else "")
     )
 
 
@@ -110,15 +109,10 @@ def monitor(
 
     Performance needs --labels. Exit 0: no alarm; 1: alarm; 2: the batch cannot be checked."""
     from reprokit.config.compose import find_project_root, workspace_from_params_file
-    from reprokit.monitoring.analysis import (
-        analyse,
-        check_structure,
-        given_predictions,
-        score,
-        summary,
-    )
+    from reprokit.monitoring.analysis import check_structure, given_predictions, score
+    from reprokit.monitoring.evidently_report import current_table, run_report, verdict
     from reprokit.monitoring.reference import ReferenceError, log_report, resolve_reference
-    from reprokit.monitoring.report import REPORT_DIR, render_html, report_paths, write_report
+    from reprokit.monitoring.report import REPORT_DIR, report_paths, summary, write_report
 
     if reference is not None and run_id is not None:
         raise click.UsageError("pass --reference or --run, not both")
@@ -139,18 +133,20 @@ def monitor(
                     f"of the reference ({ref.source}) is not available to score it"
                 )
             raw, scored_by = score(frame, ref.model, ref.state), "model"
-        analysis = analyse(frame, profile, config, raw, labels=labels, scored_by=scored_by)
+        table = current_table(frame, profile, raw, labels)
     except MonitorInputError:
         raise
     except DataError as error:
         raise MonitorInputError(str(error)) from None
-    document = summary(analysis, profile, config, ref.describe())
-    html = render_html(document, analysis.columns, analysis.prediction)
+    created = datetime.now(UTC).isoformat(timespec="seconds")
+    snapshot = run_report(table, ref.sample, profile, config)
+    result = verdict(snapshot.dict())
+    document = summary(result, ref, created=created, rows=len(frame), scored_by=scored_by)
     directory = output_dir or root / REPORT_DIR
-    paths = write_report(report_paths(directory, analysis.created), document, html)
-    logged = log_report(workspace, ref.run_id, [paths.html, paths.json], analysis.status)
-    _render(document, [paths.html, paths.json], ref.run_id if logged else None)
-    sys.exit(1 if analysis.status == "alarm" else 0)
+    paths = write_report(report_paths(directory, created), snapshot, document)
+    logged = log_report(workspace, ref.run_id, list(paths), result.status)
+    _render(document, paths, ref.run_id if logged else None)
+    sys.exit(1 if result.status == "alarm" else 0)
 
 
 @click.command("generate")

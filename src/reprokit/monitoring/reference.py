@@ -1,11 +1,13 @@
 """Which reference a batch is compared with, and where its report is recorded.
 
-Order: `--reference FILE` (a profile; the model and feature state are the pipeline's local
-outputs); `--run RUN_ID` (that MLflow run's artifacts); else the serving model: the run of
-the registered model's `champion` version when a registry is configured and reachable,
-else the local pipeline outputs (`data/06_models/reference_profile.json`, the model and
-feature state). The model scores batches that carry no predictions, and must be the model
-the profile was built for (checked by sha256).
+Order: `--reference FILE` (a profile; the reference sample, model and feature state are the
+pipeline's local outputs); `--run RUN_ID` (that MLflow run's artifacts); else the serving
+model: the run of the registered model's `champion` version when a registry is configured
+and reachable, else the local pipeline outputs (`data/06_models/reference_profile.json`,
+`reference_sample.parquet`, the model and feature state). The model scores batches that
+carry no predictions, and must be the model the profile was built for (checked by sha256).
+The reference sample is Evidently's reference table (written by the same pipeline node run
+as the profile).
 """
 
 from __future__ import annotations
@@ -17,15 +19,24 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reprokit.config.compose import Workspace
-from reprokit.config.roles import FEATURE_STATE, MODEL, REFERENCE_PROFILE, role_dataset
+from reprokit.config.roles import (
+    FEATURE_STATE,
+    MODEL,
+    REFERENCE_PROFILE,
+    REFERENCE_SAMPLE,
+    role_dataset,
+)
 from reprokit.core.names import CHAMPION
 from reprokit.errors import ReprokitError
 from reprokit.layout import read_last_run
 from reprokit.logs import get_logger
 from reprokit.nodes.profile import ReferenceProfile, parse_profile
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = get_logger(__name__)
 
@@ -43,6 +54,7 @@ class Reference:
     profile: ReferenceProfile
     model: str | None
     state: dict[str, Any] | None
+    sample: pd.DataFrame
     source: str
     run_id: str | None = None
 
@@ -73,6 +85,22 @@ def read_profile(path: Path) -> ReferenceProfile:
         raise ReferenceError(f"reference profile {path}: {error}") from None
 
 
+def read_sample(path: Path | None, where: str) -> pd.DataFrame:
+    """The reference sample (Parquet) of `where` (a file or a run)."""
+    import pandas as pd
+
+    if path is None or not path.is_file():
+        raise ReferenceError(
+            f"{where} has no reference sample (role {REFERENCE_SAMPLE!r}): the model was "
+            "trained before `reprokit monitor` used Evidently; retrain it (`make repro` or "
+            "`reprokit run`)"
+        )
+    try:
+        return pd.read_parquet(path)
+    except Exception as error:  # pyarrow raises many types for a damaged file
+        raise ReferenceError(f"reference sample {path} is not readable Parquet: {error}") from None
+
+
 def _read_text(path: Path | None) -> str | None:
     return path.read_text(encoding="utf-8") if path is not None and path.is_file() else None
 
@@ -93,10 +121,12 @@ def local_reference(workspace: Workspace, profile_path: Path | None = None) -> R
         # The local model is another one (retrained since): it cannot score for this profile.
         log.warning("monitor.local_model_differs", profile=str(path))
         model, state_text = None, None
+    sample_path = _catalog_file(workspace, REFERENCE_SAMPLE)
     return Reference(
         profile=profile,
         model=model,
         state=json.loads(state_text) if state_text else None,
+        sample=read_sample(sample_path, str(sample_path or "the catalog")),
         source=str(
             path.relative_to(workspace.root) if path.is_relative_to(workspace.root) else path
         ),
@@ -157,7 +187,7 @@ def _download(mlflow: Any, run_id: str, folder: str, scratch: Path) -> Path | No
         listed = [item.path for item in mlflow.list_artifacts(run_id, folder)]
     except MlflowException as error:
         raise ReferenceError(f"MLflow run {run_id!r}: {error.message}") from None
-    files = [path for path in listed if path.endswith((".json", ".txt"))]
+    files = [path for path in listed if path.endswith((".json", ".txt", ".parquet"))]
     if not files:
         return None
     return Path(mlflow.download_artifacts(run_id, files[0], str(scratch)))
@@ -196,11 +226,13 @@ def run_reference(mlflow: Any, run_id: str, catalog: Mapping[str, Any]) -> Refer
         state_path = _logged(mlflow, run_id, catalog, FEATURE_STATE, Path(scratch))
         model = _read_text(model_path)
         state = json.loads(state_path.read_text(encoding="utf-8")) if state_path else None
+        sample_path = _logged(mlflow, run_id, catalog, REFERENCE_SAMPLE, Path(scratch))
+        sample = read_sample(sample_path, f"MLflow run {run_id}")
     if model is not None and sha256_text(model) != profile.model_sha256:
         raise ReferenceError(
             f"MLflow run {run_id}: the logged model is not the one its profile describes"
         )
-    return Reference(profile, model, state, source=f"mlflow run {run_id}", run_id=run_id)
+    return Reference(profile, model, state, sample, f"mlflow run {run_id}", run_id)
 
 
 def resolve_reference(

@@ -29,6 +29,7 @@ from reprokit.nodes.features import FeatureState, model_inputs, parse_state
 
 PROFILE_VERSION = 1
 PREDICTION = "prediction"
+LABEL = "label"  # the encoded target in the reference sample (and the current batch's table)
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 
 
@@ -166,6 +167,59 @@ def build_reference_profile(  # noqa: PLR0917
         data_schema=spec,
     )
     return profile.model_dump(mode="json")
+
+
+# The arguments are bound by name from conf/pipeline (inputs + params), one per role.
+def sample_reference(  # noqa: PLR0917
+    train: pd.DataFrame,
+    test_features: pd.DataFrame,
+    model: str,
+    state: Mapping[str, Any],
+    rows: int,
+    seed: int,
+) -> pd.DataFrame:
+    """Evidently's reference table: n = min(`rows`, train rows, test rows) rows, drawn with
+    `seed` and kept in split order. The monitored columns (numbers as float64, categories
+    as text labels) are n train rows; `prediction` (as `prediction_values`) and `LABEL` (the
+    encoded target, `label_values`) are the model's output and the truth on n held-out test
+    rows, as in the profile: in-sample predictions are more confident than the model ever
+    is on new data and would make every fresh batch look drifted. The two halves are
+    paired by position only, so the table serves per-column comparisons (drift, summary)
+    and the prediction-label pairs (performance), nothing across the halves.
+
+    Raises:
+        DataError: A split is empty or lacks a column, or a numeric column holds text.
+    """
+    fitted = parse_state(state)
+    columns = monitored_columns(fitted)
+    require_columns(train, columns, "train")
+    require_rows(train, "train")
+    require_rows(test_features, "test features")
+    size = min(rows, len(train), len(test_features))
+    generator = np.random.default_rng(seed)
+    train_rows = np.sort(generator.choice(len(train), size=size, replace=False))
+    test_rows = np.sort(generator.choice(len(test_features), size=size, replace=False))
+    inputs = train.iloc[train_rows]
+    table: dict[str, Any] = {}
+    for column in fitted.numeric:
+        table[column] = as_float(inputs[column], column, "train")
+    for column in fitted.categorical:
+        table[column] = category_labels(inputs[column]).astype(object).to_numpy()
+    matrix, labels = model_inputs(test_features.iloc[test_rows], fitted, "test features")
+    raw = load_model(model, fitted.feature_names).predict(matrix)
+    table[PREDICTION] = prediction_values(raw, fitted.task)
+    table[LABEL] = label_values(labels, fitted.task)
+    return pd.DataFrame(table)
+
+
+def label_values(codes: np.ndarray[Any, Any], task: str) -> np.ndarray[Any, Any]:
+    """Labels as Evidently compares them with `prediction_values`: the class position (as
+    text for multiclass, whose prediction is the class position as text), or the value."""
+    if task == "multiclass":
+        return np.asarray(codes, dtype=np.int64).astype(str).astype(object)
+    if task == "binary":
+        return np.asarray(codes, dtype=np.int64)
+    return np.asarray(codes, dtype=np.float64)
 
 
 def parse_profile(profile: Mapping[str, Any]) -> ReferenceProfile:

@@ -43,7 +43,9 @@ for _function, _implementation in {
 # Nodes that summarise tables (statistics a bounded sample estimates well) run the pandas
 # function on a deterministic sample of at most SAMPLE_ROWS rows of each table input: the
 # whole table when it is smaller, so small data gives the pandas engine's result.
-SAMPLED_NODES = frozenset({"reprokit.nodes.profile.build_reference_profile"})
+SAMPLED_NODES = frozenset(
+    {"reprokit.nodes.profile.build_reference_profile", "reprokit.nodes.profile.sample_reference"}
+)
 SAMPLE_ROWS = 200_000
 SAMPLE_SEED = 0
 TABLE_DATASET = "reprokit.datasets.TableDataset"
