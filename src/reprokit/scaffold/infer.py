@@ -142,15 +142,15 @@ def with_target_classes(columns: dict[str, Any], target: str, frame: pd.DataFram
 
 def infer_task(target: pd.Series) -> Task:
     """binary: two values; multiclass: a few (at most MAX_CLASSES) integer or text values;
-    regression: floats, or integers with many values."""
+    regression: floats, or integers with too many values to be classes."""
     distinct = target.dropna().unique()
     if len(distinct) == 2:
         return "binary"
-    numeric = pd.api.types.is_numeric_dtype(target) and not pd.api.types.is_bool_dtype(target)
-    whole = numeric and all(float(value).is_integer() for value in distinct)
-    if (not numeric or whole) and len(distinct) <= MAX_CLASSES:
+    if pd.api.types.is_float_dtype(target):
+        return "regression"
+    if len(distinct) <= MAX_CLASSES:
         return "multiclass"
-    if numeric:
+    if pd.api.types.is_integer_dtype(target):
         return "regression"
     raise ScaffoldError(
         f"target column {target.name!r} holds {len(distinct)} distinct text values: too many "

@@ -8,6 +8,7 @@ Everything is checked before anything is written: the file is read with the one 
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -15,10 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import annotated_types
 import pandas as pd
 import yaml
 
-from reprokit.config.models import DataConfig
+from reprokit.config.models import TAG_SAFE_NAME, DataConfig
 from reprokit.config.read import ReadOptions
 from reprokit.core.fs import atomic_path
 from reprokit.io import read_table
@@ -43,6 +45,12 @@ from reprokit.schemas import SchemaValidator
 RAW_DIR = Path("data/01_raw")
 SAMPLE_BYTES = 64 * 1024
 CHUNK_BYTES = 1 << 20
+# data.name's length limit, as DataConfig declares it.
+MAX_NAME: int = next(
+    rule.max_length
+    for rule in DataConfig.model_fields["name"].metadata
+    if isinstance(rule, annotated_types.MaxLen)
+)
 
 
 @dataclass(frozen=True)
@@ -174,6 +182,11 @@ def plan_new(name: str, source: Path, target: str, task: Task | None = None) -> 
         ScaffoldError: The file is missing, or the target is not one of its columns.
         TableReadError: The file cannot be read (reprokit.io.read_table).
     """
+    if not re.fullmatch(TAG_SAFE_NAME, name) or len(name) > MAX_NAME:
+        raise ScaffoldError(
+            f"NAME {name!r} cannot name a dataset: use at most {MAX_NAME} lowercase letters, "
+            "digits and -_. inside (it names the model in BentoML and MLflow)"
+        )
     if not source.is_file():
         raise ScaffoldError(f"--from {source}: no such file")
     read = detect_read_options(source)
