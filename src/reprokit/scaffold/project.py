@@ -8,6 +8,7 @@ Everything is checked before anything is written: the file is read with the one 
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -31,6 +32,7 @@ from reprokit.scaffold.detect import (
     detect_encoding,
 )
 from reprokit.scaffold.infer import (
+    RANGE_MARGIN,
     Roles,
     ScaffoldError,
     Task,
@@ -106,6 +108,12 @@ def _flow(value: Any) -> str:
     return str(text).removesuffix("\n...\n").strip()
 
 
+def _option(value: Any) -> str:
+    """A read option's value; strings double-quoted (JSON is YAML), so `";"`, `"\\t"` and
+    `"%d.%m.%Y"` read plainly."""
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else _flow(value)
+
+
 def _read_block(read: ReadOptions, parquet: bool) -> list[str]:
     if parquet:
         return ["# Parquet carries its own types: no read options needed."]
@@ -114,8 +122,19 @@ def _read_block(read: ReadOptions, parquet: bool) -> list[str]:
         detected |= {"date_columns": read.date_columns, "date_format": read.date_format}
     lines = ["# How the file is read (detected by `reprokit new`; see README, Read options)."]
     lines.append("read:")
-    lines += [f"  {key}: {_flow(value)}" for key, value in detected.items()]
+    lines += [f"  {key}: {_option(value)}" for key, value in detected.items()]
     return lines
+
+
+ID_WHY = "unique text or increasing integers"
+TIMESTAMP_WHY = "a column of dates"
+
+
+def _role_why(column: str | None, rule: str) -> str:
+    """The comment on a role: why the column was proposed, or what was looked for."""
+    if column is None:
+        return f"none proposed (looked for {rule})"
+    return f"proposed: {rule}; never a feature"
 
 
 def render_data_config(
@@ -135,13 +154,14 @@ def render_data_config(
     lines = [
         f"# {source.name} ({rows} rows), written by `reprokit new {name}`: edit freely.",
         "# The schema was inferred from the file (pandera.infer_schema): ranges are the observed",
-        "# ones widened by 10%, text columns with few values list them (isin).",
+        f"# ones widened by {RANGE_MARGIN:.0%}, text columns with few values list them (isin).",
         f"name: {name}",
         f"task: {task}  # {task_why}",
         f"target: {_flow(target)}",
-        f"id_column: {_flow(roles.id_column)}",
-        f"timestamp_column: {_flow(roles.timestamp_column)}",
-        "group_column: null",
+        f"id_column: {_flow(roles.id_column)}  # {_role_why(roles.id_column, ID_WHY)}",
+        f"timestamp_column: {_flow(roles.timestamp_column)}  "
+        f"# {_role_why(roles.timestamp_column, TIMESTAMP_WHY)}",
+        "group_column: null  # a column whose groups must not straddle the splits, if any",
         f"path: {raw_path.as_posix()}",
         "source:",
         "  kind: file  # your file, tracked with `dvc add`",
