@@ -103,6 +103,8 @@ def test_roles_id_and_timestamp() -> None:
     assert propose_roles(counting, "y") == Roles("kunde", None)
     measured = pd.DataFrame({"weight": [70, 62, 81], "y": [0, 1, 0]})
     assert propose_roles(measured, "y") == Roles(None, None)
+    alone = pd.DataFrame({"customer_id": [1, 2, 3], "y": [0, 1, 0]})
+    assert propose_roles(alone, "y").id_column is None
 
 
 @pytest.mark.parametrize(

@@ -179,6 +179,8 @@ def propose_roles(frame: pd.DataFrame, target: str) -> Roles:
         if not pd.api.types.is_integer_dtype(frame[name]) or frame[name].is_monotonic_increasing
     ]
     id_column = next(iter(named or keys), None)
+    if len(others) < 2:
+        id_column = None  # the only column besides the target is the one feature
     dates = [
         name
         for name in others

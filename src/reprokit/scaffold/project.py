@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -275,8 +276,9 @@ def dvc_add(root: Path, plan: Plan) -> str:
     Run without the project lock held: DVC takes its own lock on the project."""
     if not (root / ".dvc").is_dir():
         return f"not a DVC repo: {plan.raw_path} is not tracked (`dvc init`, then `dvc add`)"
+    # DVC of this environment (a dependency of reprokit), whether or not it is on PATH.
     result = subprocess.run(
-        ["dvc", "add", plan.raw_path.as_posix()],
+        [sys.executable, "-m", "dvc", "add", plan.raw_path.as_posix()],
         cwd=root,
         capture_output=True,
         text=True,
