@@ -425,6 +425,7 @@ def new(  # noqa: PLR0917
     from reprokit.scaffold.project import (
         copy_raw_file,
         dvc_add,
+        is_dvc_repo,
         plan_new,
         refuse_overwrite,
         write_configs,
@@ -436,7 +437,8 @@ def new(  # noqa: PLR0917
     if dry_run:
         for path, text in plan.files.items():
             click.echo(f"--- {path} (not written: --dry-run)\n{text}")
-        click.echo(f"would copy {source} to {plan.raw_path} and track it with `dvc add`")
+        tracked = " and track it with `dvc add`" if is_dvc_repo(root) else ""
+        click.echo(f"would copy {source} to {plan.raw_path}{tracked}")
         return
     with project_lock(root):
         copied = copy_raw_file(root, plan)

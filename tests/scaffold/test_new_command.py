@@ -49,6 +49,11 @@ def test_existing_configs_are_kept_without_force(project: Path) -> None:
     assert "--force" in output and kept.read_text() == before
     forced = _new("wine", "--from", "in.csv", "--target", "label", "--dry-run", "--force")
     assert forced[0] == 0
+    # Another file already at data/01_raw/NAME.csv is not replaced either.
+    (project / "data/01_raw/loans.csv").write_text("other\n1\n")
+    code, output = _new("loans", "--from", "in.csv", "--target", "label")
+    assert code != 0 and "data/01_raw/loans.csv already exist(s)" in output
+    assert (project / "data/01_raw/loans.csv").read_text() == "other\n1\n"
 
 
 @pytest.mark.parametrize(

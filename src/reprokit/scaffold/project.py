@@ -253,28 +253,39 @@ def _check_config(text: str, frame: pd.DataFrame, where: Path) -> None:
 
 
 def refuse_overwrite(root: Path, plan: Plan, force: bool) -> None:
-    """Existing config files are kept unless --force, naming each."""
-    existing = [path for path in plan.files if (root / path).exists()]
+    """Existing config files and another raw file of that name are kept unless --force,
+    naming each."""
+    raw = root / plan.raw_path
+    replaced_raw = [plan.raw_path] if raw.exists() and not _same_file(plan.source, raw) else []
+    existing = [path for path in plan.files if (root / path).exists()] + replaced_raw
     if existing and not force:
         names = ", ".join(str(path) for path in existing)
         raise ScaffoldError(f"{names} already exist(s): pass --force to overwrite")
 
 
+def _same_file(source: Path, target: Path) -> bool:
+    return source.resolve() == target.resolve()
+
+
 def copy_raw_file(root: Path, plan: Plan) -> str | None:
     """Copy the file to data/01_raw/NAME.<ext> unless it is that file; what was done."""
     target = root / plan.raw_path
-    if plan.source.resolve() == target.resolve():
+    if _same_file(plan.source, target):
         return None
     with atomic_path(target) as tmp:
         shutil.copyfile(plan.source, tmp)
     return f"copied {plan.source} to {plan.raw_path}"
 
 
+def is_dvc_repo(root: Path) -> bool:
+    return (root / ".dvc").is_dir()
+
+
 def dvc_add(root: Path, plan: Plan) -> str:
     """Track the raw file with `dvc add` in a DVC repo; what was done, for the user.
 
     Run without the project lock held: DVC takes its own lock on the project."""
-    if not (root / ".dvc").is_dir():
+    if not is_dvc_repo(root):
         return f"not a DVC repo: {plan.raw_path} is not tracked (`dvc init`, then `dvc add`)"
     # DVC of this environment (a dependency of reprokit), whether or not it is on PATH.
     result = subprocess.run(
