@@ -397,6 +397,58 @@ def data_prepare() -> None:
 
 
 # The model registry by hand (champion moves, listing): src/reprokit/tracking/registry_cli.py.
+@main.command()
+@click.argument("name")
+@click.option(
+    "--from", "source", required=True, type=click.Path(path_type=Path), help="CSV or Parquet file."
+)
+@click.option("--target", required=True, help="The column to predict.")
+@click.option(
+    "--task",
+    type=click.Choice(["binary", "multiclass", "regression"]),
+    default=None,
+    help="Default: inferred from the target (2 values: binary; few: multiclass; floats: "
+    "regression).",
+)
+@click.option("--dry-run", is_flag=True, help="Print the files it would write; write nothing.")
+@click.option("--force", is_flag=True, help="Overwrite existing conf/data|experiment/NAME.yaml.")
+@user_errors
+# click passes each option as a parameter.
+def new(  # noqa: PLR0917
+    name: str, source: Path, target: str, task: Any, dry_run: bool, force: bool
+) -> None:
+    """Write conf/data/NAME.yaml and conf/experiment/NAME.yaml for your own file.
+
+    Detects the read options, infers the schema, role columns and task, copies the file to
+    data/01_raw/ and tracks it with `dvc add`; then `reprokit run experiment=NAME`."""
+    from reprokit.project_lock import project_lock
+    from reprokit.scaffold.project import (
+        copy_raw_file,
+        dvc_add,
+        is_dvc_repo,
+        plan_new,
+        refuse_overwrite,
+        write_configs,
+    )
+
+    root = _root()
+    plan = plan_new(name, source, target, task)
+    refuse_overwrite(root, plan, force)
+    if dry_run:
+        for path, text in plan.files.items():
+            click.echo(f"--- {path} (not written: --dry-run)\n{text}")
+        tracked = " and track it with `dvc add`" if is_dvc_repo(root) else ""
+        click.echo(f"would copy {source} to {plan.raw_path}{tracked}")
+        return
+    with project_lock(root):
+        copied = copy_raw_file(root, plan)
+        write_configs(root, plan)
+    for done in (copied, *(f"wrote {path}" for path in plan.files), dvc_add(root, plan)):
+        if done:
+            click.echo(done)
+    click.echo(f"next: reprokit run experiment={name}")
+
+
 main.add_command(promote)
 main.add_command(models)
 
