@@ -12,7 +12,8 @@ import warnings
 from collections.abc import Iterable
 
 import pandas as pd
-from pandas.tseries.api import guess_datetime_format
+# Public since pandas 2.2; pandas-stubs 2.3 does not declare it yet.
+from pandas.tseries.api import guess_datetime_format  # type: ignore[attr-defined]
 
 UTF8_BOM = codecs.BOM_UTF8
 # Tried in this order: strict UTF-8 first (most files), latin-1 last (it decodes any bytes).
@@ -76,7 +77,7 @@ def date_format(values: pd.Series) -> str | None:
             continue
         parsed = pd.to_datetime(present.astype(str), format=candidate, errors="coerce")
         if not parsed.isna().any():
-            return candidate
+            return str(candidate)
     return None
 
 
