@@ -12,6 +12,7 @@ import warnings
 from collections.abc import Iterable
 
 import pandas as pd
+
 # Public since pandas 2.2; pandas-stubs 2.3 does not declare it yet.
 from pandas.tseries.api import guess_datetime_format  # type: ignore[attr-defined]
 
