@@ -19,6 +19,10 @@ from reprokit.nodes.features import FeatureState, model_inputs, parse_state
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+else:
+    # kedro-viz reads a node's annotations at run time (typing.get_type_hints): `Figure`
+    # must resolve without importing matplotlib, which the node loads only when it draws.
+    Figure = Any
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 IntArray = np.ndarray[Any, np.dtype[np.int64]]
