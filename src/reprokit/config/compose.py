@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from reprokit.config.conf_files import check_defaults_cycle
 from reprokit.config.errors import explain_lines, report
 from reprokit.config.models import ReprokitConfig
 from reprokit.config.user_params import check_user_params
@@ -81,6 +82,8 @@ def compose(root: Path, overrides: Sequence[str] = ()) -> Composition:
     from omegaconf import OmegaConf, open_dict
     from omegaconf.errors import OmegaConfBaseException
 
+    # Hydra reports these as a PyYAML traceback or a RecursionError; name file and line.
+    check_defaults_cycle(root / CONF_DIR)
     try:
         with initialize_config_dir(str((root / CONF_DIR).resolve()), version_base=None):
             cfg = hydra_compose("config", overrides=list(overrides), return_hydra_config=True)
