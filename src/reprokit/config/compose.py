@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -95,7 +96,12 @@ def compose(root: Path, overrides: Sequence[str] = ()) -> Composition:
     except (HydraException, OmegaConfBaseException) as error:
         # Hydra appends its search path to every message; it only distracts here.
         message = str(error).split("\nConfig search path", 1)[0].strip()
-        message = _below_interpolation(root, overrides, message) or message
+        message = (
+            _below_interpolation(root, overrides, message)
+            or unknown_group(root / CONF_DIR, overrides, message)
+            or unknown_option(root / CONF_DIR, message)
+            or message
+        )
         raise ConfigError(
             f"cannot compose {CONF_DIR}/ with overrides {list(overrides)}: {message}"
         ) from None
@@ -144,6 +150,42 @@ def _below_interpolation(root: Path, overrides: Sequence[str], message: str) -> 
             )
         node = node[part]
     return None
+
+
+def config_groups(conf: Path) -> list[str]:
+    """The config groups of conf/: its folders holding YAML files."""
+    return sorted(p.name for p in conf.iterdir() if p.is_dir() and any(p.glob("*.yaml")))
+
+
+def unknown_group(conf: Path, overrides: Sequence[str], message: str) -> str | None:
+    """Hydra answers `modle=lightgbm` with "To append to your config use +modle=...",
+    which only leads to a second error. Name the group the user most likely meant."""
+    found = re.match(r"Could not override '([^'.]+)'", message)
+    if found is None:
+        return None
+    name = found.group(1)
+    groups = config_groups(conf)
+    close = difflib.get_close_matches(name, groups, n=1, cutoff=0.6)
+    if not close:
+        return None
+    value = next((o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0] == name), "...")
+    return (
+        f"`{name}` is not a config group of {CONF_DIR}/; did you mean `{close[0]}={value}`? "
+        f"groups: {groups}"
+    )
+
+
+def unknown_option(conf: Path, message: str) -> str | None:
+    """Hydra's "Could not find 'model/lightgmb'" with the option closest to the typo."""
+    found = re.search(r"Could not find '([^'/]+)/([^']+)'", message)
+    if found is None or not (conf / found.group(1)).is_dir():
+        return None
+    group, option = found.groups()
+    options = sorted(p.stem for p in (conf / group).glob("*.yaml"))
+    close = difflib.get_close_matches(option, options, n=1, cutoff=0.6)
+    hint = f"; did you mean `{group}={close[0]}`?" if close else ""
+    listed = f"{hint} options" if hint else "; options"
+    return f"`{option}` is not an option of config group `{group}`{listed}: {options}"
 
 
 def validate(params: Mapping[str, Any], provenance: Any = None) -> ReprokitConfig:
