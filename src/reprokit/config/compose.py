@@ -15,10 +15,10 @@ from pydantic import ValidationError
 from reprokit.config.conf_files import check_defaults_cycle
 from reprokit.config.errors import explain_lines, report
 from reprokit.config.models import ReprokitConfig
-from reprokit.config.user_params import check_user_params
+from reprokit.config.user_params import check_node_functions, check_user_params
 from reprokit.core.names import PARAMS_FILE
 from reprokit.core.yaml_text import load_yaml
-from reprokit.errors import ConfigError, StaleFileError
+from reprokit.errors import ConfigError, PipelineSpecError, StaleFileError
 
 CONF_DIR = "conf"
 PARAMS_HEADER = ""  # DVC's Hydra composition writes no header; keep the files byte-identical.
@@ -206,8 +206,14 @@ def validate(params: Mapping[str, Any], provenance: Any = None) -> ReprokitConfi
 def compose_and_validate(
     root: Path, overrides: Sequence[str] = ()
 ) -> tuple[Composition, ReprokitConfig]:
+    """Compose and validate; also import every declared node's function and bind its
+    arguments (only here, at compose time: each DVC stage imports just its own nodes)."""
     composition = compose(root, overrides)
-    return composition, validate(composition.params, composition.provenance)
+    config = validate(composition.params, composition.provenance)
+    problems = check_node_functions(composition.params)
+    if problems:
+        raise PipelineSpecError(report(problems))
+    return composition, config
 
 
 def read_params(root: Path) -> dict[str, Any]:

@@ -56,6 +56,11 @@ def import_function(node_name: str, dotted: str) -> Callable[..., Any]:
             f"node {node_name!r}: cannot import module {module_name!r} for func {dotted!r} "
             f"({error})"
         ) from None
+    except Exception as error:  # the user's module code runs here: any error is theirs
+        raise PipelineSpecError(
+            f"node {node_name!r}: importing module {module_name!r} for func {dotted!r} "
+            f"raised {type(error).__name__}: {error}"
+        ) from None
     function = getattr(module, attribute, None)
     if not callable(function):
         raise PipelineSpecError(
@@ -63,6 +68,43 @@ def import_function(node_name: str, dotted: str) -> Callable[..., Any]:
             f"(func {dotted!r})"
         )
     return function  # type: ignore[no-any-return]
+
+
+def check_signature(
+    node_name: str, dotted: str, function: Callable[..., Any], arguments: Sequence[str]
+) -> None:
+    """PipelineSpecError unless `function` can be called with exactly `arguments`."""
+    try:
+        inspect.signature(function).bind(**dict.fromkeys(arguments))
+    except TypeError as error:
+        raise PipelineSpecError(
+            f"node {node_name!r}: {dotted} cannot take arguments {list(arguments)}: {error}"
+        ) from None
+
+
+def check_node_functions(params: Mapping[str, Any]) -> list[str]:
+    """A problem per declared node whose `func` does not import or cannot take the
+    arguments its `inputs:` and `params:` bind. Run at compose time, so a broken node
+    fails `config check` instead of a run after DVC has deleted the stage's outputs.
+    Malformed entries are left to the typed validation of `pipeline`."""
+    pipeline = params.get("pipeline")
+    nodes = pipeline.get("nodes") if isinstance(pipeline, Mapping) else None
+    problems: list[str] = []
+    for name, spec in nodes.items() if isinstance(nodes, Mapping) else ():
+        if not isinstance(spec, Mapping) or not isinstance(spec.get("func"), str):
+            continue
+        arguments = [
+            str(argument)
+            for section in ("inputs", "params")
+            if isinstance(spec.get(section), Mapping)
+            for argument in spec[section]
+        ]
+        try:
+            function = import_function(str(name), spec["func"])
+            check_signature(str(name), spec["func"], function, arguments)
+        except PipelineSpecError as error:
+            problems.append(f"pipeline.nodes.{name}: {error}")
+    return problems
 
 
 def bindings(params: Mapping[str, Any]) -> list[Binding]:

@@ -6,7 +6,6 @@ a dataset nobody writes, or forming a cycle fails here with a message naming the
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -14,6 +13,7 @@ from kedro.pipeline import Pipeline, node
 from kedro.pipeline.node import Node
 
 from reprokit.config.models import NodeSpec, PipelineSpec
+from reprokit.config.user_params import check_signature
 from reprokit.config.user_params import import_function as import_function  # noqa: PLC0414  (re-export)
 from reprokit.core.dotted import lookup as lookup  # noqa: PLC0414  (re-export)
 from reprokit.errors import PipelineSpecError
@@ -30,12 +30,7 @@ def _check_binding(
         raise PipelineSpecError(
             f"node {name!r}: arguments {duplicated} bound twice (in both inputs and params)"
         )
-    try:
-        inspect.signature(function).bind(**dict.fromkeys(arguments))
-    except TypeError as error:
-        raise PipelineSpecError(
-            f"node {name!r}: {spec.func} cannot take arguments {arguments}: {error}"
-        ) from None
+    check_signature(name, spec.func, function, arguments)
     for argument, key in spec.params.items():
         try:
             lookup(params, key)
