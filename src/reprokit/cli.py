@@ -75,6 +75,7 @@ def run(overrides: tuple[str, ...], pipelines: tuple[str, ...], multirun: bool) 
         return
     from reprokit.cli_summary import render_run_summary, this_run, written_files
     from reprokit.config.compose import workspace_from_conf
+    from reprokit.core.fs import restored_on_failure
     from reprokit.datagen.prepare import ensure_source
     from reprokit.execution import run_tracked
     from reprokit.layout import read_last_run
@@ -92,12 +93,15 @@ def run(overrides: tuple[str, ...], pipelines: tuple[str, ...], multirun: bool) 
     )
     chosen = list(pipelines or (DEFAULT_PIPELINE,))
     before = read_last_run(workspace.root)
-    run_tracked(workspace, chosen, entry_point="reprokit run")
+    outputs = written_files(config, workspace.root, chosen)
+    # A failing node must not leave the outputs of the nodes before it as a new result.
+    with restored_on_failure([workspace.root / path for path in outputs]):
+        run_tracked(workspace, chosen, entry_point="reprokit run")
     primary_metric, _ = config.tracking.promotion.resolved(config.data.task)
     summary = render_run_summary(
         this_run(before, read_last_run(workspace.root)),
         primary_metric=primary_metric,
-        outputs=written_files(config, workspace.root, chosen),
+        outputs=outputs,
     )
     click.echo("\n".join(summary))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -61,3 +61,44 @@ def atomic_directory(final: Path) -> Iterator[Path]:
         _swap_in(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    """A hard link (instant, and atomic writes replace the file rather than change it, so
+    the link keeps the old content); a copy where links are not possible."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
+def _back_up(path: Path) -> Path | None:
+    if not path.exists():
+        return None
+    backup = path.with_name(f".{path.name}.before")
+    _remove(backup)
+    if path.is_dir():
+        shutil.copytree(path, backup, copy_function=_link_or_copy)
+    else:
+        _link_or_copy(str(path), str(backup))
+    return backup
+
+
+@contextmanager
+def restored_on_failure(paths: Sequence[Path]) -> Iterator[None]:
+    """On an exception in the block, put each of `paths` back as it was before it (removed
+    if it did not exist): a failed run publishes none of its outputs, not even those of the
+    steps that succeeded before the failing one."""
+    backups = {path: _back_up(path) for path in paths}
+    try:
+        yield
+    except BaseException:
+        for path, backup in backups.items():
+            _remove(path)
+            if backup is not None:
+                backup.rename(path)
+        raise
+    finally:
+        for backup in backups.values():
+            if backup is not None:
+                _remove(backup)
