@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,6 +29,23 @@ def project_root() -> Path:
 def mlflow_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Migrated once per test process; tests copy it instead of migrating a fresh store."""
     return migrated_mlflow_db(tmp_path_factory.mktemp("mlflow") / "template.db")
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_tracking_uri() -> Iterator[None]:
+    """Each test starts and ends with the tracking URI it inherited: MLflow's
+    `set_tracking_uri` exports MLFLOW_TRACKING_URI to the whole worker process, and a test
+    that leaked one sent every later in-process test to its store."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    if os.environ.get("MLFLOW_TRACKING_URI") == before:
+        return
+    if "mlflow" in sys.modules:
+        sys.modules["mlflow"].set_tracking_uri(None)  # unsets MLflow's global too
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    if before is not None:
+        os.environ["MLFLOW_TRACKING_URI"] = before
+    pytest.fail("the test left MLFLOW_TRACKING_URI changed (scope it: fluent_tracking_uri)")
 
 
 @pytest.fixture

@@ -43,10 +43,14 @@ def logged_flavour(root: Path) -> tuple[str, str]:
     """The MLflow flavour and model format of the champion's registered model version."""
     import mlflow
 
+    from reprokit.tracking.store import fluent_tracking_uri
+
     client = store_client(root)
     version = client.get_model_version_by_alias(REGISTERED, "champion")
-    mlflow.set_tracking_uri(client.tracking_uri)
-    flavours = mlflow.models.get_model_info(version.source).flavors
+    # Scoped: `mlflow.set_tracking_uri` exports MLFLOW_TRACKING_URI to the whole worker,
+    # and every later in-process test then read this test's store.
+    with fluent_tracking_uri(client.tracking_uri):
+        flavours = mlflow.models.get_model_info(version.source).flavors
     return next(name for name in flavours if name != "python_function"), str(
         flavours["xgboost"]["model_format"]
     )
@@ -93,7 +97,7 @@ def test_xgboost_trains_tracks_reproduces_serves_and_monitors(
     run(["reprokit", "data", "generate", "--rows", "3000", "--seed", "11",
          "--output", "data/fresh.parquet"], root)  # fmt: skip
     monitored = run(["reprokit", "monitor", "--current", "data/fresh.parquet"], root)
-    summary_path = next((root / "data/08_reporting/monitoring").glob("*-report.json"))
+    summary_path = next((root / "data/08_reporting/monitoring").glob("*-summary.json"))
     summary = json.loads(summary_path.read_text())
     assert summary["status"] == "ok", monitored.stdout
     assert summary["scored_by"] == "model"  # the XGBoost model scored the batch

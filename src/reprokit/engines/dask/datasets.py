@@ -81,9 +81,16 @@ class DaskTableDataset(ParquetDataset):  # type: ignore[misc]
         return validate_frame(frame, **self.validation)
 
     def save(self, data: Any) -> None:
+        import dask.dataframe as dd
+        import pandas as pd
+
         from reprokit.engines.dask.validation import ValidatedFrame
 
         frame = data.frame if isinstance(data, ValidatedFrame) else data
+        if isinstance(frame, pd.DataFrame):
+            # A pandas result (a sampled node's, say reference_sample) is written as a
+            # one-part folder like every other table of this engine.
+            frame = dd.from_pandas(frame, npartitions=1, sort=False)  # type: ignore[no-untyped-call]
         if self.path.suffix != ".parquet":
             raise DataError(
                 f"{self.path}: the Dask engine writes tables as Parquet; declare a "
