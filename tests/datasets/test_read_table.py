@@ -157,6 +157,20 @@ def test_default_options_return_a_parquet_table_unchanged(tmp_path: Path) -> Non
     pd.testing.assert_frame_equal(read_table(path), pd.read_parquet(path))
 
 
+def test_a_folder_of_parquet_parts_is_one_table(tmp_path: Path) -> None:
+    """What the Dask engine writes (`part.N.parquet` files in a `.parquet` folder)."""
+    path = tmp_path / "t.parquet"
+    path.mkdir()
+    pd.DataFrame({"a": [1, 2]}).to_parquet(path / "part.0.parquet", index=False)
+    pd.DataFrame({"a": [3]}).to_parquet(path / "part.1.parquet", index=False)
+    assert read_table(path)["a"].tolist() == [1, 2, 3]
+
+
+def test_an_empty_or_missing_path_is_not_a_table(tmp_path: Path) -> None:
+    with pytest.raises(TableReadError, match="does not exist"):
+        read_table(tmp_path / "missing.parquet")
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

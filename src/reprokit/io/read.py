@@ -48,7 +48,8 @@ def read_table(path: Path, options: ReadOptions | Mapping[str, Any] | None = Non
 def _check_file(path: Path) -> None:
     if path.suffix not in SUFFIXES:
         raise TableReadError(f"file {path}: expected a {' or '.join(SUFFIXES)} file")
-    if not path.is_file():
+    # A Parquet table may be a folder of parts (the Dask engine writes those).
+    if not (path.is_file() or (path.suffix == ".parquet" and path.is_dir())):
         raise TableReadError(f"file {path} does not exist")
 
 
@@ -56,7 +57,8 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
     try:
-        _reject_duplicates(pq.read_schema(path).names, path)
+        schema = pq.read_schema(path) if path.is_file() else pq.ParquetDataset(path).schema
+        _reject_duplicates(schema.names, path)
         frame: pd.DataFrame = pd.read_parquet(path)
         return frame
     except TableReadError:
