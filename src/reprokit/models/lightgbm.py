@@ -8,6 +8,7 @@ pinned by lightgbm==4.7.0 in the lock and covered by tests/engines/test_dask_nod
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -302,6 +303,7 @@ def fit_ranked(
     ]
     held.extend(futures)
     try:
+        _wait_while_workers_live(client, futures, ranked)
         estimator = client.gather(futures)[0]
     except lgb.basic.LightGBMError as error:
         raise DistributedTrainingError(
@@ -309,6 +311,29 @@ def fit_ranked(
             "broken connection between workers stops it: rerun the pipeline"
         ) from error
     return DistributedFit(estimator.booster_)
+
+
+LOST_WORKER_POLL_S = 1.0
+
+
+def _wait_while_workers_live(client: Any, futures: list[Any], workers: list[str]) -> None:
+    """Until every part finished or one failed; a lost worker fails the training at once.
+
+    Each part is pinned to its worker (LightGBM's machine list names them): a part whose
+    worker died is never rescheduled, and its peers wait for it up to LightGBM's time_out,
+    so waiting for the results alone could hang for minutes, or for good when the part
+    had not started."""
+    while not all(future.done() for future in futures):
+        if any(future.status == "error" for future in futures):
+            return  # gathering raises that part's error
+        alive = set(client.scheduler_info().get("workers", {}))
+        lost = [worker for worker in workers if worker not in alive]
+        if lost:
+            raise DistributedTrainingError(
+                f"distributed LightGBM training failed: worker {', '.join(lost)} was lost "
+                "during training (killed or out of memory); rerun the pipeline"
+            )
+        time.sleep(LOST_WORKER_POLL_S)
 
 
 @dataclass(frozen=True)
