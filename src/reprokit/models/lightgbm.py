@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -275,11 +276,11 @@ def fit_ranked(
     from urllib.parse import urlparse
 
     import lightgbm as lgb
-    from lightgbm.dask import _assign_open_ports_to_workers, _train_part
+    from lightgbm.dask import _train_part
 
     factory = lgb.LGBMRegressor if task == "regression" else lgb.LGBMClassifier
     ranked = list(parts)
-    sockets, ports = _assign_open_ports_to_workers(client=client, workers=ranked)
+    sockets, ports = _open_ports(client, ranked)
     machines = ",".join(f"{urlparse(worker).hostname}:{ports[worker]}" for worker in ranked)
     threads = client.ncores()
     futures = [
@@ -303,7 +304,11 @@ def fit_ranked(
     ]
     held.extend(futures)
     try:
-        _wait_while_workers_live(client, futures, ranked)
+        _until_done_or_worker_lost(
+            client,
+            ranked,
+            lambda: all(f.done() for f in futures) or any(f.status == "error" for f in futures),
+        )
         estimator = client.gather(futures)[0]
     except lgb.basic.LightGBMError as error:
         raise DistributedTrainingError(
@@ -316,16 +321,30 @@ def fit_ranked(
 LOST_WORKER_POLL_S = 1.0
 
 
-def _wait_while_workers_live(client: Any, futures: list[Any], workers: list[str]) -> None:
-    """Until every part finished or one failed; a lost worker fails the training at once.
+def _open_ports(client: Any, workers: list[str]) -> tuple[Any, dict[str, int]]:
+    """lightgbm.dask's port assignment, watched for a lost worker: it gathers a task pinned
+    to each worker, which waits for good when that worker died (seen: a worker killed just
+    before training hung the run). On a loss the waiting thread is left to end when the
+    run's cluster closes."""
+    from lightgbm.dask import _assign_open_ports_to_workers
+
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lightgbm-ports")
+    assigned = pool.submit(_assign_open_ports_to_workers, client=client, workers=workers)
+    try:
+        _until_done_or_worker_lost(client, workers, assigned.done)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    sockets, ports = assigned.result()
+    return sockets, ports
+
+
+def _until_done_or_worker_lost(client: Any, workers: list[str], done: Callable[[], bool]) -> None:
+    """Wait until `done()`; a worker of `workers` leaving the cluster fails the training.
 
     Each part is pinned to its worker (LightGBM's machine list names them): a part whose
     worker died is never rescheduled, and its peers wait for it up to LightGBM's time_out,
-    so waiting for the results alone could hang for minutes, or for good when the part
-    had not started."""
-    while not all(future.done() for future in futures):
-        if any(future.status == "error" for future in futures):
-            return  # gathering raises that part's error
+    so waiting for the results alone could hang for minutes, or for good."""
+    while not done():
         alive = set(client.scheduler_info().get("workers", {}))
         lost = [worker for worker in workers if worker not in alive]
         if lost:
