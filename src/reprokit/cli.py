@@ -77,6 +77,7 @@ def run(overrides: tuple[str, ...], pipelines: tuple[str, ...], multirun: bool) 
     from reprokit.config.compose import workspace_from_conf
     from reprokit.core.fs import restored_on_failure
     from reprokit.datagen.prepare import ensure_source
+    from reprokit.errors import QualityGateError
     from reprokit.execution import run_tracked
     from reprokit.layout import read_last_run
     from reprokit.pipeline.spec import build_pipelines
@@ -94,8 +95,11 @@ def run(overrides: tuple[str, ...], pipelines: tuple[str, ...], multirun: bool) 
     chosen = list(pipelines or (DEFAULT_PIPELINE,))
     before = read_last_run(workspace.root)
     outputs = written_files(config, workspace.root, chosen)
-    # A failing node must not leave the outputs of the nodes before it as a new result.
-    with restored_on_failure([workspace.root / path for path in outputs]):
+    # A failing node must not leave the outputs of the nodes before it as a new result. A
+    # model its quality gate refused stays (as DVC keeps a failed stage's outputs in the
+    # workspace): the run names it, and `reprokit package` refuses it by that run and gate.
+    kept_on = (QualityGateError,)
+    with restored_on_failure([workspace.root / path for path in outputs], keep_on=kept_on):
         run_tracked(workspace, chosen, entry_point="reprokit run")
     primary_metric, _ = config.tracking.promotion.resolved(config.data.task)
     summary = render_run_summary(

@@ -37,3 +37,20 @@ def test_success_keeps_the_new_outputs_and_leaves_no_backup(tmp_path: Path) -> N
         tmp.write_bytes(b"new")
     assert out.read_bytes() == b"new"
     assert [p.name for p in tmp_path.iterdir()] == ["primary.parquet"]
+
+
+class RefusedError(Exception):
+    pass
+
+
+def test_a_refusal_keeps_the_outputs_even_when_wrapped(tmp_path: Path) -> None:
+    """A quality gate's refusal: the run finished, its outputs stay (named by its run)."""
+    model = tmp_path / "model.txt"
+    model.write_text("previous")
+    with pytest.raises(RuntimeError), restored_on_failure([model], keep_on=(RefusedError,)):
+        model.write_text("refused by the gate")
+        try:
+            raise RefusedError("roc_auc below min")
+        except RefusedError as refused:
+            raise RuntimeError("node quality_gate failed") from refused
+    assert model.read_text() == "refused by the gate"

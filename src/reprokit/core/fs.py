@@ -85,14 +85,19 @@ def _back_up(path: Path) -> Path | None:
 
 
 @contextmanager
-def restored_on_failure(paths: Sequence[Path]) -> Iterator[None]:
+def restored_on_failure(
+    paths: Sequence[Path], keep_on: tuple[type[BaseException], ...] = ()
+) -> Iterator[None]:
     """On an exception in the block, put each of `paths` back as it was before it (removed
     if it did not exist): a failed run publishes none of its outputs, not even those of the
-    steps that succeeded before the failing one."""
+    steps that succeeded before the failing one. An exception of a `keep_on` type (or one
+    caused by it) keeps the outputs: the run finished its work and refused the result."""
     backups = {path: _back_up(path) for path in paths}
     try:
         yield
-    except BaseException:
+    except BaseException as error:
+        if _caused_by(error, keep_on):
+            raise
         for path, backup in backups.items():
             _remove(path)
             if backup is not None:
@@ -102,3 +107,14 @@ def restored_on_failure(paths: Sequence[Path]) -> Iterator[None]:
         for backup in backups.values():
             if backup is not None:
                 _remove(backup)
+
+
+def _caused_by(error: BaseException | None, kinds: tuple[type[BaseException], ...]) -> bool:
+    """`error` or an exception in its cause/context chain is one of `kinds`."""
+    seen: set[int] = set()
+    while kinds and error is not None and id(error) not in seen:
+        if isinstance(error, kinds):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
