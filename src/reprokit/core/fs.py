@@ -11,6 +11,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 
@@ -36,6 +37,20 @@ def _swap_in(tmp: Path, final: Path) -> None:
     _remove(old)
 
 
+@cache
+def _umask() -> int:
+    """The process's umask (reading it means setting it; once, then put back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _ordinary_mode(path: Path, mode: int) -> None:
+    """The permissions a plain `open()` or `mkdir()` would have given: mkstemp/mkdtemp make
+    owner-only (0600/0700) entries, and reports, tables and plots are for others to read."""
+    path.chmod(mode & ~_umask())
+
+
 @contextmanager
 def atomic_path(final: Path) -> Iterator[Path]:
     """Yield a temp path beside `final`; on success rename it onto `final`, else delete it."""
@@ -43,6 +58,7 @@ def atomic_path(final: Path) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    _ordinary_mode(tmp, 0o666)
     try:
         yield tmp
         _swap_in(tmp, final)
@@ -56,6 +72,7 @@ def atomic_directory(final: Path) -> Iterator[Path]:
     a file or a folder)."""
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    _ordinary_mode(tmp, 0o777)
     try:
         yield tmp
         _swap_in(tmp, final)
