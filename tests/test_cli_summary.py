@@ -32,6 +32,21 @@ def test_summary_names_gate_metrics_model_and_outputs() -> None:
     assert lines[1] == "  metrics  roc_auc 0.7642  log_loss 0.3774  n_test 2000"
     assert lines[2] == "  model    credit v3 [challenger, champion]"
     assert lines[3] == "  outputs  data/06_models/ (2)"
+    assert len(lines) == 5  # a record without its experiment id (older reprokit): no UI line
+
+
+def test_summary_says_where_the_runs_table_opens() -> None:
+    embedded = render_run_summary(_last(experiment_id="1"), primary_metric="roc_auc", outputs=[])
+    assert embedded[-1] == (
+        "  UI       mlflow ui --backend-store-uri sqlite:///mlruns.db, then http://127.0.0.1:5000"
+        "/#/experiments/1/runs?workflowType=machine_learning&viewStateShareKey=reprokit"
+    )
+    remote = _last(experiment_id="4", tracking_uri="http://127.0.0.1:5000/")
+    served = render_run_summary(remote, primary_metric="roc_auc", outputs=[])
+    assert served[-1].endswith(
+        "  http://127.0.0.1:5000/#/experiments/4/runs?"
+        "workflowType=machine_learning&viewStateShareKey=reprokit"
+    )
 
 
 def test_summary_without_a_registered_model_or_tracking() -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from reprokit.config.models import ReprokitConfig
 from reprokit.layout import LastRun
 from reprokit.runner import DEFAULT_PIPELINE
+from reprokit.tracking.run_view import runs_page
 
 
 def written_files(config: ReprokitConfig, root: Path, pipelines: Sequence[str]) -> list[Path]:
@@ -54,6 +55,15 @@ def _outputs_line(files: Sequence[Path]) -> str:
     return ", ".join(f"{folder}/ ({count})" for folder, count in sorted(per_folder.items()))
 
 
+def _ui_line(uri: str, experiment_id: str) -> str:
+    """Where the runs table opens with the metric columns (a server's own address, else
+    `mlflow ui`'s default one)."""
+    page = runs_page(experiment_id)
+    if uri.startswith(("http://", "https://")):
+        return uri.rstrip("/") + page
+    return f"mlflow ui --backend-store-uri {uri}, then http://127.0.0.1:5000{page}"
+
+
 def this_run(before: LastRun | None, after: LastRun | None) -> LastRun | None:
     """The record the run just wrote: None when it wrote none (tracking off)."""
     if after is None or (before is not None and before.run_id == after.run_id):
@@ -78,4 +88,6 @@ def render_run_summary(
         f"  outputs  {_outputs_line(outputs)}",
         f"  MLflow   {last.tracking_uri}  (details: reprokit lineage {last.run_id})",
     ]
+    if last.experiment_id is not None:
+        lines.append(f"  UI       {_ui_line(last.tracking_uri, last.experiment_id)}")
     return lines

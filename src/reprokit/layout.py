@@ -33,6 +33,7 @@ class LastRun(BaseModel):
     run_id: str
     tracking_uri: str
     fingerprint: str
+    experiment_id: str | None = None
     model_version: str | None = None
     # Lets packaging tell whether the model on disk is the one this run trained.
     model_sha256: str | None = None

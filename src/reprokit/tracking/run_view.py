@@ -8,6 +8,7 @@ in tags); the params are what a person compares runs by.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -94,3 +95,38 @@ def learning_curve_points(history: Mapping[str, Any]) -> list[tuple[str, float, 
         return []
     name = LEARNING_CURVE_PREFIX + metric
     return [(name, float(value), step) for step, value in enumerate(values) if value is not None]
+
+
+# --- the runs table -------------------------------------------------------------------------
+
+# MLflow 3.17's UI opens every experiment in GenAI mode (traces, tokens, cost) whatever its
+# `mlflow.experimentKind` tag says: the mode is the browser's own setting, which the
+# `workflowType` query parameter overrides. Its runs table shows no metric column until the
+# user picks them, except in a shared view: an experiment tag `mlflow.sharedViewState.<key>`
+# holding the table's state as JSON, opened by `viewStateShareKey=<key>`.
+RUNS_VIEW_KEY = "reprokit"
+RUNS_VIEW_TAG = f"mlflow.sharedViewState.{RUNS_VIEW_KEY}"
+MODEL_TRAINING_MODE = "workflowType=machine_learning"
+RUNS_TABLE_ATTRIBUTES = ("Source", "Models")
+
+
+def runs_table_view(primary_metric: str, maximize: bool, metrics: Sequence[str]) -> str:
+    """The shared view the project's runs open in: the primary metric first, then
+    `metrics` (the gate's, then the task's others) once each, as columns (MLflow's column
+    ids), best run first."""
+    metrics = list(dict.fromkeys([primary_metric, *metrics]))
+    columns = [f"attributes.`{name}`" for name in RUNS_TABLE_ATTRIBUTES]
+    columns += [f"metrics.`{name}`" for name in metrics]
+    view = {
+        "selectedColumns": columns,
+        "columnOrder": columns,  # else metrics are alphabetical, and only the first few fit
+        "orderByKey": f"metrics.`{primary_metric}`",
+        "orderByAsc": not maximize,
+    }
+    return json.dumps(view, sort_keys=True)
+
+
+def runs_page(experiment_id: str) -> str:
+    """The UI's address of the project's runs table, relative to the UI's root."""
+    query = f"{MODEL_TRAINING_MODE}&viewStateShareKey={RUNS_VIEW_KEY}"
+    return f"/#/experiments/{experiment_id}/runs?{query}"

@@ -129,6 +129,7 @@ def _complete(
         LastRun(
             run_id=run_id,
             tracking_uri=tracking_uri(config, root),
+            experiment_id=str(client.get_run(run_id).info.experiment_id),
             fingerprint=execution.fingerprint.value,
             model_version=version,
             model_sha256=execution_model_sha256(execution),

@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from reprokit.config.models import ReprokitConfig
+from reprokit.config.models import METRICS_BY_TASK, ReprokitConfig
 from reprokit.config.roles import MODEL, TEST_SPLIT, TRAINING_HISTORY, role_dataset
 from reprokit.core.content.files import file_md5, file_sha256
 from reprokit.core.content.fingerprint import Fingerprint
@@ -44,9 +44,11 @@ from reprokit.tracking.promotion import (
     rejudges_reused,
 )
 from reprokit.tracking.run_view import (
+    RUNS_VIEW_TAG,
     experiment_params,
     learning_curve_points,
     run_name,
+    runs_table_view,
     version_description,
 )
 
@@ -160,17 +162,15 @@ def experiment_id(client: Any, config: ReprokitConfig, root: Path) -> str:
     from mlflow.exceptions import MlflowException
 
     name = config.tracking.experiment
+    tags = experiment_tags(config)
     try:
         experiment = client.get_experiment_by_name(name)
         if experiment is not None:
-            if EXPERIMENT_KIND_TAG not in experiment.tags:  # made by an older reprokit
-                client.set_experiment_tag(experiment.experiment_id, *EXPERIMENT_KIND)
+            for key, value in tags.items():  # made by an older reprokit, or another task
+                if experiment.tags.get(key) != value:
+                    client.set_experiment_tag(experiment.experiment_id, key, value)
             return str(experiment.experiment_id)
-        created = str(
-            client.create_experiment(
-                name, artifact_location(config, root), tags=dict([EXPERIMENT_KIND])
-            )
-        )
+        created = str(client.create_experiment(name, artifact_location(config, root), tags=tags))
         if client.tracking_uri.startswith("sqlite:"):
             _retire_empty_default_experiment(client)
         return created
@@ -179,6 +179,14 @@ def experiment_id(client: Any, config: ReprokitConfig, root: Path) -> str:
             f"MLflow store {client.tracking_uri} cannot be used for experiment {name!r}: "
             f"{error.message}"
         ) from None
+
+
+def experiment_tags(config: ReprokitConfig) -> dict[str, str]:
+    """The experiment's kind, and the runs-table view its UI links open (run_view)."""
+    metric, direction = config.tracking.promotion.resolved(config.data.task)
+    shown = [*config.evaluation.gate, *METRICS_BY_TASK[config.data.task]]
+    view = runs_table_view(metric, direction == "maximize", shown)
+    return dict([EXPERIMENT_KIND, (RUNS_VIEW_TAG, view)])
 
 
 def _retire_empty_default_experiment(client: Any) -> None:
