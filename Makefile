@@ -26,11 +26,18 @@ ops-tools: ## Install Prometheus and promtool (Debian's package; root), for the 
 	@command -v promtool >/dev/null && command -v prometheus >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; }
 
+browser-tools: ## Install Chromium (Debian's package; root), the browser of the suite's UI checks
+	@command -v chromium >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+
+screenshots: setup browser-tools ## Render the MLflow runs table, `dvc plots show` and a monitoring report in Chromium; PNGs in screenshots/
+	REPROKIT_SCREENSHOTS=$(abspath screenshots) pytest -n 0 -p no:randomly tests/e2e/test_browser.py
+
 bench-tools: ## Install wrk (Debian's package; root), the load generator of bench-serving
 	@command -v wrk >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk; }
 
-.PHONY: bench-tools ops-tools help setup repro test test-fast lint format generate requirements check bench bench-serving bench-engines bench-monitor clean bench-sweep bench-math bench-head image-tools image-base image image-run image-stop
+.PHONY: bench-tools browser-tools screenshots ops-tools help setup repro test test-fast lint format generate requirements check bench bench-serving bench-engines bench-monitor clean bench-sweep bench-math bench-head image-tools image-base image image-run image-stop
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -48,6 +55,8 @@ repro: setup ## Check generated files, then `dvc repro` end to end on the defaul
 	reprokit config check
 	reprokit dvc check
 	dvc repro
+	@# Vega inlined, so `dvc plots show` draws offline; without the npm registry, DVC's CDN page.
+	@reprokit dvc plots-page || echo "make repro: dvc plots show keeps DVC's page, which loads Vega from a CDN"
 
 test: setup ## The whole test suite (slow end-to-end tests included; the 25 slowest listed)
 	pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=25

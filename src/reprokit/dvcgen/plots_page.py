@@ -1,0 +1,142 @@
+"""The page `dvc plots show` renders into, with Vega inlined so the curves draw offline.
+
+DVC's default page loads Vega, Vega-Lite and Vega-Embed from cdn.jsdelivr.net. Without that
+host (an air-gapped machine, a CI runner, a proxy that allows only package registries) every
+CSV plot renders at zero height and only the PNG figures show. `reprokit dvc plots-page`
+fetches the same three releases DVC's page names from the npm registry, checks each tarball
+against the sha512 pinned here, and writes one self-contained template that DVC's
+`plots.html_template` setting (in the git-ignored `.dvc/config.local`) points to.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+import tarfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from reprokit.errors import ReprokitError
+
+NPM_REGISTRY = "https://registry.npmjs.org"
+TEMPLATE_FILE = Path(".reprokit/dvc_plots_template.html")
+# Relative to .dvc/, as DVC resolves `plots.html_template`.
+TEMPLATE_SETTING = "../" + TEMPLATE_FILE.as_posix()
+DOWNLOAD_TIMEOUT_S = 60
+
+
+@dataclass(frozen=True)
+class Script:
+    package: str
+    version: str
+    integrity: str  # npm's `dist.integrity`: sha512, base64
+    member: str  # the browser build inside the tarball
+
+    @property
+    def tarball_url(self) -> str:
+        return f"{NPM_REGISTRY}/{self.package}/-/{self.package}-{self.version}.tgz"
+
+
+# The releases dvc-render's page loads (dvc_render/vega.py), in the order it loads them.
+SCRIPTS = (
+    Script(
+        "vega",
+        "5.20.2",
+        "sha512-qmH7aD9GGPpssVdxL1xgcdxTbQzyRUeRR16Os385ymvQhiwCYQNA6+eXUPAZDTVLfk0RXu6Jzj6kUE5jQ80EVw==",
+        "package/build/vega.min.js",
+    ),
+    Script(
+        "vega-lite",
+        "5.2.0",
+        "sha512-Yxcg8MvYfxHcG6BbkaKT0oVCIMIcE19UvqIsEwBmyd/7h2nzW7oRnID81T8UrY7hpDrIr6wa2JADOT2dhGNErw==",
+        "package/build/vega-lite.min.js",
+    ),
+    Script(
+        "vega-embed",
+        "6.18.2",
+        "sha512-wcDyQPE4J5aiCDc3/suH5RQDvrKkjuLkhzUcbOLwEkNF8/+pp17tS0JghzEvAPNRg+5aG1/N2ydixq8Lk3dOlg==",
+        "package/build/vega-embed.min.js",
+    ),
+)
+
+
+class PlotsPageError(ReprokitError):
+    """The Vega scripts could not be fetched or did not match their pinned hash."""
+
+
+def integrity_of(payload: bytes) -> str:
+    """npm's integrity string of a tarball (Subresource Integrity format, sha512)."""
+    return "sha512-" + base64.b64encode(hashlib.sha512(payload).digest()).decode()
+
+
+def browser_build(script: Script, tarball: bytes) -> str:
+    """The script's browser build out of its npm tarball, once the tarball is verified."""
+    found = integrity_of(tarball)
+    if found != script.integrity:
+        raise PlotsPageError(
+            f"{script.tarball_url} does not match its pinned hash: expected "
+            f"{script.integrity}, got {found} (a proxy rewrote it, or the download was cut)"
+        )
+    with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as archive:
+        member = archive.extractfile(script.member)
+        if member is None:
+            raise PlotsPageError(f"{script.tarball_url} has no {script.member}")
+        return member.read().decode("utf-8")
+
+
+def page_template(sources: list[str]) -> str:
+    """dvc-render's page (its placeholders kept) with the scripts inline instead of DVC's
+    CDN tags: DVC adds its `<script src=...>` tags only where a template has `{scripts}`."""
+    # `</script` inside a script would end the element early; minified Vega has none, but a
+    # page that silently breaks is worse than one more check.
+    for source in sources:
+        if "</script" in source.lower():
+            raise PlotsPageError("a Vega build contains '</script' and cannot be inlined")
+    inline = "\n".join(f"<script>\n{source}\n</script>" for source in sources)
+    return (
+        '<!DOCTYPE html>\n<html>\n<head>\n    {refresh_tag}\n    <meta charset="utf-8">\n'
+        "    <title>DVC Plot</title>\n"
+        f"{inline}\n"
+        "    <style>\n        table {\n            border-spacing: 15px;\n        }\n"
+        "    </style>\n</head>\n<body>\n    {plot_divs}\n</body>\n</html>\n"
+    )
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "reprokit" / "npm"
+
+
+def fetch_tarball(script: Script) -> bytes:
+    """The script's tarball from the user cache, else from the npm registry (then cached)."""
+    cached = _cache_dir() / f"{script.package}-{script.version}.tgz"
+    if cached.is_file() and integrity_of(payload := cached.read_bytes()) == script.integrity:
+        return payload
+    try:
+        with urllib.request.urlopen(script.tarball_url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+            payload = bytes(response.read())
+    except OSError as error:
+        raise PlotsPageError(
+            f"cannot download {script.tarball_url}: {error}; `dvc plots show` keeps DVC's "
+            "CDN page (it needs cdn.jsdelivr.net to draw the curves)"
+        ) from None
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_suffix(".part")
+    partial.write_bytes(payload)
+    partial.replace(cached)
+    return payload
+
+
+def write_plots_page(root: Path) -> Path:
+    """Write the offline template under `root` (atomically); returns its path."""
+    from reprokit.datasets import atomic_path
+
+    sources = [browser_build(script, fetch_tarball(script)) for script in SCRIPTS]
+    target = root / TEMPLATE_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target) as tmp:
+        tmp.write_text(page_template(sources), encoding="utf-8")
+    return target
