@@ -36,14 +36,14 @@ def _config(**airflow: Any) -> ReprokitConfig:
 def _assigned(text: str, name: str) -> ast.expr:
     """The value expression of the module-level `name = ...` in `text`."""
     for statement in ast.parse(text).body:
-        targets = (
-            [statement.target]
-            if isinstance(statement, ast.AnnAssign)
-            else getattr(statement, "targets", [])
-        )
+        if isinstance(statement, ast.Assign):
+            targets, value = statement.targets, statement.value
+        elif isinstance(statement, ast.AnnAssign) and statement.value is not None:
+            targets, value = [statement.target], statement.value
+        else:
+            continue
         if any(isinstance(t, ast.Name) and t.id == name for t in targets):
-            assert statement.value is not None  # type: ignore[union-attr]
-            return statement.value  # type: ignore[union-attr]
+            return value
     raise AssertionError(f"{name} is not assigned in the DAG file")
 
 
@@ -66,7 +66,8 @@ def test_the_dag_runs_each_stage_of_dvc_yaml_after_the_stages_it_reads() -> None
     assert graph["evaluate"] == ["prepare", "features", "train"]
     assert graph[TRACK_STAGE] == ["data", "features", "train", "evaluate"]
     assert 'f"dvc repro --single-item {stage}"' in text
-    assert '_task("retrain", "reprokit retrain --if-drift --current data/new_batch.parquet")' in text
+    retrain = "reprokit retrain --if-drift --current data/new_batch.parquet"
+    assert f'_task("retrain", "{retrain}")' in text
 
 
 def test_retries_schedule_and_project_dir_come_from_ops_airflow() -> None:
@@ -95,8 +96,10 @@ def test_retries_schedule_and_project_dir_come_from_ops_airflow() -> None:
         ("schedule", "daily", "`ops.airflow.schedule` (value 'daily')"),
     ],
 )
-def test_ops_airflow_rejects_unknown_keys_and_bad_values(key: str, value: Any, expected: str) -> None:
-    with pytest.raises(ConfigError, match="params.yaml") as raised:
+def test_ops_airflow_rejects_unknown_keys_and_bad_values(
+    key: str, value: Any, expected: str
+) -> None:
+    with pytest.raises(ConfigError, match=r"params\.yaml") as raised:
         _config(**{key: value})
     assert expected in str(raised.value)
 
@@ -129,8 +132,8 @@ def test_rendering_is_deterministic_and_the_check_names_a_stale_dag(tmp_path: Pa
     assert (root / DAG_FILE).read_bytes() == first
     check(config, root)
 
-    with pytest.raises(StaleFileError, match=r"\['ops/airflow/reprokit_dags.py'\]"):
+    with pytest.raises(StaleFileError, match=r"\['ops/airflow/reprokit_dags\.py'\]"):
         check(_config(retries=3), root)
     (root / DAG_FILE).write_text(first.decode().replace("retries", "tries"), encoding="utf-8")
-    with pytest.raises(StaleFileError, match="ops/airflow/reprokit_dags.py"):
+    with pytest.raises(StaleFileError, match=r"ops/airflow/reprokit_dags\.py"):
         check(config, root)

@@ -654,8 +654,8 @@ class AirflowConfig(StrictModel):
     schedule: str | None = Field(default=None, pattern=_AIRFLOW_SCHEDULE)
     retries: int = Field(default=2, ge=0, le=100)
     retry_delay: str = _duration("5m")
-    # The project checkout the tasks run in; null: REPROKIT_PROJECT_DIR on the Airflow
-    # worker, else the checkout holding the DAG file (a symlink is followed).
+    # The project checkout the tasks run in (REPROKIT_PROJECT_DIR on the Airflow worker
+    # wins); null: the checkout holding the DAG file (a symlink is followed).
     project_dir: Annotated[str | None, AfterValidator(_absolute_dir)] = None
     retrain: AirflowRetrainConfig = AirflowRetrainConfig()
 
