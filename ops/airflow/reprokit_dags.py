@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG
@@ -38,9 +39,19 @@ DEFAULT_ARGS = {
     "retries": 2,
     "retry_delay": timedelta(seconds=300),
 }
-# In the past, with catchup off: a deployment starts at its next schedule, no backfill.
-# timezone.utc, not datetime.UTC: Airflow 3 also runs on Python 3.10.
-START_DATE = datetime(2025, 1, 1, tzinfo=timezone.utc)  # noqa: UP017
+# One run and one task at a time: DVC locks the repository and reprokit the project.
+# When the two DAGs overlap, the second writer waits for the project lock
+# (REPROKIT_LOCK_TIMEOUT) and, past it, fails into its retries.
+DAG_ARGS: dict[str, Any] = {
+    # In the past, with catchup off: a deployment starts at its next schedule, no
+    # backfill. timezone.utc, not datetime.UTC: Airflow 3 also runs on Python 3.10.
+    "start_date": datetime(2025, 1, 1, tzinfo=timezone.utc),  # noqa: UP017
+    "catchup": False,
+    "max_active_runs": 1,
+    "max_active_tasks": 1,
+    "default_args": DEFAULT_ARGS,
+    "tags": ["reprokit"],
+}
 # dvc.yaml's stages in run order, each with the stages whose outputs it depends on.
 STAGES: dict[str, list[str]] = {
     "data": [],
@@ -63,19 +74,11 @@ def _task(task_id: str, command: str) -> BashOperator:
     )
 
 
-# One run and one task at a time: DVC locks the repository and reprokit the project.
-# When the two DAGs overlap, the second writer waits for the project lock
-# (REPROKIT_LOCK_TIMEOUT) and, past it, fails into its retries.
 with DAG(
     dag_id="reprokit_pipeline",
     description="dvc.yaml's stages, one task each",
     schedule=None,
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    max_active_tasks=1,
-    default_args=DEFAULT_ARGS,
-    tags=["reprokit"],
+    **DAG_ARGS,
 ) as pipeline:
     tasks = {stage: _task(stage, f"dvc repro --single-item {stage}") for stage in STAGES}
     for stage, upstream in STAGES.items():
@@ -86,11 +89,6 @@ with DAG(
     dag_id="reprokit_retrain",
     description="retrain on a drifted batch, gate, promote",
     schedule="@daily",
-    start_date=START_DATE,
-    catchup=False,
-    max_active_runs=1,
-    max_active_tasks=1,
-    default_args=DEFAULT_ARGS,
-    tags=["reprokit"],
+    **DAG_ARGS,
 ) as retrain:
     _task("retrain", "reprokit retrain --if-drift --current data/new_batch.parquet")
