@@ -21,9 +21,10 @@ from typing import Any
 from airflow.providers.standard.operators.bash import BashOperator
 from airflow.sdk import DAG
 
-# The project checkout: REPROKIT_PROJECT_DIR, else the one this file is in
-# (resolve() follows a symlink from the dags folder; a copy needs the variable).
-PROJECT_DIR = os.environ.get("REPROKIT_PROJECT_DIR") or str(Path(__file__).resolve().parents[2])
+# The project checkout: REPROKIT_PROJECT_DIR on the worker, else the one this file is
+# in (resolve() follows a symlink from the dags folder; a copy needs the variable).
+CHECKOUT = str(Path(__file__).resolve().parents[2])
+PROJECT_DIR = os.environ.get("REPROKIT_PROJECT_DIR") or CHECKOUT
 # The tasks run the project's own dvc and reprokit, with every tool's telemetry off.
 VENV_BIN = str(Path(PROJECT_DIR) / ".venv" / "bin")
 TASK_ENV = {
@@ -62,6 +63,8 @@ STAGES: dict[str, list[str]] = {
     "track": ["data", "features", "train", "evaluate"],
     "package": ["features", "train", "evaluate", "track"],
 }
+# The retrain loop's command (ops.airflow.retrain.current: the newest labelled batch).
+RETRAIN_COMMAND = "reprokit retrain --if-drift --current data/new_batch.parquet"
 
 
 def _task(task_id: str, command: str) -> BashOperator:
@@ -91,4 +94,4 @@ with DAG(
     schedule="@daily",
     **DAG_ARGS,
 ) as retrain:
-    _task("retrain", "reprokit retrain --if-drift --current data/new_batch.parquet")
+    _task("retrain", RETRAIN_COMMAND)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support import PROJECT_ROOT, copy_project
+from tests.support import PROJECT_ROOT, VENV_BIN, copy_project, run
 
 from reprokit.config.compose import read_params, validate
 from reprokit.config.models import ReprokitConfig
@@ -67,7 +67,8 @@ def test_the_dag_runs_each_stage_of_dvc_yaml_after_the_stages_it_reads() -> None
     assert graph[TRACK_STAGE] == ["data", "features", "train", "evaluate"]
     assert 'f"dvc repro --single-item {stage}"' in text
     retrain = "reprokit retrain --if-drift --current data/new_batch.parquet"
-    assert f'_task("retrain", "{retrain}")' in text
+    assert ast.literal_eval(_assigned(text, "RETRAIN_COMMAND")) == retrain
+    assert '_task("retrain", RETRAIN_COMMAND)' in text
 
 
 def test_retries_schedule_and_project_dir_come_from_ops_airflow() -> None:
@@ -85,7 +86,8 @@ def test_retries_schedule_and_project_dir_come_from_ops_airflow() -> None:
     assert ast.unparse(values["retry_delay"]) == "timedelta(seconds=90)"
     assert 'dag_id="credit-risk_pipeline"' in text and 'schedule="0 3 * * 1"' in text
     assert 'dag_id="credit-risk_retrain"' in text and 'schedule="@daily"' in text
-    assert 'os.environ.get("REPROKIT_PROJECT_DIR") or "/srv/my project"' in text
+    assert ast.literal_eval(_assigned(text, "CHECKOUT")) == "/srv/my project"
+    assert 'PROJECT_DIR = os.environ.get("REPROKIT_PROJECT_DIR") or CHECKOUT' in text
 
 
 @pytest.mark.parametrize(
@@ -118,6 +120,17 @@ def test_ops_settings_are_not_part_of_the_experiment() -> None:
     (track,) = [s for s in stages_for(config, PROJECT_ROOT) if s.name == TRACK_STAGE]
     assert "ops" not in track.params
     assert "ops" not in result_config(config.model_dump(by_alias=True))
+
+
+def test_the_file_stays_lint_clean_with_long_config_values(tmp_path: Path) -> None:
+    """`make lint` runs ruff on ops/: a long path from the config must not break it."""
+    long = "/srv/" + "a-very-long-directory-name/" * 5
+    config = _config(project_dir=long, retrain={"current": f"{long}new batch.parquet"})
+    dag = tmp_path / "dags.py"
+    dag.write_text(render_dag_file(config, stages_for(config, PROJECT_ROOT)), encoding="utf-8")
+    settings = ["--config", str(PROJECT_ROOT / "pyproject.toml"), str(dag)]
+    for command in (["check", "--no-cache"], ["format", "--check", "--no-cache"]):
+        run([str(Path(VENV_BIN) / "ruff"), *command, *settings], tmp_path)
 
 
 def test_rendering_is_deterministic_and_the_check_names_a_stale_dag(tmp_path: Path) -> None:
