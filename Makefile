@@ -33,11 +33,27 @@ browser-tools: ## Install Chromium (Debian's package; root), the browser of the 
 screenshots: setup browser-tools ## Render the MLflow runs table, `dvc plots show` and a monitoring report in Chromium; PNGs in screenshots/
 	REPROKIT_SCREENSHOTS=$(abspath screenshots) pytest -n 0 -p no:randomly tests/e2e/test_browser.py
 
+# Airflow cannot share uv.lock (it pins many of the stack's libraries): its own venv, from
+# its own pinned requirements, for the DAG parse test. Re-created only when those change.
+AIRFLOW_ENV := .airflow
+AIRFLOW_REQUIREMENTS := requirements/airflow.txt
+
+airflow-tools: $(AIRFLOW_ENV)/.synced ## Airflow in its own venv .airflow/ (requirements/airflow.txt), for the DAG parse test
+
+$(AIRFLOW_ENV)/.synced: $(AIRFLOW_REQUIREMENTS) | $(UV)
+	$(UV) venv --quiet --allow-existing --python 3.11 $(AIRFLOW_ENV)
+	$(UV) pip sync --quiet --python $(AIRFLOW_ENV) $(AIRFLOW_REQUIREMENTS)
+	@touch $@
+
+airflow-requirements: | $(UV) ## Re-resolve requirements/airflow.txt from requirements/airflow.in
+	$(UV) pip compile --quiet --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+	  requirements/airflow.in -o $(AIRFLOW_REQUIREMENTS)
+
 bench-tools: ## Install wrk (Debian's package; root), the load generator of bench-serving
 	@command -v wrk >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk; }
 
-.PHONY: bench-tools browser-tools screenshots ops-tools help setup repro test test-fast lint format generate requirements check bench bench-serving bench-engines bench-monitor clean bench-sweep bench-math bench-head image-tools image-base image image-run image-stop
+.PHONY: airflow-tools airflow-requirements bench-tools browser-tools screenshots ops-tools help setup repro test test-fast lint format generate requirements check bench bench-serving bench-engines bench-monitor clean bench-sweep bench-math bench-head image-tools image-base image image-run image-stop
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'

@@ -324,13 +324,13 @@ def dvc_plots_page() -> None:
 
 @main.group()
 def ops() -> None:
-    """Generate and check the operations files (Prometheus rules, scrape config)."""
+    """Generate and check the operations files (Prometheus, Grafana, Airflow DAGs)."""
 
 
 @ops.command("generate")
 @user_errors
 def ops_generate() -> None:
-    """Write ops/prometheus/ from `serving.alerts` in params.yaml."""
+    """Write ops/ (Prometheus rules, Grafana dashboard, Airflow DAGs) from params.yaml."""
     from reprokit.config.compose import load_config
     from reprokit.ops.generate import write
 

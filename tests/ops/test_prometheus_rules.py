@@ -166,7 +166,7 @@ def test_every_alert_fires_as_intended(tmp_path: Path) -> None:
 def test_the_committed_files_are_what_the_config_generates() -> None:
     from reprokit.config.compose import load_config
 
-    for relative, text in render(load_config(PROJECT_ROOT)).items():
+    for relative, text in render(load_config(PROJECT_ROOT), PROJECT_ROOT).items():
         assert (PROJECT_ROOT / relative).read_text(encoding="utf-8") == text, relative
 
 

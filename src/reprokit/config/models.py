@@ -625,6 +625,47 @@ class MonitoringConfig(StrictModel):
     live: LiveMonitoringConfig = LiveMonitoringConfig()
 
 
+# What Airflow accepts as a DAG's schedule, checked here so a typo fails at compose time and
+# not when Airflow parses the DAG: one of its presets or a five-field cron expression.
+_AIRFLOW_SCHEDULE = (
+    r"^(@(once|continuous|hourly|daily|weekly|monthly|quarterly|yearly)"
+    r"|\S+ \S+ \S+ \S+ \S+)$"
+)
+
+
+def _absolute_dir(value: str | None) -> str | None:
+    if value is not None and not value.startswith("/"):
+        raise ValueError(f"must be an absolute path (or null), got {value!r}")
+    return value
+
+
+class AirflowRetrainConfig(StrictModel):
+    """The scheduled retrain DAG: `reprokit retrain --if-drift --current <current>`."""
+
+    schedule: str | None = Field(default="@daily", pattern=_AIRFLOW_SCHEDULE)
+    # The newest labelled batch, relative to the project directory (or absolute).
+    current: str = Field(default="data/new_batch.parquet", min_length=1)
+
+
+class AirflowConfig(StrictModel):
+    """What `reprokit ops generate` writes the Airflow DAG file (ops/airflow/) from."""
+
+    # The pipeline DAG's schedule; null: it runs when triggered.
+    schedule: str | None = Field(default=None, pattern=_AIRFLOW_SCHEDULE)
+    retries: int = Field(default=2, ge=0, le=100)
+    retry_delay: str = _duration("5m")
+    # The project checkout the tasks run in (REPROKIT_PROJECT_DIR on the Airflow worker
+    # wins); null: the checkout holding the DAG file (a symlink is followed).
+    project_dir: Annotated[str | None, AfterValidator(_absolute_dir)] = None
+    retrain: AirflowRetrainConfig = AirflowRetrainConfig()
+
+
+class OpsConfig(StrictModel):
+    """Operations files that `reprokit ops generate` writes beyond `serving.alerts`."""
+
+    airflow: AirflowConfig = AirflowConfig()
+
+
 class ProjectConfig(StrictModel):
     name: str = Field(pattern=TAG_SAFE_NAME, max_length=40)
 
@@ -644,6 +685,7 @@ class ReprokitConfig(StrictModel):
     tracking: TrackingConfig
     serving: ServingConfig = ServingConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
+    ops: OpsConfig = OpsConfig()
     engine: EngineConfig
 
     @field_validator("catalog")

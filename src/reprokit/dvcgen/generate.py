@@ -164,9 +164,10 @@ def track_stage(config: ReprokitConfig, code: list[str], lock_file: str | None) 
         cmd="reprokit track",
         # Everything the fingerprint hashes: data, logged outputs, code, the lock file.
         deps=sorted(set(inputs) | files) + code + ([lock_file] if lock_file else []),
-        # Serving settings (A/B split, batching) are read by the server at start-up and are
-        # not part of the experiment: changing them must not record a new run.
-        params=sorted(set(ReprokitConfig.model_fields) - {"serving"}),
+        # Serving settings (A/B split, batching) are read by the server at start-up, and ops
+        # (the orchestrator's schedule) by the orchestrator: neither is part of the
+        # experiment, so changing them must not record a new run.
+        params=sorted(set(ReprokitConfig.model_fields) - {"serving", "ops"}),
         outs=[FINGERPRINT_FILE],
         uncached_outs={FINGERPRINT_FILE},
     )
