@@ -14,7 +14,7 @@ from tests.support import PROJECT_ROOT, file_md5
 from reprokit.config.compose import workspace_from_params_file
 from reprokit.pipeline.spec import lookup
 from reprokit.tracking.outputs import DVC_LOCK, WRITTEN, Output, dvc_outputs
-from reprokit.tracking.recorder import hashed_files
+from reprokit.tracking.recorder import earliest_start_ms, hashed_files
 
 WORKSPACE = workspace_from_params_file(PROJECT_ROOT)
 CONFIG, PARAMS = WORKSPACE.config, WORKSPACE.params
@@ -94,3 +94,13 @@ def test_a_model_file_changed_after_its_node_wrote_it_is_not_recorded(tmp_path: 
     model.write_text("a concurrent command's model\n", encoding="utf-8")
     with pytest.raises(TrackingError, match=r"model\.txt changed after this execution wrote it"):
         produced_file(execution, "model")
+
+
+def test_a_dvc_run_starts_when_its_first_rerun_stage_started() -> None:
+    records = {
+        "train": {"started": "2026-12-01T10:00:07+00:00"},
+        "prepare": {"started": "2026-12-01T10:00:01+00:00"},
+        "features": {"started": ""},  # an older or broken record: ignored
+    }
+    assert earliest_start_ms(records) == 1_796_119_201_000
+    assert earliest_start_ms({}) is None

@@ -139,3 +139,15 @@ def read_records(folder: Path) -> dict[str, dict[str, Any]]:
         except (OSError, json.JSONDecodeError):
             continue
     return records
+
+
+def earliest_start_ms(records: Mapping[str, Mapping[str, Any]]) -> int | None:
+    """When the first of these stages started (ms since the epoch; None: none says). A run
+    logged by the `track` stage then lasts the whole execution, not the track stage alone."""
+    starts = []
+    for record in records.values():
+        try:
+            starts.append(datetime.fromisoformat(str(record.get("started", ""))))
+        except ValueError:
+            continue  # an empty or foreign value: the record is a diagnostic
+    return int(min(starts).timestamp() * 1000) if starts else None

@@ -37,7 +37,12 @@ from reprokit.tracking.outputs import (
     ran_nodes,
     written_outputs,
 )
-from reprokit.tracking.recorder import ExecutionRecord, hashed_files, read_records
+from reprokit.tracking.recorder import (
+    ExecutionRecord,
+    earliest_start_ms,
+    hashed_files,
+    read_records,
+)
 
 log = get_logger(__name__)
 
@@ -225,12 +230,12 @@ def track_dvc_execution(
     from reprokit.tracking.store import connect, start_run
 
     root = workspace.root
-    execution = with_dvc_outputs(
-        _execution(workspace, dvc_entry_point(), read_records(root / RECORDS_DIR))
-    )
+    records = read_records(root / RECORDS_DIR)
+    execution = with_dvc_outputs(_execution(workspace, dvc_entry_point(), records))
     _write_json(root / FINGERPRINT_FILE, execution.fingerprint.as_dict())
     client = connect(workspace.config, root)
-    run_id = _complete(client, start_run(client, execution), execution, before_register)
+    started = start_run(client, execution, start_time=earliest_start_ms(records))
+    run_id = _complete(client, started, execution, before_register)
     clear_records(root)
     return run_id
 
@@ -250,7 +255,8 @@ def record_failed_stage(workspace: Workspace, stage: str, error: BaseException) 
         records = read_records(workspace.root / RECORDS_DIR)
         execution = with_dvc_outputs(_execution(workspace, dvc_entry_point(), records), error)
         client = connect(workspace.config, workspace.root)
-        end_run_failed(client, start_run(client, execution), error, stage, execution=execution)
+        run_id = start_run(client, execution, start_time=earliest_start_ms(records))
+        end_run_failed(client, run_id, error, stage, execution=execution)
         clear_records(workspace.root)
     except Exception as tracking_error:  # never hide the stage's own error behind this one
         log.error("tracking.failed_run_not_recorded", stage=stage, error=str(tracking_error))
