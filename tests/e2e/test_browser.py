@@ -214,7 +214,7 @@ def test_dvc_plots_show_draws_each_plot_once_without_the_cdn(looked: Looked, bro
     ]
     assert all(box["height"] > 100 for box in vega), vega
     sources = [box["src"] for box in images]
-    assert len(sources) == len(set(sources)) == 4, sources  # each figure once
+    assert len(sources) == len(set(sources)) == 5, sources  # each figure once
     assert all(box["drawn"] and box["height"] > 100 for box in images), images
 
 

@@ -31,7 +31,7 @@ TABLE_COLUMNS = {
     "feature_importance": ["feature", "gain", "split"],
 }
 STEMS = {
-    "binary": {"roc", "pr", "calibration", "feature_importance"},
+    "binary": {"roc", "pr", "calibration", "confusion", "feature_importance"},
     "multiclass": {"confusion", "per_class", "feature_importance"},
     "regression": {"residuals", "feature_importance"},
 }
@@ -87,6 +87,26 @@ def test_binary_metrics_are_good_on_a_learnable_problem(prepared: Prepared) -> N
     calibration = tables["calibration"]
     assert calibration["count"].sum() == len(test) and len(calibration) <= 10
     assert calibration["mean_predicted"].between(0, 1).all()
+
+
+def test_binary_figures_carry_their_references_and_the_confusion_matrix(
+    prepared: Prepared,
+) -> None:
+    metrics, tables, figures, test = evaluate(prepared, "binary")
+    confusion = tables["confusion"]
+    assert confusion["count"].sum() == len(test) and len(confusion) == 4
+    correct = confusion.loc[confusion["actual"] == confusion["predicted"], "count"].sum()
+    assert correct / len(test) == pytest.approx(metrics["accuracy"])
+    legends = {
+        stem: [text.get_text() for text in figures[stem].axes[0].get_legend().get_texts()]
+        for stem in ("roc", "pr", "calibration")
+    }
+    positive_rate = f"{test[TARGET].mean():.3f}"
+    assert legends["pr"] == ["model", f"no skill (positive rate = {positive_rate})"]
+    assert legends["roc"] == ["model", "chance (AUC = 0.5)"]
+    assert legends["calibration"] == ["model", "perfectly calibrated"]
+    # The rows per bin on the calibration figure's second axis.
+    assert figures["calibration"].axes[1].get_ylabel() == "Rows in the bin"
 
 
 def test_feature_importance_is_sorted_by_gain(prepared: Prepared) -> None:

@@ -175,10 +175,33 @@ def _binary_report(labels: IntArray, scores: FloatArray, config: EvaluationConfi
     report.tables.update(roc=roc, pr=pr, calibration=calibration)
     report.figures.update(
         roc=_roc_figure(roc, report.metrics["roc_auc"]),
-        pr=_pr_figure(pr, average_precision),
+        pr=_pr_figure(pr, average_precision, positive_rate=float(labels.mean())),
         calibration=_calibration_figure(calibration, report.metrics["log_loss"]),
     )
+    _add_confusion(
+        report, labels, predicted, classes=[0, 1], title=f"at threshold {config.threshold:g}"
+    )
     return report
+
+
+def _add_confusion(
+    report: _Report, labels: IntArray, predicted: IntArray, classes: list[Any], title: str
+) -> None:
+    """The confusion matrix as a table (one row per cell, with its count) and a figure."""
+    from sklearn import metrics as skm
+
+    matrix = skm.confusion_matrix(labels, predicted, labels=list(range(len(classes))))
+    names = np.asarray(classes, dtype=object)
+    report.tables["confusion"] = pd.DataFrame(
+        {
+            "actual": np.repeat(names, len(classes)),
+            "predicted": np.tile(names, len(classes)),
+            "count": matrix.ravel().astype(np.int64),
+        }
+    )
+    report.figures["confusion"] = _confusion_figure(
+        matrix, [str(name) for name in classes], report.metrics["accuracy"], title
+    )
 
 
 def _multiclass_report(labels: IntArray, scores: FloatArray, state: FeatureState) -> _Report:
@@ -215,19 +238,7 @@ def _multiclass_report(labels: IntArray, scores: FloatArray, state: FeatureState
     per_class = _per_class_table(labels, predicted, classes)
     report.tables["per_class"] = per_class
     report.figures["per_class"] = _per_class_figure(per_class, report.metrics["macro_f1"])
-    matrix = skm.confusion_matrix(labels, predicted, labels=codes)
-    names = np.asarray(classes, dtype=object)
-    confusion = pd.DataFrame(
-        {
-            "actual": np.repeat(names, len(classes)),
-            "predicted": np.tile(names, len(classes)),
-            "count": matrix.ravel().astype(np.int64),
-        }
-    )
-    report.tables["confusion"] = confusion
-    report.figures["confusion"] = _confusion_figure(
-        matrix, [str(name) for name in classes], report.metrics["accuracy"]
-    )
+    _add_confusion(report, labels, predicted, classes, title="most likely class")
     return report
 
 
@@ -330,26 +341,48 @@ def _axes(title: str, xlabel: str, ylabel: str) -> tuple[Figure, Axes]:
     return figure, axes
 
 
-def _diagonal(axes: Axes) -> None:
-    axes.plot([0.0, 1.0], [0.0, 1.0], linestyle="--", color="grey", linewidth=1)
+def _diagonal(axes: Axes, label: str) -> None:
+    axes.plot([0.0, 1.0], [0.0, 1.0], linestyle="--", color="grey", linewidth=1, label=label)
+
+
+def _unit_square(axes: Axes) -> None:
+    """Both axes 0 to 1 in tenths: rounded ticks, and curves of two runs line up."""
+    ticks = np.linspace(0.0, 1.0, 11)
+    axes.set_xlim(0.0, 1.0)
+    axes.set_ylim(0.0, 1.02)
+    axes.set_xticks(ticks)
+    axes.set_yticks(ticks)
+    axes.grid(alpha=0.3)
 
 
 def _roc_figure(roc: pd.DataFrame, auc: float) -> Figure:
     figure, axes = _axes(
         f"ROC curve (AUC = {auc:.3f})", "False positive rate", "True positive rate"
     )
-    axes.plot(roc["fpr"], roc["tpr"])
-    _diagonal(axes)
+    axes.plot(roc["fpr"], roc["tpr"], label="model")
+    _diagonal(axes, "chance (AUC = 0.5)")
+    _unit_square(axes)
+    axes.legend(loc="lower right")
     return figure
 
 
-def _pr_figure(pr: pd.DataFrame, average_precision: float) -> Figure:
+def _pr_figure(pr: pd.DataFrame, average_precision: float, positive_rate: float) -> Figure:
     figure, axes = _axes(
         f"Precision-recall curve (average precision = {average_precision:.3f})",
         "Recall",
         "Precision",
     )
-    axes.plot(pr["recall"], pr["precision"])
+    axes.plot(pr["recall"], pr["precision"], label="model")
+    # A classifier without skill has the positive rate as precision at every recall.
+    axes.axhline(
+        positive_rate,
+        linestyle="--",
+        color="grey",
+        linewidth=1,
+        label=f"no skill (positive rate = {positive_rate:.3f})",
+    )
+    _unit_square(axes)
+    axes.legend(loc="upper right")
     return figure
 
 
@@ -359,8 +392,20 @@ def _calibration_figure(calibration: pd.DataFrame, log_loss: float) -> Figure:
         "Mean predicted probability",
         "Fraction of positives",
     )
-    axes.plot(calibration["mean_predicted"], calibration["fraction_positive"], marker="o")
-    _diagonal(axes)
+    # The rows behind each point, on a second axis: a bin of 12 rows is noise, not a trend.
+    counts = axes.twinx()
+    counts.bar(
+        calibration["mean_predicted"], calibration["count"], width=0.05, color="grey", alpha=0.25
+    )
+    counts.set_ylabel("Rows in the bin")
+    axes.set_zorder(counts.get_zorder() + 1)
+    axes.patch.set_visible(False)
+    axes.plot(
+        calibration["mean_predicted"], calibration["fraction_positive"], marker="o", label="model"
+    )
+    _diagonal(axes, "perfectly calibrated")
+    _unit_square(axes)
+    axes.legend(loc="upper left")
     return figure
 
 
@@ -373,15 +418,19 @@ def _residuals_figure(residuals: pd.DataFrame, rmse: float) -> Figure:
     return figure
 
 
-def _confusion_figure(matrix: IntArray, names: list[str], accuracy: float) -> Figure:
-    figure, axes = _axes(f"Confusion matrix (accuracy = {accuracy:.3f})", "Predicted", "Actual")
+def _confusion_figure(matrix: IntArray, names: list[str], accuracy: float, rule: str) -> Figure:
+    figure, axes = _axes(
+        f"Confusion matrix, {rule} (accuracy = {accuracy:.3f})", "Predicted", "Actual"
+    )
     image = axes.imshow(matrix, cmap="Blues")
     figure.colorbar(image, ax=axes)
     ticks = list(range(len(names)))
     axes.set_xticks(ticks, labels=names)
     axes.set_yticks(ticks, labels=names)
+    dark = matrix.max() / 2  # white on the darker half of the colour map, else black
     for (row, column), count in np.ndenumerate(matrix):
-        axes.text(column, row, str(count), ha="center", va="center")
+        colour = "white" if count > dark else "black"
+        axes.text(column, row, str(count), ha="center", va="center", color=colour)
     return figure
 
 
