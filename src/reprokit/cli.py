@@ -15,6 +15,7 @@ from reprokit.cli_help import CONTEXT_SETTINGS, SummaryGroup
 from reprokit.core.env import disable_telemetry
 from reprokit.monitoring.cli import generate as generate_data_command
 from reprokit.monitoring.cli import monitor as monitor_command
+from reprokit.ops.ci_cli import ci
 from reprokit.project_lock import writes_project
 from reprokit.sweeps.cli import sweeps, tune
 from reprokit.tracking.registry_cli import models, promote
@@ -358,25 +359,12 @@ def deploy_k8s(overrides: tuple[str, ...], output: Path) -> None:
     Service, NetworkPolicy, HorizontalPodAutoscaler, PodDisruptionBudget and a
     kustomization: `kubectl apply -k DIR`.
     """
-    import yaml
-
     from reprokit.config.compose import workspace_from_conf
-    from reprokit.datasets import atomic_directory
-    from reprokit.serving.k8s import kustomization, render
+    from reprokit.serving.k8s import write_manifests
 
     config = workspace_from_conf(_root(), overrides).config
-    manifests = render(config)
     target = output if output.is_absolute() else _root() / output
-    with atomic_directory(target) as tmp:
-        files = {
-            **manifests,
-            "kustomization.yaml": kustomization(
-                list(manifests), config.serving.deployment.namespace
-            ),
-        }
-        for name, manifest in files.items():
-            (tmp / name).write_text(yaml.safe_dump(manifest, sort_keys=False), encoding="utf-8")
-    click.echo(f"{target}: {', '.join(sorted(files))}")
+    click.echo(f"{target}: {', '.join(write_manifests(config, target))}")
 
 
 @main.group()
@@ -526,6 +514,9 @@ def predict(source: Path, target: Path, tag: str | None, max_records: int) -> No
 # Monitoring (drift, data quality, delayed labels) and demo batches: reprokit/monitoring/cli.py.
 main.add_command(monitor_command)
 data.add_command(generate_data_command)
+
+# The CI workflow's model steps: reprokit/ops/ci_cli.py.
+main.add_command(ci)
 
 # Sweeps and Bayesian search (`reprokit run -m` is part of `run`): reprokit/sweeps/cli.py.
 main.add_command(sweeps)
