@@ -4,6 +4,8 @@ report's text, and the image a deployment runs."""
 from __future__ import annotations
 
 import pytest
+import yaml
+from tests.support import PROJECT_ROOT
 
 from reprokit.ops.ci import (
     MetricRow,
@@ -13,6 +15,7 @@ from reprokit.ops.ci import (
     gate_verdict,
     locked_md5,
     metric_rows,
+    plot_errors,
     plot_revisions,
     promotion_decision,
     regression_verdict,
@@ -126,6 +129,35 @@ def test_dvc_lock_and_plot_revisions_are_read_by_path_and_labelled() -> None:
     plots = {"data": {"ROC": [{"revisions": ["workspace", "f" * 40]}], "PR": [{"revisions": []}]}}
     labels = {"f" * 40: short_ref("f" * 40), "workspace": "head"}
     assert plot_revisions(plots, labels) == {"PR": [], "ROC": ["ffffffffffff", "head"]}
+    # An image plot is a DVC-cached output: a CI clone without a remote lacks the base's.
+    missing = {"errors": [{"name": "roc.png", "rev": "f" * 40, "type": "FileNotFoundError"}]}
+    assert plot_errors(missing, labels) == ["roc.png at ffffffffffff: FileNotFoundError"]
+
+
+def test_the_workflow_runs_the_tested_steps_in_its_jobs() -> None:
+    workflow = yaml.safe_load((PROJECT_ROOT / ".github/workflows/ci.yml").read_text())
+    jobs = workflow["jobs"]
+    assert jobs["test"]["steps"][-1]["run"] == "bash .ci/run"
+
+    def runs(job: str) -> list[str]:
+        return [step["run"] for step in jobs[job]["steps"] if "run" in step]
+
+    def uploaded(job: str) -> list[str]:
+        steps = jobs[job]["steps"]
+        return [s["with"]["path"] for s in steps if s.get("uses", "").startswith("actions/upload")]
+
+    report = runs("model-report")
+    assert report.index("dvc repro") < next(
+        i for i, command in enumerate(report) if command.startswith("reprokit ci report --base")
+    )
+    assert "pull_request" in jobs["model-report"]["if"]
+    assert uploaded("model-report") == ["build/ci"]
+    deploy = runs("deploy-staging")
+    assert deploy.index("dvc repro") < next(
+        i for i, command in enumerate(deploy) if command.startswith("reprokit ci deploy")
+    )
+    assert "refs/heads/main" in jobs["deploy-staging"]["if"]
+    assert uploaded("deploy-staging") == ["build/deploy"]
 
 
 @pytest.mark.parametrize(

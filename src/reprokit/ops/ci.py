@@ -11,7 +11,7 @@ regression check of the promotion rule's metric against the base, beyond the rul
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from reprokit.errors import QualityGateError, ReprokitError
@@ -62,6 +62,8 @@ class Report:
     promotion: Decision
     plots: dict[str, list[str]]
     plots_html: str | None
+    # Plots DVC could not load at a revision (an image output whose cache is not here).
+    plot_errors: list[str] = field(default_factory=list)
 
     @property
     def failures(self) -> list[str]:
@@ -178,6 +180,15 @@ def plot_revisions(plots: Mapping[str, Any], labels: Mapping[str, str]) -> dict[
     return revisions
 
 
+def plot_errors(plots: Mapping[str, Any], labels: Mapping[str, str]) -> list[str]:
+    """The plots `dvc plots diff --json` could not load, with the revision and why."""
+    return [
+        f"{error.get('name')} at {labels.get(error.get('rev', ''), error.get('rev'))}: "
+        f"{error.get('type')}"
+        for error in plots.get("errors") or []
+    ]
+
+
 def _value(value: float | None) -> str:
     return "-" if value is None else f"{value:.6g}"
 
@@ -217,5 +228,9 @@ def render_markdown(report: Report) -> str:
         where = f" (`{report.plots_html}`)" if report.plots_html else ""
         lines += ["", f"**Plots**{where}:", ""]
         lines += [f"- {name}: {', '.join(revs)}" for name, revs in report.plots.items()]
+    if report.plot_errors:
+        # Image plots are DVC-cached outputs: a CI clone has the base's only from a remote.
+        lines += ["", "Not loaded (`dvc pull` from a DVC remote provides them):", ""]
+        lines += [f"- {error}" for error in report.plot_errors]
     verdict = "FAILED: " + "; ".join(report.failures) if report.failures else "passed"
     return "\n".join([*lines, "", f"**Result**: {verdict}", ""])

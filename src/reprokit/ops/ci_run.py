@@ -28,6 +28,7 @@ from reprokit.ops.ci import (
     gate_verdict,
     locked_md5,
     metric_rows,
+    plot_errors,
     plot_revisions,
     promotion_decision,
     regression_verdict,
@@ -137,6 +138,8 @@ def model_report(root: Path, base: str, output: Path) -> tuple[Report, Path]:
     gate = (workspace.params.get("evaluation") or {}).get("gate") or {}
     with atomic_directory(output / PLOTS_DIR) as plots_dir:
         _tool([sys.executable, "-m", "dvc", "plots", "diff", base, "--out", str(plots_dir)], root)
+    plots = _dvc_json(root, "plots", "diff", base)
+    labels = {base: short_ref(base), "workspace": head_side.ref}
     report = Report(
         base=short_ref(base),
         rows=rows,
@@ -145,11 +148,9 @@ def model_report(root: Path, base: str, output: Path) -> tuple[Report, Path]:
             base_metrics.get(rule.metric), head_metrics.get(rule.metric), rule, decision
         ),
         promotion=decision,
-        plots=plot_revisions(
-            _dvc_json(root, "plots", "diff", base),
-            {base: short_ref(base), "workspace": head_side.ref},
-        ),
+        plots=plot_revisions(plots, labels),
         plots_html=f"{PLOTS_DIR}/index.html",
+        plot_errors=plot_errors(plots, labels),
     )
     markdown = render_markdown(report)
     _write(output / REPORT_FILE, markdown)
