@@ -15,7 +15,7 @@ from reprokit.cli_help import CONTEXT_SETTINGS, SummaryGroup
 from reprokit.core.env import disable_telemetry
 from reprokit.monitoring.cli import generate as generate_data_command
 from reprokit.monitoring.cli import monitor as monitor_command
-from reprokit.ops.ci_cli import ci
+from reprokit.ops.ci_cli import ci, output_option
 from reprokit.project_lock import writes_project
 from reprokit.sweeps.cli import sweeps, tune
 from reprokit.tracking.registry_cli import models, promote
@@ -343,14 +343,7 @@ def deploy() -> None:
 
 @deploy.command("k8s", context_settings={"ignore_unknown_options": True})
 @click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("build/k8s"),
-    show_default=True,
-    help="Directory to write (replaced whole).",
-)
+@output_option("build/k8s", "Directory to write (replaced whole).")
 @user_errors
 def deploy_k8s(overrides: tuple[str, ...], output: Path) -> None:
     """Write Kubernetes manifests from `serving.deployment` (+ Hydra OVERRIDES).

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -20,6 +22,18 @@ def _in_root(root: Path, path: Path) -> Path:
     return path if path.is_absolute() else root / path
 
 
+def output_option(default: str, help_text: str) -> Callable[[Any], Any]:
+    """`--output/-o DIR` (relative to the project root), the folder a command writes."""
+    return click.option(
+        "--output",
+        "-o",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path(default),
+        show_default=True,
+        help=help_text,
+    )
+
+
 @click.group()
 def ci() -> None:
     """The CI workflow's model steps: a pull request's report, main's staging deployment."""
@@ -27,14 +41,7 @@ def ci() -> None:
 
 @ci.command("report")
 @click.option("--base", required=True, help="The git revision to compare with (the PR's base).")
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("build/ci"),
-    show_default=True,
-    help="Folder for report.md and plots/ (the workflow's artifact).",
-)
+@output_option("build/ci", "Folder for report.md and plots/ (the workflow's artifact).")
 @user_errors
 def report(base: str, output: Path) -> None:
     """After `dvc repro`: metrics and plots against BASE, the gate and the promotion rule.
@@ -57,14 +64,7 @@ def report(base: str, output: Path) -> None:
 
 @ci.command("deploy", context_settings={"ignore_unknown_options": True})
 @click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("build/deploy"),
-    show_default=True,
-    help="Folder for deploy.json and k8s/ (the workflow's artifact).",
-)
+@output_option("build/deploy", "Folder for deploy.json and k8s/ (the workflow's artifact).")
 @click.option(
     "--image-repository",
     default=None,

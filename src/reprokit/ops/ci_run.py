@@ -67,7 +67,17 @@ def _dvc_json(root: Path, *args: str) -> Any:
 
 def _at_revision(root: Path, ref: str, path: str) -> str | None:
     """`path` as committed at `ref`; None when `ref` has no such file."""
-    _tool(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], root)
+    known = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"],
+        cwd=root,
+        capture_output=True,
+        check=False,
+    )
+    if known.returncode != 0:
+        raise CiToolError(
+            f"--base {ref}: no such commit in {root}; fetch it (in GitHub Actions: "
+            "actions/checkout with fetch-depth: 0)"
+        )
     shown = subprocess.run(
         ["git", "show", f"{ref}:{path}"], cwd=root, capture_output=True, text=True, check=False
     )
