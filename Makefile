@@ -80,11 +80,12 @@ test: setup ## The whole test suite (slow end-to-end tests included; the 25 slow
 test-fast: setup ## The suite without the slow end-to-end tests
 	pytest -n 2 -m "not slow"
 
-lint: setup ## ruff + mypy + the import contracts (pyproject.toml [tool.importlinter])
+lint: setup ## ruff + mypy + the import contracts (pyproject.toml [tool.importlinter]) + the workflows' schema
 	ruff check .
 	ruff format --check .
 	mypy
 	lint-imports
+	check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
 format: setup ## Apply ruff's fixes and formatting
 	ruff check --fix .

@@ -15,6 +15,7 @@ from reprokit.cli_help import CONTEXT_SETTINGS, SummaryGroup
 from reprokit.core.env import disable_telemetry
 from reprokit.monitoring.cli import generate as generate_data_command
 from reprokit.monitoring.cli import monitor as monitor_command
+from reprokit.ops.ci_cli import ci, output_option
 from reprokit.project_lock import writes_project
 from reprokit.sweeps.cli import sweeps, tune
 from reprokit.tracking.registry_cli import models, promote
@@ -358,14 +359,7 @@ def deploy() -> None:
 
 @deploy.command("k8s", context_settings={"ignore_unknown_options": True})
 @click.argument("overrides", nargs=-1, type=click.UNPROCESSED)
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("build/k8s"),
-    show_default=True,
-    help="Directory to write (replaced whole).",
-)
+@output_option("build/k8s", "Directory to write (replaced whole).")
 @user_errors
 def deploy_k8s(overrides: tuple[str, ...], output: Path) -> None:
     """Write Kubernetes manifests from `serving.deployment` (+ Hydra OVERRIDES).
@@ -374,25 +368,12 @@ def deploy_k8s(overrides: tuple[str, ...], output: Path) -> None:
     Service, NetworkPolicy, HorizontalPodAutoscaler, PodDisruptionBudget and a
     kustomization: `kubectl apply -k DIR`.
     """
-    import yaml
-
     from reprokit.config.compose import workspace_from_conf
-    from reprokit.datasets import atomic_directory
-    from reprokit.serving.k8s import kustomization, render
+    from reprokit.serving.k8s import write_manifests
 
     config = workspace_from_conf(_root(), overrides).config
-    manifests = render(config)
     target = output if output.is_absolute() else _root() / output
-    with atomic_directory(target) as tmp:
-        files = {
-            **manifests,
-            "kustomization.yaml": kustomization(
-                list(manifests), config.serving.deployment.namespace
-            ),
-        }
-        for name, manifest in files.items():
-            (tmp / name).write_text(yaml.safe_dump(manifest, sort_keys=False), encoding="utf-8")
-    click.echo(f"{target}: {', '.join(sorted(files))}")
+    click.echo(f"{target}: {', '.join(write_manifests(config, target))}")
 
 
 @main.group()
@@ -542,6 +523,9 @@ def predict(source: Path, target: Path, tag: str | None, max_records: int) -> No
 # Monitoring (drift, data quality, delayed labels) and demo batches: reprokit/monitoring/cli.py.
 main.add_command(monitor_command)
 data.add_command(generate_data_command)
+
+# The CI workflow's model steps: reprokit/ops/ci_cli.py.
+main.add_command(ci)
 
 # Sweeps and Bayesian search (`reprokit run -m` is part of `run`): reprokit/sweeps/cli.py.
 main.add_command(sweeps)

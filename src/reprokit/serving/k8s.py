@@ -11,6 +11,7 @@ admits only the namespaces named in the config.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from reprokit.config.models import DeploymentConfig, ReprokitConfig
@@ -215,3 +216,21 @@ def kustomization(files: list[str], namespace: str | None) -> dict[str, Any]:
     if namespace:
         body["namespace"] = namespace
     return body
+
+
+def write_manifests(config: ReprokitConfig, target: Path) -> list[str]:
+    """Every manifest and their kustomization as YAML files in `target`, replaced whole (a
+    failed write leaves the previous folder); the names written, sorted."""
+    import yaml
+
+    from reprokit.datasets import atomic_directory
+
+    manifests = render(config)
+    files = {
+        **manifests,
+        "kustomization.yaml": kustomization(list(manifests), config.serving.deployment.namespace),
+    }
+    with atomic_directory(target) as tmp:
+        for name, manifest in files.items():
+            (tmp / name).write_text(yaml.safe_dump(manifest, sort_keys=False), encoding="utf-8")
+    return sorted(files)
