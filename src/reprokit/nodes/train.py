@@ -10,6 +10,7 @@ import pandas as pd
 from reprokit.config.models import DEFAULT_MODEL_KIND
 from reprokit.errors import ConfigError
 from reprokit.models import IterationObserver, Split, get_model
+from reprokit.models.progress import ProgressObserver, log_progress, log_trained
 from reprokit.nodes._common import require_rows
 from reprokit.nodes.features import FeatureState, model_inputs, parse_state
 
@@ -34,7 +35,8 @@ def train_model(
         num_threads: Training threads; 0 is the learner's default (one per core).
         callbacks: Observers of each iteration's first validation score (not bound by
             pipeline YAML; `reprokit tune` passes its pruning observer). They may stop
-            training by raising.
+            training by raising. A progress line is logged every twentieth of
+            `model.n_estimators` (`train.progress`: validation metric, time left).
 
     Returns:
         The model in its learner's native text format and a JSON-serialisable training
@@ -50,14 +52,16 @@ def train_model(
     if num_threads < 0:
         raise ConfigError(f"engine.num_threads is {num_threads}; expected 0 (default) or more")
     require_rows(train, "train features")
+    progress = ProgressObserver(int(model.get("n_estimators", 1)), log_progress())
     trained = learner.fit(
         model_split(train, fitted, "train features"),
         None if valid.empty else model_split(valid, fitted, "valid features"),
         fitted,
         model,
         num_threads=num_threads,
-        observers=callbacks,
+        observers=[*callbacks, progress],
     )
+    log_trained(trained.history)
     return trained.artifact, trained.history
 
 
