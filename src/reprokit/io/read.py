@@ -231,11 +231,25 @@ def _clean_text(frame: pd.DataFrame, read: ReadOptions) -> pd.DataFrame:
     for column in frame.columns:
         values = frame[column]
         if pd.api.types.is_object_dtype(values):  # mixed cells: only the strings change
-            cleaned[column] = values.map(lambda value: normalise_text(value, read))
+            cleaned[column] = as_booleans(
+                values.map(lambda value: normalise_text(value, read)), read
+            )
         elif pd.api.types.is_string_dtype(values):
             text = values.str.strip() if read.strip_values else values
             cleaned[column] = text.str.lower() if read.lowercase_values else text
     return cleaned
+
+
+def as_booleans(values: pd.Series, read: ReadOptions) -> pd.Series:
+    """A text column whose values are all declared spellings, as booleans. pandas matches
+    `true_values` before the values are cleaned: `' yes'` is only a spelling once stripped."""
+    spellings = {**dict.fromkeys(read.true_values, True), **dict.fromkeys(read.false_values, False)}
+    present = values.dropna()
+    if not spellings or present.empty or values.isna().any():
+        return values
+    if not all(isinstance(value, str) and value in spellings for value in present):
+        return values
+    return values.map(spellings).astype(bool)
 
 
 def _parse_dates(frame: pd.DataFrame, column: str, read: ReadOptions, path: Path) -> pd.Series:
@@ -247,16 +261,17 @@ def _parse_dates(frame: pd.DataFrame, column: str, read: ReadOptions, path: Path
     values = frame[column]
     if pd.api.types.is_datetime64_any_dtype(values):
         return values
+    date_format = read.format_of(column)
     try:
-        parsed: pd.Series = pd.to_datetime(values, format=read.date_format, dayfirst=read.dayfirst)
+        parsed: pd.Series = pd.to_datetime(values, format=date_format, dayfirst=read.dayfirst)
         return parsed
     except (ValueError, TypeError):
-        parsed = pd.to_datetime(
-            values, errors="coerce", format=read.date_format, dayfirst=read.dayfirst
-        )
+        parsed = pd.to_datetime(values, errors="coerce", format=date_format, dayfirst=read.dayfirst)
         bad = values[parsed.isna() & values.notna()].drop_duplicates().head(MAX_EXAMPLES)
+        # A mapping names the column's own entry: the fix is that one format.
+        option = f"{KEY}.date_format" + (f".{column}" if isinstance(read.date_format, dict) else "")
         raise TableReadError(
             f"file {path}: column {column!r} has values that are not dates in format "
-            f"{read.date_format or '(inferred)'}: {bad.tolist()}; set {KEY}.date_format "
+            f"{date_format or '(inferred)'}: {bad.tolist()}; set {option} "
             f"(strftime codes, e.g. '%d.%m.%Y') and {KEY}.dayfirst"
         ) from None
