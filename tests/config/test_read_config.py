@@ -96,3 +96,22 @@ def test_date_format_per_column_is_validated_and_read(tmp_path: Path) -> None:
                 "dayfirst": True,
             },
         )
+
+
+def test_an_undeclared_boolean_spelling_is_named_with_the_options(tmp_path: Path) -> None:
+    from reprokit.io import read_table
+    from reprokit.io.read import TableReadError, check_booleans
+
+    path = tmp_path / "batch.csv"
+    path.write_text("member,n\nyes,1\nmaybe,2\nno,3\n", encoding="utf-8")
+    read = {"true_values": ["yes"], "false_values": ["no"]}
+    frame = read_table(path, read)
+    with pytest.raises(TableReadError) as raised:
+        check_booleans(frame, ["member"], read, path)
+    assert str(raised.value) == (
+        f"file {path}: column 'member' holds booleans for the model, but here also ['maybe']; "
+        "declare the spellings in data.read.true_values / data.read.false_values (now "
+        "['yes'] / ['no']) or fix the file"
+    )
+    path.write_text("member,n\nyes,1\nno,3\n", encoding="utf-8")
+    check_booleans(read_table(path, read), ["member", "absent"], read, path)

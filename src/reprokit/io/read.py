@@ -10,7 +10,7 @@ Only pandas and pyarrow: the serving runtime imports this module.
 from __future__ import annotations
 
 import codecs
-from collections.abc import Hashable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
@@ -250,6 +250,36 @@ def as_booleans(values: pd.Series, read: ReadOptions) -> pd.Series:
     if not all(isinstance(value, str) and value in spellings for value in present):
         return values
     return values.map(spellings).astype(bool)
+
+
+def check_booleans(
+    frame: pd.DataFrame,
+    columns: Iterable[str],
+    options: ReadOptions | Mapping[str, Any] | None,
+    path: Path,
+) -> None:
+    """Columns the model knows as booleans must read as booleans here too: pandas leaves a
+    column holding one undeclared spelling (`maybe` among `yes`/`no`) as text, which a
+    model input check would only report as "not a bool" on every row.
+
+    Raises:
+        TableReadError: Names the file, the column, the values that are no declared
+            spelling and the options to declare them in.
+    """
+    read = as_read_options(dict(options) if isinstance(options, Mapping) else options)
+    declared = {*read.true_values, *read.false_values}
+    for column in columns:
+        if column not in frame.columns or pd.api.types.is_bool_dtype(frame[column]):
+            continue
+        present = frame[column].dropna().drop_duplicates()
+        bad = [value for value in present if not isinstance(value, bool) and value not in declared]
+        if bad:
+            raise TableReadError(
+                f"file {path}: column {column!r} holds booleans for the model, but here also "
+                f"{sorted(map(str, bad))[:MAX_EXAMPLES]}; declare the spellings in "
+                f"{KEY}.true_values / {KEY}.false_values (now {read.true_values} / "
+                f"{read.false_values}) or fix the file"
+            )
 
 
 def _parse_dates(frame: pd.DataFrame, column: str, read: ReadOptions, path: Path) -> pd.Series:
