@@ -62,22 +62,10 @@ def test_the_readme_steps_train_a_messy_csv(tmp_path: Path, mlflow_db_template: 
     for step in steps:
         run(["bash", "-c", step], root, env=env)  # fails with the step's output
     data = yaml.safe_load((root / "conf/data/kunden.yaml").read_text(encoding="utf-8"))
-    assert data["read"] == {
-        "encoding": "latin-1",
-        "delimiter": ";",
-        "decimal": ",",
-        "thousands": ".",
-        "true_values": ["ja", "yes"],
-        "false_values": ["nein", "no"],
-        "date_columns": ["Beginn", "Ende"],
-        "date_format": {"Beginn": "%d.%m.%Y", "Ende": "%Y-%m-%d"},
-        "strip_header": True,
-        "strip_values": True,
-    }
+    # What the file needs was detected (each option's value: tests/scaffold/test_new_command.py).
+    needed = {"thousands", "strip_header", "strip_values", "true_values", "date_format"}
+    assert needed <= set(data["read"]), data["read"]
     assert data["group_column"] == "Gruppe" and data["id_column"] == "Kunde"
-    columns = data["schema"]["columns"]
-    assert columns["Mitglied"] == {"dtype": "bool"}
-    assert columns["Tarif"]["isin"] == ["basic", "premium", "pro"]
     assert "override /split: group" in (root / "conf/experiment/kunden.yaml").read_text()
     metrics = json.loads((root / "data/08_reporting/metrics.json").read_text())
     assert metrics["roc_auc"] > 0.7
