@@ -437,7 +437,8 @@ def new(  # noqa: PLR0917
     )
 
     root = _root()
-    plan = plan_new(name, source, target, task)
+    group_split = (root / "conf/split/group.yaml").is_file()
+    plan = plan_new(name, source, target, task, group_split=group_split)
     refuse_overwrite(root, plan, force)
     if dry_run:
         for path, text in plan.files.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from tests.support.project import copy_project
 from tests.support.tools import run
 
@@ -51,3 +52,49 @@ def test_config_show_answers_a_group_typo_with_the_group_meant(tmp_path: Path) -
     assert "did you mean `model=lightgbm`?" in result.stderr
     assert "+modle" not in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        (
+            "data.source.path=missing.csv",
+            "the override `data.source.path=missing.csv` sets `data.source.path`, which conf/ "
+            "does not have (`data.source` holds ['kind', 'rows', 'seed']); did you mean "
+            "`data.path=missing.csv`?",
+        ),
+        (
+            "+data.source.path=missing.csv",
+            "`data.source` in the override `+data.source.path=missing.csv` (its kind set in "
+            "conf/data/credit.yaml): data.source of kind 'synthetic_credit': unknown key "
+            "`data.source.path`",
+        ),
+        ("data.source.rows=abc", "`data.source` in the override `data.source.rows=abc`:"),
+    ],
+)
+def test_an_override_under_data_source_is_named_not_the_data_file(
+    tmp_path: Path, override: str, expected: str
+) -> None:
+    project = copy_project(tmp_path)
+    result = run(["reprokit", "config", "show", override], project, check=False)
+    assert result.returncode == 2
+    assert expected in result.stderr
+    assert "` in conf/data/credit.yaml" not in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_a_defaults_cycle_only_an_override_makes_is_the_clean_cycle_message(
+    tmp_path: Path,
+) -> None:
+    project = copy_project(tmp_path)
+    # Hydra fills `${model}` with the model chosen: only `model=loopy` makes it include itself.
+    (project / "conf/model/loopy.yaml").write_text("defaults:\n  - /model@inner: ${model}\n")
+    assert run(["reprokit", "config", "show"], project, check=False).returncode == 0
+    result = run(["reprokit", "config", "show", "model=loopy"], project, check=False)
+    assert result.returncode == 2
+    assert result.stderr == (
+        "error: the defaults lists of conf/ include each other in a cycle (with the overrides "
+        "['model=loopy']): conf/model/loopy.yaml -> conf/model/loopy.yaml; remove one of "
+        "these entries from a `defaults:` list\n"
+    )
+    assert "Traceback" not in result.stdout

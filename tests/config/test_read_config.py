@@ -7,6 +7,7 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from pydantic import ValidationError
 from tests.support import PROJECT_ROOT
@@ -63,3 +64,54 @@ def test_read_options_reach_the_raw_dataset_and_the_node_cache_key(tmp_path: Pat
     default = ingest_key()
     assert default is not None
     assert ingest_key("+data.read.encoding=latin-1") != default
+
+
+def test_date_format_per_column_is_validated_and_read(tmp_path: Path) -> None:
+    from reprokit.config.read import ReadOptions
+    from reprokit.io import read_table
+
+    with pytest.raises(ValidationError, match=r"date_format names \['ende'\].*date_columns"):
+        ReadOptions(date_columns=["beginn"], date_format={"ende": "%Y-%m-%d"})
+    path = tmp_path / "t.csv"
+    path.write_text("beginn,ende,frei\n15.10.2023,2024-02-01,03/04/2024\n", encoding="utf-8")
+    read = ReadOptions(
+        date_columns=["beginn", "ende", "frei"],
+        date_format={"beginn": "%d.%m.%Y", "ende": "%Y-%m-%d"},  # frei: inferred
+    )
+    row = read_table(path, read).iloc[0]
+    assert (row["beginn"], row["ende"], row["frei"]) == (
+        pd.Timestamp("2023-10-15"),
+        pd.Timestamp("2024-02-01"),
+        pd.Timestamp("2024-03-04"),
+    )
+    path.write_text("beginn,ende\n15.10.2023,soon\n", encoding="utf-8")
+    from reprokit.io.read import TableReadError
+
+    with pytest.raises(TableReadError, match=r"column 'ende'.*\['soon'\].*date_format\.ende"):
+        read_table(
+            path,
+            {
+                "date_columns": ["beginn", "ende"],
+                "date_format": {"ende": "%Y-%m-%d"},
+                "dayfirst": True,
+            },
+        )
+
+
+def test_an_undeclared_boolean_spelling_is_named_with_the_options(tmp_path: Path) -> None:
+    from reprokit.io import read_table
+    from reprokit.io.read import TableReadError, check_booleans
+
+    path = tmp_path / "batch.csv"
+    path.write_text("member,n\nyes,1\nmaybe,2\nno,3\n", encoding="utf-8")
+    read = {"true_values": ["yes"], "false_values": ["no"]}
+    frame = read_table(path, read)
+    with pytest.raises(TableReadError) as raised:
+        check_booleans(frame, ["member"], read, path)
+    assert str(raised.value) == (
+        f"file {path}: column 'member' holds booleans for the model, but here also ['maybe']; "
+        "declare the spellings in data.read.true_values / data.read.false_values (now "
+        "['yes'] / ['no']) or fix the file"
+    )
+    path.write_text("member,n\nyes,1\nno,3\n", encoding="utf-8")
+    check_booleans(read_table(path, read), ["member", "absent"], read, path)

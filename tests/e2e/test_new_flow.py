@@ -58,6 +58,8 @@ def test_new_writes_configs_that_train_with_no_edit(
         "encoding": "latin-1",
         "delimiter": ";",
         "decimal": ",",
+        "true_values": ["ja"],
+        "false_values": ["nein"],
         "date_columns": ["Datum"],
         "date_format": "%d.%m.%Y",
     }

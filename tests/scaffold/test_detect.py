@@ -1,4 +1,5 @@
-"""Read-option detection on generated file contents: encoding, delimiter, decimal, dates."""
+"""Read-option detection on generated file contents: encoding, delimiter, decimal and
+thousands marks, dates, whitespace, boolean spellings."""
 
 from __future__ import annotations
 
@@ -6,11 +7,15 @@ import pandas as pd
 import pytest
 
 from reprokit.scaffold.detect import (
+    boolean_spellings,
     date_format,
     date_formats,
     detect_decimal,
     detect_delimiter,
     detect_encoding,
+    detect_number_marks,
+    padded_header,
+    padded_values,
 )
 
 EUROPEAN = "Kunde;Größe;Preis\n1;1,5;2,25\n2;2,5;3,75\n3;3,0;4,5\n"
@@ -71,3 +76,51 @@ def test_date_formats_of_text_columns_that_all_parse() -> None:
         "dayfirst": "%d/%m/%Y",
     }
     assert date_format(pd.Series([None, None], dtype=object)) is None
+
+
+@pytest.mark.parametrize(
+    ("sample", "delimiter", "expected"),
+    [
+        ("a;b\n1.234,56;x\n7,5;y\n", ";", (",", ".")),
+        ("a;b\n1.234.567;x\n", ";", (",", ".")),
+        ('a,b\n"1,234.56",x\n7.5,y\n', ",", (".", ",")),
+        ("a\tb\n1,234,567\tx\n", "\t", (".", ",")),
+        # A lone `1.234` may be a decimal point; `1,5` in a `;` file is a decimal comma.
+        ("a;b\n1.234;x\n", ";", (".", None)),
+        ("a;b\n1,5;x\n", ";", (",", None)),
+        # A decimal comma inside a comma-separated file cannot be read: not proposed.
+        ('a,b\n"1.234,5",x\n', ",", (".", None)),
+    ],
+)
+def test_thousands_separators_are_found_with_the_decimal_mark(
+    sample: str, delimiter: str, expected: tuple[str, str | None]
+) -> None:
+    assert detect_number_marks(sample, delimiter) == expected
+
+
+def test_whitespace_around_names_and_values_is_found() -> None:
+    frame = pd.DataFrame({" plan": ["basic ", "pro"], "n": [1, 2], "ok": ["a", None]})
+    assert padded_header(frame.columns) == [" plan"]
+    assert padded_values(frame) == {" plan": "basic "}
+    assert padded_values(pd.DataFrame({"plan": ["basic", "pro"]})) == {}
+
+
+def test_boolean_spellings_of_complete_two_valued_columns() -> None:
+    frame = pd.DataFrame(
+        {
+            "member": ["ja", "nein", "Ja"],
+            "vip": ["Y", " n", "Y"],
+            "fr": ["oui", "non", "non"],
+            "tf": ["T", "F", "T"],
+            "maybe": ["yes", "no", "maybe"],
+            "only_yes": ["yes", "yes", "yes"],
+            "gaps": ["yes", None, "no"],
+            "sex": ["f", "m", "f"],
+        }
+    )
+    assert boolean_spellings(frame) == {
+        "member": (["Ja", "ja"], ["nein"]),
+        "vip": (["Y"], ["n"]),
+        "fr": (["oui"], ["non"]),
+        "tf": (["T"], ["F"]),
+    }

@@ -133,3 +133,22 @@ def test_target_typo_gets_a_did_you_mean() -> None:
         ScaffoldError, match=r"'churnd' is not a column of f\.csv.*did you mean 'churned'"
     ):
         check_target("churnd", ["churned", "age"], "f.csv")
+
+
+def test_a_repeated_key_named_like_one_is_the_group_column() -> None:
+    rows = 60
+    frame = pd.DataFrame(
+        {
+            "order_id": np.arange(rows),
+            "customer_id": np.arange(rows) % 12,  # 12 customers, 5 orders each
+            "region": np.arange(rows) % 12,  # repeats too, but is not named like a key
+            "store": np.arange(rows) % 3,  # a key, but too few groups to split by
+            "y": np.arange(rows) % 2,
+        }
+    )
+    roles = propose_roles(frame, "y")
+    assert (roles.id_column, roles.group_column) == ("order_id", "customer_id")
+    assert propose_roles(frame.drop(columns="customer_id"), "y").group_column is None
+    # A key gets no range and no value list: new customers arrive with new data.
+    columns = schema_columns(frame, "y", roles.id_column, ("customer_id",))
+    assert columns["customer_id"] == {"dtype": "int64"}

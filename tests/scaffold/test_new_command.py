@@ -35,8 +35,14 @@ def test_dry_run_prints_the_configs_and_writes_nothing(project: Path) -> None:
     data_text = output.split("--- conf/data/loans.yaml (not written: --dry-run)\n")[1]
     data = yaml.safe_load(data_text.split("--- conf/experiment/")[0])
     assert data["task"] == "binary" and data["id_column"] == "id"
-    assert data["read"] == {"encoding": "utf-8", "delimiter": ";", "decimal": ","}
-    assert data["schema"]["columns"]["label"] == {"dtype": "str", "isin": ["no", "yes"]}
+    assert data["read"] == {
+        "encoding": "utf-8",
+        "delimiter": ";",
+        "decimal": ",",
+        "true_values": ["yes"],
+        "false_values": ["no"],
+    }
+    assert data["schema"]["columns"]["label"] == {"dtype": "bool"}
     assert "would copy in.csv to data/01_raw/loans.csv" in output
 
 
@@ -77,3 +83,67 @@ def test_mistakes_are_one_clean_error(project: Path, args: list[str], message: s
 def test_a_name_that_cannot_name_a_model_is_refused(project: Path) -> None:
     code, output = _new("My Loans", "--from", "in.csv", "--target", "label")
     assert code != 0 and "NAME 'My Loans' cannot name a dataset" in output
+
+
+def _messy(rows: int = 40) -> str:
+    """Thousands dots, spaces around names and values, ja/nein, two date formats, a key
+    repeated per customer."""
+    lines = [" kunde ;customer;betrag;mitglied;beginn;ende;tarif;label"]
+    for row in range(rows):
+        amount = f"{1 + row % 9}.{row:03d},5"
+        plan, member = ("basic ", " pro")[row % 2], ("ja", "nein")[row % 3 == 0]
+        dates = f"{row % 28 + 1:02d}.03.2024;2024-04-{row % 28 + 1:02d}"
+        lines.append(f"{row};{row % 10};{amount};{member};{dates};{plan};{row % 2}")
+    return "\n".join(lines) + "\n"
+
+
+def _dry_run_files(project: Path, *extra: str) -> tuple[str, str]:
+    (project / "messy.csv").write_text(_messy(), encoding="utf-8")
+    code, output = _new("messy", "--from", "messy.csv", "--target", "label", "--dry-run", *extra)
+    assert code == 0, output
+    data_text, experiment = output.split(
+        "--- conf/experiment/messy.yaml (not written: --dry-run)\n"
+    )
+    return data_text.split("(not written: --dry-run)\n", 1)[1], experiment
+
+
+def test_messy_file_gets_each_option_with_a_comment(project: Path) -> None:
+    text, experiment = _dry_run_files(project)
+    data = yaml.safe_load(text)
+    assert data["read"] == {
+        "encoding": "utf-8",
+        "delimiter": ";",
+        "decimal": ",",
+        "thousands": ".",
+        "true_values": ["ja"],
+        "false_values": ["nein"],
+        "date_columns": ["beginn", "ende"],
+        "date_format": {"beginn": "%d.%m.%Y", "ende": "%Y-%m-%d"},
+        "strip_header": True,
+        "strip_values": True,
+    }
+    assert data["group_column"] == "customer" and data["id_column"] == "kunde"
+    columns = data["schema"]["columns"]
+    assert columns["mitglied"] == {"dtype": "bool"}
+    assert columns["betrag"]["dtype"] == "float64" and columns["betrag"]["le"] > 9000
+    assert columns["tarif"]["isin"] == ["basic", "pro"]
+    comments = {
+        "thousands:": "numbers grouped in thousands, like 1.234,5",
+        "strip_header:": "column names with spaces around them: [' kunde ']",
+        "strip_values:": "values with spaces around them (tarif: 'basic ')",
+        "date_format:": "the date columns are written in different formats",
+        "true_values:": "booleans spelled out in ['mitglied']",
+        "mitglied:": "ja / nein in the file: read as booleans",
+        "group_column:": "proposed: a repeated key named like one",
+    }
+    for key, comment in comments.items():
+        line = next(line for line in text.splitlines() if line.strip().startswith(key))
+        assert f"# {comment}" in line, line
+    assert "  - override /split: group  # each customer lands in one of" in experiment
+
+
+def test_without_a_group_split_option_the_split_is_proposed_as_a_comment(project: Path) -> None:
+    (project / "conf/split/group.yaml").unlink()
+    _, experiment = _dry_run_files(project)
+    assert "\n  # - override /split: group\n" in experiment
+    assert "\n  - override /split" not in experiment

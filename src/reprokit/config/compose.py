@@ -84,7 +84,7 @@ def compose(root: Path, overrides: Sequence[str] = ()) -> Composition:
     from omegaconf.errors import OmegaConfBaseException
 
     # Hydra reports these as a PyYAML traceback or a RecursionError; name file and line.
-    check_defaults_cycle(root / CONF_DIR)
+    check_defaults_cycle(root / CONF_DIR, overrides)
     try:
         with initialize_config_dir(str((root / CONF_DIR).resolve()), version_base=None):
             cfg = hydra_compose("config", overrides=list(overrides), return_hydra_config=True)
@@ -93,11 +93,18 @@ def compose(root: Path, overrides: Sequence[str] = ()) -> Composition:
         with open_dict(cfg):
             del cfg["hydra"]
         OmegaConf.resolve(cfg)
+    except RecursionError:
+        # A cycle the files' own check cannot see (an override Hydra expands differently).
+        raise ConfigError(
+            f"cannot compose {CONF_DIR}/ with overrides {list(overrides)}: its defaults lists "
+            "include each other without end; look for a cycle among the `defaults:` entries"
+        ) from None
     except (HydraException, OmegaConfBaseException) as error:
         # Hydra appends its search path to every message; it only distracts here.
         message = str(error).split("\nConfig search path", 1)[0].strip()
         message = (
             _below_interpolation(root, overrides, message)
+            or unknown_key(root, overrides, message)
             or unknown_group(root / CONF_DIR, overrides, message)
             or unknown_option(root / CONF_DIR, message)
             or message
@@ -121,20 +128,14 @@ def _below_interpolation(root: Path, overrides: Sequence[str], message: str) -> 
     """Hydra cannot set a key below an interpolated node (`evaluation.gate` is
     `${.gates.${data.task}}`) and advises `+key=value`, which would silently replace the
     whole node with that one key. Name the interpolation and the two overrides that work."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.errors import HydraException
     from omegaconf import DictConfig, OmegaConf
 
     found = re.match(r"Could not override '([^']+)'", message)
     if found is None:
         return None
     key = found.group(1)
-    others = [o for o in overrides if o.lstrip("+~").split("=", 1)[0] != key]
-    try:
-        with initialize_config_dir(str((root / CONF_DIR).resolve()), version_base=None):
-            node: Any = hydra_compose("config", overrides=others)
-    except HydraException:
+    node = _composed_without(root, overrides, key)
+    if node is None:
         return None
     parts = key.split(".")
     for depth, part in enumerate(parts[:-1], start=1):
@@ -150,6 +151,72 @@ def _below_interpolation(root: Path, overrides: Sequence[str], message: str) -> 
             )
         node = node[part]
     return None
+
+
+def _composed_without(root: Path, overrides: Sequence[str], key: str) -> Any:
+    """conf/ composed (unresolved) with every override but the one setting `key`; None
+    when that fails too (the other overrides have their own error)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+
+    others = [o for o in overrides if o.lstrip("+~").split("=", 1)[0] != key]
+    try:
+        with initialize_config_dir(str((root / CONF_DIR).resolve()), version_base=None):
+            return hydra_compose("config", overrides=others)
+    except HydraException:
+        return None
+
+
+def _dotted_keys(node: Any, prefix: str = "") -> list[str]:
+    """Every key of a plain nested mapping, dotted (`data.source.kind`)."""
+    if not isinstance(node, dict):
+        return []
+    return [
+        found
+        for name, value in node.items()
+        for found in (f"{prefix}{name}", *_dotted_keys(value, f"{prefix}{name}."))
+    ]
+
+
+def _key_meant(key: str, keys: Sequence[str], siblings: Sequence[str]) -> str | None:
+    """A typo of a sibling (`data.pth` -> `data.path`), else the same name in another
+    section (`data.source.path` -> `data.path`), closest first."""
+    parent, _, leaf = key.rpartition(".")
+    close = difflib.get_close_matches(leaf, siblings, n=1, cutoff=0.6)
+    if close:
+        return f"{parent}.{close[0]}"
+    same_name = [other for other in keys if other.rpartition(".")[2] == leaf]
+    nearest = difflib.get_close_matches(key, same_name, n=1, cutoff=0.0)
+    return nearest[0] if nearest else None
+
+
+def unknown_key(root: Path, overrides: Sequence[str], message: str) -> str | None:
+    """Hydra answers an override of a key conf/ does not have (`data.source.path=x`) with
+    "use +data.source.path=x", which only moves the error to validation, reported against
+    the file. Name the override, the keys there are, and the key most likely meant."""
+    from omegaconf import OmegaConf
+
+    found = re.match(r"Could not override '([^']+\.[^']+)'", message)
+    node = None if found is None else _composed_without(root, overrides, found.group(1))
+    if found is None or node is None:
+        return None
+    key = found.group(1)
+    override = next(o for o in overrides if o.lstrip("+~").split("=", 1)[0] == key)
+    value = override.split("=", 1)[1] if "=" in override else "..."
+    plain = OmegaConf.to_container(node, resolve=False)
+    section: Any = plain
+    parent = key.rpartition(".")[0]
+    for part in parent.split("."):
+        section = section.get(part) if isinstance(section, dict) else None
+    if not isinstance(section, dict):
+        return None  # a key below a missing section: Hydra's own message names it
+    meant = _key_meant(key, _dotted_keys(plain), [str(name) for name in section])
+    hint = f"; did you mean `{meant}={value}`?" if meant else ""
+    return (
+        f"the override `{override}` sets `{key}`, which conf/ does not have (`{parent}` "
+        f"holds {sorted(str(name) for name in section)}){hint}"
+    )
 
 
 def config_groups(conf: Path) -> list[str]:

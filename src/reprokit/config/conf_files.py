@@ -104,18 +104,46 @@ def _resolve(conf: Path, here: Path, name: str) -> Path:
     return base / f"{name.lstrip('/')}.yaml"
 
 
-def defaults_of(conf: Path, path: Path, content: Any) -> Iterator[Path]:
-    """The conf/ files a file's `defaults:` list includes (as written, before overrides)."""
+_CHOICE = re.compile(r"\$\{([\w/]+)\}")
+
+
+def _with_choices(option: str, choices: Mapping[str, str]) -> str:
+    """An option written as an interpolation of another group's choice (`${model}`, a
+    Hydra defaults-list feature) with that choice; unknown ones stay as written."""
+    return _CHOICE.sub(lambda found: choices.get(found.group(1), found.group(0)), option)
+
+
+def defaults_of(
+    conf: Path, path: Path, content: Any, choices: Mapping[str, str] | None = None
+) -> Iterator[Path]:
+    """The conf/ files a file's `defaults:` list includes: as written, or with `choices`
+    ({group: option}, the command line's group overrides) replacing the options of those
+    groups and filling the interpolations that name them."""
+    chosen = choices or {}
     entries = content.get("defaults") if isinstance(content, Mapping) else None
     for entry in entries if isinstance(entries, list) else []:
         if isinstance(entry, str) and entry != "_self_":
             yield _resolve(conf, path, _strip(entry))
         elif isinstance(entry, Mapping):
             for group, options in entry.items():
+                name = _strip(str(group))
+                overridden = chosen.get(name.lstrip("/"))
                 picked = options if isinstance(options, list) else [options]
-                for option in picked:
+                for option in [overridden] if overridden else picked:
                     if isinstance(option, str):
-                        yield _resolve(conf, path, f"{_strip(str(group))}/{option}")
+                        yield _resolve(conf, path, f"{name}/{_with_choices(option, chosen)}")
+
+
+def override_choices(overrides: Sequence[str]) -> dict[str, str]:
+    """{group: option} of the command line's group overrides (`model=xgboost`,
+    `+experiment=x`); key overrides (`seed=1`, `data.path=x`) are not groups."""
+    choices: dict[str, str] = {}
+    for override in overrides:
+        key, equals, value = override.lstrip("+~").partition("=")
+        group = key.split("@", 1)[0]
+        if equals and "." not in group and value and not value.startswith(("[", "{")):
+            choices[group] = value
+    return choices
 
 
 def find_cycle(graph: Mapping[Path, Sequence[Path]]) -> list[Path] | None:
@@ -141,17 +169,25 @@ def find_cycle(graph: Mapping[Path, Sequence[Path]]) -> list[Path] | None:
     return None
 
 
-def check_defaults_cycle(conf: Path) -> None:
-    """DefaultsCycleError naming the files when conf/ defaults lists include each other."""
+def check_defaults_cycle(conf: Path, overrides: Sequence[str] = ()) -> None:
+    """DefaultsCycleError naming the files when conf/ defaults lists include each other,
+    as written or once the command line's group `overrides` choose their options."""
     files = check_conf_files(conf)
-    graph = {
-        path: [included for included in defaults_of(conf, path, content) if included in files]
-        for path, content in files.items()
-    }
-    cycle = find_cycle(graph)
-    if cycle:
-        names = " -> ".join(f"{conf.name}/{p.relative_to(conf).as_posix()}" for p in cycle)
-        raise DefaultsCycleError(
-            f"the defaults lists of conf/ include each other in a cycle: {names}; remove "
-            f"one of these entries from a `defaults:` list"
-        )
+    choices = override_choices(overrides)
+    for chosen in ({}, choices) if choices else ({},):
+        graph = {
+            path: [p for p in defaults_of(conf, path, content, chosen) if p in files]
+            for path, content in files.items()
+        }
+        cycle = find_cycle(graph)
+        if cycle:
+            raise _cycle_error(conf, cycle, overrides if chosen else ())
+
+
+def _cycle_error(conf: Path, cycle: Sequence[Path], overrides: Sequence[str]) -> DefaultsCycleError:
+    names = " -> ".join(f"{conf.name}/{p.relative_to(conf).as_posix()}" for p in cycle)
+    through = f" (with the overrides {list(overrides)})" if overrides else ""
+    return DefaultsCycleError(
+        f"the defaults lists of conf/ include each other in a cycle{through}: {names}; remove "
+        f"one of these entries from a `defaults:` list"
+    )

@@ -109,10 +109,23 @@ def did_you_mean(parts: Sequence[str], allowed: Sequence[str]) -> str:
     return f"; did you mean `{'.'.join([*parts[:-1], close[0]])}`?" if close else ""
 
 
+def _sources(error: Any, key: str, provenance: Provenance) -> str:
+    """Where the keys at fault were set: a validator's error may name keys below `key`
+    (`data.source.path` under `data.source`), each set by its own file or override."""
+    raised = (error.get("ctx") or {}).get("error")
+    keys = [str(fault) for fault in getattr(raised, "keys", None) or (key,)]
+    # A `kind` decides which keys its section takes: named apart, as the context.
+    kinds = [fault for fault in keys if fault.endswith(".kind")]
+    faults = [fault for fault in keys if fault not in kinds] or kinds
+    where = " and ".join(dict.fromkeys(provenance(fault) for fault in faults))
+    context = {provenance(kind) for kind in kinds} - {where}
+    return f"{where} (its kind set in {context.pop()})" if context else where
+
+
 def _describe_error(error: Any, provenance: Provenance) -> tuple[str, str]:
     parts = _key_parts(error["loc"])
     key = ".".join(parts) or "<root>"
-    source = provenance(key)
+    source = _sources(error, key, provenance)
     value = error.get("input")
     if error["type"] == "extra_forbidden":
         allowed = _allowed_keys(parts[:-1], [str(part) for part in error["loc"]])

@@ -45,9 +45,10 @@ class ReadOptions(BaseModel):
     true_values: list[str] = []
     false_values: list[str] = []
     # Columns parsed as dates with `date_format` (strftime codes, e.g. "%d.%m.%Y"; null:
-    # inferred) and `dayfirst` (03/04 is 3 April).
+    # inferred; a mapping {column: format} when the columns differ, a date column it does
+    # not name inferred) and `dayfirst` (03/04 is 3 April).
     date_columns: list[str] = []
-    date_format: str | None = None
+    date_format: str | dict[str, str] | None = None
     dayfirst: bool = False
     strip_header: bool = False
     # Text values: strip surrounding whitespace / lowercase them ('Basic ' -> 'basic'), so
@@ -80,19 +81,35 @@ class ReadOptions(BaseModel):
 
     @model_validator(mode="after")
     def _coherent(self) -> ReadOptions:
-        if self.decimal == self.delimiter or self.thousands in (self.delimiter, self.decimal):
+        # A thousands separator equal to the delimiter is fine: `"1,234.5"` in a
+        # comma-separated file is quoted, and pandas groups inside the quotes.
+        if self.decimal in (self.delimiter, self.thousands):
             raise ValueError(
                 f"{KEY}: delimiter {self.delimiter!r}, decimal {self.decimal!r} and thousands "
-                f"{self.thousands!r} must be different characters"
+                f"{self.thousands!r}: the decimal mark and the other two must be different "
+                "characters (only thousands may equal the delimiter)"
             )
         both = sorted(set(self.true_values) & set(self.false_values))
         if both:
             raise ValueError(f"{KEY}: {both} are in both true_values and false_values")
+        if isinstance(self.date_format, dict):
+            unknown = sorted(set(self.date_format) - set(self.date_columns))
+            if unknown:
+                raise ValueError(
+                    f"{KEY}.date_format names {unknown}, which are not in {KEY}.date_columns "
+                    f"{self.date_columns}; add them there or remove them from the mapping"
+                )
         targets = list(self.rename.values())
         repeated = sorted({name for name in targets if targets.count(name) > 1})
         if repeated:
             raise ValueError(f"{KEY}.rename gives several columns the name(s) {repeated}")
         return self
+
+    def format_of(self, column: str) -> str | None:
+        """The date format of one date column (None: pandas infers it)."""
+        if isinstance(self.date_format, dict):
+            return self.date_format.get(column)
+        return self.date_format
 
     @property
     def is_default(self) -> bool:

@@ -27,7 +27,15 @@ KEY = "data.source"
 
 class SourceError(ConfigError, ValueError):
     """`data.source` names an unknown kind or keys its kind does not take. A ValueError too,
-    so config validation reports it against the file and key that set it."""
+    so config validation reports it against the file and key that set it.
+
+    `keys`: the dotted keys at fault (`data.source.path`, and `data.source.kind` when the
+    kind is why a key is unknown or missing), so the report names the file or command-line
+    override that set each one rather than the file holding `data.source`."""
+
+    def __init__(self, message: str, keys: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.keys = keys
 
 
 class DataSource(BaseModel):
@@ -99,7 +107,14 @@ def parse_source(source: Mapping[str, Any]) -> DataSource:
         return source_class.model_validate({k: v for k, v in source.items() if k != "kind"})
     except ValidationError as error:
         problems = "; ".join(_problem(kind, source_class, item) for item in error.errors())
-        raise SourceError(f"{KEY} of kind {kind!r}: {problems}") from None
+        raise SourceError(f"{KEY} of kind {kind!r}: {problems}", _fault_keys(error)) from None
+
+
+def _fault_keys(error: ValidationError) -> tuple[str, ...]:
+    keys = [".".join([KEY, *(str(part) for part in item["loc"])]) for item in error.errors()]
+    if any(item["type"] in {"extra_forbidden", "missing"} for item in error.errors()):
+        keys.append(f"{KEY}.kind")  # the kind decides which keys are allowed
+    return tuple(dict.fromkeys(keys))
 
 
 def _problem(kind: str, source_class: type[DataSource], error: Any) -> str:

@@ -10,7 +10,7 @@ Only pandas and pyarrow: the serving runtime imports this module.
 from __future__ import annotations
 
 import codecs
-from collections.abc import Hashable, Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
@@ -231,11 +231,55 @@ def _clean_text(frame: pd.DataFrame, read: ReadOptions) -> pd.DataFrame:
     for column in frame.columns:
         values = frame[column]
         if pd.api.types.is_object_dtype(values):  # mixed cells: only the strings change
-            cleaned[column] = values.map(lambda value: normalise_text(value, read))
+            cleaned[column] = as_booleans(
+                values.map(lambda value: normalise_text(value, read)), read
+            )
         elif pd.api.types.is_string_dtype(values):
             text = values.str.strip() if read.strip_values else values
             cleaned[column] = text.str.lower() if read.lowercase_values else text
     return cleaned
+
+
+def as_booleans(values: pd.Series, read: ReadOptions) -> pd.Series:
+    """A text column whose values are all declared spellings, as booleans. pandas matches
+    `true_values` before the values are cleaned: `' yes'` is only a spelling once stripped."""
+    spellings = {**dict.fromkeys(read.true_values, True), **dict.fromkeys(read.false_values, False)}
+    present = values.dropna()
+    if not spellings or present.empty or values.isna().any():
+        return values
+    if not all(isinstance(value, str) and value in spellings for value in present):
+        return values
+    return values.map(spellings).astype(bool)
+
+
+def check_booleans(
+    frame: pd.DataFrame,
+    columns: Iterable[str],
+    options: ReadOptions | Mapping[str, Any] | None,
+    path: Path,
+) -> None:
+    """Columns the model knows as booleans must read as booleans here too: pandas leaves a
+    column holding one undeclared spelling (`maybe` among `yes`/`no`) as text, which a
+    model input check would only report as "not a bool" on every row.
+
+    Raises:
+        TableReadError: Names the file, the column, the values that are no declared
+            spelling and the options to declare them in.
+    """
+    read = as_read_options(dict(options) if isinstance(options, Mapping) else options)
+    declared = {*read.true_values, *read.false_values}
+    for column in columns:
+        if column not in frame.columns or pd.api.types.is_bool_dtype(frame[column]):
+            continue
+        present = frame[column].dropna().drop_duplicates()
+        bad = [value for value in present if not isinstance(value, bool) and value not in declared]
+        if bad:
+            raise TableReadError(
+                f"file {path}: column {column!r} holds booleans for the model, but here also "
+                f"{sorted(map(str, bad))[:MAX_EXAMPLES]}; declare the spellings in "
+                f"{KEY}.true_values / {KEY}.false_values (now {read.true_values} / "
+                f"{read.false_values}) or fix the file"
+            )
 
 
 def _parse_dates(frame: pd.DataFrame, column: str, read: ReadOptions, path: Path) -> pd.Series:
@@ -247,16 +291,17 @@ def _parse_dates(frame: pd.DataFrame, column: str, read: ReadOptions, path: Path
     values = frame[column]
     if pd.api.types.is_datetime64_any_dtype(values):
         return values
+    date_format = read.format_of(column)
     try:
-        parsed: pd.Series = pd.to_datetime(values, format=read.date_format, dayfirst=read.dayfirst)
+        parsed: pd.Series = pd.to_datetime(values, format=date_format, dayfirst=read.dayfirst)
         return parsed
     except (ValueError, TypeError):
-        parsed = pd.to_datetime(
-            values, errors="coerce", format=read.date_format, dayfirst=read.dayfirst
-        )
+        parsed = pd.to_datetime(values, errors="coerce", format=date_format, dayfirst=read.dayfirst)
         bad = values[parsed.isna() & values.notna()].drop_duplicates().head(MAX_EXAMPLES)
+        # A mapping names the column's own entry: the fix is that one format.
+        option = f"{KEY}.date_format" + (f".{column}" if isinstance(read.date_format, dict) else "")
         raise TableReadError(
             f"file {path}: column {column!r} has values that are not dates in format "
-            f"{read.date_format or '(inferred)'}: {bad.tolist()}; set {KEY}.date_format "
+            f"{date_format or '(inferred)'}: {bad.tolist()}; set {option} "
             f"(strftime codes, e.g. '%d.%m.%Y') and {KEY}.dayfirst"
         ) from None

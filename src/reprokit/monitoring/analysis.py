@@ -43,6 +43,13 @@ def check_structure(frame: pd.DataFrame, profile: ReferenceProfile, labels: str 
                 f"{DATASET}: column {name!r} has {int(bad.sum())} non-numeric value(s) "
                 f"{preview(values[bad].unique())}; expected numbers"
             )
+        # Drift statistics bin the values: an infinite one has no bin (Evidently fails).
+        infinite = np.isinf(converted.to_numpy(dtype=np.float64, na_value=np.nan))
+        if infinite.any():
+            raise DataError(
+                f"{DATASET}: column {name!r} has {int(infinite.sum())} infinite value(s); "
+                "drift cannot be measured on them: drop or replace those rows"
+            )
 
 
 # --- predictions ----------------------------------------------------------------------------

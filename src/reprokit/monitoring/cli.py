@@ -13,6 +13,7 @@ Kept light at import time (the `reprokit` CLI imports this module).
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,14 +33,31 @@ class MonitorInputError(DataError):
     exit_code = 2
 
 
-def read_current(path: Path, read: Any = None) -> Any:
-    """The batch, read as the training data is: with `data.read` (reprokit.io.read_table)."""
+def read_current(path: Path, read: Any = None, booleans: Sequence[str] = ()) -> Any:
+    """The batch, read as the training data is: with `data.read` (reprokit.io.read_table);
+    the `booleans` columns must read as booleans (an undeclared spelling is named)."""
     from reprokit.io import read_table
+    from reprokit.io.read import check_booleans
 
     try:
-        return read_table(path, read)
+        frame = read_table(path, read)
+        check_booleans(frame, booleans, read, path)
     except DataError as error:
         raise MonitorInputError(str(error)) from None
+    return frame
+
+
+# A boolean column's reference profile: categorical, its categories the two booleans.
+BOOLEAN_CATEGORIES = ["False", "True"]
+
+
+def boolean_columns(profile: Any) -> list[str]:
+    """The profile's columns that were booleans in the training data."""
+    return [
+        name
+        for name, column in profile.columns.items()
+        if getattr(column, "categories", None) == BOOLEAN_CATEGORIES
+    ]
 
 
 def _render(summary: dict[str, Any], paths: ReportPaths, logged_to: str | None) -> None:
@@ -121,7 +139,7 @@ def monitor(
     config = workspace.config.monitoring
     ref = resolve_reference(workspace, reference, run_id)
     profile = ref.profile
-    frame = read_current(current, workspace.config.data.read)
+    frame = read_current(current, workspace.config.data.read, boolean_columns(profile))
     try:
         check_structure(frame, profile, labels)
         raw = given_predictions(frame, profile)

@@ -28,6 +28,14 @@ MAX_ISIN_VALUES = 20
 # An integer or text target with at most this many classes is multiclass, not regression.
 MAX_CLASSES = 20
 _ID_NAME = re.compile(r"(^|[_\W])id$|^id([_\W]|$)|^(key|uuid|index)$", re.IGNORECASE)
+# Names of keys whose rows belong together (a customer's, a store's rows): a group column.
+_GROUP_NAME = re.compile(
+    r"(^|[_\W])(id|key|group|groupe|gruppe|grp|cluster|batch|subject|patient|user|customer|client|store|"
+    r"shop|branch|site|household|session|account|device)s?([_\W]|$)",
+    re.IGNORECASE,
+)
+# A group split needs groups for train, valid and test; fewer and it is not proposed.
+MIN_GROUPS = 10
 
 
 class ScaffoldError(ReprokitError):
@@ -40,6 +48,7 @@ class Roles:
 
     id_column: str | None
     timestamp_column: str | None
+    group_column: str | None = None
 
 
 def project_dtype(inferred: str) -> str:
@@ -112,17 +121,22 @@ def column_spec(column: pa.Column, values: pd.Series, *, categories: bool) -> di
     return spec
 
 
-def schema_columns(frame: pd.DataFrame, target: str, id_column: str | None) -> dict[str, Any]:
+def schema_columns(
+    frame: pd.DataFrame, target: str, id_column: str | None, keys: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """`data.schema.columns` for `frame`, from `pandera.infer_schema`.
 
-    The id column is `unique`; a classification target lists its classes (`isin`)."""
+    The id column is `unique`; neither it nor the `keys` (a group column) gets a range or
+    a value list: new ids and groups arrive with new data."""
     inferred = pa.infer_schema(frame)
     columns: dict[str, Any] = {}
     for name, column in inferred.columns.items():
         values = frame[name]
-        spec = column_spec(column, values, categories=name != id_column)
+        spec = column_spec(column, values, categories=True)
         if name == id_column:
             spec = {"dtype": spec["dtype"], "unique": True}
+        elif name in keys:
+            spec = {"dtype": spec["dtype"]}
         columns[str(name)] = spec
     return columns
 
@@ -132,6 +146,8 @@ def with_target_classes(columns: dict[str, Any], target: str, frame: pd.DataFram
     spec = columns[target]
     for bound in ("ge", "le"):
         spec.pop(bound, None)
+    if spec["dtype"] == "bool":
+        return  # its two classes are the dtype's
     classes = frame[target].dropna().unique().tolist()
     spec["isin"] = (
         sorted(str(value) for value in classes)
@@ -166,8 +182,9 @@ def _is_id_candidate(values: pd.Series) -> bool:
 
 def propose_roles(frame: pd.DataFrame, target: str) -> Roles:
     """An id column (unique text or increasing integers, an id-like name first; a unique
-    integer column named like an id in any order) and a timestamp column
-    (the first parsed date column); neither when the table has none."""
+    integer column named like an id in any order), a timestamp column (the first parsed
+    date column) and a group column (a repeated key named like one: `customer_id`,
+    `store`); none of them when the table has none."""
     others = [str(name) for name in frame.columns if name != target]
     ids = [name for name in others if _is_id_candidate(frame[name])]
     named = [name for name in ids if _ID_NAME.search(name)]
@@ -186,7 +203,22 @@ def propose_roles(frame: pd.DataFrame, target: str) -> Roles:
         for name in others
         if pd.api.types.is_datetime64_any_dtype(frame[name]) and name != id_column
     ]
-    return Roles(id_column=id_column, timestamp_column=dates[0] if dates else None)
+    timestamp = dates[0] if dates else None
+    taken = {target, id_column, timestamp}
+    groups = [name for name in others if name not in taken and _is_group_candidate(frame, name)]
+    return Roles(
+        id_column=id_column, timestamp_column=timestamp, group_column=next(iter(groups), None)
+    )
+
+
+def _is_group_candidate(frame: pd.DataFrame, name: str) -> bool:
+    """A complete integer or text key, named like one, whose values repeat (rows that belong
+    together) with at least MIN_GROUPS distinct values (enough to split by)."""
+    values = frame[name]
+    keyed = pd.api.types.is_integer_dtype(values) or pd.api.types.is_object_dtype(values)
+    if not (keyed and _GROUP_NAME.search(name) and values.notna().all()):
+        return False
+    return MIN_GROUPS <= values.nunique() < len(values)
 
 
 def check_target(target: str, columns: list[str], source: str) -> None:

@@ -27,12 +27,16 @@ from reprokit.config.read import ReadOptions
 from reprokit.core.fs import atomic_path
 from reprokit.io import read_table
 from reprokit.scaffold.detect import (
+    boolean_spellings,
     date_formats,
-    detect_decimal,
     detect_delimiter,
     detect_encoding,
+    detect_number_marks,
+    padded_header,
+    padded_values,
 )
 from reprokit.scaffold.infer import (
+    MIN_GROUPS,
     RANGE_MARGIN,
     Roles,
     ScaffoldError,
@@ -73,7 +77,8 @@ def _chunks(path: Path) -> Iterator[bytes]:
 
 
 def detect_read_options(path: Path) -> ReadOptions:
-    """The CSV's encoding, delimiter and decimal mark (Parquet: the defaults)."""
+    """The CSV's encoding, delimiter, decimal mark and thousands separator (Parquet: the
+    defaults)."""
     if path.suffix != ".csv":
         return ReadOptions()
     encoding = detect_encoding(_chunks(path))
@@ -82,22 +87,87 @@ def detect_read_options(path: Path) -> ReadOptions:
     # A sample cut mid-line would give the sniffer a short last row.
     sample = sample.rsplit("\n", 1)[0] if "\n" in sample else sample
     delimiter = detect_delimiter(sample)
-    return ReadOptions(
-        encoding=encoding, delimiter=delimiter, decimal=detect_decimal(sample, delimiter)
+    decimal, thousands = detect_number_marks(sample, delimiter)
+    return ReadOptions(encoding=encoding, delimiter=delimiter, decimal=decimal, thousands=thousands)
+
+
+@dataclass(frozen=True)
+class Detected:
+    """The table as read with the detected options, and why each option was set (the
+    comments of the written `data.read` and schema)."""
+
+    frame: pd.DataFrame
+    read: ReadOptions
+    notes: dict[str, str] = field(default_factory=dict)
+    column_notes: dict[str, str] = field(default_factory=dict)
+
+
+def _dates_update(formats: dict[str, str]) -> dict[str, Any]:
+    """`date_columns` and `date_format`: one format for all, else a mapping per column."""
+    if not formats:
+        return {}
+    shared = set(formats.values())
+    chosen: str | dict[str, str] = shared.pop() if len(shared) == 1 else dict(formats)
+    return {"date_columns": list(formats), "date_format": chosen}
+
+
+def _booleans_update(spellings: dict[str, tuple[list[str], list[str]]]) -> dict[str, Any]:
+    if not spellings:
+        return {}
+    trues = sorted({word for found, _ in spellings.values() for word in found})
+    falses = sorted({word for _, found in spellings.values() for word in found})
+    return {"true_values": trues, "false_values": falses}
+
+
+def detect_table(path: Path, read: ReadOptions) -> Detected:
+    """Read the file with the detected dialect and find what else it needs: whitespace
+    to strip (header, values), date columns and formats, boolean spellings.
+
+    The probe reads without the thousands separator: with `thousands: "."` pandas would
+    read `15.10.2023` as the number 15102023 before its date could be seen."""
+    probe = read_table(path, read.model_copy(update={"thousands": None}))
+    if path.suffix != ".csv":
+        return Detected(frame=probe, read=read)
+    header, values = padded_header(probe.columns), padded_values(probe)
+    strips = {"strip_header": bool(header), "strip_values": bool(values)}
+    cleaned = read_table(path, read.model_copy(update={"thousands": None, **strips}))
+    formats, spellings = date_formats(cleaned), boolean_spellings(cleaned)
+    update = {**strips, **_dates_update(formats), **_booleans_update(spellings)}
+    final = read.model_copy(update=update)
+    # model_copy does not validate: the options as a user would write them must.
+    final = ReadOptions.model_validate(final.model_dump())
+    notes = _read_notes(final, header, values, formats, spellings)
+    column_notes = {
+        name: f"{'/'.join(trues)} / {'/'.join(falses)} in the file: read as booleans"
+        for name, (trues, falses) in spellings.items()
+    }
+    return Detected(
+        frame=read_table(path, final), read=final, notes=notes, column_notes=column_notes
     )
 
 
-def read_with_dates(path: Path, read: ReadOptions) -> tuple[pd.DataFrame, ReadOptions]:
-    """The table and its read options, with the text columns that are all dates (of the
-    first such column's format: `data.read` has one) declared as `date_columns`."""
-    frame = read_table(path, read)
-    formats = date_formats(frame) if path.suffix == ".csv" else {}
-    if not formats:
-        return frame, read
-    first = next(iter(formats.values()))
-    columns = [name for name, found in formats.items() if found == first]
-    dated = read.model_copy(update={"date_columns": columns, "date_format": first})
-    return read_table(path, dated), dated
+def _read_notes(
+    read: ReadOptions,
+    header: list[str],
+    values: dict[str, str],
+    formats: dict[str, str],
+    spellings: dict[str, tuple[list[str], list[str]]],
+) -> dict[str, str]:
+    """The comment on each detected `data.read` option that is not a plain dialect one."""
+    notes: dict[str, str] = {}
+    if read.thousands:
+        grouped = f"1{read.thousands}234{read.decimal}5"
+        notes["thousands"] = f"numbers grouped in thousands, like {grouped}"
+    if header:
+        notes["strip_header"] = f"column names with spaces around them: {header[:3]}"
+    if values:
+        examples = [f"{name}: {value!r}" for name, value in list(values.items())[:3]]
+        notes["strip_values"] = f"values with spaces around them ({', '.join(examples)})"
+    if isinstance(read.date_format, dict):
+        notes["date_format"] = "the date columns are written in different formats"
+    if spellings:
+        notes["true_values"] = f"booleans spelled out in {sorted(spellings)}"
+    return notes
 
 
 def _flow(value: Any) -> str:
@@ -115,20 +185,26 @@ def _option(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else _flow(value)
 
 
-def _read_block(read: ReadOptions, parquet: bool) -> list[str]:
+# Written even at their defaults: the dialect is what a reader of the config checks first.
+ALWAYS_WRITTEN = ("encoding", "delimiter", "decimal")
+
+
+def _read_block(read: ReadOptions, parquet: bool, notes: dict[str, str]) -> list[str]:
     if parquet:
         return ["# Parquet carries its own types: no read options needed."]
-    detected = read.model_dump(include={"encoding", "delimiter", "decimal"})
-    if read.date_columns:
-        detected |= {"date_columns": read.date_columns, "date_format": read.date_format}
+    chosen = read.model_dump(exclude_defaults=True) | read.model_dump(include=set(ALWAYS_WRITTEN))
+    ordered = [key for key in ReadOptions.model_fields if key in chosen]
     lines = ["# How the file is read (detected by `reprokit new`; see README, Read options)."]
     lines.append("read:")
-    lines += [f"  {key}: {_option(value)}" for key, value in detected.items()]
+    for key in ordered:
+        comment = f"  # {notes[key]}" if key in notes else ""
+        lines.append(f"  {key}: {_option(chosen[key])}{comment}")
     return lines
 
 
 ID_WHY = "unique text or increasing integers"
 TIMESTAMP_WHY = "a column of dates"
+GROUP_WHY = f"a repeated key named like one, with at least {MIN_GROUPS} values"
 
 
 def _role_why(column: str | None, rule: str) -> str:
@@ -143,17 +219,17 @@ def render_data_config(
     *,
     source: Path,
     raw_path: Path,
-    read: ReadOptions,
+    detected: Detected,
     task: Task,
     task_why: str,
     target: str,
     roles: Roles,
     columns: dict[str, Any],
-    rows: int,
 ) -> str:
     """conf/data/NAME.yaml: readable, one line per column, comments saying what was inferred."""
     lines = [
-        f"# {source.name} ({rows} rows), written by `reprokit new {name}`: edit freely.",
+        f"# {source.name} ({len(detected.frame)} rows), written by `reprokit new {name}`: "
+        "edit freely.",
         "# The schema was inferred from the file (pandera.infer_schema): ranges are the observed",
         f"# ones widened by {RANGE_MARGIN:.0%}, text columns with few values list them (isin).",
         f"name: {name}",
@@ -162,30 +238,49 @@ def render_data_config(
         f"id_column: {_flow(roles.id_column)}  # {_role_why(roles.id_column, ID_WHY)}",
         f"timestamp_column: {_flow(roles.timestamp_column)}  "
         f"# {_role_why(roles.timestamp_column, TIMESTAMP_WHY)}",
-        "group_column: null  # a column whose groups must not straddle the splits, if any",
+        f"group_column: {_flow(roles.group_column)}  # {_role_why(roles.group_column, GROUP_WHY)}",
         f"path: {raw_path.as_posix()}",
         "source:",
         "  kind: file  # your file, tracked with `dvc add`",
-        *_read_block(read, raw_path.suffix == ".parquet"),
+        *_read_block(detected.read, raw_path.suffix == ".parquet", detected.notes),
         "schema:",
         '  # strict: a column not listed here is an error; "filter" would drop it instead.',
         "  strict: true",
         "  columns:",
-        *(f"    {_flow(column)}: {_flow(spec)}" for column, spec in columns.items()),
+        *(
+            f"    {_flow(column)}: {_flow(spec)}{_comment(detected.column_notes.get(column))}"
+            for column, spec in columns.items()
+        ),
     ]
     return "\n".join(lines) + "\n"
 
 
-def render_experiment(name: str) -> str:
-    """conf/experiment/NAME.yaml: the pipeline on this dataset, features chosen by dtype."""
-    return (
-        "# @package _global_\n"
-        f"# The pipeline on conf/data/{name}.yaml (written by `reprokit new`): every schema\n"
-        "# column is a feature by its dtype; no evaluation config (the gate follows data.task).\n"
-        "defaults:\n"
-        f"  - override /data: {name}\n"
-        "  - override /features: auto\n"
-    )
+def _comment(note: str | None) -> str:
+    return f"  # {note}" if note else ""
+
+
+def render_experiment(name: str, group_column: str | None, group_split: bool) -> str:
+    """conf/experiment/NAME.yaml: the pipeline on this dataset, features chosen by dtype;
+    split by the group column when there is one (commented out when the project has no
+    `split: group` option)."""
+    lines = [
+        "# @package _global_",
+        f"# The pipeline on conf/data/{name}.yaml (written by `reprokit new`): every schema",
+        "# column is a feature by its dtype; no evaluation config (the gate follows data.task).",
+        "defaults:",
+        f"  - override /data: {name}",
+        "  - override /features: auto",
+    ]
+    if group_column is not None:
+        why = f"each {group_column} lands in one of train/valid/test (data.group_column)"
+        if group_split:
+            lines.append(f"  - override /split: group  # {why}")
+        else:
+            lines += [
+                f"  # {why}: split by group (conf/split/ has no `group` option yet)",
+                "  # - override /split: group",
+            ]
+    return "\n".join(lines) + "\n"
 
 
 def _task_and_why(frame: pd.DataFrame, target: str, task: Task | None) -> tuple[Task, str]:
@@ -196,8 +291,11 @@ def _task_and_why(frame: pd.DataFrame, target: str, task: Task | None) -> tuple[
     return inferred, f"inferred: the target has {count} distinct {frame[target].dtype} values"
 
 
-def plan_new(name: str, source: Path, target: str, task: Task | None = None) -> Plan:
+def plan_new(
+    name: str, source: Path, target: str, task: Task | None = None, *, group_split: bool = True
+) -> Plan:
     """Read `source`, infer its config and return what to write (nothing written yet).
+    `group_split`: the project has conf/split/group.yaml (a proposed group column uses it).
 
     Raises:
         ScaffoldError: The file is missing, or the target is not one of its columns.
@@ -210,12 +308,13 @@ def plan_new(name: str, source: Path, target: str, task: Task | None = None) -> 
         )
     if not source.is_file():
         raise ScaffoldError(f"--from {source}: no such file")
-    read = detect_read_options(source)
-    frame, read = read_with_dates(source, read)
+    detected = detect_table(source, detect_read_options(source))
+    frame = detected.frame
     check_target(target, [str(column) for column in frame.columns], str(source))
     chosen, why = _task_and_why(frame, target, task)
     roles = propose_roles(frame, target)
-    columns = schema_columns(frame, target, roles.id_column)
+    keys = (roles.group_column,) if roles.group_column else ()
+    columns = schema_columns(frame, target, roles.id_column, keys)
     if chosen != "regression":
         with_target_classes(columns, target, frame)
     raw_path = RAW_DIR / f"{name}{source.suffix}"
@@ -223,18 +322,19 @@ def plan_new(name: str, source: Path, target: str, task: Task | None = None) -> 
         name,
         source=source,
         raw_path=raw_path,
-        read=read,
+        detected=detected,
         task=chosen,
         task_why=why,
         target=target,
         roles=roles,
         columns=columns,
-        rows=len(frame),
     )
     _check_config(text, frame, Path("conf/data") / f"{name}.yaml")
     files = {
         Path("conf/data") / f"{name}.yaml": text,
-        Path("conf/experiment") / f"{name}.yaml": render_experiment(name),
+        Path("conf/experiment") / f"{name}.yaml": render_experiment(
+            name, roles.group_column, group_split
+        ),
     }
     return Plan(name=name, source=source, raw_path=raw_path, files=files)
 

@@ -61,10 +61,13 @@ def _flatten(predictions: list[dict[str, Any]]) -> pd.DataFrame:
 def score_file(bundle: Bundle, source: Path, target: Path, max_records: int) -> int:
     """Score every row of `source` into `target`; returns the row count."""
     from reprokit.datasets import atomic_path
+    from reprokit.io.read import check_booleans
 
     if target.suffix not in SUFFIXES:
         raise DataError(f"{target}: expected a {' or '.join(SUFFIXES)} file")
     frame = _read(source, bundle.metadata.get("read"))
+    booleans = [name for name, spec in bundle.request_spec.columns.items() if spec.dtype == "bool"]
+    check_booleans(frame, booleans, bundle.metadata.get("read"), source)
     records = frame_to_records(frame.drop(columns=[bundle.state.target], errors="ignore"))
     try:
         validated = validate_records(records, bundle.request_spec, max_records)
