@@ -33,9 +33,11 @@ from reprokit.cli_errors import user_errors
 @click.option("--json", "as_json", is_flag=True, help="Print the decision record as JSON.")
 @user_errors
 def retrain(current: Path, if_drift: bool, mode: str | None, as_json: bool) -> None:
-    """Retrain on a new labelled batch: check it, report drift, update the raw data, `dvc
-    repro`, and let the quality gate and the promotion rule decide. Every decision is
-    recorded on the MLflow run (tags reprokit.retrain.*, artifact retrain/decision.json).
+    """Retrain on a new labelled batch; the gate and promotion rule decide.
+
+    Checks the batch, reports its drift against the champion, appends it to (or replaces)
+    the raw data, runs `dvc repro`, and records every decision on the MLflow run (tags
+    reprokit.retrain.*, artifact retrain/decision.json).
 
     Exit 0: decided (promoted or kept); 1: the pipeline failed (raw data restored); 2: the
     batch cannot be used (nothing written)."""
