@@ -5,19 +5,27 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from tests.retrain.retrain_project import BATCH_ID_OFFSET, RAW, use_file_source
 from tests.support import file_md5, run
 
 
-def test_a_batch_that_violates_the_schema_names_file_and_columns_and_writes_nothing(
-    project_copy: Path,
-) -> None:
+@pytest.fixture
+def raw_data(project_copy: Path) -> tuple[Path, str]:
+    """The copy with 300 rows of its own raw data (`source: {kind: file}`) and their md5; no
+    model yet: the checks below come before the drift report, which would need one."""
     use_file_source(project_copy, stages=False)
     run(
         ["reprokit", "data", "generate", "--rows", "300", "--seed", "7", "--output", RAW],
         project_copy,
     )
-    before = file_md5(project_copy / RAW)
+    return project_copy, file_md5(project_copy / RAW)
+
+
+def test_a_batch_that_violates_the_schema_names_file_and_columns_and_writes_nothing(
+    raw_data: tuple[Path, str],
+) -> None:
+    project_copy, before = raw_data
     bad = project_copy / "bad.parquet"
     frame = pd.read_parquet(project_copy / RAW)
     frame["customer_id"] += BATCH_ID_OFFSET
@@ -37,14 +45,9 @@ def test_a_batch_that_violates_the_schema_names_file_and_columns_and_writes_noth
 
 
 def test_appending_a_repeated_id_is_refused_before_the_raw_data_changes(
-    project_copy: Path,
+    raw_data: tuple[Path, str],
 ) -> None:
-    use_file_source(project_copy, stages=False)
-    run(
-        ["reprokit", "data", "generate", "--rows", "300", "--seed", "7", "--output", RAW],
-        project_copy,
-    )
-    before = file_md5(project_copy / RAW)
+    project_copy, before = raw_data
     repeated = project_copy / "repeated.parquet"
     pd.read_parquet(project_copy / RAW).head(50).to_parquet(repeated, index=False)
 

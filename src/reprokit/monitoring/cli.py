@@ -13,6 +13,7 @@ Kept light at import time (the `reprokit` CLI imports this module).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,14 +77,15 @@ def _render(summary: dict[str, Any], paths: ReportPaths, logged_to: str | None) 
     )
 
 
+def current_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--current FILE`, the batch a command reads (monitor, retrain)."""
+    return click.option(
+        "--current", "current", required=True, type=click.Path(path_type=Path), help=help_text
+    )
+
+
 @click.command()
-@click.option(
-    "--current",
-    "current",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="The batch to check (Parquet or CSV, the training schema's columns).",
-)
+@current_option("The batch to check (Parquet or CSV, the training schema's columns).")
 @click.option("--labels", default=None, help="Column with the true labels: compare performance.")
 @click.option(
     "--reference",

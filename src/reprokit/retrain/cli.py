@@ -9,15 +9,12 @@ from pathlib import Path
 import click
 
 from reprokit.cli_errors import user_errors
+from reprokit.monitoring.cli import current_option
 
 
 @click.command()
-@click.option(
-    "--current",
-    "current",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="The new labelled batch (Parquet or CSV, the training schema's columns, target included).",
+@current_option(
+    "The new labelled batch (Parquet or CSV, the training schema's columns, target included)."
 )
 @click.option(
     "--if-drift",

@@ -224,7 +224,11 @@ def _decide(
             promote(client, name, version, decision.reason)
         decided["decision"] = {"action": decision.action, "reason": decision.reason}
     elif result in ("promoted_by_rule", "kept_by_rule"):
-        reason = version_tags.get(f"{TAG_PREFIX}promotion_reason", "the promotion rule")
+        # The `track` stage tags a promotion's or a refusal's reason on the version; a kept
+        # champion only in its log.
+        reason = version_tags.get(f"{TAG_PREFIX}promotion_reason") or version_tags.get(
+            PROMOTION_REFUSED_TAG, f"the promotion rule kept champion v{before}"
+        )
         action = "promote" if result == "promoted_by_rule" else "keep"
         decided["decision"] = {"action": action, "reason": reason}
     else:
