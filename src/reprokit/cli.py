@@ -17,6 +17,7 @@ from reprokit.monitoring.cli import generate as generate_data_command
 from reprokit.monitoring.cli import monitor as monitor_command
 from reprokit.ops.ci_cli import ci, output_option
 from reprokit.project_lock import writes_project
+from reprokit.retrain.cli import retrain as retrain_command
 from reprokit.sweeps.cli import sweeps, tune
 from reprokit.tracking.registry_cli import models, promote
 from reprokit.tracking.runs_cli import diff, runs
@@ -523,6 +524,8 @@ def predict(source: Path, target: Path, tag: str | None, max_records: int) -> No
 
 # Monitoring (drift, data quality, delayed labels) and demo batches: reprokit/monitoring/cli.py.
 main.add_command(monitor_command)
+# The retraining loop (batch -> drift -> data -> dvc repro -> decision): reprokit/retrain/.
+main.add_command(retrain_command)
 data.add_command(generate_data_command)
 
 # The CI workflow's model steps: reprokit/ops/ci_cli.py.

@@ -418,6 +418,15 @@ class PromotionRule(StrictModel):
         return self.metric, self.direction or implied
 
 
+class RetrainConfig(StrictModel):
+    """`reprokit retrain`: how a new labelled batch meets the raw data it retrains on.
+
+    `append`: the batch is added to the raw rows (the schema's `unique` columns must stay
+    unique); `replace`: the batch becomes the raw data. `--mode` overrides it per call."""
+
+    mode: Literal["append", "replace"] = "append"
+
+
 class TrackingConfig(StrictModel):
     """MLflow tracking. `uri` and `artifact_location` are relative to the project root;
     the MLFLOW_TRACKING_URI environment variable overrides `uri`."""
@@ -428,6 +437,9 @@ class TrackingConfig(StrictModel):
     experiment: str = "reprokit"
     registered_model: str | None = None
     promotion: PromotionRule = PromotionRule()
+    # Under `tracking`, whose keys cannot change a run's result: how the data is combined
+    # changes the data, and the data's hash is in the fingerprint already.
+    retrain: RetrainConfig = RetrainConfig()
     # Catalog datasets logged as MLflow dataset inputs (lineage) and as run artifacts.
     datasets: list[str] = []
     artifacts: list[str] = []

@@ -13,7 +13,8 @@ Kept light at import time (the `reprokit` CLI imports this module).
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from reprokit.cli_errors import user_errors
 from reprokit.errors import DataError
 
 if TYPE_CHECKING:
+    from reprokit.config.compose import Workspace
     from reprokit.monitoring.report import ReportPaths
 
 
@@ -33,18 +35,14 @@ class MonitorInputError(DataError):
     exit_code = 2
 
 
-def read_current(path: Path, read: Any = None, booleans: Sequence[str] = ()) -> Any:
-    """The batch, read as the training data is: with `data.read` (reprokit.io.read_table);
-    the `booleans` columns must read as booleans (an undeclared spelling is named)."""
+def read_current(path: Path, read: Any = None) -> Any:
+    """The batch, read as the training data is: with `data.read` (reprokit.io.read_table)."""
     from reprokit.io import read_table
-    from reprokit.io.read import check_booleans
 
     try:
-        frame = read_table(path, read)
-        check_booleans(frame, booleans, read, path)
+        return read_table(path, read)
     except DataError as error:
         raise MonitorInputError(str(error)) from None
-    return frame
 
 
 # A boolean column's reference profile: categorical, its categories the two booleans.
@@ -92,14 +90,15 @@ def _render(summary: dict[str, Any], paths: ReportPaths, logged_to: str | None) 
     )
 
 
+def current_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--current FILE`, the batch a command reads (monitor, retrain)."""
+    return click.option(
+        "--current", "current", required=True, type=click.Path(path_type=Path), help=help_text
+    )
+
+
 @click.command()
-@click.option(
-    "--current",
-    "current",
-    required=True,
-    type=click.Path(path_type=Path),
-    help="The batch to check (Parquet or CSV, the training schema's columns).",
-)
+@current_option("The batch to check (Parquet or CSV, the training schema's columns).")
 @click.option("--labels", default=None, help="Column with the true labels: compare performance.")
 @click.option(
     "--reference",
@@ -127,20 +126,64 @@ def monitor(
 
     Performance needs --labels. Exit 0: no alarm; 1: alarm; 2: the batch cannot be checked."""
     from reprokit.config.compose import find_project_root, workspace_from_params_file
-    from reprokit.monitoring.analysis import check_structure, given_predictions, score
-    from reprokit.monitoring.evidently_report import current_table, run_report, verdict
-    from reprokit.monitoring.reference import ReferenceError, log_report, resolve_reference
-    from reprokit.monitoring.report import REPORT_DIR, report_paths, summary, write_report
 
     if reference is not None and run_id is not None:
         raise click.UsageError("pass --reference or --run, not both")
     root = find_project_root()
     workspace = workspace_from_params_file(root)
-    config = workspace.config.monitoring
+    frame = read_current(current, workspace.config.data.read)
+    checked = check_batch(
+        workspace,
+        current,
+        frame,
+        labels=labels,
+        reference=reference,
+        run_id=run_id,
+        output_dir=output_dir,
+    )
+    _render(checked.summary, checked.paths, checked.logged_to)
+    sys.exit(1 if checked.status == "alarm" else 0)
+
+
+@dataclass(frozen=True)
+class BatchCheck:
+    """What one check of a batch found and wrote (`reprokit monitor`, `reprokit retrain`)."""
+
+    status: str
+    summary: dict[str, Any]
+    paths: ReportPaths
+    # The MLflow run the report was logged to (the reference's), if any.
+    logged_to: str | None
+
+
+def check_batch(
+    workspace: Workspace,
+    current: Path,
+    frame: Any,
+    *,
+    labels: str | None = None,
+    reference: Path | None = None,
+    run_id: str | None = None,
+    output_dir: Path | None = None,
+) -> BatchCheck:
+    """Evidently's report and tests of `frame` (read from `current`) against the reference,
+    written to the report folder and logged to the reference's run.
+
+    Raises:
+        MonitorInputError: The batch cannot be checked (exit 2).
+        ReferenceError: No usable reference profile or model.
+    """
+    from reprokit.io.read import check_booleans
+    from reprokit.monitoring.analysis import check_structure, given_predictions, score
+    from reprokit.monitoring.evidently_report import current_table, run_report, verdict
+    from reprokit.monitoring.reference import ReferenceError, log_report, resolve_reference
+    from reprokit.monitoring.report import REPORT_DIR, report_paths, summary, write_report
+
     ref = resolve_reference(workspace, reference, run_id)
     profile = ref.profile
-    frame = read_current(current, workspace.config.data.read, boolean_columns(profile))
     try:
+        # The profile says which columns were booleans: an undeclared spelling is named.
+        check_booleans(frame, boolean_columns(profile), workspace.config.data.read, current)
         check_structure(frame, profile, labels)
         raw = given_predictions(frame, profile)
         scored_by = "file"
@@ -157,14 +200,13 @@ def monitor(
     except DataError as error:
         raise MonitorInputError(str(error)) from None
     created = datetime.now(UTC).isoformat(timespec="seconds")
-    snapshot = run_report(table, ref.sample, profile, config)
+    snapshot = run_report(table, ref.sample, profile, workspace.config.monitoring)
     result = verdict(snapshot.dict())
     document = summary(result, ref, created=created, rows=len(frame), scored_by=scored_by)
-    directory = output_dir or root / REPORT_DIR
+    directory = output_dir or workspace.root / REPORT_DIR
     paths = write_report(report_paths(directory, created), snapshot, document)
     logged = log_report(workspace, ref.run_id, list(paths), result.status)
-    _render(document, paths, ref.run_id if logged else None)
-    sys.exit(1 if result.status == "alarm" else 0)
+    return BatchCheck(result.status, document, paths, ref.run_id if logged else None)
 
 
 @click.command("generate")

@@ -157,6 +157,8 @@ class ServingSettings(BaseSettings):
     log_format: Literal["console", "json"] = "console"
     model_tag: str | None = None
     registry: bool = True
+    # Seconds between re-resolutions of the champion (reprokit.serving.reload); 0: off.
+    model_refresh_s: _NonNegative = 0.0
     max_records: _Count = 10_000
     predict_threads: _Count = 1
     params: Annotated[Path | None, BeforeValidator(_existing_file)] = None

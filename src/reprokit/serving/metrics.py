@@ -130,6 +130,11 @@ class ServingMetrics:
             ["tag", "version", "fingerprint", "role"],
             multiprocess_mode="livemax",
         )
+        self.reloads = prometheus.Counter(
+            "reprokit_model_reloads",
+            "Champion re-resolutions that switched to a new model or failed to load it",
+            ["outcome"],
+        )
         self.shadow_skipped = prometheus.Counter(
             "reprokit_shadow_skipped_total",
             "Shadow scorings skipped because too many were already running",
@@ -156,13 +161,18 @@ class ServingMetrics:
         self.requests.labels(model=model, role=role, outcome=outcome).inc()
         self.latency.labels(model=model, role=role).observe(seconds)
 
-    def record_model(self, info: ModelInfo, role: str) -> None:
+    def record_model(self, info: ModelInfo, role: str, *, serving: bool = True) -> None:
+        """The model's info series: 1 while it serves in `role`, 0 once it no longer does
+        (in multiprocess mode a removed series would stay in the worker's file at 1)."""
         self.model_info.labels(
             tag=info.tag,
             version=info.model_version or "",
             fingerprint=(info.fingerprint or "")[:12],
             role=role,
-        ).set(1)
+        ).set(1 if serving else 0)
+
+    def remove_observer(self, observer: PredictionObserver) -> None:
+        self.observers.remove(observer)
 
     def record_predictions(self, event: PredictionEvent) -> None:
         observe_many(self.predictions.labels(model=event.model, role=event.role), event.values)
@@ -196,6 +206,7 @@ def metric_names() -> Sequence[str]:
         "reprokit_request_duration_seconds",
         "reprokit_prediction",
         "reprokit_model_info",
+        "reprokit_model_reloads_total",
         "reprokit_shadow_skipped_total",
         "reprokit_batch_requests",
         "reprokit_batch_shed_total",

@@ -96,6 +96,7 @@ from reprokit.serving.middleware import (
     keep_payloads_out_of_bentoml_logs,
 )
 from reprokit.serving.openapi import OpenApiMiddleware, openapi_document
+from reprokit.serving.reload import ChampionWatcher, Reload
 from reprokit.serving.request import (
     RequestValidationError,
     Violation,
@@ -142,53 +143,86 @@ def resolve_tags(config: ServingConfig, settings: ServingSettings) -> Tags:
     return Tags(champion=champion, challenger=challenger)
 
 
+def _served(
+    config: ServingConfig, tag: str, role: str, threads: int, metrics: ServingMetrics
+) -> ServedModel:
+    """The packaged model `tag`, loaded with its request schema built (now rather than in
+    the first request), and its batcher when batching is on."""
+    batching = config.batching
+    bundle = load_packaged(tag, num_threads=threads)
+    request_schema(bundle.request_spec)
+    batcher = (
+        PredictBatcher(
+            bundle,
+            batching.max_batch_size,
+            batching.max_latency_ms,
+            on_batch=metrics.batch_requests.labels(model=tag).observe,
+            on_shed=metrics.batch_shed.labels(model=tag).inc,
+        )
+        if batching.enabled
+        else None
+    )
+    return ServedModel(role=role, bundle=bundle, batcher=batcher)
+
+
 def _load(
     config: ServingConfig, tags: Tags, threads: int, metrics: ServingMetrics
 ) -> tuple[ServedModel, ServedModel | None]:
-    batching = config.batching
-
-    def served(tag: str, role: str) -> ServedModel:
-        bundle = load_packaged(tag, num_threads=threads)
-        request_schema(bundle.request_spec)  # now rather than in the first request
-        batcher = (
-            PredictBatcher(
-                bundle,
-                batching.max_batch_size,
-                batching.max_latency_ms,
-                on_batch=metrics.batch_requests.labels(model=tag).observe,
-                on_shed=metrics.batch_shed.labels(model=tag).inc,
-            )
-            if batching.enabled
-            else None
-        )
-        return ServedModel(role=role, bundle=bundle, batcher=batcher)
-
-    champion = served(tags.champion, CHAMPION)
+    champion = _served(config, tags.champion, CHAMPION, threads, metrics)
     if tags.challenger is None:
         return champion, None
     role = CHALLENGER if config.challenger.mode == "split" else SHADOW
-    return champion, served(tags.challenger, role)
+    return champion, _served(config, tags.challenger, role, threads, metrics)
 
 
-def _watch_drift(champion: ServedModel, metrics: ServingMetrics, settings: ServingSettings) -> bool:
-    """Live drift gauges for the champion's requests, against its packaged training profile
-    (`reprokit_drift_*` on /metrics); a model packaged without a profile has none."""
-    profile = champion.bundle.profile
-    if profile is None:
-        log.warning("serving.no_reference_profile", tag=champion.tag)
-        return False
-    from reprokit.monitoring.live import (
-        DriftGauges,
-        DriftObserver,
-        LiveDriftMonitor,
-        prometheus_gauge_factory,
-    )
+class DriftWatch:
+    """The live drift gauges of whichever model is champion: the gauges exist once per
+    process (a Prometheus registry takes each name once), each champion gets its own
+    monitor (its own training profile)."""
 
-    monitoring = load_monitoring_config(settings)
-    monitor = LiveDriftMonitor(profile, monitoring.live, monitoring.psi_threshold, champion.tag)
-    gauges = DriftGauges(prometheus_gauge_factory(metrics.prometheus))
-    metrics.add_observer(DriftObserver(monitor, gauges, champion.tag))
-    return True
+    def __init__(self, metrics: ServingMetrics, settings: ServingSettings) -> None:
+        self.metrics = metrics
+        self.settings = settings
+        self.gauges: Any = None
+        self.observer: Any = None
+
+    def observer_for(self, champion: ServedModel) -> Any:
+        """A drift observer of `champion`'s requests, against its packaged training profile
+        (`reprokit_drift_*` on /metrics); None for a model packaged without a profile."""
+        profile = champion.bundle.profile
+        if profile is None:
+            log.warning("serving.no_reference_profile", tag=champion.tag)
+            return None
+        from reprokit.monitoring.live import (
+            DriftGauges,
+            DriftObserver,
+            LiveDriftMonitor,
+            prometheus_gauge_factory,
+        )
+
+        monitoring = load_monitoring_config(self.settings)
+        monitor = LiveDriftMonitor(profile, monitoring.live, monitoring.psi_threshold, champion.tag)
+        if self.gauges is None:
+            self.gauges = DriftGauges(prometheus_gauge_factory(self.metrics.prometheus))
+        return DriftObserver(monitor, self.gauges, champion.tag)
+
+    def watch(self, observer: Any) -> bool:
+        """Feed the champion's requests to `observer` from now on, instead of the last one."""
+        if self.observer is not None:
+            self.metrics.remove_observer(self.observer)
+        self.observer = observer
+        if observer is not None:
+            self.metrics.add_observer(observer)
+        return observer is not None
+
+
+@dataclass(frozen=True)
+class Champion:
+    """A new champion, ready to serve: everything a switch needs is built before it."""
+
+    model: ServedModel
+    openapi: dict[str, Any]
+    drift: Any
 
 
 def _task_of(tag: str) -> str:
@@ -288,9 +322,11 @@ class ReprokitService:
         for model in (self.champion, self.challenger):
             if model is not None:
                 self.metrics.record_model(model.bundle.info, model.role)
-        self.drift = _watch_drift(self.champion, self.metrics, settings)
+        self.drift_watch = DriftWatch(self.metrics, settings)
+        self.drift = self.drift_watch.watch(self.drift_watch.observer_for(self.champion))
         # GET /docs.json (OpenApiMiddleware): typed from the champion's request schema.
         self.openapi = openapi_document(self.champion.bundle, self.max_records)
+        self.watcher = self._watch_champion(settings)
         log.info(
             "serving.started",
             champion=self.champion.tag,
@@ -299,7 +335,55 @@ class ReprokitService:
             fraction=self.config.challenger.fraction,
             batching=self.config.batching.enabled,
             drift_gauges=self.drift,
+            model_refresh_s=settings.model_refresh_s if self.watcher is not None else 0,
             settings=source,
+        )
+
+    def _watch_champion(self, settings: ServingSettings) -> ChampionWatcher[Champion] | None:
+        """Re-resolve the champion every `REPROKIT_MODEL_REFRESH_S` (off at 0, and for a
+        pinned `REPROKIT_MODEL_TAG`, which names one model for good)."""
+        if settings.model_refresh_s == 0 or settings.model_tag:
+            return None
+
+        def resolve() -> str:
+            return resolve_model_tag(None, load_project_identity(settings), settings.registry)
+
+        def load(tag: str) -> Champion:
+            model = _served(self.config, tag, CHAMPION, settings.predict_threads, self.metrics)
+            openapi = openapi_document(model.bundle, self.max_records)
+            return Champion(model, openapi, self.drift_watch.observer_for(model))
+
+        def record(outcome: str) -> None:
+            self.metrics.reloads.labels(outcome=outcome).inc()
+
+        reload = Reload(
+            current=lambda: self.champion.tag,
+            resolve=resolve,
+            load=load,
+            switch=self._switch_champion,
+            record=record,
+        )
+        watcher = ChampionWatcher(reload, settings.model_refresh_s)
+        watcher.start()
+        return watcher
+
+    def _switch_champion(self, new: Champion) -> None:
+        """Serve `new` from the next request on. `predict` reads `self.champion` once when
+        a request starts, so one attribute store switches atomically: requests in flight
+        finish on the old model."""
+        old = self.champion
+        self.champion = new.model
+        self.openapi = new.openapi
+        self.drift = self.drift_watch.watch(new.drift)
+        self.metrics.record_model(old.bundle.info, CHAMPION, serving=False)
+        self.metrics.record_model(new.model.bundle.info, CHAMPION)
+        log.info(
+            "serving.champion_reloaded",
+            previous=old.tag,
+            previous_version=old.bundle.info.model_version,
+            champion=new.model.tag,
+            version=new.model.bundle.info.model_version,
+            fingerprint=new.model.bundle.info.fingerprint,
         )
 
     @bentoml.on_deployment  # type: ignore[untyped-decorator]  # called bare

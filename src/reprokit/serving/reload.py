@@ -1,0 +1,80 @@
+"""The champion, re-resolved while the service runs: a promotion reaches a running server
+without a restart.
+
+Every `REPROKIT_MODEL_REFRESH_S` seconds a daemon thread of each worker resolves the
+champion again (the registry's `champion` alias among this project's packaged models,
+reprokit.serving.store), and when it names another model, loads it fully (model, feature
+state, request schema, drift profile) before the service switches to it. The switch is one
+attribute store: a request reads the served model once, when it starts, so requests in
+flight finish on the old model and the next ones score with the new one. A failure to
+resolve or load keeps the old model serving and is logged; the next interval tries again.
+Nothing here runs per request: the hot path never calls the registry.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final, Generic, Literal, TypeVar
+
+from reprokit.logs import get_logger
+
+log = get_logger(__name__)
+
+Outcome = Literal["unchanged", "switched", "failed"]
+UNCHANGED: Final = "unchanged"
+SWITCHED: Final = "switched"
+FAILED: Final = "failed"
+
+Model = TypeVar("Model")
+
+
+@dataclass(frozen=True)
+class Reload(Generic[Model]):
+    """How the watcher reaches the service: what serves now, how to find, load and switch."""
+
+    current: Callable[[], str]  # the tag serving now
+    resolve: Callable[[], str]  # the tag that should serve (the registry's champion)
+    load: Callable[[str], Model]  # the model, fully loaded and checked
+    switch: Callable[[Model], None]  # start serving it (one atomic store)
+    record: Callable[[Outcome], None]  # count the attempt (metrics)
+
+
+def check_once(reload: Reload[Model]) -> Outcome:
+    """Resolve the champion once; load and switch when it changed. Never raises: a
+    failure keeps the old model (and is logged with the error)."""
+    current = reload.current()
+    try:
+        wanted = reload.resolve()
+        if wanted == current:
+            return UNCHANGED
+        model = reload.load(wanted)
+    except Exception as error:  # a running service must not die of a registry hiccup
+        log.error("serving.champion_reload_failed", serving=current, error=str(error)[:500])
+        reload.record(FAILED)
+        return FAILED
+    reload.switch(model)
+    reload.record(SWITCHED)
+    log.info("serving.champion_switched", previous=current, champion=wanted)
+    return SWITCHED
+
+
+class ChampionWatcher(Generic[Model]):
+    """`check_once` every `interval_s` seconds on a daemon thread, until `stop()`."""
+
+    def __init__(self, reload: Reload[Model], interval_s: float) -> None:
+        self.reload = reload
+        self.interval_s = interval_s
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="reprokit-champion", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self.interval_s):
+            check_once(self.reload)
