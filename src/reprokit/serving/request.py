@@ -222,7 +222,26 @@ def _float_column(values: list[Any]) -> tuple[Any, list[int], str]:
     non_finite = _non_finite_rows(values, built)
     if non_finite:
         return None, non_finite, NON_FINITE
+    past_range = _integers_past_float64(values, built)
+    if past_range:
+        return None, past_range, "number out of the float64 range"
     return built, [], ""
+
+
+_FLOAT64_MAX = float(np.finfo(np.float64).max)
+_FLOAT64_MAX_INT = int(_FLOAT64_MAX)
+
+
+def _integers_past_float64(values: list[Any], built: np.ndarray[Any, Any]) -> list[int]:
+    """Integer literals a little past the float64 range: they round to its largest value
+    instead of overflowing (float(2**1024 - 2**970) is 1.797...e308), so the range check
+    sees a finite number the client never sent. Only rows that came out at the limit."""
+    at_limit = np.flatnonzero(np.abs(built) == _FLOAT64_MAX)
+    return [
+        int(row)
+        for row in at_limit
+        if isinstance(values[row], int) and abs(values[row]) > _FLOAT64_MAX_INT
+    ]
 
 
 # JSON has no NaN or Infinity, yet Python's and pydantic's parsers read the `NaN`/`Infinity`
