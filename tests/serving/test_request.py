@@ -98,7 +98,9 @@ def test_filter_schema_ignores_extra_fields() -> None:
         ("id", 2**70),
         ("id", True),  # JSON true is not an integer, even though bool subclasses int
         ("amount", 10**400),  # an integer past the float64 range
-        # Just past it: float() rounds it to the largest float64 instead of overflowing.
+        # Just past the document's bound, the decimal 1.7976931348623157e308: float() rounds
+        # it to the largest float64 instead of overflowing (schemathesis found it).
+        ("amount", 17976931348623157 * 10**292 + 1),
         ("amount", int(sys.float_info.max) + 1),
         ("age", -int(sys.float_info.max) - 2**971),
         ("kind", 3),
@@ -240,3 +242,11 @@ def test_a_422_lists_at_most_the_first_violations_and_their_count() -> None:
     assert long_name["field"] == "a" * 200 + "... (10000 characters)"
     few = violations([record(extra=1)])
     assert few == [("extra", "unexpected_field", [0])]
+
+
+def test_the_refused_range_is_the_one_the_openapi_document_declares() -> None:
+    from fractions import Fraction
+
+    from reprokit.serving import openapi, request
+
+    assert int(Fraction(str(openapi.FLOAT64_MAX))) == request._FLOAT64_MAX_SPELLED

@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -229,18 +230,21 @@ def _float_column(values: list[Any]) -> tuple[Any, list[int], str]:
 
 
 _FLOAT64_MAX = float(np.finfo(np.float64).max)
-_FLOAT64_MAX_INT = int(_FLOAT64_MAX)
+# The bound the OpenAPI document declares for a float column without bounds of its own is
+# the decimal 1.7976931348623157e308 (repr of the largest float64), and a JSON number means
+# the decimal it spells: an integer past that decimal is out of range, even one below the
+# float's exact binary value, which float() rounds to it (schemathesis sends that + 1).
+_FLOAT64_MAX_SPELLED = int(Fraction(repr(_FLOAT64_MAX)))
 
 
 def _integers_past_float64(values: list[Any], built: np.ndarray[Any, Any]) -> list[int]:
-    """Integer literals a little past the float64 range: they round to its largest value
-    instead of overflowing (float(2**1024 - 2**970) is 1.797...e308), so the range check
-    sees a finite number the client never sent. Only rows that came out at the limit."""
+    """Integer literals past the declared float64 range that came out as its largest value
+    instead of overflowing. Only rows at that value are looked at (one vectorised pass)."""
     at_limit = np.flatnonzero(np.abs(built) == _FLOAT64_MAX)
     return [
         int(row)
         for row in at_limit
-        if isinstance(values[row], int) and abs(values[row]) > _FLOAT64_MAX_INT
+        if isinstance(values[row], int) and abs(values[row]) > _FLOAT64_MAX_SPELLED
     ]
 
 
