@@ -7,6 +7,7 @@ environment without importing the CLI (which imports the sweeps: an import cycle
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 # Telemetry of every tool in the stack is off unless the user explicitly turns it on.
@@ -36,3 +37,9 @@ def disable_telemetry() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     # Without this, importing Kedro installs its rich console logging before ours.
     os.environ.setdefault("KEDRO_LOGGING_CONFIG", str(KEDRO_LOGGING_CONFIG))
+
+
+def dvc_command(*args: str) -> list[str]:
+    """`dvc ARGS` as this environment's DVC (a dependency of reprokit, pinned in uv.lock),
+    whether or not a `dvc` is on PATH, and whichever one is."""
+    return [sys.executable, "-m", "dvc", *args]

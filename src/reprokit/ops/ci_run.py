@@ -10,16 +10,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from reprokit.config.models import ReprokitConfig
 from reprokit.config.roles import TEST_SPLIT, role_dataset
+from reprokit.core.env import dvc_command
+from reprokit.core.yaml_text import load_yaml
 from reprokit.datasets import atomic_directory, atomic_path
 from reprokit.errors import ReprokitError
 from reprokit.ops.ci import (
@@ -61,8 +60,7 @@ def _tool(args: Sequence[str], root: Path) -> str:
 
 
 def _dvc_json(root: Path, *args: str) -> Any:
-    # This interpreter's DVC: the one the project locks, whatever else is on PATH.
-    return json.loads(_tool([sys.executable, "-m", "dvc", *args, "--json"], root) or "{}")
+    return json.loads(_tool(dvc_command(*args, "--json"), root) or "{}")
 
 
 def _at_revision(root: Path, ref: str, path: str) -> str | None:
@@ -85,7 +83,7 @@ def _at_revision(root: Path, ref: str, path: str) -> str | None:
 
 
 def _yaml(text: str | None) -> dict[str, Any]:
-    loaded = yaml.safe_load(text) if text else None
+    loaded = load_yaml(text) if text else None
     return loaded if isinstance(loaded, dict) else {}
 
 
@@ -147,7 +145,7 @@ def model_report(root: Path, base: str, output: Path) -> tuple[Report, Path]:
     head_metrics = side_values(rows, metrics_path, head=True)
     gate = (workspace.params.get("evaluation") or {}).get("gate") or {}
     with atomic_directory(output / PLOTS_DIR) as plots_dir:
-        _tool([sys.executable, "-m", "dvc", "plots", "diff", base, "--out", str(plots_dir)], root)
+        _tool(dvc_command("plots", "diff", base, "--out", str(plots_dir)), root)
     plots = _dvc_json(root, "plots", "diff", base)
     labels = {base: short_ref(base), "workspace": head_side.ref}
     report = Report(

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reprokit.core.env import dvc_command
 from reprokit.core.fs import atomic_path
 from reprokit.errors import DataError, ReprokitError
 
@@ -138,11 +139,10 @@ def write_raw(path: Path, frame: pd.DataFrame) -> None:
 
 
 def dvc(root: Path, *args: str, capture: bool = True) -> subprocess.CompletedProcess[str]:
-    """DVC of this environment (a dependency of reprokit), whether or not it is on PATH.
-    Run without the project lock held: DVC and the stages take their own locks. Uncaptured,
-    its output goes to the user as it comes (a `dvc repro` takes minutes), on stderr: stdout
-    is the command's own (`--json`)."""
-    command = [sys.executable, "-m", "dvc", *args]
+    """This environment's DVC (`dvc_command`), run without the project lock held: DVC and
+    the stages take their own locks. Uncaptured, its output goes to the user as it comes (a
+    `dvc repro` takes minutes), on stderr: stdout is the command's own (`--json`)."""
+    command = dvc_command(*args)
     if capture:
         return subprocess.run(command, cwd=root, capture_output=True, text=True, check=False)
     return subprocess.run(command, cwd=root, stdout=sys.stderr, text=True, check=False)

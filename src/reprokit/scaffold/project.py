@@ -12,7 +12,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,7 @@ import yaml
 
 from reprokit.config.models import TAG_SAFE_NAME, DataConfig
 from reprokit.config.read import ReadOptions
+from reprokit.core.env import dvc_command
 from reprokit.core.fs import atomic_path
 from reprokit.io import read_table
 from reprokit.scaffold.detect import (
@@ -387,9 +387,8 @@ def dvc_add(root: Path, plan: Plan) -> str:
     Run without the project lock held: DVC takes its own lock on the project."""
     if not is_dvc_repo(root):
         return f"not a DVC repo: {plan.raw_path} is not tracked (`dvc init`, then `dvc add`)"
-    # DVC of this environment (a dependency of reprokit), whether or not it is on PATH.
     result = subprocess.run(
-        [sys.executable, "-m", "dvc", "add", plan.raw_path.as_posix()],
+        dvc_command("add", plan.raw_path.as_posix()),
         cwd=root,
         capture_output=True,
         text=True,
