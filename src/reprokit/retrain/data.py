@@ -81,16 +81,21 @@ def read_checked(workspace: Workspace, path: Path, dataset: str) -> pd.DataFrame
 
     try:
         frame = read_table(path, workspace.config.data.read)
-        return _validator(workspace, dataset).validate(frame)  # type: ignore[no-any-return]
     except DataError as error:
         raise RetrainInputError(str(error)) from None
+    return _validated(workspace, frame, dataset)
 
 
 def check_combined(workspace: Workspace, frame: pd.DataFrame, dataset: str) -> None:
     """The raw data after the batch still meets the schema (an appended batch can repeat a
     `unique` id)."""
+    _validated(workspace, frame, dataset)
+
+
+def _validated(workspace: Workspace, frame: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    """`frame` as the raw dataset's validator returns it; a violation is a bad batch."""
     try:
-        _validator(workspace, dataset).validate(frame)
+        return _validator(workspace, dataset).validate(frame)  # type: ignore[no-any-return]
     except DataError as error:
         raise RetrainInputError(str(error)) from None
 
