@@ -312,15 +312,11 @@ def dvc_check() -> None:
 @user_errors
 def dvc_plots_page() -> None:
     """Make `dvc plots show` draw offline: Vega inlined in its page (from the npm registry)."""
-    import subprocess
-    import sys
-
-    from reprokit.dvcgen.plots_page import TEMPLATE_SETTING, write_plots_page
+    from reprokit.dvcgen.plots_page import use_plots_page, write_plots_page
 
     root = _root()
     written = write_plots_page(root)
-    setting = ["config", "--local", "plots.html_template", TEMPLATE_SETTING]
-    subprocess.run([sys.executable, "-m", "dvc", *setting], cwd=root, check=True)
+    use_plots_page(root)
     click.echo(f"wrote {written}; `dvc plots show` uses it (.dvc/config.local)")
 
 

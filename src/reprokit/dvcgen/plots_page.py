@@ -14,11 +14,14 @@ import base64
 import hashlib
 import io
 import os
+import subprocess
 import tarfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from reprokit.core.env import dvc_command
+from reprokit.core.fs import atomic_path
 from reprokit.errors import ReprokitError
 
 NPM_REGISTRY = "https://registry.npmjs.org"
@@ -123,20 +126,26 @@ def fetch_tarball(script: Script) -> bytes:
             f"cannot download {script.tarball_url}: {error}; `dvc plots show` keeps DVC's "
             "CDN page (it needs cdn.jsdelivr.net to draw the curves)"
         ) from None
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    partial = cached.with_suffix(".part")
-    partial.write_bytes(payload)
-    partial.replace(cached)
+    with atomic_path(cached) as tmp:
+        tmp.write_bytes(payload)
     return payload
 
 
 def write_plots_page(root: Path) -> Path:
     """Write the offline template under `root` (atomically); returns its path."""
-    from reprokit.datasets import atomic_path
-
     sources = [browser_build(script, fetch_tarball(script)) for script in SCRIPTS]
     target = root / TEMPLATE_FILE
-    target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(target) as tmp:
         tmp.write_text(page_template(sources), encoding="utf-8")
     return target
+
+
+def use_plots_page(root: Path) -> None:
+    """Point DVC's `plots.html_template` at the template, in the git-ignored local config."""
+    setting = dvc_command("config", "--local", "plots.html_template", TEMPLATE_SETTING)
+    result = subprocess.run(setting, cwd=root, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise PlotsPageError(
+            f"`dvc config --local plots.html_template {TEMPLATE_SETTING}` failed in {root}: "
+            f"{(result.stderr or result.stdout).strip()}"
+        )
