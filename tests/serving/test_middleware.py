@@ -228,6 +228,45 @@ def test_a_504_stops_the_work_in_its_thread() -> None:
     assert 5 <= done < 40 and len(steps) == done  # stopped at its next step, not at 200
 
 
+def test_a_504_before_the_work_begins_is_logged_once_and_the_work_never_runs() -> None:
+    """CI once got a 504 and no `serving.work_stopped`: decoding a 66 MB body held the event
+    loop past the timeout, so the task was cancelled before its thread ever started."""
+    import anyio.to_thread
+
+    ran: list[str] = []
+
+    def work(deadline: Deadline) -> None:
+        deadline.check("validation")
+        ran.append("validation")
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        time.sleep(0.3)  # a synchronous decode, past the timeout, on the event loop
+        await anyio.to_thread.run_sync(work, deadline_in(scope))
+        await echo_app(scope, receive, send)
+
+    from structlog.testing import capture_logs
+
+    timeout = TimeoutMiddleware(app, settings(REPROKIT_REQUEST_TIMEOUT_S="0.1"))
+    with capture_logs() as logs:
+        assert call(timeout, "POST", "/predict").status_code == 504
+    stops = [event for event in logs if event["event"] == "serving.work_stopped"]
+    assert ran == [] and [event["stage"] for event in stops] == ["start"], logs
+
+
+def test_a_cancel_after_the_first_check_is_the_workers_to_report() -> None:
+    begun = Deadline(10.0)
+    begun.check("validation")
+    assert begun.cancel() is False
+    with pytest.raises(DeadlineExceededError) as stopped:
+        begun.check("features")
+    assert (stopped.value.stage, stopped.value.before_start) == ("features", False)
+    waiting = Deadline(10.0)
+    assert waiting.cancel() is True
+    with pytest.raises(DeadlineExceededError) as never_began:
+        waiting.check("validation")
+    assert never_began.value.before_start is True
+
+
 def test_predict_in_chunks_equals_one_call_and_checks_between_chunks() -> None:
     matrix = np.arange(10_000, dtype=np.float64).reshape(-1, 2)
     stages: list[str] = []

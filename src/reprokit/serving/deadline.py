@@ -30,26 +30,38 @@ Checkpoint = Callable[[str], None]
 
 
 class DeadlineExceededError(Exception):
-    """The request's deadline passed (or it was cancelled) before `stage` could run."""
+    """The request's deadline passed (or it was cancelled) before `stage` could run.
+    `before_start`: cancelled before the work's first step, a stop the canceller reports."""
 
-    def __init__(self, stage: str, seconds: float) -> None:
+    def __init__(self, stage: str, seconds: float, before_start: bool = False) -> None:
         super().__init__(f"no response within {seconds:g} s (stopped before {stage})")
         self.stage = stage
         self.seconds = seconds
+        self.before_start = before_start
 
 
 class Deadline:
     """`seconds` from now (math.inf: never), or earlier when `cancel()` is called; safe to
-    check from any thread."""
+    check from any thread.
+
+    It knows whether the work has begun (made its first check): a request cancelled while
+    it is still being read or decoded, or waiting for a thread, never starts its work, and
+    only the canceller can say so (CI once saw a 504 with no stop logged at all).
+    """
 
     def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.seconds = seconds
         self._clock = clock
         self._expires_at = clock() + seconds
         self._cancelled = threading.Event()
+        self._lock = threading.Lock()
+        self._begun = False
 
-    def cancel(self) -> None:
-        self._cancelled.set()
+    def cancel(self) -> bool:
+        """Stops the work at its next check; True when it had not begun (it never will)."""
+        with self._lock:
+            self._cancelled.set()
+            return not self._begun
 
     def expired(self) -> bool:
         return self._cancelled.is_set() or self._clock() >= self._expires_at
@@ -57,6 +69,11 @@ class Deadline:
     def check(self, stage: str) -> None:
         """Raises DeadlineExceededError when the deadline has passed; `stage` is what would
         run next (it says in the log how far the work got)."""
+        with self._lock:
+            cancelled_before_start = self._cancelled.is_set() and not self._begun
+            self._begun = True
+        if cancelled_before_start:
+            raise DeadlineExceededError(stage, self.seconds, before_start=True)
         if self.expired():
             raise DeadlineExceededError(stage, self.seconds)
 

@@ -67,6 +67,11 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # without reading their body).
 _BODY_METHODS = frozenset({"POST"})
 ACCESS_LOGGER = "reprokit.serving.access"
+# `serving.work_stopped`'s stage when the 504 came before the work's first step (the body
+# was still being read or decoded, or the request waited for a thread).
+WORK_NOT_STARTED = "start"
+
+log = get_logger(__name__)
 
 
 def _is_open(scope: Scope) -> bool:
@@ -480,7 +485,8 @@ class TimeoutMiddleware:
         if done:
             await task
             return
-        deadline.cancel()  # the worker thread stops at its next step
+        if deadline.cancel():  # else the worker thread stops at its next step and logs it
+            log.info("serving.work_stopped", stage=WORK_NOT_STARTED, timeout_s=seconds)
         task.cancel()
         # Retrieve the cancelled task's result so asyncio does not warn about it.
         task.add_done_callback(lambda finished: finished.cancelled() or finished.exception())

@@ -270,7 +270,8 @@ def _stops_logged(work: Callable[..., _Result], *args: Any) -> _Result:
     try:
         return work(*args)
     except DeadlineExceededError as error:
-        log.info("serving.work_stopped", stage=error.stage, timeout_s=error.seconds)
+        if not error.before_start:  # else the timeout middleware has logged it
+            log.info("serving.work_stopped", stage=error.stage, timeout_s=error.seconds)
         raise
 
 
