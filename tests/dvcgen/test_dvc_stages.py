@@ -159,8 +159,12 @@ def test_packaging_is_vouched_for_by_the_run_unless_tracking_is_off(
 def test_plot_definitions_follow_the_task(experiment: tuple[str, ...], titles: list[str]) -> None:
     definitions = _plot_definitions(composed(*experiment))
     named = [next(iter(d)) for d in definitions]
-    assert named[: len(titles)] == titles
-    assert named[len(titles)] == "Feature importance (gain)"
+    assert named == [*titles, "Feature importance (gain)", "Learning curve"]
+
+
+def test_the_learning_curve_is_declared_only_when_evaluate_reads_the_history() -> None:
+    unbound = composed("~pipeline.nodes.evaluate.inputs.history")
+    assert "Learning curve" not in {next(iter(d)) for d in _plot_definitions(unbound)}
 
 
 def test_a_stale_dvc_yaml_names_the_stages_that_differ(tmp_path: Path) -> None:

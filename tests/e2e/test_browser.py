@@ -200,7 +200,7 @@ def test_dvc_plots_show_draws_each_plot_once_without_the_cdn(looked: Looked, bro
     page = _offline_page(browser)
     page.goto(looked.plots.as_uri())
     page.wait_for_function(
-        "() => document.querySelectorAll('div[id] svg, div[id] canvas').length >= 4"
+        "() => document.querySelectorAll('div[id] svg, div[id] canvas').length >= 5"
     )
     page.screenshot(path=looked.shots / "dvc-plots.png", full_page=True)
     boxes = _plot_boxes(page)
@@ -209,12 +209,13 @@ def test_dvc_plots_show_draws_each_plot_once_without_the_cdn(looked: Looked, bro
     assert sorted(box["id"] for box in vega) == [
         "Calibration",
         "Feature_importance__gain_",
+        "Learning_curve",
         "Precision-Recall",
         "ROC",
     ]
     assert all(box["height"] > 100 for box in vega), vega
     sources = [box["src"] for box in images]
-    assert len(sources) == len(set(sources)) == 5, sources  # each figure once
+    assert len(sources) == len(set(sources)) == 6, sources  # each figure once
     assert all(box["drawn"] and box["height"] > 100 for box in images), images
 
 

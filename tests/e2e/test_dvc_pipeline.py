@@ -42,6 +42,7 @@ def test_full_repro_writes_model_metrics_and_plots(repro_project: Path) -> None:
         "pr.csv",
         "calibration.csv",
         "feature_importance.csv",
+        "learning_curve.csv",
     }
     figures = sorted((repro_project / "data/08_reporting/figures").glob("*.png"))
     assert figures

@@ -109,6 +109,28 @@ def test_binary_figures_carry_their_references_and_the_confusion_matrix(
     assert figures["calibration"].axes[1].get_ylabel() == "Rows in the bin"
 
 
+@pytest.mark.parametrize("task", ["binary", "regression"])
+def test_the_training_history_adds_a_learning_curve_marking_the_kept_iteration(
+    prepared: Prepared, task: str
+) -> None:
+    state, train, valid, test = prepared(task)
+    model, history = train_model(train, valid, state, model_params(task), 1)
+    _, tables, figures = evaluate_model(model, test, state, EVALUATION, history)
+    curve = tables["learning_curve"]
+    assert list(curve.columns) == ["iteration", "valid_metric"]
+    assert curve["iteration"].tolist() == list(range(1, history["iterations_trained"] + 1))
+    assert curve["valid_metric"].tolist() == history["valid_metric"]
+    axes = figures["learning_curve"].axes[0]
+    kept = f"kept: iteration {history['best_iteration']}"
+    assert [text.get_text() for text in axes.get_legend().get_texts()] == ["validation", kept]
+    assert history["metric"] in axes.get_title()
+    # Without a validation curve (no valid split) there is nothing to draw.
+    _, tables, figures = evaluate_model(
+        model, test, state, EVALUATION, {**history, "valid_metric": []}
+    )
+    assert "learning_curve" not in tables and "learning_curve" not in figures
+
+
 def test_feature_importance_is_sorted_by_gain(prepared: Prepared) -> None:
     state, *_ = prepared("binary")
     _, tables, _, _ = evaluate(prepared, "binary")

@@ -254,12 +254,13 @@ def _plot_definitions(config: ReprokitConfig) -> list[dict[str, Any]]:
     is a second series of the same file: x against itself is the diagonal (chance for ROC,
     perfect calibration).
     """
-    tables = next(
-        (e["filepath"] for e in config.catalog.values() if _is_plot_tables(e)),
+    found = next(
+        ((name, e["filepath"]) for name, e in config.catalog.items() if _is_plot_tables(e)),
         None,
     )
-    if tables is None:
+    if found is None:
         return []
+    tables_name, tables = found
     by_task = {
         "binary": [
             _plot(tables, "ROC", "roc", x="fpr", y=["tpr", "fpr"], template="simple"),
@@ -288,7 +289,28 @@ def _plot_definitions(config: ReprokitConfig) -> list[dict[str, Any]]:
         y="feature",
         template="bar_horizontal_sorted",
     )
-    return [*by_task[config.data.task], importance]
+    learning = _plot(
+        tables,
+        "Learning curve",
+        "learning_curve",
+        x="iteration",
+        y="valid_metric",
+        template="linear",
+    )
+    drawn = _writes_learning_curve(config, tables_name)
+    return [*by_task[config.data.task], importance, *([learning] if drawn else [])]
+
+
+def _writes_learning_curve(config: ReprokitConfig, tables: str) -> bool:
+    """A node that writes the plot tables also reads the training history: the evaluate
+    node does (`evaluate_model`'s `history`), unless a user's pipeline leaves it unbound."""
+    from reprokit.config.roles import TRAINING_HISTORY, role_dataset
+
+    history = role_dataset(config.catalog, TRAINING_HISTORY)
+    return history is not None and any(
+        tables in node.output_names and history in node.inputs.values()
+        for node in config.pipeline.nodes.values()
+    )
 
 
 def render_dvc_yaml(config: ReprokitConfig, root: Path) -> str:

@@ -33,6 +33,7 @@ MAX_RESIDUAL_POINTS = 2000
 MAX_IMPORTANCE_BARS = 20
 KEY_METRIC = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "r2"}
 DATASET = "test features"
+LEARNING_CURVE = "learning_curve"  # the table's and the figure's stem
 
 
 @dataclass
@@ -49,6 +50,7 @@ def evaluate_model(
     test: pd.DataFrame,
     state: Mapping[str, Any],
     evaluation: Mapping[str, Any],
+    history: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, float], dict[str, pd.DataFrame], dict[str, Figure]]:
     """Score the model on the transformed test split.
 
@@ -57,12 +59,15 @@ def evaluate_model(
         test: Transformed test split (`transform_features` output, with the target).
         state: The fitted feature state.
         evaluation: The `evaluation` params section (`EvaluationConfig`).
+        history: The training history (`train_model`'s), for the learning curve; optional,
+            so a pipeline that does not bind it evaluates as before.
 
     Returns:
         Metrics rounded to 6 decimals plus `n_test`; plot tables keyed by file stem
         (`roc`, `pr`, `calibration` for binary, `confusion` and `per_class` for
-        multiclass, `residuals` for regression, `feature_importance` always); one
-        figure per table, same stems.
+        multiclass, `residuals` for regression, `feature_importance` always,
+        `learning_curve` when the history has a validation curve); one figure per table,
+        same stems.
 
     Raises:
         DataError: The test split is empty, lacks a column, has too few classes for the
@@ -75,7 +80,24 @@ def evaluate_model(
     features, labels = model_inputs(test, fitted, DATASET)
     predictor = load_model(model, fitted.feature_names)
     predictions = predictor.predict(features)
-    return score_predictions(labels, predictions, predictor, fitted, config)
+    metrics, tables, figures = score_predictions(labels, predictions, predictor, fitted, config)
+    add_learning_curve(tables, figures, history)
+    return metrics, tables, figures
+
+
+def add_learning_curve(
+    tables: dict[str, pd.DataFrame], figures: dict[str, Figure], history: Mapping[str, Any] | None
+) -> None:
+    """The `learning_curve` table and figure from a training history, when it has a
+    validation curve (a model trained without a validation split has none)."""
+    curve = learning_curve_table(history or {})
+    if curve.empty:
+        return
+    assert history is not None
+    tables[LEARNING_CURVE] = curve
+    figures[LEARNING_CURVE] = _learning_curve_figure(
+        curve, str(history.get("metric", "validation metric")), int(history["best_iteration"])
+    )
 
 
 def score_predictions(
@@ -277,6 +299,15 @@ def _thin(count: int, limit: int) -> np.ndarray[Any, np.dtype[np.intp]]:
     return np.unique(np.linspace(0, count - 1, limit).round().astype(np.intp))
 
 
+def learning_curve_table(history: Mapping[str, Any]) -> pd.DataFrame:
+    """The validation metric per boosting iteration, numbered from 1 as the learners count
+    (`best_iteration` 43 is the 43rd row); empty without a validation curve."""
+    values = np.asarray(history.get("valid_metric") or [], dtype=np.float64)
+    return pd.DataFrame(
+        {"iteration": np.arange(1, len(values) + 1, dtype=np.int64), "valid_metric": values}
+    )
+
+
 def _calibration_table(labels: IntArray, scores: FloatArray, bins: int) -> pd.DataFrame:
     edges = np.linspace(0.0, 1.0, bins + 1)
     which = np.clip(np.searchsorted(edges, scores, side="right") - 1, 0, bins - 1)
@@ -446,6 +477,18 @@ def _per_class_figure(per_class: pd.DataFrame, macro_f1: float) -> Figure:
     # Headroom above 1.0 keeps the legend off the bars of a perfect class.
     axes.set_ylim(0.0, 1.2)
     axes.legend(loc="upper center", ncols=2)
+    return figure
+
+
+def _learning_curve_figure(curve: pd.DataFrame, metric: str, kept: int) -> Figure:
+    figure, axes = _axes(
+        f"Learning curve ({metric} on the validation split)", "Boosting iteration", metric
+    )
+    axes.plot(curve["iteration"], curve["valid_metric"], label="validation")
+    # Early stopping keeps fewer iterations than were trained: the kept one is the model.
+    axes.axvline(kept, linestyle="--", color="grey", linewidth=1, label=f"kept: iteration {kept}")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="best")
     return figure
 
 

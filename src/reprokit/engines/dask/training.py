@@ -334,6 +334,7 @@ def evaluate_model(
     test: Any,
     state: Mapping[str, Any],
     evaluation: Mapping[str, Any],
+    history: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, float], dict[str, pd.DataFrame], dict[str, Any]]:
     """The pandas node's metrics, tables and figures; predictions per partition.
 
@@ -355,7 +356,11 @@ def evaluate_model(
         raise DataError(f"{pandas_evaluate.DATASET}: the frame has 0 rows; expected at least 1")
     labels = np.concatenate([part[0] for part in scored])
     predictions = np.concatenate([part[1] for part in scored])
-    return pandas_evaluate.score_predictions(labels, predictions, predictor, fitted, config)
+    metrics, tables, figures = pandas_evaluate.score_predictions(
+        labels, predictions, predictor, fitted, config
+    )
+    pandas_evaluate.add_learning_curve(tables, figures, history)
+    return metrics, tables, figures
 
 
 def _partition_scores(
