@@ -63,7 +63,7 @@ def _render(summary: dict[str, Any], paths: ReportPaths, logged_to: str | None) 
     from rich.table import Table
 
     console = Console()
-    table = Table(title=f"monitoring: {summary['rows']} rows vs {summary['reference']['source']}")
+    table = Table(title=f"monitoring: {summary['rows']} rows vs {summary['reference']['title']}")
     for header in ("column", "test", "score", "threshold", "drift"):
         table.add_column(header, justify="left" if header == "column" else "right")
     for column in summary["columns"]:

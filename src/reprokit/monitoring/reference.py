@@ -12,6 +12,7 @@ as the profile).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -49,6 +50,19 @@ class ReferenceError(ReprokitError):
     exit_code = 2
 
 
+@dataclass(frozen=True)
+class RegisteredVersion:
+    """The registry's name for a run's model: what people call it, not its sha."""
+
+    name: str
+    version: str
+    aliases: tuple[str, ...] = ()
+
+    def label(self) -> str:
+        named = f"{self.name} v{self.version}"
+        return named + "".join(f" @{alias}" for alias in self.aliases)
+
+
 @dataclass
 class Reference:
     profile: ReferenceProfile
@@ -57,9 +71,26 @@ class Reference:
     sample: pd.DataFrame
     source: str
     run_id: str | None = None
+    registered: RegisteredVersion | None = None
 
     def describe(self) -> dict[str, Any]:
-        return {"source": self.source, "run_id": self.run_id}
+        registered = self.registered
+        return {
+            "source": self.source,
+            "run_id": self.run_id,
+            "registered_model": None
+            if registered is None
+            else {
+                "name": registered.name,
+                "version": registered.version,
+                "aliases": list(registered.aliases),
+            },
+        }
+
+    def title(self) -> str:
+        """The reference as a report names it: the registry's name when it has one (the
+        run id is in the summary next to it)."""
+        return self.source if self.registered is None else self.registered.label()
 
 
 def _catalog_file(workspace: Workspace, role: str) -> Path | None:
@@ -248,14 +279,39 @@ def resolve_reference(
                 f"--run {run_id}: no MLflow store configured or found (tracking.uri, "
                 "MLFLOW_TRACKING_URI)"
             )
-        return run_reference(mlflow, run_id, workspace.config.catalog)
+        return _named(workspace, mlflow, run_reference(mlflow, run_id, workspace.config.catalog))
     champion = champion_run(workspace, mlflow) if mlflow is not None else None
     if champion is not None:
         try:
-            return run_reference(mlflow, champion, workspace.config.catalog)
+            reference = run_reference(mlflow, champion, workspace.config.catalog)
         except ReferenceError as error:
             log.warning("monitor.champion_without_profile", run_id=champion, error=str(error))
+        else:
+            return _named(workspace, mlflow, reference)
     return local_reference(workspace)
+
+
+def _named(workspace: Workspace, mlflow: Any, reference: Reference) -> Reference:
+    """`reference` with the registry's name for its run's model, when it has one."""
+    name = workspace.config.tracking.registered_model
+    if not name or reference.run_id is None:
+        return reference
+    found = registered_version(mlflow, name, reference.run_id)
+    return dataclasses.replace(reference, registered=found)
+
+
+def registered_version(mlflow: Any, name: str, run_id: str) -> RegisteredVersion | None:
+    """The newest version of `name` registered from run `run_id`, with its aliases."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        versions = mlflow.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
+    except MlflowException:
+        return None
+    if not versions:
+        return None
+    newest = max(versions, key=lambda version: int(version.version))
+    return RegisteredVersion(name, str(newest.version), tuple(sorted(newest.aliases or ())))
 
 
 def log_report(workspace: Workspace, run_id: str | None, files: list[Path], status: str) -> bool:

@@ -61,6 +61,7 @@ def summary(
         "columns": [asdict(column) for column in result.columns],
         "reference": {
             **reference.describe(),
+            "title": reference.title(),
             "task": profile.task,
             "model_sha256": profile.model_sha256,
             "sample_rows": len(reference.sample),
