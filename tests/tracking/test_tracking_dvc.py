@@ -202,7 +202,10 @@ def test_run_names_differ_per_run_and_name_the_entry_point(scenario: Scenario) -
     assert scenario.run_of("experiment").info.run_name.startswith("dvc exp run ")
 
 
-def test_a_registered_version_has_a_signature_and_a_description(scenario: Scenario) -> None:
+def test_a_registered_version_has_a_signature_an_input_example_and_a_description(
+    scenario: Scenario,
+) -> None:
+    import mlflow.pyfunc
     from mlflow.models import get_model_info
 
     version = scenario.client.get_model_version(
@@ -211,10 +214,15 @@ def test_a_registered_version_has_a_signature_and_a_description(scenario: Scenar
     assert scenario.run_of("repro").info.run_id in version.description
     assert "roc_auc" in version.description
     with fluent_tracking_uri(scenario.client.tracking_uri):  # `models:/` resolves there
-        signature = get_model_info(version.source).signature
-    assert signature is not None
-    inputs = [spec.name for spec in signature.inputs.inputs]
+        info = get_model_info(version.source)
+        example = info.load_input_example()
+        predicted = mlflow.pyfunc.load_model(version.source).predict(example)
+    assert info.signature is not None
+    inputs = [spec.name for spec in info.signature.inputs.inputs]
     assert "income" in inputs and len(inputs) > 10
+    # The test split's first rows as the model takes them: its features, in its order.
+    assert list(example.columns) == inputs and len(example) == 5
+    assert len(predicted) == 5
 
 
 def test_tags_identify_data_code_git_lock_and_versions(scenario: Scenario) -> None:

@@ -6,6 +6,7 @@ so runs from parallel executions never mix. Logging is batched (params, metrics,
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -629,8 +630,12 @@ def _create_version(
         with mlflow.start_run(run_id=run_id):
             # The learner's MLflow flavour (its native format, no pickle).
             flavour_module = importlib.import_module(flavour.module)
+            predictor = learner.load(artifact)
             info = flavour_module.log_model(
-                flavour.model, signature=model_signature(learner.load(artifact)), **flavour.options
+                flavour.model,
+                signature=model_signature(predictor),
+                input_example=input_example(execution, predictor.feature_names),
+                **flavour.options,
             )
         version = client.create_model_version(
             name=_ensure_registered_model(client, name),
@@ -648,6 +653,44 @@ def _create_version(
             ),
         )
     return str(version.version)
+
+
+# Rows of the test split in the logged model's input example: enough to show the features'
+# form (codes, NaN for missing), few enough that the registry page stays small.
+INPUT_EXAMPLE_ROWS = 5
+
+
+def input_example(execution: Execution, feature_names: list[str]) -> Any | None:
+    """The first rows of the test split as the model takes them (the fitted feature state
+    applied), for the registry's "input example"; None when either file is missing."""
+    from reprokit.config.roles import FEATURE_STATE, TEST_SPLIT, role_dataset
+    from reprokit.nodes.features import transform_features
+
+    catalog = execution.config.catalog
+    paths = [
+        _catalog_path(execution, role_dataset(catalog, role) or "")
+        for role in (TEST_SPLIT, FEATURE_STATE)
+    ]
+    split, state = paths
+    if split is None or state is None or not split.is_file() or not state.is_file():
+        return None
+    rows = _first_rows(split, INPUT_EXAMPLE_ROWS)
+    fitted = json.loads(state.read_text(encoding="utf-8"))
+    return transform_features(rows, fitted)[feature_names]
+
+
+def _first_rows(path: Path, rows: int) -> Any:
+    """The first `rows` rows of a pipeline table, without reading the rest of it."""
+    from reprokit.io import read_table
+
+    if path.suffix != ".parquet":
+        return read_table(path).head(rows)
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    source = pq.ParquetFile(path)
+    batches = list(itertools.islice(source.iter_batches(batch_size=rows), 1))
+    return pa.Table.from_batches(batches, schema=source.schema_arrow).to_pandas()
 
 
 def model_signature(predictor: Predictor) -> Any:
