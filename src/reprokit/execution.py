@@ -17,6 +17,7 @@ from reprokit.layout import RECORDS_DIR, free_input_files
 from reprokit.runner import run_pipelines
 from reprokit.tracking.recorder import ExecutionRecorder, hashed_files, write_record
 from reprokit.tracking.session import TrackedExecution, clear_records, record_failed_stage
+from reprokit.viz_stats import VizStatsHook
 
 
 def validated_datasets(config: ReprokitConfig) -> set[str]:
@@ -40,10 +41,11 @@ def run_tracked(workspace: Workspace, pipelines: list[str], entry_point: str) ->
     if config.tracking.enabled:
         tracked = TrackedExecution(workspace, entry_point)
         tracked.start()
+    viz = VizStatsHook(workspace.root, config.catalog)
     recorder.start()
     try:
         outputs = run_pipelines(
-            config, workspace.params, workspace.root, pipelines, hooks=[recorder]
+            config, workspace.params, workspace.root, pipelines, hooks=[recorder, viz]
         )
         verify_unchanged(workspace.root, inputs, entry_point)
     except BaseException as error:
@@ -52,6 +54,7 @@ def run_tracked(workspace: Workspace, pipelines: list[str], entry_point: str) ->
             tracked.fail(error, recorder.record)
         raise
     recorder.succeeded()
+    viz.write()
     if tracked is not None:
         tracked.finish(recorder.record)
     return outputs
@@ -68,9 +71,10 @@ def run_stage(workspace: Workspace, stage: str, inputs: Mapping[str, str]) -> di
     config, root = workspace.config, workspace.root
     recorder = recorder_for(workspace, [stage])
     record_path = root / RECORDS_DIR / f"{stage}.json"
+    viz = VizStatsHook(root, config.catalog)
     recorder.start()
     try:
-        outputs = run_pipelines(config, workspace.params, root, [stage], hooks=[recorder])
+        outputs = run_pipelines(config, workspace.params, root, [stage], hooks=[recorder, viz])
     except BaseException as error:
         recorder.failed(error)
         write_record(recorder.record, record_path)
@@ -86,4 +90,5 @@ def run_stage(workspace: Workspace, stage: str, inputs: Mapping[str, str]) -> di
     recorder.record.inputs = {name: md5 for name, md5 in inputs.items() if name != PARAMS_FILE}
     recorder.succeeded()
     write_record(recorder.record, record_path)
+    viz.write()
     return outputs

@@ -46,6 +46,10 @@ def test_full_repro_writes_model_metrics_and_plots(repro_project: Path) -> None:
     }
     figures = sorted((repro_project / "data/08_reporting/figures").glob("*.png"))
     assert figures
+    # kedro-viz's dataset statistics, from every stage (each merges its own tables in).
+    stats = json.loads((repro_project / ".viz/stats.json").read_text())
+    assert stats["test"]["rows"] == stats["test_features"]["rows"] == metrics["n_test"]
+    assert {"raw", "primary", "train", "valid", "train_features"} <= set(stats)
     lock = yaml.safe_load((repro_project / "dvc.lock").read_text())
     assert set(lock["stages"]) == set(STAGES)
     # The raw data's content hash is what DVC records.
