@@ -206,7 +206,7 @@ def test_a_registered_version_has_a_signature_an_input_example_and_a_description
     scenario: Scenario,
 ) -> None:
     import mlflow.pyfunc
-    from mlflow.models import get_model_info
+    from mlflow.models import Model, get_model_info
 
     version = scenario.client.get_model_version(
         MODEL, scenario.run_of("repro").data.tags["reprokit.model_version"]
@@ -215,7 +215,7 @@ def test_a_registered_version_has_a_signature_an_input_example_and_a_description
     assert "roc_auc" in version.description
     with fluent_tracking_uri(scenario.client.tracking_uri):  # `models:/` resolves there
         info = get_model_info(version.source)
-        example = info.load_input_example()
+        example = Model.load(version.source).load_input_example(version.source)
         predicted = mlflow.pyfunc.load_model(version.source).predict(example)
     assert info.signature is not None
     inputs = [spec.name for spec in info.signature.inputs.inputs]

@@ -310,8 +310,10 @@ def registered_version(mlflow: Any, name: str, run_id: str) -> RegisteredVersion
         return None
     if not versions:
         return None
-    newest = max(versions, key=lambda version: int(version.version))
-    return RegisteredVersion(name, str(newest.version), tuple(sorted(newest.aliases or ())))
+    newest = str(max(int(version.version) for version in versions))
+    # A search leaves aliases out of what it returns: the version itself carries them.
+    aliases = mlflow.get_model_version(name, newest).aliases or ()
+    return RegisteredVersion(name, newest, tuple(sorted(aliases)))
 
 
 def log_report(workspace: Workspace, run_id: str | None, files: list[Path], status: str) -> bool:
