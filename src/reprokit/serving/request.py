@@ -23,6 +23,10 @@ import pandas as pd
 from pandas.errors import OutOfBoundsDatetime
 
 from reprokit.config.models import ColumnSpec, SchemaSpec
+from reprokit.logs import get_logger
+from reprokit.serving.fastcheck import CompiledChecks, Failure, compile_checks
+
+log = get_logger(__name__)
 
 MAX_ROWS_LISTED = 20
 # A 422 lists at most this many violations (plus their total count): one request with
@@ -95,11 +99,15 @@ def validate_records(
     spec: SchemaSpec,
     max_records: int,
     checkpoint: Callable[[str], None] = _no_checkpoint,
+    *,
+    compiled: bool = True,
 ) -> pd.DataFrame:
     """The records as a validated frame with the training dtypes.
 
     `checkpoint(stage)` is called before each step and column (the service's request
-    deadline raises from it, so a request past its deadline stops here).
+    deadline raises from it, so a request past its deadline stops here). The schema's
+    checks run compiled (reprokit.serving.fastcheck) where the schema allows; `compiled`
+    False has Pandera run them instead (the property tests compare the two).
 
     Raises:
         RequestValidationError: Every violation: request shape, missing or unexpected
@@ -111,7 +119,7 @@ def validate_records(
     frame, violations = _typed_frame(records, spec, checkpoint)
     _raise_if(violations)
     checkpoint("schema")
-    return _schema_checked(frame, spec)
+    return _schema_checked(frame, spec, compiled)
 
 
 def _raise_if(violations: list[Violation]) -> None:
@@ -434,19 +442,32 @@ def _rule_name(check: str) -> str:
 # pandas "str", bool, datetime64[ns]).
 _BUILT_DTYPES = frozenset({"int64", "float64", "str", "bool", "datetime64[ns]"})
 
-# Built Pandera schemas by the id of their spec (kept alive beside it, so the id is never
-# reused): building one costs about as much as validating 1000 rows, once per model is enough.
-_BUILT_SCHEMAS: dict[int, tuple[SchemaSpec, Any]] = {}
+
+@dataclass(frozen=True)
+class RequestChecks:
+    """A request schema's checks: the Pandera schema, and its compiled form (None, with
+    the reason, when some check cannot be compiled: Pandera then checks every request)."""
+
+    spec: SchemaSpec
+    schema: Any
+    compiled: CompiledChecks | None
+    not_compiled: str
 
 
-def request_schema(spec: SchemaSpec) -> Any:
-    """The Pandera schema of `spec` for requests, built once per spec (the service builds
-    it at start-up: a first request would otherwise pay for importing Pandera and building
-    it, about 0.8 s)."""
+# Built checks by the id of their spec (kept alive beside it, so the id is never reused):
+# building a Pandera schema costs about as much as validating 1000 rows, once per model is
+# enough.
+_BUILT_CHECKS: dict[int, RequestChecks] = {}
+
+
+def request_checks(spec: SchemaSpec) -> RequestChecks:
+    """The checks of `spec` for requests, built once per spec (the service builds them at
+    start-up: a first request would otherwise pay for importing Pandera and building the
+    schema, about 0.8 s)."""
     from reprokit.schemas import build_schema
 
-    cached = _BUILT_SCHEMAS.get(id(spec))
-    if cached is None or cached[0] is not spec:
+    cached = _BUILT_CHECKS.get(id(spec))
+    if cached is None or cached.spec is not spec:
         # `_typed_frame` built these columns with exactly their declared dtype, so Pandera's
         # dtype check (about a third of its time per request) is dropped for them; its value
         # checks (nullability, bounds, sets, uniqueness) all stay.
@@ -455,43 +476,83 @@ def request_schema(spec: SchemaSpec) -> Any:
             for name, column in spec.columns.items()
             if column.dtype.lower() in _BUILT_DTYPES
         }
-        cached = (spec, build_schema(spec, name="request").update_columns(built_exactly))
-        _BUILT_SCHEMAS[id(spec)] = cached
-    return cached[1]
+        schema = build_schema(spec, name="request").update_columns(built_exactly)
+        dtypes = {name: column.dtype for name, column in spec.columns.items()}
+        compiled, reason = compile_checks(schema, dtypes)
+        if compiled is None:
+            log.warning("serving.schema_checks_not_compiled", reason=reason)
+        cached = RequestChecks(spec, schema, compiled, reason)
+        _BUILT_CHECKS[id(spec)] = cached
+    return cached
 
 
-def _schema_checked(frame: pd.DataFrame, spec: SchemaSpec) -> pd.DataFrame:
+def request_schema(spec: SchemaSpec) -> Any:
+    """The Pandera schema of `spec` for requests (`request_checks`)."""
+    return request_checks(spec).schema
+
+
+def _schema_checked(frame: pd.DataFrame, spec: SchemaSpec, compiled: bool) -> pd.DataFrame:
+    checked, failures = schema_failures(frame, spec, compiled=compiled)
+    if failures:
+        raise RequestValidationError([_violation(checked, failure) for failure in failures])
+    return checked
+
+
+def schema_failures(
+    frame: pd.DataFrame, spec: SchemaSpec, *, compiled: bool = True
+) -> tuple[pd.DataFrame, list[Failure]]:
+    """The frame as checked, and every failed check of the request schema: the compiled
+    checks' verdict when `spec` has them (and `compiled`), else Pandera's."""
+    checks = request_checks(spec)
+    if compiled and checks.compiled is not None:
+        return frame, checks.compiled.failures(frame)
+    return _pandera_checked(checks.schema, frame)
+
+
+def _pandera_checked(schema: Any, frame: pd.DataFrame) -> tuple[pd.DataFrame, list[Failure]]:
     import pandera.errors
 
     from reprokit.schemas import summarize_failures
 
-    schema = request_schema(spec)
     try:
         validated: pd.DataFrame = schema.validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as errors:
-        raise RequestValidationError(_from_failure_cases(errors.failure_cases)) from None
+        # No failure case at all: only nulls repeated in a unique column, which Pandera
+        # counts as failing but reports nothing for. Training data passes the same schema
+        # there (reprokit.schemas.SchemaValidator goes by the failure cases), so does this.
+        return frame, _grouped_failures(errors.failure_cases)
     except pandera.errors.SchemaError as error:  # a non-lazy failure (e.g. a coercion)
         lines = summarize_failures(error.failure_cases) if error.failure_cases is not None else []
         raise RequestValidationError(
             [Violation(None, "schema", "; ".join(lines) or str(error))]
         ) from None
-    return validated
+    return validated, []
 
 
-def _from_failure_cases(cases: pd.DataFrame) -> list[Violation]:
-    violations: list[Violation] = []
+def _grouped_failures(cases: pd.DataFrame) -> list[Failure]:
+    failures: list[Failure] = []
     for (column, check), group in cases.groupby(["column", "check"], dropna=False, sort=True):
         rows = sorted({int(index) for index in group["index"].dropna()})
-        examples = group["failure_case"].drop_duplicates().head(5).tolist()
-        violations.append(
-            Violation(
-                _column_name(column),
-                _rule_name(str(check)),
-                f"values failing {check}; examples: {[_jsonable(v) for v in examples]}",
-                rows,
-            )
-        )
-    return violations
+        examples = tuple(group["failure_case"].drop_duplicates().head(5).tolist())
+        failures.append(Failure(_column_name(column), str(check), rows, examples))
+    return failures
+
+
+def _violation(frame: pd.DataFrame, failure: Failure) -> Violation:
+    """A failed check as a 422 entry. Its examples are the first distinct failing values
+    in row order, read from the frame: the compiled checks and Pandera then quote the same
+    values (Pandera's own failure cases come in an unstable sort's order, and their types
+    depend on the other failures: an int64 id turns 1.0 beside a failing float)."""
+    examples: Sequence[Any] = failure.examples
+    if failure.rows and failure.column in frame.columns:
+        failing = frame[failure.column].take(failure.rows)
+        examples = failing.drop_duplicates().head(5).tolist()
+    return Violation(
+        failure.column,
+        _rule_name(failure.check),
+        f"values failing {failure.check}; examples: {[_jsonable(v) for v in examples]}",
+        failure.rows,
+    )
 
 
 def _column_name(column: Any) -> str | None:
