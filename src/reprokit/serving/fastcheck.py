@@ -78,13 +78,13 @@ class CompiledChecks:
 
     columns: tuple[_ColumnChecks, ...]
 
-    def failures(self, frame: pd.DataFrame) -> list[Failure]:
+    def failures(self, columns: Mapping[str, Any] | pd.DataFrame) -> list[Failure]:
         """Every failed (column, check) with its rows, sorted as Pandera's failure cases
-        are grouped (by column, then check name). `frame` holds exactly the schema's
-        columns with their declared dtypes (the request path built them)."""
+        are grouped (by column, then check name). `columns` (a frame, or the request
+        path's arrays by name) holds the schema's columns with their declared dtypes."""
         found: list[Failure] = []
         for column in self.columns:
-            values = frame[column.column].to_numpy()
+            values = np.asarray(columns[column.column])
             nulls = _null_mask(values)
             if not column.nullable and nulls.any():
                 found.append(Failure(column.column, NOT_NULLABLE, _rows(nulls)))
@@ -100,8 +100,14 @@ def _rows(mask: Values) -> list[int]:
 
 
 def _null_mask(values: Values) -> Values:
-    if values.dtype.kind in "iub":
-        return np.zeros(len(values), dtype=bool)  # int64 and bool columns hold no nulls
+    """pandas' nulls (`isna`): NaN, NaT, None; int64 and bool columns hold none."""
+    kind = values.dtype.kind
+    if kind in "iub":
+        return np.zeros(len(values), dtype=bool)
+    if kind == "f":
+        return np.isnan(values)
+    if kind == "M":
+        return np.isnat(values)
     return np.asarray(pd.isna(values), dtype=bool)
 
 
@@ -114,15 +120,40 @@ def _bound(compare: Callable[[Any, Any], Any], limit: Any) -> Failing:
     return failing
 
 
-def _isin(allowed: Sequence[Any]) -> Failing:
+def _isin(allowed: Sequence[Any], kind: str) -> Failing:
     listed = list(allowed)
+    exact = _exact_set(listed, kind)
 
     def failing(values: Values, nulls: Values) -> Values:
-        # pandas' isin, as Pandera calls it: its type rules (12 == 12.0, True == 1) hold.
-        passed = pd.Series(values, copy=False).isin(listed).to_numpy()
+        if exact is not None:
+            passed = np.isin(values, exact) if kind in _NUMERIC else _members(values, exact)
+        else:
+            # pandas' isin, as Pandera calls it, with its rules for mixed types.
+            passed = pd.Series(values, copy=False).isin(listed).to_numpy()
         return ~passed & ~nulls
 
     return failing
+
+
+# Integers numpy holds exactly as float64 too: an allowed set of them (or of floats) means
+# the same to numpy's isin as to pandas' on an int64 or float64 column.
+_EXACT_INT = 2**53
+
+
+def _exact_set(listed: list[Any], kind: str) -> Any:
+    """The allowed set in a form numpy or a Python set checks as pandas would, or None."""
+    if kind in _NUMERIC and all(
+        isinstance(value, float) or (type(value) is int and -_EXACT_INT <= value <= _EXACT_INT)
+        for value in listed
+    ):
+        return np.asarray(listed, dtype=np.float64)
+    if kind == "string" and all(type(value) is str for value in listed):
+        return frozenset(listed)
+    return None
+
+
+def _members(values: Values, allowed: frozenset[str]) -> Values:
+    return np.fromiter((value in allowed for value in values), dtype=bool, count=len(values))
 
 
 def _finite(values: Values, nulls: Values) -> Values:
@@ -145,7 +176,7 @@ def _compiled_check(check: Any, kind: str) -> Failing | str:
         statistic, compare = _BOUNDS[name]
         return _bound(compare, check.statistics[statistic])
     if name == "isin" and kind in _ISIN_KINDS:
-        return _isin(check.statistics["allowed_values"])
+        return _isin(check.statistics["allowed_values"], kind)
     if name == _FINITE and kind == "number":
         return _finite
     return f"check {name!r} on a {kind} column"
