@@ -21,8 +21,10 @@ from hypothesis import strategies as st
 from reprokit.config.models import SchemaSpec
 from reprokit.schemas import SchemaValidator, request_schema_spec
 from reprokit.serving.request import (
+    Columns,
     RequestValidationError,
     request_checks,
+    request_rows,
     schema_failures,
     validate_records,
 )
@@ -143,7 +145,7 @@ def spec_and_records(draw: st.DrawFn) -> tuple[SchemaSpec, list[dict[str, Any]]]
     return spec, draw(st.lists(record, min_size=1, max_size=6))
 
 
-def outcome(records: list[dict[str, Any]], spec: SchemaSpec, *, compiled: bool) -> Any:
+def outcome(records: Any, spec: SchemaSpec, *, compiled: bool = True) -> Any:
     try:
         return validate_records(records, spec, 100, compiled=compiled)
     except RequestValidationError as error:
@@ -162,6 +164,52 @@ def test_records_get_the_same_answer_compiled_or_by_pandera(
         pd.testing.assert_frame_equal(fast, pandera, check_exact=True)
     else:
         assert fast == pandera
+
+
+def as_columns(records: list[dict[str, Any]]) -> Columns:
+    return Columns({name: [record[name] for record in records] for name in records[0]})
+
+
+@SETTINGS
+@hypothesis.given(case=spec_and_records())
+def test_columns_get_the_answer_their_records_get(
+    case: tuple[SchemaSpec, list[dict[str, Any]]],
+) -> None:
+    spec, records = case
+    by_rows, by_columns = outcome(records, spec), outcome(as_columns(records), spec)
+    if isinstance(by_rows, pd.DataFrame):
+        pd.testing.assert_frame_equal(by_columns, by_rows, check_exact=True)
+    else:
+        assert by_columns == by_rows
+
+
+def test_columns_missing_or_unexpected_name_every_row() -> None:
+    spec = SchemaSpec.model_validate({"columns": {"x": {"dtype": "int64"}}})
+    found = outcome(Columns({"y": [1, 2]}), spec)["violations"]
+    assert [(v["field"], v["rule"], v["rows"]) for v in found] == [
+        ("x", "required", [0, 1]),
+        ("y", "unexpected_field", [0, 1]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("columns", "rule"),
+    [({"x": [1, 2], "y": [1]}, "column_lengths"), ({"x": []}, "min_records"), ({}, "min_records")],
+)
+def test_columns_of_no_rows_or_unequal_lengths(columns: dict[str, Any], rule: str) -> None:
+    spec = SchemaSpec.model_validate(
+        {"columns": {"x": {"dtype": "int64"}, "y": {"dtype": "int64"}}}
+    )
+    assert [v["rule"] for v in outcome(Columns(columns), spec)["violations"]] == [rule]
+
+
+def test_a_body_takes_records_or_columns() -> None:
+    assert request_rows([{}], None) == [{}]
+    assert request_rows(None, {"x": [1]}) == Columns({"x": [1]})
+    with pytest.raises(RequestValidationError, match="exactly one; got both"):
+        request_rows([{}], {"x": [1]})
+    with pytest.raises(RequestValidationError, match="exactly one; got neither"):
+        request_rows(None, None)
 
 
 @pytest.mark.parametrize("config", sorted((ROOT / "conf" / "data").glob("*.yaml")), ids=str)

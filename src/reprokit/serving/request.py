@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -94,15 +95,41 @@ def _no_checkpoint(stage: str) -> None:
     pass
 
 
+@dataclass(frozen=True)
+class Columns:
+    """A columnar request body, `{"columns": {"field": [value, ...], ...}}`: row i is the
+    i-th value of every column. Validated like the records it spells, with the same answers."""
+
+    values: Mapping[str, Sequence[Any]]
+
+
+# What a request scores: its records, or its columns.
+Rows = Sequence[Any] | Columns
+
+
+def request_rows(records: Sequence[Any] | None, columns: Mapping[str, Any] | None) -> Rows:
+    """The rows of a body with `records` or `columns` (exactly one of them).
+
+    Raises:
+        RequestValidationError: Both or neither.
+    """
+    if (records is None) == (columns is None):
+        given = "both" if records is not None else "neither"
+        raise RequestValidationError(
+            [Violation(None, "body", f"send `records` or `columns`, exactly one; got {given}")]
+        )
+    return records if records is not None else Columns(columns or {})
+
+
 def validate_records(
-    records: Sequence[Any],
+    records: Rows,
     spec: SchemaSpec,
     max_records: int,
     checkpoint: Callable[[str], None] = _no_checkpoint,
     *,
     compiled: bool = True,
 ) -> pd.DataFrame:
-    """The records as a validated frame with the training dtypes.
+    """The records (or `Columns`) as a validated frame with the training dtypes.
 
     `checkpoint(stage)` is called before each step and column (the service's request
     deadline raises from it, so a request past its deadline stops here). The schema's
@@ -113,13 +140,29 @@ def validate_records(
         RequestValidationError: Every violation: request shape, missing or unexpected
             fields, wrong JSON types, then the schema's own checks.
     """
-    _raise_if(_shape_violations(records, max_records))
-    checkpoint("fields")
-    _raise_if(_field_violations(records, spec))
-    columns, violations = _typed_columns(records, spec, checkpoint)
+    if isinstance(records, Columns):
+        rows = _column_rows(records, max_records)
+        checkpoint("fields")
+        _raise_if(_column_field_violations(records, rows, spec))
+        values_of = functools.partial(_column_values, records)
+    else:
+        _raise_if(_shape_violations(records, max_records))
+        rows = len(records)
+        checkpoint("fields")
+        _raise_if(_field_violations(records, spec))
+        values_of = functools.partial(_record_values, records)
+    columns, violations = _typed_columns(values_of, spec, checkpoint)
     _raise_if(violations)
     checkpoint("schema")
-    return _schema_checked(columns, len(records), spec, compiled)
+    return _schema_checked(columns, rows, spec, compiled)
+
+
+def _column_values(columns: Columns, name: str) -> list[Any]:
+    return list(columns.values[name])
+
+
+def _record_values(records: Sequence[dict[str, Any]], name: str) -> list[Any]:
+    return [record[name] for record in records]
 
 
 def _raise_if(violations: list[Violation]) -> None:
@@ -127,17 +170,20 @@ def _raise_if(violations: list[Violation]) -> None:
         raise RequestValidationError(violations)
 
 
-def _shape_violations(records: Sequence[Any], max_records: int) -> list[Violation]:
-    if len(records) == 0:
-        return [Violation(None, "min_records", "`records` is empty; expected at least 1 record")]
-    if len(records) > max_records:
+def _count_violations(rows: int, max_records: int, body: str) -> list[Violation]:
+    if rows == 0:
+        return [Violation(None, "min_records", f"`{body}` is empty; expected at least 1 record")]
+    if rows > max_records:
         return [
-            Violation(
-                None,
-                "max_records",
-                f"{len(records)} records; at most {max_records} per request",
-            )
+            Violation(None, "max_records", f"{rows} records; at most {max_records} per request")
         ]
+    return []
+
+
+def _shape_violations(records: Sequence[Any], max_records: int) -> list[Violation]:
+    counted = _count_violations(len(records), max_records, "records")
+    if counted:
+        return counted
     not_objects = [row for row, record in enumerate(records) if not isinstance(record, dict)]
     if not_objects:
         return [Violation(None, "type", "each record must be a JSON object", not_objects)]
@@ -155,15 +201,53 @@ def _field_violations(records: Sequence[dict[str, Any]], spec: SchemaSpec) -> li
         for name in record:
             if name not in declared:
                 extra.setdefault(str(name), []).append(row)
-    violations = [
-        Violation(name, "required", "field is required (send null for a missing value)", rows)
-        for name, rows in missing.items()
-    ]
+    violations = [Violation(name, "required", REQUIRED, rows) for name, rows in missing.items()]
     # strict: "filter" drops unknown fields, as it drops unknown columns in training data.
     if spec.strict is True:
         violations += [
-            Violation(name, "unexpected_field", "field is not in the schema", rows)
+            Violation(name, "unexpected_field", UNEXPECTED, rows)
             for name, rows in sorted(extra.items())
+        ]
+    return violations
+
+
+REQUIRED = "field is required (send null for a missing value)"
+UNEXPECTED = "field is not in the schema"
+
+
+def _column_rows(columns: Columns, max_records: int) -> int:
+    """The number of rows the columns hold (each the same), else a violation."""
+    lengths = {str(name): len(values) for name, values in columns.values.items()}
+    if len(set(lengths.values())) > 1:
+        shown = dict(list(lengths.items())[:10])
+        _raise_if(
+            [
+                Violation(
+                    None,
+                    "column_lengths",
+                    f"every column must hold one value per row; lengths: {shown}",
+                )
+            ]
+        )
+    rows = next(iter(lengths.values()), 0)
+    _raise_if(_count_violations(rows, max_records, "columns"))
+    return rows
+
+
+def _column_field_violations(columns: Columns, rows: int, spec: SchemaSpec) -> list[Violation]:
+    """The violations of the records the columns spell: a field missing from, or unexpected
+    in, every row."""
+    every_row = list(range(rows))
+    violations = [
+        Violation(name, "required", REQUIRED, every_row)
+        for name in spec.columns
+        if name not in columns.values
+    ]
+    if spec.strict is True:
+        violations += [
+            Violation(name, "unexpected_field", UNEXPECTED, every_row)
+            for name in sorted(map(str, columns.values))
+            if name not in spec.columns
         ]
     return violations
 
@@ -406,7 +490,7 @@ def _builder(column: ColumnSpec) -> Callable[[list[Any]], tuple[Any, list[int], 
 
 
 def _typed_columns(
-    records: Sequence[dict[str, Any]],
+    values_of: Callable[[str], list[Any]],
     spec: SchemaSpec,
     checkpoint: Callable[[str], None] = _no_checkpoint,
 ) -> tuple[dict[str, Any], list[Violation]]:
@@ -414,7 +498,7 @@ def _typed_columns(
     violations: list[Violation] = []
     for name, column in spec.columns.items():
         checkpoint("columns")
-        values = [record[name] for record in records]
+        values = values_of(name)
         build = _builder(column)
         if build is None:  # a dtype JSON cannot express directly: Pandera judges it
             columns[name] = pd.Series(values, dtype=object)
