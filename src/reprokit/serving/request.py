@@ -121,6 +121,13 @@ def request_rows(records: Sequence[Any] | None, columns: Mapping[str, Any] | Non
     return records if records is not None else Columns(columns or {})
 
 
+def row_count(rows: Rows) -> int:
+    """How many rows a request body sends (its first column's length for `Columns`)."""
+    if isinstance(rows, Columns):
+        return len(next(iter(rows.values.values()), []))
+    return len(rows)
+
+
 def validate_records(
     records: Rows,
     spec: SchemaSpec,
