@@ -532,7 +532,7 @@ def _rule_name(check: str) -> str:
     return check.split("(", 1)[0]
 
 
-# The dtypes `_typed_frame`'s builders produce exactly as declared (np.int64, np.float64,
+# The dtypes `_typed_columns`'s builders produce exactly as declared (np.int64, np.float64,
 # pandas "str", bool, datetime64[ns]).
 _BUILT_DTYPES = frozenset({"int64", "float64", "str", "bool", "datetime64[ns]"})
 
@@ -562,7 +562,7 @@ def request_checks(spec: SchemaSpec) -> RequestChecks:
 
     cached = _BUILT_CHECKS.get(id(spec))
     if cached is None or cached.spec is not spec:
-        # `_typed_frame` built these columns with exactly their declared dtype, so Pandera's
+        # `_typed_columns` built these columns with exactly their declared dtype, so Pandera's
         # dtype check (about a third of its time per request) is dropped for them; its value
         # checks (nullability, bounds, sets, uniqueness) all stay.
         built_exactly = {
@@ -620,9 +620,10 @@ def _pandera_checked(schema: Any, frame: pd.DataFrame) -> tuple[pd.DataFrame, li
     try:
         validated: pd.DataFrame = schema.validate(frame, lazy=True)
     except pandera.errors.SchemaErrors as errors:
-        # No failure case at all: only nulls repeated in a unique column, which Pandera
-        # counts as failing but reports nothing for. Training data passes the same schema
-        # there (reprokit.schemas.SchemaValidator goes by the failure cases), so does this.
+        # No failure case at all (then the frame passes, as built): only nulls repeated in
+        # a unique column, which Pandera counts as failing but reports nothing for.
+        # Training data passes the same schema there (reprokit.schemas.SchemaValidator goes
+        # by the failure cases), so does a request.
         return frame, _grouped_failures(errors.failure_cases)
     except pandera.errors.SchemaError as error:  # a non-lazy failure (e.g. a coercion)
         lines = summarize_failures(error.failure_cases) if error.failure_cases is not None else []
