@@ -17,7 +17,8 @@ server measured, so it is not the bottleneck:
   (one key), access log on, rate limit off (it would refuse the load), batching off;
 - `bentoml+batch`: the same with `REPROKIT_BATCHING=1`;
 - `in-process`: no HTTP: `Booster.predict` on the ready feature matrix (raw), and the whole
-  request path a worker runs (validation, features, predict, response records).
+  request path a worker runs (validation, features, predict, response records), for the
+  records and for the same rows as a columnar body.
 
 Per server: p50/p99 latency and req/s of 1-row and 100-row requests at each concurrency,
 and rows/s of 1000-row requests at concurrency 8. Each cell runs `--seconds` after a short
@@ -225,9 +226,9 @@ def measure_http(
     return cells
 
 
-def _request_path(bundle: Any, request: list[dict[str, Any]]) -> object:
-    """What a worker does for one request, without HTTP: validate, features, predict,
-    response records (reprokit.serving.service)."""
+def _request_path(bundle: Any, request: Any) -> object:
+    """What a worker does for one request (its records, or `Columns`), without HTTP:
+    validate, features, predict, response records (reprokit.serving.service)."""
     from reprokit.serving.bundle import predict_frame
     from reprokit.serving.request import validate_records
 
@@ -256,7 +257,7 @@ def measure_in_process(
     import yaml
 
     from reprokit.serving.bundle import ModelInfo, feature_matrix, load_bundle, predict_matrix
-    from reprokit.serving.request import validate_records
+    from reprokit.serving.request import Columns, validate_records
 
     metadata = yaml.safe_load((model_dir / "model.yaml").read_text())["metadata"]
     bundle = load_bundle(model_dir, ModelInfo(tag=tag), metadata)
@@ -268,6 +269,10 @@ def measure_in_process(
         path = functools.partial(_request_path, bundle, request)
         results[f"raw/{rows}r"] = _timed(raw, seconds, rows)
         results[f"path/{rows}r"] = _timed(path, seconds, rows)
+        # The same rows as a columnar body ({"columns": {field: [values]}}).
+        columns = Columns({name: [record[name] for record in request] for name in request[0]})
+        by_columns = functools.partial(_request_path, bundle, columns)
+        results[f"columns/{rows}r"] = _timed(by_columns, seconds, rows)
     return results
 
 
@@ -300,6 +305,7 @@ def table(results: Mapping[str, Any], concurrency: list[int]) -> str:
     for name, value in (
         ("in-process raw predict", raw),
         ("in-process request path", process[f"path/{THROUGHPUT_ROWS}r"]["rows_per_s"]),
+        ("in-process path, columns", process[f"columns/{THROUGHPUT_ROWS}r"]["rows_per_s"]),
         *((name, results[name]["throughput"]["rows_per_s"]) for name in SERVERS),
     ):
         lines.append(f"{name:<26}{value:>11.0f}{value / raw:>7.3f}x{value / peer_rows:>7.2f}x")

@@ -121,10 +121,32 @@ def _unique_fields(document: dict[str, Any]) -> list[str]:
     return [name for name, field in record.items() if field.get("x-reprokit-unique")]
 
 
+def _same_lengths(case: Any) -> Any:
+    """A columnar body cut to its shortest column: that every column holds one value per
+    row is the other rule JSON Schema cannot state (`x-reprokit-same-length`)."""
+    columns = case.body.get("columns") if isinstance(case.body, dict) else None
+    if isinstance(columns, dict) and columns:
+        rows = min(len(values) for values in columns.values())
+        for name, values in columns.items():
+            columns[name] = values[:rows]
+    return case
+
+
+def _records_of(body: Any) -> Any:
+    """The records a body sends, whether as records or as columns."""
+    if not isinstance(body, dict):
+        return None
+    columns = body.get("columns")
+    if isinstance(columns, dict) and all(isinstance(values, list) for values in columns.values()):
+        rows = zip(*columns.values(), strict=False)  # equal lengths after `_same_lengths`
+        return [dict(zip(columns, row, strict=True)) for row in rows]
+    return body.get("records")
+
+
 def _distinct(body: Any, fields: list[str]) -> bool:
     """The records' values of each unique field differ: the one rule of the request schema
     JSON Schema cannot state (the document says it in the field's description)."""
-    records = body.get("records") if isinstance(body, dict) else None
+    records = _records_of(body)
     if not isinstance(records, list):
         return True
     for name in fields:
@@ -169,7 +191,7 @@ def _fuzz_mode(fuzzer: Fuzzer, operation: Any, mode: Any, unique: list[str]) -> 
 
     strategy = operation.as_strategy(generation_mode=mode)
     if mode is GenerationMode.POSITIVE:
-        strategy = strategy.filter(lambda case: _distinct(case.body, unique))
+        strategy = strategy.map(_same_lengths).filter(lambda case: _distinct(case.body, unique))
 
     @hypothesis.settings(
         max_examples=EXAMPLES if operation.path == "/predict" else 3,
@@ -197,7 +219,7 @@ def _fuzz_dates(fuzzer: Fuzzer, operation: Any) -> None:
     from hypothesis import strategies as st
     from schemathesis.generation import GenerationMode
 
-    positive = operation.as_strategy(generation_mode=GenerationMode.POSITIVE)
+    positive = operation.as_strategy(generation_mode=GenerationMode.POSITIVE).map(_same_lengths)
 
     @hypothesis.settings(
         max_examples=EXAMPLES, deadline=None, database=None, phases=[Phase.generate]
@@ -207,7 +229,7 @@ def _fuzz_dates(fuzzer: Fuzzer, operation: Any) -> None:
         stamp = f"{day.isoformat()}{at}"
         records: list[Any] = [
             {**record, "application_date": stamp, "customer_id": row}
-            for row, record in enumerate(case.body["records"])
+            for row, record in enumerate(_records_of(case.body))
         ]
         response = fuzzer.call(operation.Case(body={"records": records}), "dates")
         if response is not None:

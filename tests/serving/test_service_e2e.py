@@ -150,6 +150,19 @@ def test_parity_with_offline_booster_on_the_test_split(served: Served) -> None:
     assert np.array_equal(online, offline)  # exactly, not approximately
 
 
+def test_a_columnar_body_gets_the_records_answer_byte_for_byte(served: Served) -> None:
+    records = test_records(served)
+    invalid = [{**records[0], "age": 5}, *records[1:3]]
+    for rows, status in ((records, 200), (invalid, 422)):
+        columns = {name: [record[name] for record in rows] for name in rows[0]}
+        by_records = post(served, {"records": rows})
+        by_columns = post(served, {"columns": columns})
+        assert by_records.status_code == by_columns.status_code == status, by_columns.text[:500]
+        assert by_columns.content == by_records.content
+    both = post(served, {"records": records[:1], "columns": {"age": [30]}})
+    assert both.status_code == 422 and "exactly one" in both.text
+
+
 def drift_gauges(served: Served) -> dict[tuple[str, str], float]:
     """(gauge, column) -> value of the champion's live drift gauges on /metrics."""
     text = httpx.get(f"{served.url}/metrics", timeout=10).text

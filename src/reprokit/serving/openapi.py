@@ -12,7 +12,10 @@ the service to it: a record's fields with their JSON types, bounds (`ge`/`gt`/`l
 allowed values (`isin`), nullability and the strict ISO 8601 form of timestamps; integers
 are bounded by int64 and numbers by float64 (what the typed columns hold). One rule JSON
 Schema cannot say: a `unique` field's values must differ across the records of a request;
-it is stated in the field's description and as `x-reprokit-unique`.
+it is stated in the field's description and as `x-reprokit-unique`. The body is
+`{"records": [Record, ...]}` or the same rows as `{"columns": {field: [value, ...]}}`
+(`oneOf`); that every column holds one value per row is stated the same way
+(`x-reprokit-same-length`).
 """
 
 from __future__ import annotations
@@ -115,6 +118,27 @@ def record_schema(spec: SchemaSpec) -> dict[str, Any]:
     }
 
 
+def columns_schema(spec: SchemaSpec, max_records: int) -> dict[str, Any]:
+    """The columnar body's `columns`: per record field, its values in row order."""
+    record = record_schema(spec)
+    return {
+        **record,
+        "properties": {
+            name: {
+                "type": "array",
+                "items": field,
+                "minItems": 1,
+                "maxItems": max_records,
+                "title": name,
+            }
+            for name, field in record["properties"].items()
+        },
+        "description": "the records' fields as columns: row i is every column's i-th value; "
+        "each column holds one value per row",
+        "x-reprokit-same-length": True,
+    }
+
+
 def prediction_schema(bundle: Bundle) -> dict[str, Any]:
     """One prediction: a value (regression), or class probabilities and the label."""
     state = bundle.state
@@ -158,7 +182,8 @@ def _components(bundle: Bundle, max_records: int) -> dict[str, Any]:
         "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
         "schemas": {
             "Record": record_schema(bundle.request_spec),
-            "PredictRequest": _object(
+            "PredictRequest": {"oneOf": [_ref("RecordsRequest"), _ref("ColumnsRequest")]},
+            "RecordsRequest": _object(
                 {
                     "records": {
                         "type": "array",
@@ -167,6 +192,9 @@ def _components(bundle: Bundle, max_records: int) -> dict[str, Any]:
                         "maxItems": max_records,
                     }
                 }
+            ),
+            "ColumnsRequest": _object(
+                {"columns": columns_schema(bundle.request_spec, max_records)}
             ),
             "Prediction": prediction_schema(bundle),
             "PredictResponse": _object(
@@ -242,15 +270,19 @@ _MODEL_HEADERS = {
     "x-request-id": _header("the request's id (the caller's if valid, else generated)"),
 }
 _PREDICT_ERRORS = {
-    "400": _json("BadRequest", "not JSON, a duplicate key, or not {'records': [objects]}"),
+    "400": _json(
+        "BadRequest",
+        "not JSON, a duplicate key, or not {'records': [objects]} / {'columns': {field: [values]}}",
+    ),
     "401": _json("Error", "missing or invalid API key"),
     "408": _json("Error", "the body did not arrive within the body timeout"),
     "413": _json("Error", "the body is over the size limit"),
     "415": _json("Error", "the body is not application/json"),
     "422": _json(
         "Unprocessable",
-        "the records break the model's input schema, or an unknown top-level field: the "
-        "first violations (field, rule, rows) and their count",
+        "the records break the model's input schema, columns of unequal lengths, both or "
+        "neither of records and columns, or an unknown top-level field: the first violations "
+        "(field, rule, rows) and their count",
     ),
     "429": _json(
         "Error",

@@ -1,6 +1,7 @@
 """The BentoML service: `bentoml serve` from the project root (see bentofile.yaml).
 
-`POST /predict` takes `{"records": [{...}, ...]}` and answers with one prediction per
+`POST /predict` takes `{"records": [{...}, ...]}` (or the same rows as columns,
+`{"columns": {"field": [...], ...}}`) and answers with one prediction per
 record (class probabilities and label for classifiers, a value for regression) and the
 model that made them (tag, version, fingerprint, run, role). Requests are validated with
 the training schema minus the target; a violation is a 422 naming field, rule and rows.
@@ -99,8 +100,11 @@ from reprokit.serving.openapi import OpenApiMiddleware, openapi_document
 from reprokit.serving.reload import ChampionWatcher, Reload
 from reprokit.serving.request import (
     RequestValidationError,
+    Rows,
     Violation,
+    request_rows,
     request_schema,
+    row_count,
     validate_records,
 )
 from reprokit.serving.store import load_packaged, resolve_challenger_tag, resolve_model_tag
@@ -236,7 +240,7 @@ def _task_of(tag: str) -> str:
 
 def _prepare(
     model: ServedModel,
-    records: list[dict[str, Any]],
+    records: Rows,
     max_records: int,
     deadline: Deadline = NO_DEADLINE,
 ) -> tuple[pd.DataFrame, np.ndarray[Any, Any]]:
@@ -253,7 +257,7 @@ def _prepare(
 
 def _prepare_and_predict(
     model: ServedModel,
-    records: list[dict[str, Any]],
+    records: Rows,
     max_records: int,
     deadline: Deadline = NO_DEADLINE,
 ) -> tuple[pd.DataFrame, np.ndarray[Any, Any]]:
@@ -277,7 +281,7 @@ def _stops_logged(work: Callable[..., _Result], *args: Any) -> _Result:
 
 async def score(
     model: ServedModel,
-    records: list[dict[str, Any]],
+    records: Rows,
     max_records: int,
     deadline: Deadline = NO_DEADLINE,
 ) -> tuple[pd.DataFrame, np.ndarray[Any, Any]]:
@@ -403,8 +407,14 @@ class ReprokitService:
             log.warning("serving.challenger_is_champion", tag=tags.champion)
 
     @bentoml.api(route="/predict")  # type: ignore[untyped-decorator]
-    async def predict(self, records: list[dict[str, Any]], ctx: bentoml.Context) -> dict[str, Any]:
-        """Predict for a batch of records (the training columns, without the target)."""
+    async def predict(
+        self,
+        ctx: bentoml.Context,
+        records: list[dict[str, Any]] | None = None,
+        columns: dict[str, list[Any]] | None = None,
+    ) -> dict[str, Any]:
+        """Predict for a batch of records, or the same rows as columns (the training
+        columns, without the target)."""
         scope = ctx.request.scope
         settings = self.config.challenger
         picked = self.challenger is not None and selected(settings, caller_key(scope, KEY_ID_SCOPE))
@@ -421,7 +431,8 @@ class ReprokitService:
             if value is not None:
                 ctx.response.headers[header] = value
         try:
-            frame, raw = await score(model, records, self.max_records, deadline_in(scope))
+            rows = request_rows(records, columns)
+            frame, raw = await score(model, rows, self.max_records, deadline_in(scope))
         except RequestValidationError as error:
             ctx.response.status_code = UNPROCESSABLE
             return error.as_dict()
@@ -432,15 +443,13 @@ class ReprokitService:
         values = prediction_values(model.bundle, raw)
         self.metrics.record_predictions(PredictionEvent(info.tag, model.role, frame, values))
         if picked and settings.mode == "shadow" and self.challenger is not None:
-            self._shadow(records, str(scope.get(REQUEST_ID_SCOPE, "")), values)
+            self._shadow(rows, str(scope.get(REQUEST_ID_SCOPE, "")), values)
         return {
             "model": {**info.as_dict(), "role": model.role},
             "predictions": format_predictions(model.bundle, raw),
         }
 
-    def _shadow(
-        self, records: list[dict[str, Any]], request_id: str, answered: np.ndarray[Any, Any]
-    ) -> None:
+    def _shadow(self, records: Rows, request_id: str, answered: np.ndarray[Any, Any]) -> None:
         challenger = self.challenger
         assert challenger is not None
 
@@ -482,7 +491,7 @@ def check_in_store(role: str, tag: str) -> None:
 async def shadow_score(
     *,
     challenger: ServedModel,
-    records: list[dict[str, Any]],
+    records: Rows,
     max_records: int,
     request_id: str,
     answered: np.ndarray[Any, Any],
@@ -517,7 +526,7 @@ async def shadow_score(
         model_role=SHADOW,
         outcome=result,
         latency_ms=round(seconds * 1000, 3),
-        rows=len(records),
+        rows=row_count(records),
         mean_abs_diff=difference,
     )
 
