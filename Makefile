@@ -15,6 +15,7 @@ export DO_NOT_TRACK := true
 export DVC_NO_ANALYTICS := true
 export BENTOML_DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
+export FEAST_OPENLINEAGE_ENABLED := false
 # uv trusts only the roots it bundles unless told otherwise; a machine whose HTTPS goes
 # through an intercepting proxy trusts that proxy through its system store (as Debian's pip
 # does), so uv reads the system store too. A value set in the environment wins.
