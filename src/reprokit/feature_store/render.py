@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 
 from reprokit.config.models import ReprokitConfig
-from reprokit.core.fs import atomic_path
+from reprokit.core.generated import stale_files, write_files
 from reprokit.errors import StaleFileError
 from reprokit.feature_store.spec import (
     DEFINITIONS_FILE,
@@ -114,21 +114,12 @@ def render(config: ReprokitConfig) -> dict[Path, str]:
 
 
 def write(config: ReprokitConfig, root: Path) -> list[Path]:
-    written = []
-    for relative, text in render(config).items():
-        with atomic_path(root / relative) as tmp:
-            tmp.write_text(text, encoding="utf-8")
-        written.append(relative)
-    return written
+    return write_files(root, render(config))
 
 
 def check(config: ReprokitConfig, root: Path) -> None:
     """Raises StaleFileError naming every missing or stale file."""
-    stale = [
-        str(relative)
-        for relative, text in render(config).items()
-        if not (root / relative).is_file() or (root / relative).read_text(encoding="utf-8") != text
-    ]
+    stale = stale_files(root, render(config))
     if stale:
         raise StaleFileError(
             f"stale or missing against params.yaml: {stale}; run `reprokit features generate`"
