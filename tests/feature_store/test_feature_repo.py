@@ -12,10 +12,10 @@ import pytest
 from tests.support import PROJECT_ROOT, copy_project, run
 
 from reprokit.config.compose import compose_and_validate, load_config
-from reprokit.dvcgen.generate import MATERIALIZE_STAGE, stages_for
+from reprokit.dvcgen.generate import stages_for
 from reprokit.errors import ConfigError, StaleFileError
 from reprokit.feature_store import render
-from reprokit.feature_store.spec import DEFINITIONS_FILE, STORE_FILE, feature_repo
+from reprokit.feature_store.spec import DEFINITIONS_FILE, STAGE, STORE_FILE, feature_repo
 from reprokit.feature_store.store import plan, rows_digest
 
 
@@ -59,7 +59,7 @@ def test_auto_is_off_without_a_timestamp_and_true_says_why() -> None:
     _, config = compose_and_validate(PROJECT_ROOT, ["experiment=breast_cancer"])
     assert not config.feature_store_on
     assert render.render(config) == {}
-    assert MATERIALIZE_STAGE not in {s.name for s in stages_for(config, PROJECT_ROOT)}
+    assert STAGE not in {s.name for s in stages_for(config, PROJECT_ROOT)}
     with pytest.raises(ConfigError, match=r"data\.timestamp_column"):
         compose_and_validate(
             PROJECT_ROOT, ["experiment=breast_cancer", "feature_store.enabled=true"]

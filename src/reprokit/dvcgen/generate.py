@@ -174,7 +174,6 @@ def track_stage(config: ReprokitConfig, code: list[str], lock_file: str | None) 
     )
 
 
-MATERIALIZE_STAGE = "materialize"
 MATERIALIZE_MODULE = "reprokit.feature_store.store"
 
 
@@ -189,11 +188,16 @@ def materialize_stage(config: ReprokitConfig, code: list[str]) -> Stage | None:
     """
     if not config.feature_store_on:
         return None
-    from reprokit.feature_store.spec import DEFINITIONS_FILE, MATERIALIZED_FILE, STORE_FILE
+    from reprokit.feature_store.spec import (
+        DEFINITIONS_FILE,
+        MATERIALIZED_FILE,
+        STAGE,
+        STORE_FILE,
+    )
 
     table = str(config.catalog[config.feature_store.table]["filepath"])
     return Stage(
-        name=MATERIALIZE_STAGE,
+        name=STAGE,
         cmd="reprokit features materialize",
         deps=[table, STORE_FILE, DEFINITIONS_FILE, *code],
         # feature_repo/ is generated from these; the stage reads the rest through it.

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from reprokit.cli_errors import user_errors
+from reprokit.project_lock import writes_project
 
 
 def _root() -> Path:
@@ -50,14 +51,19 @@ def check() -> None:
 
 @features.command("materialize")
 @user_errors
+@writes_project
 def materialize() -> None:
     """Load the table into the online store, only rows newer than the last load when the
     rest is unchanged (the command of DVC stage `materialize`)."""
     from reprokit.config.compose import load_config
+    from reprokit.feature_store.spec import STAGE
     from reprokit.feature_store.store import materialize as run_materialize
+    from reprokit.input_guard import stage_inputs, unchanged_inputs
 
     root = _root()
-    step = run_materialize(load_config(root), root)
+    # A table rewritten while it loads would leave DVC recording a state it never had.
+    with unchanged_inputs(root, stage_inputs(root, STAGE), "`reprokit features materialize`"):
+        step = run_materialize(load_config(root), root)
     click.echo(f"materialized ({step.mode}) up to {step.end.isoformat()}")
 
 

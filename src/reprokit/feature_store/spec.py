@@ -8,6 +8,8 @@ from pathlib import PurePosixPath
 
 from reprokit.config.models import ReprokitConfig
 
+# The DVC stage that fills the online store (reprokit.dvcgen renders it).
+STAGE = "materialize"
 # The generated Feast repo, relative to the project root. Feast resolves the relative paths
 # in it (registry, SQLite file, Parquet source) against this folder.
 REPO_DIR = "feature_repo"
