@@ -206,3 +206,48 @@ def summary(config: ReprokitConfig, root: Path) -> tuple[list[tuple[str, str]], 
         for view in store.list_feature_views()
     ]
     return sorted(entities), sorted(views, key=lambda view: view.name)
+
+
+@dataclass(frozen=True)
+class OnlineRows:
+    """What the online store holds for a list of ids: the records (the table's columns but
+    the target, as JSON values) of the ids it knows, and the positions of those it does not."""
+
+    records: list[dict[str, Any]]
+    unknown: list[int]
+
+
+class OnlineLookup:
+    """The feature service of the model, read row by row from the online store (serving)."""
+
+    def __init__(self, config: ReprokitConfig, root: Path) -> None:
+        self.repo = feature_repo(config)
+        self.store = open_store(config, root)
+        self.service = self.store.get_feature_service(self.repo.service)
+        # The table's column order, so a looked-up record is the record a caller would send.
+        self.columns = [name for name in config.data.schema_.columns if name != config.data.target]
+
+    @property
+    def id_column(self) -> str:
+        return self.repo.id_column
+
+    def rows(self, ids: Sequence[Any]) -> OnlineRows:
+        """Feast's values are already JSON values (int, float, str, None for a null); built
+        as dicts directly, since a DataFrame round trip costs more than the lookup itself."""
+        response = self.store.get_online_features(
+            features=self.service, entity_rows=[{self.repo.id_column: i} for i in ids]
+        ).to_dict(include_event_timestamps=True)
+        # Feast answers an unknown id with null values stamped 0 (the epoch).
+        stamps = response[f"{self.repo.features[0].name}__ts"]
+        unknown = [row for row, stamp in enumerate(stamps) if not stamp]
+        records = []
+        for row, stamp in enumerate(stamps):
+            if not stamp:
+                continue
+            values = {name: response[name][row] for name in self.columns if name in response}
+            values[self.repo.id_column] = ids[row]
+            # The event time as the online store keeps it: whole seconds, UTC, written as a
+            # client writes the table's naive UTC time (a sub-second part does not survive).
+            values[self.repo.timestamp_column] = pd.Timestamp(stamp, unit="s").isoformat()
+            records.append({name: values[name] for name in self.columns})
+        return OnlineRows(records=records, unknown=unknown)

@@ -143,7 +143,23 @@ _NULLABLE_STRING = {"type": "string", "nullable": True}
 _COUNT = {"type": "integer", "minimum": 0}
 
 
-def _components(bundle: Bundle, max_records: int) -> dict[str, Any]:
+def _predict_request(max_records: int, entity_key: str | None) -> dict[str, Any]:
+    """The records themselves, or (when the service has an online feature store, keyed by
+    `entity_key`) the ids of entities whose records it holds (reprokit.serving.entities)."""
+
+    def items(name: str, item: dict[str, Any]) -> dict[str, Any]:
+        return _object(
+            {name: {"type": "array", "items": item, "minItems": 1, "maxItems": max_records}}
+        )
+
+    records = items("records", _ref("Record"))
+    if entity_key is None:
+        return records
+    entity = _object({entity_key: {"oneOf": [{"type": "integer"}, _STRING]}})
+    return {"oneOf": [records, items("entities", entity)]}
+
+
+def _components(bundle: Bundle, max_records: int, entity_key: str | None = None) -> dict[str, Any]:
     violation = _object(
         {
             "field": _NULLABLE_STRING,
@@ -158,16 +174,7 @@ def _components(bundle: Bundle, max_records: int) -> dict[str, Any]:
         "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
         "schemas": {
             "Record": record_schema(bundle.request_spec),
-            "PredictRequest": _object(
-                {
-                    "records": {
-                        "type": "array",
-                        "items": _ref("Record"),
-                        "minItems": 1,
-                        "maxItems": max_records,
-                    }
-                }
-            ),
+            "PredictRequest": _predict_request(max_records, entity_key),
             "Prediction": prediction_schema(bundle),
             "PredictResponse": _object(
                 {
@@ -180,6 +187,7 @@ def _components(bundle: Bundle, max_records: int) -> dict[str, Any]:
                             "role": {"type": "string", "enum": ["champion", "challenger"]},
                         }
                     ),
+                    "input": {"type": "string", "enum": ["records", "entities"]},
                     "predictions": {"type": "array", "items": _ref("Prediction")},
                 }
             ),
@@ -262,7 +270,9 @@ _PREDICT_ERRORS = {
 }
 
 
-def openapi_document(bundle: Bundle, max_records: int) -> dict[str, Any]:
+def openapi_document(
+    bundle: Bundle, max_records: int, entity_key: str | None = None
+) -> dict[str, Any]:
     """The OpenAPI 3.0 document of the service serving `bundle`."""
     info = bundle.info
     probe = {"security": [], "responses": {"200": _text("ok"), "503": _text("not yet")}}
@@ -273,7 +283,7 @@ def openapi_document(bundle: Bundle, max_records: int) -> dict[str, Any]:
             "version": info.model_version or info.tag,
             "description": f"Predictions of {info.tag} for records of its training schema.",
         },
-        "components": _components(bundle, max_records),
+        "components": _components(bundle, max_records, entity_key),
         "paths": {
             "/predict": {
                 "post": {

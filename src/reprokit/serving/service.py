@@ -1,8 +1,10 @@
 """The BentoML service: `bentoml serve` from the project root (see bentofile.yaml).
 
-`POST /predict` takes `{"records": [{...}, ...]}` and answers with one prediction per
-record (class probabilities and label for classifiers, a value for regression) and the
-model that made them (tag, version, fingerprint, run, role). Requests are validated with
+`POST /predict` takes `{"records": [{...}, ...]}` (or `{"entities": [{"<id>": ...}]}`, whose
+records the online feature store holds: reprokit.serving.entities) and answers with one
+prediction per record (class probabilities and label for classifiers, a value for
+regression), the model that made them (tag, version, fingerprint, run, role) and which
+input was used. Requests are validated with
 the training schema minus the target; a violation is a 422 naming field, rule and rows.
 A body BentoML cannot parse (malformed JSON, no `records` list) is BentoML's 400, whose
 `detail` names the field. `/livez`, `/readyz`, `/metrics` are BentoML's; `/metrics` also
@@ -70,6 +72,7 @@ from reprokit.serving.config import (
     load_monitoring_config,
     load_project_identity,
     load_serving_config,
+    params_path,
     serving_settings,
 )
 from reprokit.serving.deadline import (
@@ -79,6 +82,7 @@ from reprokit.serving.deadline import (
     deadline_in,
     predict_in_chunks,
 )
+from reprokit.serving.entities import INPUT_ENTITIES, INPUT_RECORDS, entity_lookup, entity_records
 from reprokit.serving.http_limits import HeadLimits
 from reprokit.serving.http_limits import install as install_head_limits
 from reprokit.serving.metrics import PredictionEvent, ServingMetrics, serving_metrics
@@ -318,6 +322,8 @@ class ReprokitService:
             self.config, tags, settings.predict_threads, self.metrics
         )
         self.max_records = settings.max_records
+        # `{"entities": [...]}` requests, when the project's online store is filled.
+        self.entities = entity_lookup(params_path(settings).parent)
         self.access_log = AccessLog(settings.access_log)
         self.shadow = ShadowScheduler()
         for model in (self.champion, self.challenger):
@@ -326,7 +332,7 @@ class ReprokitService:
         self.drift_watch = DriftWatch(self.metrics, settings)
         self.drift = self.drift_watch.watch(self.drift_watch.observer_for(self.champion))
         # GET /docs.json (OpenApiMiddleware): typed from the champion's request schema.
-        self.openapi = openapi_document(self.champion.bundle, self.max_records)
+        self.openapi = openapi_document(self.champion.bundle, self.max_records, self._entity_key)
         self.watcher = self._watch_champion(settings)
         log.info(
             "serving.started",
@@ -336,6 +342,7 @@ class ReprokitService:
             fraction=self.config.challenger.fraction,
             batching=self.config.batching.enabled,
             drift_gauges=self.drift,
+            entities=self.entities is not None,
             model_refresh_s=settings.model_refresh_s if self.watcher is not None else 0,
             settings=source,
         )
@@ -351,7 +358,7 @@ class ReprokitService:
 
         def load(tag: str) -> Champion:
             model = _served(self.config, tag, CHAMPION, settings.predict_threads, self.metrics)
-            openapi = openapi_document(model.bundle, self.max_records)
+            openapi = openapi_document(model.bundle, self.max_records, self._entity_key)
             return Champion(model, openapi, self.drift_watch.observer_for(model))
 
         def record(outcome: str) -> None:
@@ -403,8 +410,14 @@ class ReprokitService:
             log.warning("serving.challenger_is_champion", tag=tags.champion)
 
     @bentoml.api(route="/predict")  # type: ignore[untyped-decorator]
-    async def predict(self, records: list[dict[str, Any]], ctx: bentoml.Context) -> dict[str, Any]:
-        """Predict for a batch of records (the training columns, without the target)."""
+    async def predict(
+        self,
+        ctx: bentoml.Context,
+        records: list[dict[str, Any]] | None = None,
+        entities: list[Any] | None = None,
+    ) -> dict[str, Any]:
+        """Predict for a batch of records (the training columns, without the target), or of
+        entities (`{"<id column>": ...}`) whose records the online feature store holds."""
         scope = ctx.request.scope
         settings = self.config.challenger
         picked = self.challenger is not None and selected(settings, caller_key(scope, KEY_ID_SCOPE))
@@ -421,6 +434,7 @@ class ReprokitService:
             if value is not None:
                 ctx.response.headers[header] = value
         try:
+            records, used = await self._records(records, entities)
             frame, raw = await score(model, records, self.max_records, deadline_in(scope))
         except RequestValidationError as error:
             ctx.response.status_code = UNPROCESSABLE
@@ -435,8 +449,42 @@ class ReprokitService:
             self._shadow(records, str(scope.get(REQUEST_ID_SCOPE, "")), values)
         return {
             "model": {**info.as_dict(), "role": model.role},
+            "input": used,
             "predictions": format_predictions(model.bundle, raw),
         }
+
+    @property
+    def _entity_key(self) -> str | None:
+        return None if self.entities is None else str(self.entities.id_column)
+
+    async def _records(
+        self, records: list[dict[str, Any]] | None, entities: list[Any] | None
+    ) -> tuple[list[dict[str, Any]], str]:
+        """The request's records and which input it used (one of the two, never both)."""
+        import anyio.to_thread
+
+        if (records is None) == (entities is None):
+            raise RequestValidationError(
+                [Violation(None, "input", "send either `records` or `entities` (not both)")]
+            )
+        if records is not None:
+            return records, INPUT_RECORDS
+        if self.entities is None:
+            raise RequestValidationError(
+                [
+                    Violation(
+                        INPUT_ENTITIES,
+                        "no_feature_store",
+                        "this service has no online feature store (feature_store in params.yaml,"
+                        " filled by `dvc repro`'s materialize stage): send `records`",
+                    )
+                ]
+            )
+        assert entities is not None
+        found = await anyio.to_thread.run_sync(
+            entity_records, self.entities, entities, self.max_records
+        )
+        return found, INPUT_ENTITIES
 
     def _shadow(
         self, records: list[dict[str, Any]], request_id: str, answered: np.ndarray[Any, Any]
