@@ -15,6 +15,7 @@ export DO_NOT_TRACK := true
 export DVC_NO_ANALYTICS := true
 export BENTOML_DO_NOT_TRACK := true
 export MLFLOW_DISABLE_TELEMETRY := true
+export FEAST_OPENLINEAGE_ENABLED := false
 # uv trusts only the roots it bundles unless told otherwise; a machine whose HTTPS goes
 # through an intercepting proxy trusts that proxy through its system store (as Debian's pip
 # does), so uv reads the system store too. A value set in the environment wins.
@@ -49,11 +50,15 @@ airflow-requirements: | $(UV) ## Re-resolve requirements/airflow.txt from requir
 	$(UV) pip compile --quiet --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
 	  requirements/airflow.in -o $(AIRFLOW_REQUIREMENTS)
 
+redis-tools: ## Install redis-server (Debian's package; root), the Redis online store of the feature-store test
+	@command -v redis-server >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server; }
+
 bench-tools: ## Install wrk (Debian's package; root), the load generator of bench-serving
 	@command -v wrk >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk; }
 
-.PHONY: airflow-tools airflow-requirements bench-tools browser-tools screenshots ops-tools help setup repro test test-fast lint format generate requirements check bench bench-serving bench-engines bench-monitor clean bench-sweep bench-math bench-head image-tools image-base image image-run image-stop
+.PHONY: airflow-tools airflow-requirements bench-tools redis-tools browser-tools screenshots ops-tools help setup repro test test-fast lint format generate requirements check bench bench-serving bench-engines bench-monitor clean bench-sweep bench-math bench-head image-tools image-base image image-run image-stop
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -95,6 +100,7 @@ generate: setup ## Regenerate params.yaml, dvc.yaml and the Bento's requirements
 	reprokit config compose
 	reprokit dvc generate
 	reprokit ops generate
+	reprokit features generate
 	$(MAKE) requirements
 
 SERVING_REQUIREMENTS := requirements/serving.txt
@@ -103,10 +109,11 @@ UV_EXPORT := $(UV) export --frozen --no-dev --no-hashes --no-emit-project --no-h
 requirements: | $(UV) ## requirements/serving.txt (the Bento's Python deps) from uv.lock
 	$(UV_EXPORT) -o $(SERVING_REQUIREMENTS)
 
-check: setup ## Fail when params.yaml, dvc.yaml, ops/ or the Bento's requirements are stale
+check: setup ## Fail when params.yaml, dvc.yaml, ops/, feature_repo/ or the Bento's requirements are stale
 	reprokit config check
 	reprokit dvc check
 	reprokit ops check
+	reprokit features check
 	@$(UV_EXPORT) -o $(SERVING_REQUIREMENTS).expected >/dev/null && \
 	  if cmp -s $(SERVING_REQUIREMENTS) $(SERVING_REQUIREMENTS).expected; then \
 	    rm -f $(SERVING_REQUIREMENTS).expected; echo "$(SERVING_REQUIREMENTS) is up to date with uv.lock"; \

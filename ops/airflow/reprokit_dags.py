@@ -34,6 +34,7 @@ TASK_ENV = {
     "DVC_NO_ANALYTICS": "true",
     "BENTOML_DO_NOT_TRACK": "true",
     "MLFLOW_DISABLE_TELEMETRY": "true",
+    "FEAST_OPENLINEAGE_ENABLED": "false",
 }
 DEFAULT_ARGS = {
     "owner": "reprokit",
@@ -62,6 +63,7 @@ STAGES: dict[str, list[str]] = {
     "evaluate": ["prepare", "features", "train"],
     "track": ["data", "features", "train", "evaluate"],
     "package": ["features", "train", "evaluate", "track"],
+    "materialize": ["prepare"],
 }
 # The retrain loop's command (ops.airflow.retrain.current: the newest labelled batch).
 RETRAIN_COMMAND = "reprokit retrain --if-drift --current data/new_batch.parquet"

@@ -13,6 +13,7 @@ from reprokit.cli_console import console
 from reprokit.cli_errors import user_errors
 from reprokit.cli_help import CONTEXT_SETTINGS, SummaryGroup
 from reprokit.core.env import disable_telemetry
+from reprokit.feature_store.cli import features
 from reprokit.monitoring.cli import generate as generate_data_command
 from reprokit.monitoring.cli import monitor as monitor_command
 from reprokit.ops.ci_cli import ci, output_option
@@ -453,6 +454,7 @@ def new(  # noqa: PLR0917
 
 
 main.add_command(promote)
+main.add_command(features)
 main.add_command(models)
 
 

@@ -11,7 +11,7 @@ import yaml
 from tests.support import commit_all, copy_project, file_sha256, git_init, run, tool_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dvc")]
-STAGES = ("data", "prepare", "features", "train", "evaluate", "track", "package")
+STAGES = ("data", "prepare", "features", "train", "evaluate", "track", "package", "materialize")
 
 
 def ran_stages(output: str) -> set[str]:

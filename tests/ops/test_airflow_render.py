@@ -62,8 +62,10 @@ def test_the_dag_runs_each_stage_of_dvc_yaml_after_the_stages_it_reads() -> None
     config = _config()
     text = render_dag_file(config, stages_for(config, PROJECT_ROOT))
     graph = ast.literal_eval(_assigned(text, "STAGES"))
-    assert list(graph) == ["data", "prepare", "features", "train", "evaluate", "track", "package"]
+    stages = ["data", "prepare", "features", "train", "evaluate", "track", "package", "materialize"]
+    assert list(graph) == stages
     assert graph["evaluate"] == ["prepare", "features", "train"]
+    assert graph["materialize"] == ["prepare"]
     assert graph[TRACK_STAGE] == ["data", "features", "train", "evaluate"]
     assert 'f"dvc repro --single-item {stage}"' in text
     retrain = "reprokit retrain --if-drift --current data/new_batch.parquet"

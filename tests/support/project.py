@@ -23,6 +23,8 @@ PROJECT_FILES = (
     ".dvc/config",
     ".telemetry",
     "README.md",
+    # The generated Feast repo (the `materialize` stage reads it).
+    "feature_repo",
 )
 DATA_LAYERS = (
     "01_raw",

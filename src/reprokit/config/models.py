@@ -678,6 +678,31 @@ class OpsConfig(StrictModel):
     airflow: AirflowConfig = AirflowConfig()
 
 
+# --- feature store ------------------------------------------------------------------------
+
+# Schema dtypes the feature store can hold (reprokit.feature_store.spec maps them to Feast's).
+FEATURE_STORE_DTYPES = ("int64", "float64", "str", "bool", "datetime64[ns]")
+
+
+class FeatureStoreConfig(StrictModel):
+    """The Feast feature repo `reprokit features generate` writes (feature_repo/) and the
+    `materialize` stage that fills its online store from the pipeline's validated table.
+
+    Flat rather than one model per online store, so a Hydra override switches the store
+    (`feature_store.online_store=redis`) without leaving the other store's keys behind."""
+
+    # auto: on when the data has an id column (the entity) and a timestamp column (the event
+    # time Feast needs); true: on, and an error when either is missing.
+    enabled: bool | Literal["auto"] = False
+    # The catalog dataset (a Parquet file) the feature view reads: the offline store.
+    table: str = Field(default="primary", min_length=1)
+    online_store: Literal["sqlite", "redis"] = "sqlite"
+    # The embedded default: a file inside the project (relative to its root), git-ignored.
+    sqlite_path: str = Field(default="data/feature_store/online_store.db", min_length=1)
+    # Feast's Redis connection string (`host:port[,password=...]`), the production option.
+    redis: str = Field(default="localhost:6379", min_length=1)
+
+
 class ProjectConfig(StrictModel):
     name: str = Field(pattern=TAG_SAFE_NAME, max_length=40)
 
@@ -698,6 +723,7 @@ class ReprokitConfig(StrictModel):
     serving: ServingConfig = ServingConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
     ops: OpsConfig = OpsConfig()
+    feature_store: FeatureStoreConfig = FeatureStoreConfig()
     engine: EngineConfig
 
     @field_validator("catalog")
@@ -720,10 +746,50 @@ class ReprokitConfig(StrictModel):
             raise ValueError("; ".join(problems))
         self._features_use_schema_columns()
         self._tracking_names_exist()
+        self._feature_store_table_exists()
         for name, entry in self.catalog.items():
             if "type" not in entry:
                 raise ValueError(f"catalog.{name} has no `type` (a Kedro dataset class)")
         return self
+
+    @property
+    def feature_store_on(self) -> bool:
+        """Whether the feature repo and the `materialize` stage exist for this config."""
+        enabled = self.feature_store.enabled
+        if enabled == "auto":
+            return self.data.id_column is not None and self.data.timestamp_column is not None
+        return bool(enabled)
+
+    def _feature_store_table_exists(self) -> None:
+        store = self.feature_store
+        if not self.feature_store_on:
+            return
+        missing = [
+            key for key in ("id_column", "timestamp_column") if getattr(self.data, key) is None
+        ]
+        if missing:
+            raise ValueError(
+                f"feature_store.enabled is true but data.{' and data.'.join(missing)} "
+                f"({self.data.name}) is null: Feast needs the entity's id and each row's event "
+                f"time; declare them or set feature_store.enabled to auto or false"
+            )
+        path = str(self.catalog.get(store.table, {}).get("filepath", ""))
+        if not path.endswith(".parquet"):
+            raise ValueError(
+                f"feature_store.table is {store.table!r}, which is not a catalog dataset "
+                f"with a .parquet filepath (Feast's file offline store reads Parquet); "
+                f"catalog datasets: {sorted(self.catalog)}"
+            )
+        unsupported = {
+            name: column.dtype
+            for name, column in self.data.schema_.columns.items()
+            if column.dtype not in FEATURE_STORE_DTYPES and name != self.data.target
+        }
+        if unsupported:
+            raise ValueError(
+                f"feature_store: data.schema columns {unsupported} have dtypes the feature "
+                f"store cannot hold; supported: {list(FEATURE_STORE_DTYPES)}"
+            )
 
     def _tracking_names_exist(self) -> None:
         if not self.tracking.enabled:

@@ -19,6 +19,9 @@ TELEMETRY_OFF = {
     "DVC_NO_ANALYTICS": "true",
     "BENTOML_DO_NOT_TRACK": "true",
     "MLFLOW_DISABLE_TELEMETRY": "true",
+    # Feast 0.67 has no usage telemetry (its FEAST_USAGE switch is gone with the module);
+    # what it still sends is OpenLineage events on apply and materialize, on by default.
+    "FEAST_OPENLINEAGE_ENABLED": "false",
 }
 # Progress bars that a non-interactive command prints anyway (MLflow drew its artifact
 # download bar 3 times in one `reprokit monitor`).

@@ -167,9 +167,43 @@ def track_stage(config: ReprokitConfig, code: list[str], lock_file: str | None) 
         # Serving settings (A/B split, batching) are read by the server at start-up, and ops
         # (the orchestrator's schedule) by the orchestrator: neither is part of the
         # experiment, so changing them must not record a new run.
-        params=sorted(set(ReprokitConfig.model_fields) - {"serving", "ops"}),
+        # The feature store serves the table; it changes no model.
+        params=sorted(set(ReprokitConfig.model_fields) - {"serving", "ops", "feature_store"}),
         outs=[FINGERPRINT_FILE],
         uncached_outs={FINGERPRINT_FILE},
+    )
+
+
+MATERIALIZE_MODULE = "reprokit.feature_store.store"
+
+
+def materialize_stage(config: ReprokitConfig, code: list[str]) -> Stage | None:
+    """Fills the feature store's online store from its table, after the stage writing it.
+
+    Its out is a small deterministic record of what was loaded (git-ignored, `cache: false`
+    like the fingerprint), not the online store: the store's rows carry Feast's write times
+    (their bytes differ on every load) and a Redis store is no file at all. The store and
+    Feast's registry are local state, like the BentoML store, so a fresh clone's first `dvc
+    repro` fills that machine's store; later runs load only newer rows.
+    """
+    if not config.feature_store_on:
+        return None
+    from reprokit.feature_store.spec import (
+        DEFINITIONS_FILE,
+        MATERIALIZED_FILE,
+        STAGE,
+        STORE_FILE,
+    )
+
+    table = str(config.catalog[config.feature_store.table]["filepath"])
+    return Stage(
+        name=STAGE,
+        cmd="reprokit features materialize",
+        deps=[table, STORE_FILE, DEFINITIONS_FILE, *code],
+        # feature_repo/ is generated from these; the stage reads the rest through it.
+        params=["data.id_column", "data.timestamp_column", "feature_store"],
+        outs=[MATERIALIZED_FILE],
+        uncached_outs={MATERIALIZED_FILE},
     )
 
 
@@ -213,8 +247,8 @@ def _pipeline_code(config: ReprokitConfig, name: str, root: Path) -> list[str]:
 
 
 def stages_for(config: ReprokitConfig, root: Path) -> list[Stage]:
-    """Every stage in run order: data, the pipelines, track, package (the optional ones when
-    the config has them)."""
+    """Every stage in run order: data, the pipelines, track, package, materialize (the
+    optional ones when the config has them)."""
     from reprokit.core.content.files import LOCK_FILE
     from reprokit.layout import pipeline_code_files
 
@@ -227,7 +261,9 @@ def stages_for(config: ReprokitConfig, root: Path) -> list[Stage]:
     ]
     track = track_stage(config, pipeline_code_files(config, root), lock)
     package = package_stage(config, source_closure([PACKAGE_MODULE], root))
-    return [stage for stage in (data, *pipelines, track, package) if stage is not None]
+    materialize = materialize_stage(config, source_closure([MATERIALIZE_MODULE], root))
+    stages = (data, *pipelines, track, package, materialize)
+    return [stage for stage in stages if stage is not None]
 
 
 def _plot(

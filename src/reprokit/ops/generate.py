@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from reprokit.config.models import ReprokitConfig
-from reprokit.datasets import atomic_path
+from reprokit.core.generated import stale_files, write_files
 from reprokit.dvcgen import stages_for
 from reprokit.errors import StaleFileError
 from reprokit.ops.airflow import DAG_FILE, render_dag_file
@@ -42,21 +42,12 @@ def render(config: ReprokitConfig, root: Path) -> dict[Path, str]:
 
 
 def write(config: ReprokitConfig, root: Path) -> list[Path]:
-    written = []
-    for relative, text in render(config, root).items():
-        with atomic_path(root / relative) as tmp:
-            tmp.write_text(text, encoding="utf-8")
-        written.append(relative)
-    return written
+    return write_files(root, render(config, root))
 
 
 def check(config: ReprokitConfig, root: Path) -> None:
     """Raises StaleFileError naming every missing or stale file."""
-    stale = [
-        str(relative)
-        for relative, text in render(config, root).items()
-        if not (root / relative).is_file() or (root / relative).read_text(encoding="utf-8") != text
-    ]
+    stale = stale_files(root, render(config, root))
     if stale:
         raise StaleFileError(
             f"stale or missing against params.yaml: {stale}; run `reprokit ops generate`"

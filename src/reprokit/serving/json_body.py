@@ -21,7 +21,9 @@ from reprokit.serving.asgi import replay_body, send_json
 from reprokit.serving.request import clip
 
 # Top-level fields per API route (the parameters of its @bentoml.api function).
-API_FIELDS: Mapping[str, frozenset[str]] = {"/predict": frozenset({"records", "columns"})}
+API_FIELDS: Mapping[str, frozenset[str]] = {
+    "/predict": frozenset({"records", "columns", "entities"})
+}
 # POST only: the API routes take no other method (Starlette answers 405 to the others
 # without reading their body).
 _BODY_METHODS = frozenset({"POST"})

@@ -167,7 +167,29 @@ _NULLABLE_STRING = {"type": "string", "nullable": True}
 _COUNT = {"type": "integer", "minimum": 0}
 
 
-def _components(bundle: Bundle, max_records: int) -> dict[str, Any]:
+def _request_schemas(
+    bundle: Bundle, max_records: int, entity_key: str | None
+) -> dict[str, dict[str, Any]]:
+    """`PredictRequest`: the records themselves, the same rows as columns, or (when the
+    service has an online feature store, keyed by `entity_key`) the ids of entities whose
+    records it holds (reprokit.serving.entities); one schema per body."""
+
+    def items(name: str, item: dict[str, Any]) -> dict[str, Any]:
+        return _object(
+            {name: {"type": "array", "items": item, "minItems": 1, "maxItems": max_records}}
+        )
+
+    bodies = {
+        "RecordsRequest": items("records", _ref("Record")),
+        "ColumnsRequest": _object({"columns": columns_schema(bundle.request_spec, max_records)}),
+    }
+    if entity_key is not None:
+        entity = _object({entity_key: {"oneOf": [{"type": "integer"}, _STRING]}})
+        bodies["EntitiesRequest"] = items("entities", entity)
+    return {"PredictRequest": {"oneOf": [_ref(name) for name in bodies]}, **bodies}
+
+
+def _components(bundle: Bundle, max_records: int, entity_key: str | None = None) -> dict[str, Any]:
     violation = _object(
         {
             "field": _NULLABLE_STRING,
@@ -182,20 +204,7 @@ def _components(bundle: Bundle, max_records: int) -> dict[str, Any]:
         "securitySchemes": {"apiKey": {"type": "http", "scheme": "bearer"}},
         "schemas": {
             "Record": record_schema(bundle.request_spec),
-            "PredictRequest": {"oneOf": [_ref("RecordsRequest"), _ref("ColumnsRequest")]},
-            "RecordsRequest": _object(
-                {
-                    "records": {
-                        "type": "array",
-                        "items": _ref("Record"),
-                        "minItems": 1,
-                        "maxItems": max_records,
-                    }
-                }
-            ),
-            "ColumnsRequest": _object(
-                {"columns": columns_schema(bundle.request_spec, max_records)}
-            ),
+            **_request_schemas(bundle, max_records, entity_key),
             "Prediction": prediction_schema(bundle),
             "PredictResponse": _object(
                 {
@@ -208,6 +217,7 @@ def _components(bundle: Bundle, max_records: int) -> dict[str, Any]:
                             "role": {"type": "string", "enum": ["champion", "challenger"]},
                         }
                     ),
+                    "input": {"type": "string", "enum": ["records", "columns", "entities"]},
                     "predictions": {"type": "array", "items": _ref("Prediction")},
                 }
             ),
@@ -294,7 +304,9 @@ _PREDICT_ERRORS = {
 }
 
 
-def openapi_document(bundle: Bundle, max_records: int) -> dict[str, Any]:
+def openapi_document(
+    bundle: Bundle, max_records: int, entity_key: str | None = None
+) -> dict[str, Any]:
     """The OpenAPI 3.0 document of the service serving `bundle`."""
     info = bundle.info
     probe = {"security": [], "responses": {"200": _text("ok"), "503": _text("not yet")}}
@@ -305,7 +317,7 @@ def openapi_document(bundle: Bundle, max_records: int) -> dict[str, Any]:
             "version": info.model_version or info.tag,
             "description": f"Predictions of {info.tag} for records of its training schema.",
         },
-        "components": _components(bundle, max_records),
+        "components": _components(bundle, max_records, entity_key),
         "paths": {
             "/predict": {
                 "post": {

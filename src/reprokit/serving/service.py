@@ -1,9 +1,11 @@
 """The BentoML service: `bentoml serve` from the project root (see bentofile.yaml).
 
-`POST /predict` takes `{"records": [{...}, ...]}` (or the same rows as columns,
-`{"columns": {"field": [...], ...}}`) and answers with one prediction per
-record (class probabilities and label for classifiers, a value for regression) and the
-model that made them (tag, version, fingerprint, run, role). Requests are validated with
+`POST /predict` takes `{"records": [{...}, ...]}`, or the same rows as columns
+(`{"columns": {"field": [...], ...}}`), or `{"entities": [{"<id>": ...}]}`, whose records
+the online feature store holds (reprokit.serving.entities), and answers with one
+prediction per record (class probabilities and label for classifiers, a value for
+regression), the model that made them (tag, version, fingerprint, run, role) and which
+input was used. Requests are validated with
 the training schema minus the target; a violation is a 422 naming field, rule and rows.
 A body BentoML cannot parse (malformed JSON, no `records` list) is BentoML's 400, whose
 `detail` names the field. `/livez`, `/readyz`, `/metrics` are BentoML's; `/metrics` also
@@ -71,6 +73,7 @@ from reprokit.serving.config import (
     load_monitoring_config,
     load_project_identity,
     load_serving_config,
+    params_path,
     serving_settings,
 )
 from reprokit.serving.deadline import (
@@ -79,6 +82,13 @@ from reprokit.serving.deadline import (
     DeadlineExceededError,
     deadline_in,
     predict_in_chunks,
+)
+from reprokit.serving.entities import (
+    INPUT_COLUMNS,
+    INPUT_ENTITIES,
+    INPUT_RECORDS,
+    entity_lookup,
+    entity_records,
 )
 from reprokit.serving.http_limits import HeadLimits
 from reprokit.serving.http_limits import install as install_head_limits
@@ -99,6 +109,7 @@ from reprokit.serving.middleware import (
 from reprokit.serving.openapi import OpenApiMiddleware, openapi_document
 from reprokit.serving.reload import ChampionWatcher, Reload
 from reprokit.serving.request import (
+    Columns,
     RequestValidationError,
     Rows,
     Violation,
@@ -322,6 +333,8 @@ class ReprokitService:
             self.config, tags, settings.predict_threads, self.metrics
         )
         self.max_records = settings.max_records
+        # `{"entities": [...]}` requests, when the project's online store is filled.
+        self.entities = entity_lookup(params_path(settings).parent)
         self.access_log = AccessLog(settings.access_log)
         self.shadow = ShadowScheduler()
         for model in (self.champion, self.challenger):
@@ -330,7 +343,7 @@ class ReprokitService:
         self.drift_watch = DriftWatch(self.metrics, settings)
         self.drift = self.drift_watch.watch(self.drift_watch.observer_for(self.champion))
         # GET /docs.json (OpenApiMiddleware): typed from the champion's request schema.
-        self.openapi = openapi_document(self.champion.bundle, self.max_records)
+        self.openapi = openapi_document(self.champion.bundle, self.max_records, self._entity_key)
         self.watcher = self._watch_champion(settings)
         log.info(
             "serving.started",
@@ -340,6 +353,7 @@ class ReprokitService:
             fraction=self.config.challenger.fraction,
             batching=self.config.batching.enabled,
             drift_gauges=self.drift,
+            entities=self.entities is not None,
             model_refresh_s=settings.model_refresh_s if self.watcher is not None else 0,
             settings=source,
         )
@@ -355,7 +369,7 @@ class ReprokitService:
 
         def load(tag: str) -> Champion:
             model = _served(self.config, tag, CHAMPION, settings.predict_threads, self.metrics)
-            openapi = openapi_document(model.bundle, self.max_records)
+            openapi = openapi_document(model.bundle, self.max_records, self._entity_key)
             return Champion(model, openapi, self.drift_watch.observer_for(model))
 
         def record(outcome: str) -> None:
@@ -412,9 +426,11 @@ class ReprokitService:
         ctx: bentoml.Context,
         records: list[dict[str, Any]] | None = None,
         columns: dict[str, list[Any]] | None = None,
+        entities: list[Any] | None = None,
     ) -> dict[str, Any]:
-        """Predict for a batch of records, or the same rows as columns (the training
-        columns, without the target)."""
+        """Predict for a batch of records (the training columns, without the target), the
+        same rows as columns, or entities (`{"<id column>": ...}`) whose records the online
+        feature store holds."""
         scope = ctx.request.scope
         settings = self.config.challenger
         picked = self.challenger is not None and selected(settings, caller_key(scope, KEY_ID_SCOPE))
@@ -431,7 +447,7 @@ class ReprokitService:
             if value is not None:
                 ctx.response.headers[header] = value
         try:
-            rows = request_rows(records, columns)
+            rows, used = await self._rows(records, columns, entities)
             frame, raw = await score(model, rows, self.max_records, deadline_in(scope))
         except RequestValidationError as error:
             ctx.response.status_code = UNPROCESSABLE
@@ -446,8 +462,51 @@ class ReprokitService:
             self._shadow(rows, str(scope.get(REQUEST_ID_SCOPE, "")), values)
         return {
             "model": {**info.as_dict(), "role": model.role},
+            "input": used,
             "predictions": format_predictions(model.bundle, raw),
         }
+
+    @property
+    def _entity_key(self) -> str | None:
+        return None if self.entities is None else str(self.entities.id_column)
+
+    async def _rows(
+        self,
+        records: list[dict[str, Any]] | None,
+        columns: dict[str, list[Any]] | None,
+        entities: list[Any] | None,
+    ) -> tuple[Rows, str]:
+        """The request's rows and which input it used (exactly one of the three)."""
+        import anyio.to_thread
+
+        if entities is None:
+            rows = request_rows(records, columns)
+            return rows, INPUT_COLUMNS if isinstance(rows, Columns) else INPUT_RECORDS
+        if records is not None or columns is not None:
+            raise RequestValidationError(
+                [
+                    Violation(
+                        None,
+                        "body",
+                        "send `records`, `columns` or `entities`, exactly one; got more",
+                    )
+                ]
+            )
+        if self.entities is None:
+            raise RequestValidationError(
+                [
+                    Violation(
+                        INPUT_ENTITIES,
+                        "no_feature_store",
+                        "this service has no online feature store (feature_store in params.yaml,"
+                        " filled by `dvc repro`'s materialize stage): send `records`",
+                    )
+                ]
+            )
+        found = await anyio.to_thread.run_sync(
+            entity_records, self.entities, entities, self.max_records
+        )
+        return found, INPUT_ENTITIES
 
     def _shadow(self, records: Rows, request_id: str, answered: np.ndarray[Any, Any]) -> None:
         challenger = self.challenger

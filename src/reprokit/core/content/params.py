@@ -11,10 +11,18 @@ from typing import Any
 
 from reprokit.core.dotted import drop, lookup
 
-# Keys that cannot change a result: where it is recorded or served, how it is operated (ops:
-# the orchestrator's schedule and retries), how many threads compute it (training is
-# deterministic across thread counts), the project's display name.
-NON_RESULT_KEYS = ("tracking", "serving", "ops", "engine.num_threads", "project")
+# Keys that cannot change a result: where it is recorded or served (feature_store: the online
+# store a model's features are looked up in), how it is operated (ops: the orchestrator's
+# schedule and retries), how many threads compute it (training is deterministic across thread
+# counts), the project's display name.
+NON_RESULT_KEYS = (
+    "tracking",
+    "serving",
+    "ops",
+    "feature_store",
+    "engine.num_threads",
+    "project",
+)
 
 
 def canonical_hash(value: Any) -> str:

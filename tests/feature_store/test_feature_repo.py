@@ -1,0 +1,104 @@
+"""feature_repo/ is generated from conf/ (byte-identical on regeneration), checked like
+dvc.yaml, on for time-stamped data with an id and off otherwise; the materialize plan loads
+only newer rows when the loaded ones are unchanged."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from tests.support import PROJECT_ROOT, copy_project, run
+
+from reprokit.config.compose import compose_and_validate, load_config
+from reprokit.dvcgen.generate import stages_for
+from reprokit.errors import ConfigError, StaleFileError
+from reprokit.feature_store import render
+from reprokit.feature_store.spec import DEFINITIONS_FILE, STAGE, STORE_FILE, feature_repo
+from reprokit.feature_store.store import plan, rows_digest
+
+
+def test_committed_repo_is_what_the_config_generates(tmp_path: Path) -> None:
+    config = load_config(PROJECT_ROOT)
+    render.check(config, PROJECT_ROOT)
+    render.write(config, tmp_path)
+    for name in (STORE_FILE, DEFINITIONS_FILE):
+        assert (tmp_path / name).read_bytes() == (PROJECT_ROOT / name).read_bytes()
+    repo = feature_repo(config)
+    assert (repo.id_column, repo.group_column, repo.timestamp_column) == (
+        "customer_id",
+        "branch_id",
+        "application_date",
+    )
+    # Served inputs only: never the label, the key or the event time.
+    names = {feature.name for feature in repo.features}
+    assert not names & {"default", "customer_id", "application_date"}
+    assert repo.service == "reprokit-credit"
+
+
+def test_stale_repo_fails_the_check_command(tmp_path: Path) -> None:
+    project = copy_project(tmp_path / "p")
+    definitions = project / DEFINITIONS_FILE
+    definitions.write_text(definitions.read_text() + "# hand edit\n")
+    result = run(["reprokit", "features", "check"], project, check=False)
+    assert result.returncode != 0
+    assert "run `reprokit features generate`" in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_redis_option_is_the_online_store() -> None:
+    _, config = compose_and_validate(
+        PROJECT_ROOT, ["feature_store.online_store=redis", "feature_store.redis=127.0.0.1:7000"]
+    )
+    text = render.render(config)[Path(STORE_FILE)]
+    assert "type: redis\n  connection_string: 127.0.0.1:7000\n" in text
+
+
+def test_auto_is_off_without_a_timestamp_and_true_says_why() -> None:
+    _, config = compose_and_validate(PROJECT_ROOT, ["experiment=breast_cancer"])
+    assert not config.feature_store_on
+    assert render.render(config) == {}
+    assert STAGE not in {s.name for s in stages_for(config, PROJECT_ROOT)}
+    with pytest.raises(ConfigError, match=r"data\.timestamp_column"):
+        compose_and_validate(
+            PROJECT_ROOT, ["experiment=breast_cancer", "feature_store.enabled=true"]
+        )
+
+
+def _table(days: list[int], values: list[float]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "customer_id": range(len(days)),
+            "application_date": pd.to_datetime("2024-01-01") + pd.to_timedelta(days, unit="D"),
+            "income": values,
+        }
+    )
+
+
+def test_plan_is_incremental_only_for_appended_newer_rows() -> None:
+    repo = feature_repo(load_config(PROJECT_ROOT))
+    first = _table([0, 1], [1.0, 2.0])
+    step = plan(first, repo, None, "defs")
+    assert step.mode == "full"
+    assert step.start == datetime(2024, 1, 1, tzinfo=UTC)
+    state = {
+        "definitions": "defs",
+        "watermark": step.end.isoformat(),
+        "settled": rows_digest(first, repo.timestamp_column, step.end),
+    }
+    appended = _table([0, 1, 5], [1.0, 2.0, 3.0])
+    incremental = plan(appended, repo, state, "defs")
+    assert (incremental.mode, incremental.start) == ("incremental", step.end)
+    assert incremental.end > step.end
+    # An old row changed: loading only newer rows would leave its old value online.
+    assert plan(_table([0, 1, 5], [9.0, 2.0, 3.0]), repo, state, "defs").mode == "full"
+    assert plan(appended, repo, state, "other definitions").mode == "full"
+
+
+def test_hand_edited_store_file_is_stale(tmp_path: Path) -> None:
+    config = load_config(PROJECT_ROOT)
+    render.write(config, tmp_path)
+    (tmp_path / STORE_FILE).write_text("project: mine\n")
+    with pytest.raises(StaleFileError, match=r"feature_store\.yaml"):
+        render.check(config, tmp_path)
