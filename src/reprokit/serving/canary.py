@@ -46,6 +46,7 @@ REASON_TAG: Final = "reprokit.canary.reason"
 Action = Literal["hold", "step", "promote", "rollback"]
 # Why a ramp was rolled back: the rollback counter's `reason` label.
 Reason = Literal["error_rate", "drift", "registry"]
+ROLLBACK_REASONS: Final[tuple[Reason, ...]] = ("error_rate", "drift", "registry")
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,7 @@ from reprokit.serving.bundle import (
 )
 from reprokit.serving.canary import (
     CANARY,
+    ROLLBACK_REASONS,
     CanaryRamp,
     Ended,
     Verdict,
@@ -441,6 +442,8 @@ class ReprokitService:
         self.canary = canary
         self.metrics.record_model(canary.model.bundle.info, CANARY)
         self.metrics.canary_share.labels(model=canary.model.tag).set(self.ramp.share)
+        for reason in ROLLBACK_REASONS:  # at 0 from now: an alert sees the first rollback
+            self.metrics.canary_rollbacks.labels(model=canary.model.tag, reason=reason)
         log.info(
             "serving.canary_started",
             champion=self.champion.tag,
@@ -467,7 +470,7 @@ class ReprokitService:
                 verdict = Verdict("rollback", verdict.ramp, "registry", detail)
         self.metrics.canary_share.labels(model=tag).set(self.ramp.share)
         if verdict.action == "promote":
-            self._promote_canary(canary, self.ramp.end(verdict))
+            self._promote_canary(canary, verdict)
         elif verdict.action == "rollback":
             ended = self.ramp.end(verdict)
             self._end_canary(ended)
@@ -492,12 +495,14 @@ class ReprokitService:
         if ended.reason is not None:
             self.metrics.canary_rollbacks.labels(model=ended.tag, reason=ended.reason).inc()
 
-    def _promote_canary(self, canary: Champion, ended: Ended) -> None:
-        """The canary reached the last step: it is the champion, for every caller."""
+    def _promote_canary(self, canary: Champion, verdict: Verdict) -> None:
+        """The canary reached the last step: it is the champion, for every caller. The
+        champion is swapped before the ramp ends, so its callers never go back to the old."""
         promoted = Champion(
             dataclasses.replace(canary.model, role=CHAMPION), canary.openapi, canary.drift
         )
         self._switch_champion(promoted, drift=self.drift_watch.promote_canary)
+        ended = self.ramp.end(verdict)
         self.canary = None
         self.metrics.canary_share.labels(model=ended.tag).set(0)
         self.metrics.record_model(canary.model.bundle.info, CANARY, serving=False)
