@@ -3,11 +3,23 @@ after each hold time, promotion at 1.0, rollback on errors or drift, no re-adopt
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
 from reprokit.config.models import CanaryConfig
-from reprokit.serving.canary import CanaryRamp, Ramp, Tally, judge
+from reprokit.serving.canary import (
+    CanaryRamp,
+    Ramp,
+    Tally,
+    Verdict,
+    judge,
+    registered_version,
+    rollback_reason,
+    tag_rolled_back,
+)
 
 CONFIG = CanaryConfig(
     enabled=True, steps=(0.1, 0.5, 1.0), hold_s=10, max_error_rate=0.1, min_requests=5
@@ -71,7 +83,7 @@ def test_the_ramp_serves_a_growing_sticky_share_and_never_readopts_a_rolled_back
     verdict = ramp.tick(())
     assert verdict is not None and verdict.action == "rollback"
     ended = ramp.end(verdict)
-    assert (ended.action, ended.tag, ended.reason) == ("rollback", "m:2", "error_rate")
+    assert (ended.action, ended.ramp.tag, ended.reason) == ("rollback", "m:2", "error_rate")
     assert ramp.tag is None and ramp.share == 0.0 and ramp.rejected == {"m:2"}
     assert not any(ramp.routes(caller) for caller in CALLERS)
 
@@ -82,3 +94,30 @@ def test_the_ramp_serves_a_growing_sticky_share_and_never_readopts_a_rolled_back
 def test_steps_must_rise_strictly_to_one(steps: tuple[float, ...]) -> None:
     with pytest.raises(ValidationError, match="steps"):
         CanaryConfig(steps=steps)
+
+
+def test_a_cancelled_ramp_is_no_verdict_on_its_canary() -> None:
+    ramp = CanaryRamp(CONFIG, Clock())
+    ramp.begin("m:2")
+    assert ramp.ramp is not None
+    ramp.end(Verdict("cancel", ramp.ramp))
+    assert ramp.tag is None and ramp.rejected == set()
+
+
+def test_a_rollback_tagged_in_the_registry_is_read_back_by_any_worker(
+    tmp_path: Path, mlflow_db_template: Path
+) -> None:
+    from mlflow import MlflowClient
+
+    database = tmp_path / "mlruns.db"
+    shutil.copy(mlflow_db_template, database)
+    uri = f"sqlite:///{database}"
+    client = MlflowClient(tracking_uri=uri)
+    client.create_registered_model("m")
+    version = client.create_model_version("m", source=str(tmp_path), run_id=None).version
+    metadata = {"tracking_uri": uri, "registered_model": "m", "model_version": int(version)}
+    found = registered_version(metadata)
+    assert found is not None and rollback_reason(found) is None
+    tag_rolled_back(found, "drift alarm on income")
+    assert rollback_reason(found) == "drift alarm on income"
+    assert registered_version({"tracking_uri": uri, "model_version": 1}) is None  # unregistered

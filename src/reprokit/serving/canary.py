@@ -16,7 +16,7 @@ training profile. The champion then answers everyone again and the canary's tag 
 adopted again by this worker; the rollback is also written to the registry, as tags on
 the canary's model version (`ROLLED_BACK_TAG`, `REASON_TAG`), so the other workers and
 replicas do not adopt it at their next refresh (and stop their own ramp of it), and a
-person or `reprokit models` sees why.
+person sees why on the version (MLflow UI or client).
 
 Each worker decides on its own traffic: its ramp starts at its own refresh, its counts and
 drift window are its own. The registry tag is what makes one worker's rollback everyone's.
@@ -43,7 +43,7 @@ ROLLED_BACK_TAG: Final = "reprokit.canary"
 ROLLED_BACK: Final = "rolled_back"
 REASON_TAG: Final = "reprokit.canary.reason"
 
-Action = Literal["hold", "step", "promote", "rollback"]
+Action = Literal["hold", "step", "promote", "rollback", "cancel"]
 # Why a ramp was rolled back: the rollback counter's `reason` label.
 Reason = Literal["error_rate", "drift", "registry"]
 ROLLBACK_REASONS: Final[tuple[Reason, ...]] = ("error_rate", "drift", "registry")
@@ -103,23 +103,12 @@ def judge(
     return Verdict("promote" if following.step == len(config.steps) - 1 else "step", following)
 
 
-EndAction = Literal["promote", "rollback", "cancel"]
 _END_EVENTS: dict[str, str] = {
     "promote": "serving.canary_promoted",
     "rollback": "serving.canary_rolled_back",
     # A newer champion (or the old one again) came while it ramped: not a verdict on it.
     "cancel": "serving.canary_cancelled",
 }
-
-
-@dataclass(frozen=True)
-class Ended:
-    """A ramp that ended: promoted (the canary is the champion), rolled back, or cancelled."""
-
-    action: EndAction
-    tag: str
-    reason: Reason | None = None
-    detail: str = ""
 
 
 class CanaryRamp:
@@ -132,6 +121,10 @@ class CanaryRamp:
         self._ramp: Ramp | None = None
         self._tally = Tally()
         self._lock = threading.Lock()
+
+    @property
+    def ramp(self) -> Ramp | None:
+        return self._ramp
 
     @property
     def tag(self) -> str | None:
@@ -179,48 +172,73 @@ class CanaryRamp:
             log.info("serving.canary_stepped", canary=ramp.tag, share=self.share)
         return verdict
 
-    def end(self, verdict: Verdict | Ended) -> Ended:
-        """Stop the ramp; a rolled-back tag is never begun again by this worker."""
+    def end(self, verdict: Verdict) -> Verdict:
+        """Stop the ramp on a promote, rollback or cancel `verdict` (returned); a
+        rolled-back tag is never begun again by this worker."""
         with self._lock:
             self._ramp = None
             tally, self._tally = self._tally, Tally()
-        if isinstance(verdict, Verdict):
-            tag = verdict.ramp.tag
-            action: EndAction = "promote" if verdict.action == "promote" else "rollback"
-        else:
-            tag, action = verdict.tag, verdict.action
-        if action == "rollback":
+        tag = verdict.ramp.tag
+        if verdict.action == "rollback":
             self.rejected.add(tag)
-        log_event = log.warning if action == "rollback" else log.info
+        log_event = log.warning if verdict.action == "rollback" else log.info
         log_event(
-            _END_EVENTS[action],
+            _END_EVENTS[verdict.action],
             canary=tag,
             reason=verdict.reason,
             detail=verdict.detail,
             requests=tally.requests,
             errors=tally.errors,
         )
-        return Ended(action, tag, verdict.reason, verdict.detail)
+        return verdict
 
 
 # --- the registry: one worker's rollback seen by every worker ---------------------------------
 
 
-def _registered_version(metadata: dict[str, Any]) -> tuple[str, str, str] | None:
-    """(tracking URI, registered model, version) of a packaged model, if it was registered."""
+@dataclass(frozen=True)
+class RegistryVersion:
+    """The MLflow registry version a packaged model was registered as."""
+
+    uri: str
+    name: str
+    version: str
+
+
+def registered_version(metadata: dict[str, Any]) -> RegistryVersion | None:
+    """The registry version of a packaged model's metadata; None if it was not registered."""
     from reprokit.serving.store import _registry_uri
 
     uri, name = _registry_uri(metadata), metadata.get("registered_model")
     version = metadata.get("model_version")
     if uri is None or not name or version is None:
         return None
-    return uri, str(name), str(version)
+    return RegistryVersion(uri, str(name), str(version))
 
 
-def _version_of(tag: str) -> tuple[str, str, str] | None:
+def _version_of(tag: str) -> RegistryVersion | None:
     import bentoml
 
-    return _registered_version(dict(bentoml.models.get(tag).info.metadata))
+    return registered_version(dict(bentoml.models.get(tag).info.metadata))
+
+
+def tag_rolled_back(found: RegistryVersion, detail: str) -> None:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=found.uri)
+    client.set_model_version_tag(found.name, found.version, REASON_TAG, detail[:500])
+    client.set_model_version_tag(found.name, found.version, ROLLED_BACK_TAG, ROLLED_BACK)
+
+
+def rollback_reason(found: RegistryVersion) -> str | None:
+    """The reason recorded when a worker rolled this version back; None if none did."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=found.uri)
+    tags = client.get_model_version(found.name, found.version).tags
+    if tags.get(ROLLED_BACK_TAG) != ROLLED_BACK:
+        return None
+    return str(tags.get(REASON_TAG, ""))
 
 
 def mark_rolled_back(tag: str, detail: str) -> bool:
@@ -231,12 +249,7 @@ def mark_rolled_back(tag: str, detail: str) -> bool:
         found = _version_of(tag)
         if found is None:
             return False
-        uri, name, version = found
-        from mlflow import MlflowClient
-
-        client = MlflowClient(tracking_uri=uri)
-        client.set_model_version_tag(name, version, REASON_TAG, detail[:500])
-        client.set_model_version_tag(name, version, ROLLED_BACK_TAG, ROLLED_BACK)
+        tag_rolled_back(found, detail)
     except Exception as error:  # a registry hiccup must not undo the rollback
         log.error("serving.canary_rollback_not_recorded", canary=tag, error=str(error)[:500])
         return False
@@ -248,15 +261,7 @@ def rolled_back_in_registry(tag: str) -> str | None:
     registry cannot say: the worker's own counts still guard its ramp)."""
     try:
         found = _version_of(tag)
-        if found is None:
-            return None
-        uri, name, version = found
-        from mlflow import MlflowClient
-
-        tags = MlflowClient(tracking_uri=uri).get_model_version(name, version).tags
+        return None if found is None else rollback_reason(found)
     except Exception as error:
         log.info("serving.canary_registry_unreadable", canary=tag, error=str(error)[:200])
         return None
-    if tags.get(ROLLED_BACK_TAG) != ROLLED_BACK:
-        return None
-    return str(tags.get(REASON_TAG, ""))

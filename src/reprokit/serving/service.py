@@ -68,7 +68,6 @@ from reprokit.serving.canary import (
     CANARY,
     ROLLBACK_REASONS,
     CanaryRamp,
-    Ended,
     Verdict,
     mark_rolled_back,
     rolled_back_in_registry,
@@ -432,8 +431,9 @@ class ReprokitService:
         if not self.config.canary.enabled:
             self._switch_champion(new)
             return
-        if self.canary is not None:  # superseded (or the alias went back to the champion)
-            self._end_canary(self.ramp.end(Ended("cancel", self.canary.model.tag)))
+        ramp = self.ramp.ramp
+        if ramp is not None:  # superseded (or the alias went back to the champion)
+            self._end_canary(self.ramp.end(Verdict("cancel", ramp)))
         if new.model.tag == self.champion.tag:
             return
         canary = Champion(dataclasses.replace(new.model, role=CANARY), new.openapi, new.drift)
@@ -472,10 +472,9 @@ class ReprokitService:
         if verdict.action == "promote":
             self._promote_canary(canary, verdict)
         elif verdict.action == "rollback":
-            ended = self.ramp.end(verdict)
-            self._end_canary(ended)
-            if ended.reason != "registry":
-                mark_rolled_back(tag, ended.detail)
+            self._end_canary(self.ramp.end(verdict))
+            if verdict.reason != "registry":
+                mark_rolled_back(tag, verdict.detail)
 
     def _registry_due(self) -> bool:
         now = time.monotonic()
@@ -484,16 +483,16 @@ class ReprokitService:
         self._registry_read = now
         return True
 
-    def _end_canary(self, ended: Ended) -> None:
+    def _end_canary(self, ended: Verdict) -> None:
         """Stop serving the canary: the champion answers everyone again."""
-        canary = self.canary
+        canary, tag = self.canary, ended.ramp.tag
         self.canary = None
         self.drift_watch.watch_canary(None)
-        self.metrics.canary_share.labels(model=ended.tag).set(0)
+        self.metrics.canary_share.labels(model=tag).set(0)
         if canary is not None:
             self.metrics.record_model(canary.model.bundle.info, CANARY, serving=False)
         if ended.reason is not None:
-            self.metrics.canary_rollbacks.labels(model=ended.tag, reason=ended.reason).inc()
+            self.metrics.canary_rollbacks.labels(model=tag, reason=ended.reason).inc()
 
     def _promote_canary(self, canary: Champion, verdict: Verdict) -> None:
         """The canary reached the last step: it is the champion, for every caller. The
@@ -502,9 +501,9 @@ class ReprokitService:
             dataclasses.replace(canary.model, role=CHAMPION), canary.openapi, canary.drift
         )
         self._switch_champion(promoted, drift=self.drift_watch.promote_canary)
-        ended = self.ramp.end(verdict)
+        self.ramp.end(verdict)
         self.canary = None
-        self.metrics.canary_share.labels(model=ended.tag).set(0)
+        self.metrics.canary_share.labels(model=verdict.ramp.tag).set(0)
         self.metrics.record_model(canary.model.bundle.info, CANARY, serving=False)
 
     def _switch_champion(self, new: Champion, drift: Callable[[], bool] | None = None) -> None:
