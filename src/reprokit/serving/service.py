@@ -13,7 +13,9 @@ next step (reprokit.serving.deadline).
 
 A/B and batching come from params.yaml's `serving` section (reprokit.serving.config);
 the champion answers, unless `serving.challenger` routes the caller to the challenger
-(`split`) or has the challenger score the request in the background (`shadow`). The
+(`split`) or has the challenger score the request in the background (`shadow`), or a new
+champion found by the refresh is ramping in as a canary for the caller's share
+(`serving.canary`, reprokit.serving.canary). The
 model that answered is in the body, the `x-reprokit-model-*` headers, the access log and
 the metrics' `model`/`role` labels.
 
@@ -561,6 +563,8 @@ class ReprokitService:
                 ctx.response.headers[header] = value
         try:
             frame, raw = await score(model, records, self.max_records, deadline_in(scope))
+            values = prediction_values(model.bundle, raw)
+            predictions = format_predictions(model.bundle, raw)
         except RequestValidationError as error:
             ctx.response.status_code = UNPROCESSABLE
             return error.as_dict()
@@ -573,13 +577,12 @@ class ReprokitService:
             self._count_canary(model, error=True)
             raise
         self._count_canary(model, error=False)
-        values = prediction_values(model.bundle, raw)
         self.metrics.record_predictions(PredictionEvent(info.tag, model.role, frame, values))
         if picked and settings.mode == "shadow" and self.challenger is not None:
             self._shadow(records, str(scope.get(REQUEST_ID_SCOPE, "")), values)
         return {
             "model": {**info.as_dict(), "role": model.role},
-            "predictions": format_predictions(model.bundle, raw),
+            "predictions": predictions,
         }
 
     def _answering(self, caller: str, *, split: bool) -> ServedModel:
