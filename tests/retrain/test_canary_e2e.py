@@ -151,6 +151,9 @@ def _rolled_back(
     assert rollback["reason"] == "drift" and rollback["detail"].startswith("drift alarm on")
     [started_v3] = [e for e in _events(log, "serving.canary_started") if e["version"] == "3"]
     assert started_v3["canary"] == rollback["canary"]  # started once: never re-adopted
-    assert metric(metrics, "reprokit_canary_rollbacks_total", 'reason="drift"') == 1
-    assert metric(metrics, "reprokit_canary_share", rollback["canary"]) == 0
+    v3 = f'model="{rollback["canary"]}"'
+    rollbacks = "reprokit_canary_rollbacks_total"
+    assert metric(metrics, rollbacks, v3, 'reason="drift"') == 1
+    assert metric(metrics, rollbacks, v3, 'reason="error_rate"') == 0  # there from the start
+    assert metric(metrics, "reprokit_canary_share", v3) == 0
     assert metric(metrics, "reprokit_model_info", 'role="champion"', 'version="2"') == 1
