@@ -108,6 +108,11 @@ CASES: dict[str, dict[str, Any]] = {
         "input_series": [
             _series("reprokit_model_info", "1x120", role="champion", tag="m:a", version="1"),
             _series("reprokit_model_info", "_x90 1x30", role="champion", tag="m:b", version="2"),
+            # m:c ramped as a canary and was rolled back: no champion change, one rollback.
+            _series("reprokit_model_info", "_x60 1x20 0x40", role="canary", tag="m:c", version="3"),
+            _series(
+                "reprokit_canary_rollbacks_total", "_x60 0x20 1x40", model="m:c", reason="drift"
+            ),
             _series("reprokit_drift_last_request_timestamp_seconds", "0x120", model="m:a"),
         ],
         "alert_rule_test": [
@@ -115,6 +120,17 @@ CASES: dict[str, dict[str, Any]] = {
                 "ReprokitModelVersionChanged",
                 "100m",
                 _firing("champion is now m:b (version 2)", "info", tag="m:b", version="2"),
+            ),
+            _expect("ReprokitModelVersionChanged", "75m"),
+            _expect(
+                "ReprokitCanaryRolledBack",
+                "82m",
+                _firing(
+                    "m:c: its canary ramp was rolled back (drift)",
+                    "warning",
+                    model="m:c",
+                    reason="drift",
+                ),
             ),
             _expect(
                 "ReprokitDriftGaugesStale",

@@ -5,15 +5,15 @@ promotes a new version; the responses switch to it, once, and no request fails."
 from __future__ import annotations
 
 import json
-import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+from tests.retrain.live_client import Client, metric
 from tests.retrain.retrain_project import batch, file_sourced
 from tests.support import bentoml_env, bentoml_server, run
-from tests.support.serving import API_KEY, predict, split_records
+from tests.support.serving import API_KEY, split_records
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serving")]
 
@@ -26,38 +26,6 @@ SETTINGS = {
 SWITCH_SECONDS = 60
 
 
-class Client:
-    """Sends the same request over and over on a thread; keeps each answer's status and
-    model version header."""
-
-    def __init__(self, url: str, records: list[dict[str, object]]) -> None:
-        self.url = url
-        self.body = {"records": records}
-        self.answers: list[tuple[int, str | None]] = []
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._send, daemon=True)
-
-    def _send(self) -> None:
-        while not self.stopped.is_set():
-            try:
-                response = predict(self.url, self.body)
-                version = response.headers.get("x-reprokit-model-version")
-                self.answers.append((response.status_code, version))
-            except httpx.TransportError as error:
-                self.answers.append((0, type(error).__name__))
-
-    def versions(self) -> list[str | None]:
-        return [version for _status, version in self.answers]
-
-
-def _metric(text: str, name: str, *labels: str) -> float | None:
-    """The value of the sample `name{...}` whose labels include each of `labels`."""
-    for line in text.splitlines():
-        if line.startswith(name + "{") and all(label in line for label in labels):
-            return float(line.rsplit(" ", 1)[1])
-    return None
-
-
 def test_a_promotion_reaches_the_running_service_with_no_failed_request(
     project_copy: Path, tmp_path: Path
 ) -> None:
@@ -67,7 +35,7 @@ def test_a_promotion_reaches_the_running_service_with_no_failed_request(
     env = bentoml_env(project, project / ".bentoml", SETTINGS)
     log = tmp_path / "serve.log"
     with bentoml_server(project, env, log) as url:
-        client = Client(url, split_records(project, rows=20))
+        client = Client(url, [split_records(project, rows=20)])
         client.thread.start()
         try:
             result = run(
@@ -90,15 +58,15 @@ def test_a_promotion_reaches_the_running_service_with_no_failed_request(
         metrics = httpx.get(f"{url}/metrics", timeout=10).text
 
     versions = client.versions()
-    assert {status for status, _version in client.answers} == {200}, client.answers[-20:]
+    assert client.statuses() == {200}, client.answers[-20:]
     assert "2" in versions, f"still {versions[-1]} after {SWITCH_SECONDS} s"
     switch = versions.index("2")
     assert switch > 0 and set(versions[:switch]) == {"1"} and set(versions[switch:]) == {"2"}
-    assert _metric(metrics, "reprokit_model_reloads_total", 'outcome="switched"') == 1
-    assert _metric(metrics, "reprokit_model_reloads_total", 'outcome="failed"') is None
+    assert metric(metrics, "reprokit_model_reloads_total", 'outcome="switched"') == 1
+    assert metric(metrics, "reprokit_model_reloads_total", 'outcome="failed"') is None
     champion = ("reprokit_model_info", 'role="champion"')
-    assert _metric(metrics, *champion, 'version="2"') == 1
-    assert _metric(metrics, *champion, 'version="1"') == 0
+    assert metric(metrics, *champion, 'version="2"') == 1
+    assert metric(metrics, *champion, 'version="1"') == 0
     events = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     switched = [event for event in events if event.get("event") == "serving.champion_reloaded"]
     assert [(event["previous_version"], event["version"]) for event in switched] == [("1", "2")]

@@ -6,6 +6,7 @@ from kedro, mlflow or bentoml (layering: nodes and schemas stay free of the fram
 
 from __future__ import annotations
 
+import itertools
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -465,6 +466,42 @@ class ChallengerConfig(StrictModel):
     salt: str = "reprokit"
 
 
+class CanaryConfig(StrictModel):
+    """A new champion ramped in as a canary share of the callers before it serves alone
+    (reprokit.serving.canary); off: the refresh swaps the whole model at once.
+
+    The canary serves `steps[0]` of the callers (sticky by the caller hash, `salt`), moves
+    to the next step after `hold_s` seconds and at least `min_requests` canary requests,
+    and becomes the champion at the last step (1.0). It is rolled back when its error rate
+    exceeds `max_error_rate` (over at least `min_requests` requests) or, with
+    `rollback_on_drift`, when a drift alarm of its own traffic fires.
+    """
+
+    enabled: bool = False
+    steps: tuple[float, ...] = (0.05, 0.25, 0.5, 1.0)
+    hold_s: float = Field(default=60.0, gt=0.0, allow_inf_nan=False)
+    max_error_rate: float = Field(default=0.05, ge=0.0, le=1.0)
+    min_requests: int = Field(default=20, ge=1)
+    rollback_on_drift: bool = True
+    # Its own salt: with the challenger's, a small canary share would fall inside the
+    # challenger's callers and never be served.
+    salt: str = "reprokit-canary"
+
+    @field_validator("steps")
+    @classmethod
+    def _ramp_up_to_one(cls, steps: tuple[float, ...]) -> tuple[float, ...]:
+        if len(steps) < 2 or steps[-1] != 1.0:
+            raise ValueError(
+                "must be at least one share below 1.0, then 1.0 (the canary then serves "
+                f"alone), got {list(steps)}"
+            )
+        if any(not 0.0 < share <= 1.0 for share in steps):
+            raise ValueError(f"every step must be in (0, 1], got {list(steps)}")
+        if any(later <= earlier for earlier, later in itertools.pairwise(steps)):
+            raise ValueError(f"must increase strictly, got {list(steps)}")
+        return steps
+
+
 class BatchingConfig(StrictModel):
     """In-process adaptive batching of `Booster.predict` across concurrent requests."""
 
@@ -553,6 +590,7 @@ class ServingConfig(StrictModel):
     enabled: bool = False
     challenger: ChallengerConfig = ChallengerConfig()
     batching: BatchingConfig = BatchingConfig()
+    canary: CanaryConfig = CanaryConfig()
     deployment: DeploymentConfig = DeploymentConfig()
     alerts: AlertsConfig = AlertsConfig()
 

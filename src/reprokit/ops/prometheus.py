@@ -62,6 +62,7 @@ def _alert_rules(alerts: AlertsConfig) -> list[dict[str, Any]]:
     shift = f'reprokit_drift_alarm{{job="{job}", column="{PREDICTION}"}}'
     champion = f'reprokit_model_info{{job="{job}", role="champion"}}'
     last_seen = f'reprokit_drift_last_request_timestamp_seconds{{job="{job}"}}'
+    rollbacks = f'reprokit_canary_rollbacks_total{{job="{job}"}}'
     return [
         _alert(
             "ReprokitServiceDown",
@@ -114,6 +115,15 @@ def _alert_rules(alerts: AlertsConfig) -> list[dict[str, Any]]:
             "0s",
             "info",
             "champion is now {{ $labels.tag }} (version {{ $labels.version }})",
+        ),
+        # The service rolled a canary back (reprokit.serving.canary): the series exist at 0
+        # from the ramp's start, so the first rollback is an increase.
+        _alert(
+            "ReprokitCanaryRolledBack",
+            f"sum by (job, model, reason) (increase({rollbacks}[{alerts.window}])) > 0",
+            "0s",
+            "warning",
+            "{{ $labels.model }}: its canary ramp was rolled back ({{ $labels.reason }})",
         ),
         _alert(
             "ReprokitDriftGaugesStale",

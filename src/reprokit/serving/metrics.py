@@ -16,12 +16,15 @@ up in `/metrics`.
 | `reprokit_shadow_skipped_total` | counter | model |
 | `reprokit_batch_requests` | histogram | model (requests per batched predict call) |
 | `reprokit_batch_shed_total` | counter | model (requests scored alone, past the latency budget) |
+| `reprokit_canary_share` | gauge | model (the share of callers a ramping canary serves; 0 after) |
+| `reprokit_canary_rollbacks_total` | counter | model, reason (error_rate, drift, registry) |
 
 `reprokit_prediction` observes P(positive class) for binary classifiers, P(predicted
 label) for multiclass ones and the value for regression.
 
 `model` is the BentoML tag that answered (`none` when a request was refused before a
-model was chosen); `role` is champion, challenger (a split) or shadow.
+model was chosen); `role` is champion, challenger (a split), shadow or canary (a new
+champion ramping in, reprokit.serving.canary).
 
 Extension point: `ServingMetrics.add_observer(observer)` registers a
 `PredictionObserver`; after every scored request (champion, challenger or shadow) it gets
@@ -44,7 +47,7 @@ import pandas as pd
 from reprokit.serving.bundle import ModelInfo
 
 NO_MODEL = "none"
-ROLES = ("champion", "challenger", "shadow")
+ROLES = ("champion", "challenger", "shadow", "canary")
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 PROBABILITY_BUCKETS = tuple(round(0.05 * step, 2) for step in range(1, 21))
@@ -151,6 +154,18 @@ class ServingMetrics:
             "Requests the batcher gave up on (over max_latency_ms) and scored alone",
             ["model"],
         )
+        # livemax: each worker ramps on its own (reprokit.serving.canary); the largest shows.
+        self.canary_share = prometheus.Gauge(
+            "reprokit_canary_share",
+            "Share of the callers the canary serves during its ramp (0: no ramp)",
+            ["model"],
+            multiprocess_mode="livemax",
+        )
+        self.canary_rollbacks = prometheus.Counter(
+            "reprokit_canary_rollbacks",
+            "Canary ramps rolled back, by the reason",
+            ["model", "reason"],
+        )
         self.observers: list[PredictionObserver] = []
 
     def add_observer(self, observer: PredictionObserver) -> None:
@@ -210,4 +225,6 @@ def metric_names() -> Sequence[str]:
         "reprokit_shadow_skipped_total",
         "reprokit_batch_requests",
         "reprokit_batch_shed_total",
+        "reprokit_canary_share",
+        "reprokit_canary_rollbacks_total",
     )

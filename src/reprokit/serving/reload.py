@@ -14,6 +14,7 @@ Nothing here runs per request: the hot path never calls the registry.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Generic, Literal, TypeVar
@@ -26,6 +27,7 @@ Outcome = Literal["unchanged", "switched", "failed"]
 UNCHANGED: Final = "unchanged"
 SWITCHED: Final = "switched"
 FAILED: Final = "failed"
+TICK_S: Final = 0.25
 
 Model = TypeVar("Model")
 
@@ -61,11 +63,21 @@ def check_once(reload: Reload[Model]) -> Outcome:
 
 
 class ChampionWatcher(Generic[Model]):
-    """`check_once` every `interval_s` seconds on a daemon thread, until `stop()`."""
+    """`check_once` every `interval_s` seconds on a daemon thread, until `stop()`; and, when
+    given, `tick()` every `tick_s` seconds in between (a canary ramp's steps and rollbacks
+    cannot wait for the next refresh)."""
 
-    def __init__(self, reload: Reload[Model], interval_s: float) -> None:
+    def __init__(
+        self,
+        reload: Reload[Model],
+        interval_s: float,
+        tick: Callable[[], None] | None = None,
+        tick_s: float = TICK_S,
+    ) -> None:
         self.reload = reload
         self.interval_s = interval_s
+        self.tick = tick
+        self.tick_s = tick_s
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="reprokit-champion", daemon=True)
 
@@ -75,6 +87,22 @@ class ChampionWatcher(Generic[Model]):
     def stop(self) -> None:
         self._stopped.set()
 
+    def _wait_s(self, due: float) -> float:
+        left = max(0.0, due - time.monotonic())
+        return left if self.tick is None else min(left, self.tick_s)
+
     def _run(self) -> None:
-        while not self._stopped.wait(self.interval_s):
-            check_once(self.reload)
+        due = time.monotonic() + self.interval_s
+        while not self._stopped.wait(self._wait_s(due)):
+            if self.tick is not None:
+                _guarded(self.tick)
+            if time.monotonic() >= due:
+                check_once(self.reload)
+                due = time.monotonic() + self.interval_s
+
+
+def _guarded(tick: Callable[[], None]) -> None:
+    try:
+        tick()
+    except Exception as error:  # the watcher thread must outlive a failed tick
+        log.error("serving.watcher_tick_failed", error=str(error)[:500])

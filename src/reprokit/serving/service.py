@@ -16,7 +16,9 @@ next step (reprokit.serving.deadline).
 
 A/B and batching come from params.yaml's `serving` section (reprokit.serving.config);
 the champion answers, unless `serving.challenger` routes the caller to the challenger
-(`split`) or has the challenger score the request in the background (`shadow`). The
+(`split`) or has the challenger score the request in the background (`shadow`), or a new
+champion found by the refresh is ramping in as a canary for the caller's share
+(`serving.canary`, reprokit.serving.canary). The
 model that answered is in the body, the `x-reprokit-model-*` headers, the access log and
 the metrics' `model`/`role` labels.
 
@@ -35,6 +37,7 @@ checks them before any worker starts).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections.abc import Callable
@@ -65,6 +68,14 @@ from reprokit.serving.bundle import (
     format_predictions,
     predict_matrix,
     prediction_values,
+)
+from reprokit.serving.canary import (
+    CANARY,
+    ROLLBACK_REASONS,
+    CanaryRamp,
+    Verdict,
+    mark_rolled_back,
+    rolled_back_in_registry,
 )
 from reprokit.serving.config import (
     ServingSettings,
@@ -200,6 +211,7 @@ class DriftWatch:
         self.settings = settings
         self.gauges: Any = None
         self.observer: Any = None
+        self.canary: Any = None
 
     def observer_for(self, champion: ServedModel) -> Any:
         """A drift observer of `champion`'s requests, against its packaged training profile
@@ -229,6 +241,26 @@ class DriftWatch:
         if observer is not None:
             self.metrics.add_observer(observer)
         return observer is not None
+
+    def watch_canary(self, observer: Any) -> None:
+        """Feed a ramping canary's requests to `observer` (its own window and profile), next
+        to the champion's; None ends the last canary's."""
+        if self.canary is not None:
+            self.metrics.remove_observer(self.canary)
+        self.canary = observer
+        if observer is not None:
+            self.metrics.add_observer(observer)
+
+    def promote_canary(self) -> bool:
+        """The canary's observer, window included, becomes the champion's."""
+        if self.observer is not None:
+            self.metrics.remove_observer(self.observer)
+        self.observer, self.canary = self.canary, None
+        return self.observer is not None
+
+    def canary_alarms(self) -> tuple[str, ...]:
+        """The columns whose drift alarm the canary's traffic raised (the gauges' rule)."""
+        return () if self.canary is None else tuple(self.canary.monitor.snapshot().alarms)
 
 
 @dataclass(frozen=True)
@@ -344,6 +376,11 @@ class ReprokitService:
         self.drift = self.drift_watch.watch(self.drift_watch.observer_for(self.champion))
         # GET /docs.json (OpenApiMiddleware): typed from the champion's request schema.
         self.openapi = openapi_document(self.champion.bundle, self.max_records, self._entity_key)
+        # A new champion found by the refresh ramps in first (serving.canary.enabled).
+        self.canary: Champion | None = None
+        self.ramp = CanaryRamp(self.config.canary, time.monotonic)
+        self.refresh_s = settings.model_refresh_s
+        self._registry_read = time.monotonic()
         self.watcher = self._watch_champion(settings)
         log.info(
             "serving.started",
@@ -352,6 +389,7 @@ class ReprokitService:
             mode=self.config.challenger.mode,
             fraction=self.config.challenger.fraction,
             batching=self.config.batching.enabled,
+            canary=self.config.canary.enabled and self.watcher is not None,
             drift_gauges=self.drift,
             entities=self.entities is not None,
             model_refresh_s=settings.model_refresh_s if self.watcher is not None else 0,
@@ -365,7 +403,8 @@ class ReprokitService:
             return None
 
         def resolve() -> str:
-            return resolve_model_tag(None, load_project_identity(settings), settings.registry)
+            tag = resolve_model_tag(None, load_project_identity(settings), settings.registry)
+            return tag if self._adoptable(tag) else self._current_tag()
 
         def load(tag: str) -> Champion:
             model = _served(self.config, tag, CHAMPION, settings.predict_threads, self.metrics)
@@ -376,24 +415,126 @@ class ReprokitService:
             self.metrics.reloads.labels(outcome=outcome).inc()
 
         reload = Reload(
-            current=lambda: self.champion.tag,
+            current=self._current_tag,
             resolve=resolve,
             load=load,
-            switch=self._switch_champion,
+            switch=self._adopt,
             record=record,
         )
-        watcher = ChampionWatcher(reload, settings.model_refresh_s)
+        canary = self.config.canary.enabled
+        watcher = ChampionWatcher(
+            reload, settings.model_refresh_s, tick=self._tick_canary if canary else None
+        )
         watcher.start()
         return watcher
 
-    def _switch_champion(self, new: Champion) -> None:
+    def _current_tag(self) -> str:
+        """The newest model this worker adopted: a ramping canary, else the champion."""
+        canary = self.canary
+        return self.champion.tag if canary is None else canary.model.tag
+
+    def _adoptable(self, tag: str) -> bool:
+        """False for a canary rolled back here or, per the registry, by another worker."""
+        if tag in self.ramp.rejected:
+            return False
+        if tag == self._current_tag() or not self.config.canary.enabled:
+            return True
+        reason = rolled_back_in_registry(tag)
+        if reason is None:
+            return True
+        self.ramp.rejected.add(tag)
+        log.warning("serving.canary_not_adopted", champion=tag, rolled_back=reason)
+        return False
+
+    def _adopt(self, new: Champion) -> None:
+        """A new champion, loaded: served at once, or ramped in as a canary."""
+        if not self.config.canary.enabled:
+            self._switch_champion(new)
+            return
+        ramp = self.ramp.ramp
+        if ramp is not None:  # superseded (or the alias went back to the champion)
+            self._end_canary(self.ramp.end(Verdict("cancel", ramp)))
+        if new.model.tag == self.champion.tag:
+            return
+        canary = Champion(dataclasses.replace(new.model, role=CANARY), new.openapi, new.drift)
+        self.drift_watch.watch_canary(canary.drift)
+        self.ramp.begin(canary.model.tag)
+        self.canary = canary
+        self.metrics.record_model(canary.model.bundle.info, CANARY)
+        self.metrics.canary_share.labels(model=canary.model.tag).set(self.ramp.share)
+        for reason in ROLLBACK_REASONS:  # at 0 from now: an alert sees the first rollback
+            self.metrics.canary_rollbacks.labels(model=canary.model.tag, reason=reason)
+        log.info(
+            "serving.canary_started",
+            champion=self.champion.tag,
+            canary=canary.model.tag,
+            version=canary.model.bundle.info.model_version,
+            share=self.ramp.share,
+            drift_rollback=canary.drift is not None and self.config.canary.rollback_on_drift,
+        )
+
+    def _tick_canary(self) -> None:
+        """The ramp's check (the watcher's thread, every few hundred ms): step, promote or
+        roll back. The registry is read once per refresh interval at most."""
+        canary = self.canary
+        if canary is None:
+            return
+        verdict = self.ramp.tick(self.drift_watch.canary_alarms())
+        if verdict is None:
+            return
+        tag = canary.model.tag
+        if verdict.action == "hold" and self._registry_due():
+            reason = rolled_back_in_registry(tag)
+            if reason is not None:
+                detail = f"rolled back by another worker: {reason}"
+                verdict = Verdict("rollback", verdict.ramp, "registry", detail)
+        self.metrics.canary_share.labels(model=tag).set(self.ramp.share)
+        if verdict.action == "promote":
+            self._promote_canary(canary, verdict)
+        elif verdict.action == "rollback":
+            self._end_canary(self.ramp.end(verdict))
+            if verdict.reason != "registry":
+                mark_rolled_back(tag, verdict.detail)
+
+    def _registry_due(self) -> bool:
+        now = time.monotonic()
+        if now - self._registry_read < self.refresh_s:
+            return False
+        self._registry_read = now
+        return True
+
+    def _end_canary(self, ended: Verdict) -> None:
+        """Stop serving the canary: the champion answers everyone again."""
+        canary, tag = self.canary, ended.ramp.tag
+        self.canary = None
+        self.drift_watch.watch_canary(None)
+        self.metrics.canary_share.labels(model=tag).set(0)
+        if canary is not None:
+            self.metrics.record_model(canary.model.bundle.info, CANARY, serving=False)
+        if ended.reason is not None:
+            self.metrics.canary_rollbacks.labels(model=tag, reason=ended.reason).inc()
+
+    def _promote_canary(self, canary: Champion, verdict: Verdict) -> None:
+        """The canary reached the last step: it is the champion, for every caller. The
+        champion is swapped before the ramp ends, so its callers never go back to the old."""
+        promoted = Champion(
+            dataclasses.replace(canary.model, role=CHAMPION), canary.openapi, canary.drift
+        )
+        self._switch_champion(promoted, drift=self.drift_watch.promote_canary)
+        self.ramp.end(verdict)
+        self.canary = None
+        self.metrics.canary_share.labels(model=verdict.ramp.tag).set(0)
+        self.metrics.record_model(canary.model.bundle.info, CANARY, serving=False)
+
+    def _switch_champion(self, new: Champion, drift: Callable[[], bool] | None = None) -> None:
         """Serve `new` from the next request on. `predict` reads `self.champion` once when
         a request starts, so one attribute store switches atomically: requests in flight
-        finish on the old model."""
+        finish on the old model. `drift`: how its drift observer takes over (default: a new
+        one watches from now on)."""
         old = self.champion
         self.champion = new.model
         self.openapi = new.openapi
-        self.drift = self.drift_watch.watch(new.drift)
+        self.drift = drift() if drift is not None else self.drift_watch.watch(new.drift)
         self.metrics.record_model(old.bundle.info, CHAMPION, serving=False)
         self.metrics.record_model(new.model.bundle.info, CHAMPION)
         log.info(
@@ -433,9 +574,9 @@ class ReprokitService:
         feature store holds."""
         scope = ctx.request.scope
         settings = self.config.challenger
-        picked = self.challenger is not None and selected(settings, caller_key(scope, KEY_ID_SCOPE))
-        model = self.challenger if picked and settings.mode == "split" else self.champion
-        assert model is not None
+        caller = caller_key(scope, KEY_ID_SCOPE)
+        picked = self.challenger is not None and selected(settings, caller)
+        model = self._answering(caller, split=picked and settings.mode == "split")
         info = model.bundle.info
         ctx.response.headers[MODEL_TAG_HEADER] = info.tag
         ctx.response.headers[MODEL_ROLE_HEADER] = model.role
@@ -449,21 +590,27 @@ class ReprokitService:
         try:
             rows, used = await self._rows(records, columns, entities)
             frame, raw = await score(model, rows, self.max_records, deadline_in(scope))
+            values = prediction_values(model.bundle, raw)
+            predictions = format_predictions(model.bundle, raw)
         except RequestValidationError as error:
             ctx.response.status_code = UNPROCESSABLE
             return error.as_dict()
         except DeadlineExceededError as error:
+            self._count_canary(model, error=True)
             # The timeout middleware answers 504 too; whichever comes first goes out.
             ctx.response.status_code = GATEWAY_TIMEOUT
             return {"error": str(error)}
-        values = prediction_values(model.bundle, raw)
+        except Exception:  # BentoML answers 500: a failure of the canary counts against it
+            self._count_canary(model, error=True)
+            raise
+        self._count_canary(model, error=False)
         self.metrics.record_predictions(PredictionEvent(info.tag, model.role, frame, values))
         if picked and settings.mode == "shadow" and self.challenger is not None:
             self._shadow(rows, str(scope.get(REQUEST_ID_SCOPE, "")), values)
         return {
             "model": {**info.as_dict(), "role": model.role},
             "input": used,
-            "predictions": format_predictions(model.bundle, raw),
+            "predictions": predictions,
         }
 
     @property
@@ -507,6 +654,20 @@ class ReprokitService:
             entity_records, self.entities, entities, self.max_records
         )
         return found, INPUT_ENTITIES
+
+    def _answering(self, caller: str, *, split: bool) -> ServedModel:
+        """The challenger for its A/B callers, else a ramping canary for its share, else
+        the champion. Each attribute is read once: a switch lands between requests."""
+        if split and self.challenger is not None:
+            return self.challenger
+        canary = self.canary
+        if canary is not None and self.ramp.routes(caller):
+            return canary.model
+        return self.champion
+
+    def _count_canary(self, model: ServedModel, *, error: bool) -> None:
+        if model.role == CANARY:
+            self.ramp.record(model.tag, error=error)
 
     def _shadow(self, records: Rows, request_id: str, answered: np.ndarray[Any, Any]) -> None:
         challenger = self.challenger
