@@ -24,8 +24,8 @@ from typing import Any
 import httpx
 import pandas as pd
 import pytest
-from tests.support import PROJECT_ROOT, copy_project, free_port, run
-from tests.support.serving import API_KEY, bentoml_env, bentoml_server
+from tests.support import PROJECT_ROOT, free_port
+from tests.support.serving import API_KEY, bentoml_server, packaged_project
 from tests.support.tools import stdout_of
 
 from reprokit.containers import image as images
@@ -83,10 +83,8 @@ def deployed(
     tooling: None, tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path
 ) -> Iterator[Deployed]:
     base = tmp_path_factory.mktemp("container")
-    root = copy_project(base / "project", mlflow_db_template)
-    run(["reprokit", "run"], root)
-    env = bentoml_env(root, base / "bentoml")
-    stdout_of(["reprokit", "package"], root, env)
+    packaged = packaged_project(base, mlflow_db_template)
+    root, env = packaged.root, packaged.env
 
     home = container_home(PROJECT_ROOT, os.environ)
     write_config(home)

@@ -9,9 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from tests.support import copy_project, run
-from tests.support.serving import bentoml_env, bentoml_server, predict, split_records
-from tests.support.tools import stdout_of
+from tests.support.serving import bentoml_server, packaged_project, predict, split_records
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serving")]
 
@@ -25,13 +23,11 @@ class Served:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) -> Iterator[Served]:
     base = tmp_path_factory.mktemp("entities")
-    root = copy_project(base / "project", mlflow_db_template)
-    run(["reprokit", "run"], root)
-    run(["reprokit", "features", "materialize"], root)
-    env = bentoml_env(root, base / "bentoml")
-    stdout_of(["reprokit", "package"], root, env)
-    with bentoml_server(root, env, base / "serve.log") as url:
-        yield Served(root=root, url=url)
+    packaged = packaged_project(
+        base, mlflow_db_template, then=[["reprokit", "features", "materialize"]]
+    )
+    with bentoml_server(packaged.root, packaged.env, base / "serve.log") as url:
+        yield Served(root=packaged.root, url=url)
 
 
 def test_entity_requests_predict_exactly_as_full_records(served: Served) -> None:

@@ -19,9 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.support import copy_project, run
-from tests.support.serving import bentoml_env, bentoml_server, predict, split_records
-from tests.support.tools import stdout_of
+from tests.support.serving import bentoml_server, packaged_project, predict, split_records
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serving")]
 
@@ -53,13 +51,10 @@ class Served:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) -> Iterator[Served]:
     base = tmp_path_factory.mktemp("contract")
-    root = copy_project(base / "project", mlflow_db_template)
-    run(["reprokit", "run"], root)
-    env = bentoml_env(root, base / "bentoml", SETTINGS)
-    stdout_of(["reprokit", "package"], root, env)
+    packaged = packaged_project(base, mlflow_db_template, SETTINGS)
     log = base / "serve.log"
-    with bentoml_server(root, env, log) as url:
-        yield Served(root=root, url=url, log=log)
+    with bentoml_server(packaged.root, packaged.env, log) as url:
+        yield Served(root=packaged.root, url=url, log=log)
 
 
 # --- the request timeout -------------------------------------------------------------------------

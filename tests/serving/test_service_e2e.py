@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from tests.support import VENV_BIN, access_log_lines, copy_project, free_port, run
+from tests.support import VENV_BIN, access_log_lines, free_port
 from tests.support.serving import (
     API_KEY,
     AUTH_FAILURE_BURST,
@@ -30,8 +30,8 @@ from tests.support.serving import (
     BURST,
     BURST_KEY,
     MAX_BODY_BYTES,
-    bentoml_env,
     bentoml_server,
+    packaged_project,
     predict,
     split_records,
 )
@@ -54,13 +54,10 @@ class Served:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) -> Iterator[Served]:
     base = tmp_path_factory.mktemp("serving")
-    root = copy_project(base / "project", mlflow_db_template)
-    run(["reprokit", "run"], root)
-    env = bentoml_env(root, base / "bentoml")
-    tag = stdout_of(["reprokit", "package"], root, env).strip().split()[-1]
+    packaged = packaged_project(base, mlflow_db_template)
     log = base / "serve.log"
-    with bentoml_server(root, env, log) as url:
-        yield Served(root=root, url=url, env=env, log=log, tag=tag)
+    with bentoml_server(packaged.root, packaged.env, log) as url:
+        yield Served(root=packaged.root, url=url, env=packaged.env, log=log, tag=packaged.tag)
 
 
 def post(served: Served, body: Any, key: str | None = API_KEY, **kwargs: Any) -> httpx.Response:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tests.support.tools import free_port, stop_group, tool_env
+from tests.support.project import copy_project
+from tests.support.tools import free_port, run, stdout_of, stop_group, tool_env
 
 if TYPE_CHECKING:
     import httpx
@@ -35,6 +37,32 @@ SERVICE_SETTINGS = {
     "REPROKIT_LOG_FORMAT": "json",
 }
 STARTUP_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class Packaged:
+    """A project copy trained by `reprokit run` and packaged into its own BentoML store."""
+
+    root: Path
+    env: dict[str, str]
+    tag: str
+
+
+def packaged_project(
+    base: Path,
+    mlflow_db: Path,
+    settings: Mapping[str, str] = SERVICE_SETTINGS,
+    then: Sequence[list[str]] = (),
+) -> Packaged:
+    """`base/project` trained, then each of the `then` commands run in it, then packaged
+    with the service `settings` (its BentoML store in `base/bentoml`)."""
+    root = copy_project(base / "project", mlflow_db)
+    run(["reprokit", "run"], root)
+    for args in then:
+        run(args, root)
+    env = bentoml_env(root, base / "bentoml", settings)
+    tag = stdout_of(["reprokit", "package"], root, env).strip().split()[-1]
+    return Packaged(root, env, tag)
 
 
 def bentoml_env(
