@@ -16,16 +16,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from tests.support import copy_project, free_port, git_init, run, stop_group, tool_env
+from tests.support import copy_project, git_init, run
+from tests.support.mlflow_server import mlflow_server
 from tests.support.tools import stdout_of
 
 from reprokit.layout import read_last_run
@@ -33,7 +31,6 @@ from reprokit.layout import read_last_run
 pytestmark = pytest.mark.slow
 
 LOAD_TIMEOUT_MS = 60_000
-SERVER_START_S = 120
 DRIFTED = {"income", "loan_amount", "purpose"}  # what `reprokit data generate --drift` changes
 
 
@@ -54,33 +51,6 @@ class Looked:
     plots: Path
     report: Path
     shots: Path
-
-
-def _start_mlflow_ui(root: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    command = ["mlflow", "server", "--backend-store-uri", f"sqlite:///{root / 'mlruns.db'}"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
-    with log.open("wb") as sink:
-        process = subprocess.Popen(
-            command,
-            cwd=root,
-            env={**tool_env(root), "MLFLOW_DISABLE_TELEMETRY": "true"},
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(SERVER_START_S * 2):
-        if process.poll() is not None:
-            raise AssertionError(f"mlflow server exited:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return process, url
-        except httpx.TransportError:
-            pass
-        time.sleep(0.5)
-    stop_group(process)
-    raise AssertionError(f"mlflow server not healthy in {SERVER_START_S} s:\n{log.read_text()}")
 
 
 def _ui_page(summary: str) -> str:
@@ -124,11 +94,10 @@ def looked(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) -
     (report,) = (base / "monitoring").glob("*-report.html")
     shots = Path(os.environ.get("REPROKIT_SCREENSHOTS") or base / "screenshots")
     shots.mkdir(parents=True, exist_ok=True)
-    process, url = _start_mlflow_ui(root, base / "mlflow.log")
-    try:
-        yield Looked(root, url + page, base / "plots" / "index.html", report, shots)
-    finally:
-        stop_group(process)
+    with mlflow_server(
+        f"sqlite:///{root / 'mlruns.db'}", root, base / "mlflow.log", project=root
+    ) as ui:
+        yield Looked(root, ui.url + page, base / "plots" / "index.html", report, shots)
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,15 +16,15 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.support import MODEL, artifact_text, copy_project, free_port, tool_env
-from tests.support.tools import group_alive, stop_group
+from tests.support import MODEL, artifact_text, copy_project, tool_env
+from tests.support.mlflow_server import mlflow_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mlflow-server")]
 
 START_TIMEOUT = 180.0
 
 
-@dataclass
+@dataclass(frozen=True)
 class Server:
     url: str
     process: subprocess.Popen[bytes]
@@ -38,73 +35,15 @@ class Server:
         return self.log.read_text(encoding="utf-8", errors="replace")[-3000:]
 
 
-def server_env() -> dict[str, str]:
-    env = tool_env()
-    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
-    # The GenAI job runner starts several worker processes this test does not need.
-    env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
-    env.pop("MLFLOW_TRACKING_URI", None)
-    return env
-
-
-def healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
-def wait_until_healthy(server: Server) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            pytest.fail(f"mlflow server exited with {server.process.returncode}:\n{server.tail()}")
-        if healthy(server.url):
-            return
-        time.sleep(0.5)
-    pytest.fail(f"mlflow server not healthy within {START_TIMEOUT:.0f} s:\n{server.tail()}")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("mlflow-server")
     store = folder / "store.db"
     store.write_bytes(mlflow_db_template.read_bytes())
     artifacts = folder / "artifacts"
-    port = free_port()
-    command = [
-        "mlflow",  # the venv's, first on tool_env's PATH
-        "server",
-        "--backend-store-uri",
-        f"sqlite:///{store}",
-        "--artifacts-destination",
-        str(artifacts),
-        "--serve-artifacts",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
-    log = folder / "server.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command,
-            cwd=folder,
-            env=server_env(),
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    running = Server(f"http://127.0.0.1:{port}", process, artifacts, log)
-    try:
-        wait_until_healthy(running)
-        yield running
-    finally:
-        stop_group(process)
-    assert not group_alive(process.pid), "mlflow server processes were left running"
+    served = ["--artifacts-destination", str(artifacts), "--serve-artifacts"]
+    with mlflow_server(f"sqlite:///{store}", folder, folder / "server.log", served) as running:
+        yield Server(running.url, running.process, artifacts, running.log)
 
 
 def reprokit(project: Path, args: list[str], env: Mapping[str, str] | None = None) -> str:
