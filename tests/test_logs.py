@@ -28,11 +28,13 @@ def test_kedro_dataset_lines_and_mlflow_pip_warning_are_dropped_at_info(
     _emit("kedro.io.data_catalog", logging.INFO, "Loading data from %s (%s)...")
     _emit("kedro.runner.sequential_runner", logging.INFO, "Using synchronous mode %s %s")
     _emit("mlflow.utils.environment", logging.WARNING, "Failed to resolve installed pip version")
+    _emit("feast.infra.registry.registry", logging.INFO, "Registry cache expired, so refreshing")
     _emit("kedro.io.data_catalog", logging.WARNING, "Something real about %s (%s)")
     err = capsys.readouterr().err
     assert "Loading data" not in err
     assert "synchronous" not in err
     assert "pip version" not in err
+    assert "Registry cache" not in err
     assert "Something real about raw" in err
 
 

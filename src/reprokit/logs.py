@@ -30,6 +30,8 @@ ROUTINE_CHATTER: dict[str, tuple[str, ...]] = {
     "kedro.runner.parallel_runner": ("Using synchronous mode",),
     "kedro.runner.thread_runner": ("Using synchronous mode",),
     "mlflow.utils.environment": ("Failed to resolve installed pip version",),
+    # Feast re-reads its registry file before each step of a materialization: 7 lines a run.
+    "feast.infra.registry.registry": ("Registry cache expired",),
 }
 
 
