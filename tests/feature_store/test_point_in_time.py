@@ -1,5 +1,6 @@
-"""`reprokit features training-set`: Feast's historical retrieval gives each training example
-the feature values its entity had at the example's time, never a value recorded later."""
+"""The `training_set` stage (`reprokit features training-set`): Feast's historical retrieval
+gives each training example the feature values its entity had at the example's time, never a
+value recorded later."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from tests.support import run
+from tests.support import PROJECT_ROOT, git_init, run
 
-from reprokit.config.compose import load_config
-from reprokit.feature_store.spec import feature_repo
+from reprokit.config.compose import compose_and_validate, load_config
+from reprokit.dvcgen.generate import stages_for
+from reprokit.errors import ConfigError
+from reprokit.feature_store.spec import TRAINING_STAGE, feature_repo
 from reprokit.feature_store.store import FeatureStoreError
 from reprokit.feature_store.training import entity_frame
 
@@ -71,12 +74,19 @@ def test_no_feature_value_from_after_a_rows_time_reaches_it(project_copy: Path) 
     )
     entities.to_parquet(project_copy / "entities.parquet", index=False)
 
-    out = project_copy / "data/05_model_input/training_set.parquet"
-    printed = run(
-        ["reprokit", "features", "training-set", "entities.parquet", "--out", str(out)],
+    run(
+        ["reprokit", "config", "compose", "feature_store.training_entities=entities.parquet"],
         project_copy,
-    ).stdout
+    )
+    run(["reprokit", "dvc", "generate"], project_copy)
+    git_init(project_copy)
+    # Only this stage: upstream ones would overwrite the planted table.
+    printed = run(["dvc", "repro", "--single-item", "training_set"], project_copy).stdout
     assert "7 rows" in printed
+    again = run(["dvc", "repro", "--single-item", "training_set"], project_copy).stdout
+    assert "Stage 'training_set' didn't change" in again
+
+    out = project_copy / "data/05_model_input/training_set.parquet"
 
     built = pd.read_parquet(out)
     # The entity table's rows, times and labels, in its order, with the table's columns.
@@ -99,3 +109,19 @@ def test_entity_table_without_the_time_column_names_it(project_copy: Path) -> No
         FeatureStoreError, match=r"entities\.parquet lacks column\(s\) \['application_date'\]"
     ):
         entity_frame(pd.DataFrame({"customer_id": [1]}), repo, "default", "entities.parquet")
+
+
+def test_the_stage_exists_only_with_an_entity_table_and_reads_it() -> None:
+    default = load_config(PROJECT_ROOT)
+    assert TRAINING_STAGE not in {stage.name for stage in stages_for(default, PROJECT_ROOT)}
+    _, config = compose_and_validate(
+        PROJECT_ROOT, ["feature_store.training_entities=data/01_raw/examples.parquet"]
+    )
+    (stage,) = [s for s in stages_for(config, PROJECT_ROOT) if s.name == TRAINING_STAGE]
+    assert stage.deps[:2] == [
+        "data/01_raw/examples.parquet",
+        "data/02_intermediate/primary.parquet",
+    ]
+    assert stage.outs == ["data/05_model_input/training_set.parquet"]
+    with pytest.raises(ConfigError, match=r"feature_store\.training_entities must be \.parquet"):
+        compose_and_validate(PROJECT_ROOT, ["feature_store.training_entities=examples.csv"])
