@@ -90,12 +90,7 @@ def list_features() -> None:
 
 @features.command("training-set")
 @click.argument("entities", type=click.Path(path_type=Path))
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="Parquet file to write the training set to.",
-)
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Parquet file.")
 @user_errors
 def training_set(entities: Path, out: Path) -> None:
     """A point-in-time correct training set: for each row of ENTITIES (a Parquet table of
