@@ -739,6 +739,11 @@ class FeatureStoreConfig(StrictModel):
     sqlite_path: str = Field(default="data/feature_store/online_store.db", min_length=1)
     # Feast's Redis connection string (`host:port[,password=...]`), the production option.
     redis: str = Field(default="localhost:6379", min_length=1)
+    # Point-in-time training sets: a Parquet table of training examples (the data's id and
+    # timestamp columns, optionally its target). Set, the `training_set` stage writes
+    # `training_set` from it by Feast's historical retrieval; null (the default): no stage.
+    training_entities: str | None = Field(default=None, min_length=1)
+    training_set: str = Field(default="data/05_model_input/training_set.parquet", min_length=1)
 
 
 class ProjectConfig(StrictModel):
@@ -817,6 +822,13 @@ class ReprokitConfig(StrictModel):
                 f"feature_store.table is {store.table!r}, which is not a catalog dataset "
                 f"with a .parquet filepath (Feast's file offline store reads Parquet); "
                 f"catalog datasets: {sorted(self.catalog)}"
+            )
+        parquet_keys = ("training_entities", "training_set")
+        not_parquet = [k for k in parquet_keys if not str(getattr(store, k)).endswith(".parquet")]
+        if store.training_entities is not None and not_parquet:
+            raise ValueError(
+                f"feature_store.{' and feature_store.'.join(not_parquet)} must be .parquet "
+                f"paths (the training set's examples and the table it writes)"
             )
         unsupported = {
             name: column.dtype

@@ -175,6 +175,10 @@ def track_stage(config: ReprokitConfig, code: list[str], lock_file: str | None) 
 
 
 MATERIALIZE_MODULE = "reprokit.feature_store.store"
+# What of feature_store the online store depends on (not the training-set keys).
+MATERIALIZE_PARAMS = [
+    f"feature_store.{key}" for key in ("enabled", "table", "online_store", "sqlite_path", "redis")
+]
 
 
 def materialize_stage(config: ReprokitConfig, code: list[str]) -> Stage | None:
@@ -201,9 +205,37 @@ def materialize_stage(config: ReprokitConfig, code: list[str]) -> Stage | None:
         cmd="reprokit features materialize",
         deps=[table, STORE_FILE, DEFINITIONS_FILE, *code],
         # feature_repo/ is generated from these; the stage reads the rest through it.
-        params=["data.id_column", "data.timestamp_column", "feature_store"],
+        params=["data.id_column", "data.timestamp_column", *MATERIALIZE_PARAMS],
         outs=[MATERIALIZED_FILE],
         uncached_outs={MATERIALIZED_FILE},
+    )
+
+
+TRAINING_SET_MODULE = "reprokit.feature_store.training"
+
+
+def training_set_stage(config: ReprokitConfig, code: list[str]) -> Stage | None:
+    """Writes the point-in-time training set from feature_store.training_entities (when set)
+    by Feast's historical retrieval over the feature view's table. Its out is a pure
+    function of the examples and the table, so it is cached and recorded in dvc.lock."""
+    store = config.feature_store
+    if not config.feature_store_on or store.training_entities is None:
+        return None
+    from reprokit.feature_store.spec import DEFINITIONS_FILE, STORE_FILE, TRAINING_STAGE
+
+    table = str(config.catalog[store.table]["filepath"])
+    return Stage(
+        name=TRAINING_STAGE,
+        cmd=f"reprokit features training-set {store.training_entities} --out {store.training_set}",
+        deps=[store.training_entities, table, STORE_FILE, DEFINITIONS_FILE, *code],
+        params=[
+            "data.id_column",
+            "data.timestamp_column",
+            "data.target",
+            "data.schema",
+            "feature_store.table",
+        ],
+        outs=[store.training_set],
     )
 
 
@@ -247,8 +279,8 @@ def _pipeline_code(config: ReprokitConfig, name: str, root: Path) -> list[str]:
 
 
 def stages_for(config: ReprokitConfig, root: Path) -> list[Stage]:
-    """Every stage in run order: data, the pipelines, track, package, materialize (the
-    optional ones when the config has them)."""
+    """Every stage in run order: data, the pipelines, track, package, materialize,
+    training_set (the optional ones when the config has them)."""
     from reprokit.core.content.files import LOCK_FILE
     from reprokit.layout import pipeline_code_files
 
@@ -262,7 +294,8 @@ def stages_for(config: ReprokitConfig, root: Path) -> list[Stage]:
     track = track_stage(config, pipeline_code_files(config, root), lock)
     package = package_stage(config, source_closure([PACKAGE_MODULE], root))
     materialize = materialize_stage(config, source_closure([MATERIALIZE_MODULE], root))
-    stages = (data, *pipelines, track, package, materialize)
+    training = training_set_stage(config, source_closure([TRAINING_SET_MODULE], root))
+    stages = (data, *pipelines, track, package, materialize, training)
     return [stage for stage in stages if stage is not None]
 
 

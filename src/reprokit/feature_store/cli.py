@@ -86,3 +86,19 @@ def list_features() -> None:
             f"  {view.name}: {view.features} features by {', '.join(view.entities)}; "
             f"online {'yes' if view.online else 'no'}; loaded until {freshness}"
         )
+
+
+@features.command("training-set")
+@click.argument("entities", type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Parquet file.")
+@user_errors
+def training_set(entities: Path, out: Path) -> None:
+    """A point-in-time correct training set: for each row of ENTITIES (a Parquet table of
+    the data's id and timestamp columns, and optionally its target), the feature values
+    its entity had at that time, never later ones (Feast's historical retrieval)."""
+    from reprokit.config.compose import load_config
+    from reprokit.feature_store.training import write_training_set
+
+    root = _root()
+    rows = write_training_set(load_config(root), root, entities, out)
+    click.echo(f"wrote {out}: {rows} rows, features as of each row's time")

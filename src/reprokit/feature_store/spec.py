@@ -10,6 +10,8 @@ from reprokit.config.models import ReprokitConfig
 
 # The DVC stage that fills the online store (reprokit.dvcgen renders it).
 STAGE = "materialize"
+# The DVC stage that writes the point-in-time training set (feature_store.training_entities).
+TRAINING_STAGE = "training_set"
 # The generated Feast repo, relative to the project root. Feast resolves the relative paths
 # in it (registry, SQLite file, Parquet source) against this folder.
 REPO_DIR = "feature_repo"
