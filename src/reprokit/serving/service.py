@@ -403,7 +403,8 @@ class ReprokitService:
             return None
 
         def resolve() -> str:
-            tag = resolve_model_tag(None, load_project_identity(settings), settings.registry)
+            project = load_project_identity(settings)
+            tag = resolve_model_tag(None, project, settings.registry, skip_rolled_back=False)
             return tag if self._adoptable(tag) else self._current_tag()
 
         def load(tag: str) -> Champion:
@@ -437,7 +438,9 @@ class ReprokitService:
         """False for a canary rolled back here or, per the registry, by another worker."""
         if tag in self.ramp.rejected:
             return False
-        if tag == self._current_tag() or not self.config.canary.enabled:
+        # Asked with the canary off too: a worker that started on the champion a rollback
+        # kept (reprokit.serving.store) must not switch to the version it replaced.
+        if tag == self._current_tag():
             return True
         reason = rolled_back_in_registry(tag)
         if reason is None:
@@ -494,7 +497,7 @@ class ReprokitService:
         elif verdict.action == "rollback":
             self._end_canary(self.ramp.end(verdict))
             if verdict.reason != "registry":
-                mark_rolled_back(tag, verdict.detail)
+                mark_rolled_back(tag, verdict.detail, kept=self.champion.tag)
 
     def _registry_due(self) -> bool:
         now = time.monotonic()
