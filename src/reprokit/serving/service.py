@@ -233,10 +233,16 @@ class DriftWatch:
             self.gauges = DriftGauges(prometheus_gauge_factory(self.metrics.prometheus))
         return DriftObserver(monitor, self.gauges, champion.tag)
 
+    def _retire(self, observer: Any) -> None:
+        """`observer`'s model stopped serving: no more requests to it, and its gauge series
+        retired (a rolled-back canary's drift alarm must not keep firing)."""
+        if observer is not None:
+            self.metrics.remove_observer(observer)
+            observer.retire()
+
     def watch(self, observer: Any) -> bool:
         """Feed the champion's requests to `observer` from now on, instead of the last one."""
-        if self.observer is not None:
-            self.metrics.remove_observer(self.observer)
+        self._retire(self.observer)
         self.observer = observer
         if observer is not None:
             self.metrics.add_observer(observer)
@@ -245,16 +251,14 @@ class DriftWatch:
     def watch_canary(self, observer: Any) -> None:
         """Feed a ramping canary's requests to `observer` (its own window and profile), next
         to the champion's; None ends the last canary's."""
-        if self.canary is not None:
-            self.metrics.remove_observer(self.canary)
+        self._retire(self.canary)
         self.canary = observer
         if observer is not None:
             self.metrics.add_observer(observer)
 
     def promote_canary(self) -> bool:
         """The canary's observer, window included, becomes the champion's."""
-        if self.observer is not None:
-            self.metrics.remove_observer(self.observer)
+        self._retire(self.observer)
         self.observer, self.canary = self.canary, None
         return self.observer is not None
 
