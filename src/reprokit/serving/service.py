@@ -118,7 +118,7 @@ from reprokit.serving.middleware import (
     keep_payloads_out_of_bentoml_logs,
 )
 from reprokit.serving.openapi import OpenApiMiddleware, openapi_document
-from reprokit.serving.reload import ChampionWatcher, Reload
+from reprokit.serving.reload import CANARY_STARTED, SWITCHED, ChampionWatcher, Outcome, Reload
 from reprokit.serving.request import (
     Columns,
     RequestValidationError,
@@ -453,16 +453,16 @@ class ReprokitService:
         log.warning("serving.canary_not_adopted", champion=tag, rolled_back=reason)
         return False
 
-    def _adopt(self, new: Champion) -> None:
+    def _adopt(self, new: Champion) -> Outcome:
         """A new champion, loaded: served at once, or ramped in as a canary."""
         if not self.config.canary.enabled:
             self._switch_champion(new)
-            return
+            return SWITCHED
         ramp = self.ramp.ramp
         if ramp is not None:  # superseded (or the alias went back to the champion)
             self._end_canary(self.ramp.end(Verdict("cancel", ramp)))
         if new.model.tag == self.champion.tag:
-            return
+            return SWITCHED  # back to the champion alone: the canary's callers switched
         canary = Champion(dataclasses.replace(new.model, role=CANARY), new.openapi, new.drift)
         self.drift_watch.watch_canary(canary.drift)
         self.ramp.begin(canary.model.tag)
@@ -479,6 +479,7 @@ class ReprokitService:
             share=self.ramp.share,
             drift_rollback=canary.drift is not None and self.config.canary.rollback_on_drift,
         )
+        return CANARY_STARTED
 
     def _tick_canary(self) -> None:
         """The ramp's check (the watcher's thread, every few hundred ms): step, promote or
