@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any, cast
 
 from reprokit.retrain.loop import _decide
-from reprokit.serving.canary import registered_version, tag_rolled_back
+from reprokit.serving.canary import tag_rolled_back
+from reprokit.serving.store import registered_version
 from reprokit.tracking.store import MODEL_VERSION_TAG, promote
 
 

@@ -16,10 +16,10 @@ from reprokit.serving.canary import (
     Tally,
     Verdict,
     judge,
-    registered_version,
     rollback_reason,
     tag_rolled_back,
 )
+from reprokit.serving.store import registered_version
 
 CONFIG = CanaryConfig(
     enabled=True, steps=(0.1, 0.5, 1.0), hold_s=10, max_error_rate=0.1, min_requests=5

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from tests.support.tools import run, tool_env
 
-from reprokit.serving.canary import registered_version, tag_rolled_back
+from reprokit.serving.canary import tag_rolled_back
+from reprokit.serving.store import registered_version
 
 NAME = "p-d"
 # Two packaged versions of one project (the labels `reprokit package` sets), then the

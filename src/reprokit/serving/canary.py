@@ -33,12 +33,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 from reprokit.config.models import CanaryConfig
 from reprokit.core import names
 from reprokit.logs import get_logger
 from reprokit.serving.ab import caller_bucket
+from reprokit.serving.store import RegistryVersion, registered_version, rollback_record
 
 log = get_logger(__name__)
 
@@ -201,38 +202,10 @@ class CanaryRamp:
 # --- the registry: one worker's rollback seen by every worker ---------------------------------
 
 
-@dataclass(frozen=True)
-class RegistryVersion:
-    """The MLflow registry version a packaged model was registered as."""
-
-    uri: str
-    name: str
-    version: str
-
-
-def registered_version(metadata: dict[str, Any]) -> RegistryVersion | None:
-    """The registry version of a packaged model's metadata; None if it was not registered."""
-    from reprokit.serving.store import _registry_uri
-
-    uri, name = _registry_uri(metadata), metadata.get("registered_model")
-    version = metadata.get("model_version")
-    if uri is None or not name or version is None:
-        return None
-    return RegistryVersion(uri, str(name), str(version))
-
-
 def _version_of(tag: str) -> RegistryVersion | None:
     import bentoml
 
     return registered_version(dict(bentoml.models.get(tag).info.metadata))
-
-
-@dataclass(frozen=True)
-class RolledBack:
-    """A version's rollback as the registry records it."""
-
-    reason: str
-    kept: str | None  # the BentoML tag served instead; None: not recorded (by hand, or older)
 
 
 def tag_rolled_back(found: RegistryVersion, detail: str, kept: str | None = None) -> None:
@@ -245,18 +218,6 @@ def tag_rolled_back(found: RegistryVersion, detail: str, kept: str | None = None
         client.set_model_version_tag(found.name, found.version, KEPT_TAG, kept)
     # Last: a reader that sees the mark sees the reason and the kept tag with it.
     client.set_model_version_tag(found.name, found.version, ROLLED_BACK_TAG, ROLLED_BACK)
-
-
-def rollback_record(found: RegistryVersion) -> RolledBack | None:
-    """The rollback recorded on this version; None if no worker rolled it back."""
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=found.uri)
-    tags = client.get_model_version(found.name, found.version).tags
-    if tags.get(ROLLED_BACK_TAG) != ROLLED_BACK:
-        return None
-    kept = tags.get(KEPT_TAG)
-    return RolledBack(str(tags.get(REASON_TAG, "")), None if kept is None else str(kept))
 
 
 def rollback_reason(found: RegistryVersion) -> str | None:

@@ -33,18 +33,21 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
-from reprokit.core.names import CHAMPION
+from reprokit.core.names import (
+    CHAMPION,
+    ROLLBACK_KEPT_TAG,
+    ROLLBACK_REASON_TAG,
+    ROLLED_BACK,
+    ROLLED_BACK_TAG,
+)
 from reprokit.core.yaml_text import load_yaml
 from reprokit.errors import ConfigError, ReprokitError
 from reprokit.logs import get_logger
 from reprokit.serving.bundle import Bundle, ModelInfo, load_bundle
-
-if TYPE_CHECKING:
-    from reprokit.serving.canary import RolledBack
 
 log = get_logger(__name__)
 
@@ -190,6 +193,44 @@ def _registry_uri(metadata: dict[str, Any]) -> str | None:
     return str(uri)
 
 
+@dataclass(frozen=True)
+class RegistryVersion:
+    """The MLflow registry version a packaged model was registered as."""
+
+    uri: str
+    name: str
+    version: str
+
+
+def registered_version(metadata: dict[str, Any]) -> RegistryVersion | None:
+    """The registry version of a packaged model's metadata; None if it was not registered."""
+    uri, name = _registry_uri(metadata), metadata.get("registered_model")
+    version = metadata.get("model_version")
+    if uri is None or not name or version is None:
+        return None
+    return RegistryVersion(uri, str(name), str(version))
+
+
+@dataclass(frozen=True)
+class RolledBack:
+    """A version's canary rollback as the registry records it (reprokit.serving.canary)."""
+
+    reason: str
+    kept: str | None  # the BentoML tag served instead; None: not recorded (by hand, or older)
+
+
+def rollback_record(found: RegistryVersion) -> RolledBack | None:
+    """The rollback recorded on this version; None if no worker rolled it back."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=found.uri)
+    tags = client.get_model_version(found.name, found.version).tags
+    if tags.get(ROLLED_BACK_TAG) != ROLLED_BACK:
+        return None
+    kept = tags.get(ROLLBACK_KEPT_TAG)
+    return RolledBack(str(tags.get(ROLLBACK_REASON_TAG, "")), None if kept is None else str(kept))
+
+
 def _alias_version(uri: str, registered_model: str, alias: str) -> str | None:
     try:
         from mlflow import MlflowClient
@@ -256,8 +297,6 @@ def _one_of(candidates: list[Any], why: str, project: ProjectIdentity, choose: s
 def _rolled_back(model: Any) -> RolledBack | None:
     """The registry's rollback record of a packaged model; None when none (or no registry
     version, or the registry cannot be read: it has just answered the alias)."""
-    from reprokit.serving.canary import registered_version, rollback_record
-
     found = registered_version(dict(model.info.metadata))
     if found is None:
         return None
