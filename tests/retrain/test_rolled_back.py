@@ -4,9 +4,10 @@ the loop puts the alias back and its decision says why. A real MLflow SQLite reg
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any, cast
+
+from tests.support.mlflow_store import registry_with_versions
 
 from reprokit.retrain.loop import _decide
 from reprokit.serving.canary import tag_rolled_back
@@ -17,15 +18,7 @@ from reprokit.tracking.store import MODEL_VERSION_TAG, promote
 def test_a_rolled_back_version_the_rule_promoted_is_put_back_and_the_decision_says_why(
     tmp_path: Path, mlflow_db_template: Path
 ) -> None:
-    from mlflow import MlflowClient
-
-    database = tmp_path / "mlruns.db"
-    shutil.copy(mlflow_db_template, database)
-    uri = f"sqlite:///{database}"
-    client = MlflowClient(tracking_uri=uri)
-    client.create_registered_model("m")
-    for _ in range(2):
-        client.create_model_version("m", source=str(tmp_path), run_id=None)
+    uri, client = registry_with_versions(tmp_path, mlflow_db_template, 2)
     found = registered_version({"tracking_uri": uri, "registered_model": "m", "model_version": 2})
     assert found is not None
     tag_rolled_back(found, "drift alarm on income", kept="m:v1")

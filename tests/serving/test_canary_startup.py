@@ -5,10 +5,10 @@ store (its own BENTOML_HOME, in a subprocess) and a real MLflow SQLite registry.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
+from tests.support.mlflow_store import registry_with_versions
 from tests.support.tools import run, tool_env
 
 from reprokit.serving.canary import tag_rolled_back
@@ -41,15 +41,7 @@ except Exception as error:
 def test_a_starting_worker_serves_the_champion_a_rollback_kept_or_fails_naming_the_fix(
     tmp_path: Path, mlflow_db_template: Path
 ) -> None:
-    from mlflow import MlflowClient
-
-    database = tmp_path / "mlruns.db"
-    shutil.copy(mlflow_db_template, database)
-    uri = f"sqlite:///{database}"
-    client = MlflowClient(tracking_uri=uri)
-    client.create_registered_model("m")
-    for _ in range(2):
-        client.create_model_version("m", source=str(tmp_path), run_id=None)
+    uri, client = registry_with_versions(tmp_path, mlflow_db_template, 2)
     client.set_registered_model_alias("m", "champion", "2")
     script = tmp_path / "resolve.py"
     script.write_text(SCRIPT, encoding="utf-8")
