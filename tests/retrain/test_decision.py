@@ -52,6 +52,10 @@ def test_append_keeps_the_raw_columns_order_and_replace_takes_the_batch() -> Non
         ({}, "kept_by_rule"),
         # No champion to judge against: the rule's refusal stands.
         ({"refused": True, "champion_before": None, "champion_after": None}, "kept_by_rule"),
+        # A canary rolled it back: never promoted, even when the rule moved `champion`.
+        ({"rolled_back": True, "champion_after": "2"}, "rolled_back"),
+        ({"rolled_back": True, "refused": True}, "rolled_back"),
+        ({"rolled_back": True, "version": "1"}, "unchanged"),  # it holds `champion` already
     ],
 )
 def test_outcome_reads_the_registry_before_and_after_the_run(
@@ -63,6 +67,7 @@ def test_outcome_reads_the_registry_before_and_after_the_run(
         "champion_before": "1",
         "champion_after": "1",
         "refused": False,
+        "rolled_back": False,
     }
     assert outcome(**{**state, **kwargs}) == expected  # type: ignore[arg-type]
 

@@ -9,10 +9,13 @@ from reprokit.serving.reload import Outcome, Reload, check_once
 class Service:
     """What the watcher sees of a service: the tag it serves and what it was switched to."""
 
-    def __init__(self, serving: str, champion: str, loads: bool = True) -> None:
+    def __init__(
+        self, serving: str, champion: str, loads: bool = True, switched: Outcome = "switched"
+    ) -> None:
         self.serving = serving
         self.champion = champion
         self.loads = loads
+        self.switched = switched
         self.loaded: list[str] = []
         self.recorded: list[Outcome] = []
 
@@ -22,8 +25,9 @@ class Service:
         self.loaded.append(tag)
         return f"model {tag}"
 
-    def switch(self, model: str) -> None:
+    def switch(self, model: str) -> Outcome:
         self.serving = model.removeprefix("model ")
+        return self.switched
 
     def resolve(self) -> str:
         return self.champion
@@ -48,6 +52,12 @@ def test_a_new_champion_is_loaded_then_switched_to() -> None:
     service = Service("m:1", "m:2")
     assert check_once(service.reload()) == "switched"
     assert (service.serving, service.loaded, service.recorded) == ("m:2", ["m:2"], ["switched"])
+
+
+def test_a_canary_start_is_counted_apart_from_a_switch() -> None:
+    service = Service("m:1", "m:2", switched="canary_started")
+    assert check_once(service.reload()) == "canary_started"
+    assert service.recorded == ["canary_started"]
 
 
 def test_a_load_failure_keeps_serving_the_old_model() -> None:

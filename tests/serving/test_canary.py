@@ -3,11 +3,11 @@ after each hold time, promotion at 1.0, rollback on errors or drift, no re-adopt
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from tests.support.mlflow_store import registry_with_versions
 
 from reprokit.config.models import CanaryConfig
 from reprokit.serving.canary import (
@@ -16,10 +16,10 @@ from reprokit.serving.canary import (
     Tally,
     Verdict,
     judge,
-    registered_version,
     rollback_reason,
     tag_rolled_back,
 )
+from reprokit.serving.store import registered_version
 
 CONFIG = CanaryConfig(
     enabled=True, steps=(0.1, 0.5, 1.0), hold_s=10, max_error_rate=0.1, min_requests=5
@@ -107,15 +107,8 @@ def test_a_cancelled_ramp_is_no_verdict_on_its_canary() -> None:
 def test_a_rollback_tagged_in_the_registry_is_read_back_by_any_worker(
     tmp_path: Path, mlflow_db_template: Path
 ) -> None:
-    from mlflow import MlflowClient
-
-    database = tmp_path / "mlruns.db"
-    shutil.copy(mlflow_db_template, database)
-    uri = f"sqlite:///{database}"
-    client = MlflowClient(tracking_uri=uri)
-    client.create_registered_model("m")
-    version = client.create_model_version("m", source=str(tmp_path), run_id=None).version
-    metadata = {"tracking_uri": uri, "registered_model": "m", "model_version": int(version)}
+    uri, _ = registry_with_versions(tmp_path, mlflow_db_template, 1)
+    metadata = {"tracking_uri": uri, "registered_model": "m", "model_version": 1}
     found = registered_version(metadata)
     assert found is not None and rollback_reason(found) is None
     tag_rolled_back(found, "drift alarm on income")

@@ -25,6 +25,23 @@ def migrated_mlflow_db(path: Path) -> Path:
     return path
 
 
+def registry_with_versions(directory: Path, template: Path, versions: int) -> tuple[str, Any]:
+    """A copy of the migrated `template` in `directory` holding registered model `m` with
+    `versions` versions (1..n): its URI and a client on it."""
+    import shutil
+
+    from mlflow import MlflowClient
+
+    database = directory / "mlruns.db"
+    shutil.copy(template, database)
+    uri = f"sqlite:///{database}"
+    client = MlflowClient(tracking_uri=uri)
+    client.create_registered_model("m")
+    for _ in range(versions):
+        client.create_model_version("m", source=str(directory), run_id=None)
+    return uri, client
+
+
 def store_client(project: Path) -> Any:
     """A client on the copy's own SQLite store (never the MLFLOW_TRACKING_URI of the shell)."""
     from mlflow import MlflowClient

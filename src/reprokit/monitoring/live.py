@@ -22,6 +22,7 @@ register `DriftObserver(monitor, gauges, model_tag)` with `ServingMetrics.add_ob
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -374,6 +375,19 @@ GAUGES: dict[str, tuple[str, list[str]]] = {
 }
 
 
+# A retired series' value where it cannot be removed (multiprocess mode): no alarm, no
+# rows, and NaN ("no data") elsewhere, which no alert rule compares true (the stale rule's
+# `time() - NaN` included).
+RETIRED_VALUES: dict[str, float] = {"reprokit_drift_alarm": 0.0, "reprokit_drift_window_rows": 0.0}
+# prometheus_client's own test for multiprocess mode (its `remove()` warns and does nothing
+# to the worker's file there).
+MULTIPROCESS_ENV = ("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir")
+
+
+def multiprocess_mode() -> bool:
+    return any(name in os.environ for name in MULTIPROCESS_ENV)
+
+
 def prometheus_gauge_factory(prometheus: Any) -> GaugeFactory:
     """Gauges of the `prometheus_client` module; in multiprocess mode each worker has its
     own window and `/metrics` shows the largest score among live workers."""
@@ -385,30 +399,54 @@ def prometheus_gauge_factory(prometheus: Any) -> GaugeFactory:
 
 
 class DriftGauges:
-    """The drift gauges, created once through `factory(name, documentation, labelnames)`."""
+    """The drift gauges, created once through `factory(name, documentation, labelnames)`,
+    and the series each model published (so a model that stops serving can be retired)."""
 
-    def __init__(self, factory: GaugeFactory) -> None:
+    def __init__(self, factory: GaugeFactory, *, multiprocess: bool | None = None) -> None:
         self.gauges = {name: factory(name, doc, labels) for name, (doc, labels) in GAUGES.items()}
+        self.multiprocess = multiprocess_mode() if multiprocess is None else multiprocess
+        # model -> (gauge name, the labels after `model`) of every series it set.
+        self._series: dict[str, set[tuple[str, tuple[str, ...]]]] = {}
+        self._lock = threading.Lock()
+
+    def _child(self, name: str, model: str, labels: tuple[str, ...]) -> Any:
+        names = GAUGES[name][1]
+        return self.gauges[name].labels(**dict(zip(names, (model, *labels), strict=True)))
+
+    def _set(self, name: str, model: str, value: float, *labels: str) -> None:
+        with self._lock:
+            self._series.setdefault(model, set()).add((name, labels))
+            self._child(name, model, labels).set(value)
 
     def publish(self, snapshot: LiveSnapshot, model: str, observed_at: float | None = None) -> None:
         """`observed_at`: the Unix time of the last request in `snapshot`."""
         if observed_at is not None:
-            self.gauges["reprokit_drift_last_request_timestamp_seconds"].labels(model=model).set(
-                observed_at
-            )
+            self._set("reprokit_drift_last_request_timestamp_seconds", model, observed_at)
         alarms = set(snapshot.alarms)
         for column, score in snapshot.psi.items():
             # Before `min_rows` a PSI is mostly noise: publish NaN (no data), not a number.
             value = score if snapshot.ready else math.nan
-            self.gauges["reprokit_drift_psi"].labels(model=model, column=column).set(value)
-            self.gauges["reprokit_drift_alarm"].labels(model=model, column=column).set(
-                1.0 if column in alarms else 0.0
-            )
+            self._set("reprokit_drift_psi", model, value, column)
+            self._set("reprokit_drift_alarm", model, 1.0 if column in alarms else 0.0, column)
         for column, rate in snapshot.null_rate.items():
-            self.gauges["reprokit_drift_null_rate"].labels(model=model, column=column).set(rate)
+            self._set("reprokit_drift_null_rate", model, rate, column)
         for label, share in snapshot.prediction_share.items():
-            self.gauges["reprokit_drift_prediction_share"].labels(model=model, bin=label).set(share)
-        self.gauges["reprokit_drift_window_rows"].labels(model=model).set(snapshot.rows)
+            self._set("reprokit_drift_prediction_share", model, share, label)
+        self._set("reprokit_drift_window_rows", model, snapshot.rows)
+
+    def retire(self, model: str) -> None:
+        """`model` no longer serves: its series leave /metrics, so no drift alarm or stale
+        gauge of it keeps firing. In multiprocess mode a series cannot leave the worker's
+        file: it is set to `RETIRED_VALUES` instead (NaN where none is given)."""
+        with self._lock:
+            series = self._series.pop(model, set())
+            for name, labels in sorted(series):
+                if self.multiprocess:
+                    self._child(name, model, labels).set(RETIRED_VALUES.get(name, math.nan))
+                else:
+                    self.gauges[name].remove(model, *labels)
+        if series:
+            log.info("monitoring.drift_gauges_retired", model=model, series=len(series))
 
 
 class ScoredRequest(Protocol):
@@ -453,13 +491,16 @@ class DriftObserver:
         self._observed_at: float | None = None
         self._lock = threading.Lock()
         self._pending: threading.Timer | None = None
+        self._retired = False
 
     def observe(self, event: ScoredRequest) -> None:
         # Shadow scoring repeats a request already counted; another model has another profile.
-        if event.model != self.model or event.role == "shadow":
+        if event.model != self.model or event.role == "shadow" or self._retired:
             return
         self.monitor.observe(event.frame, event.values)
         with self._lock:
+            if self._retired:  # retired while this request was being observed
+                return
             self._observed_at = self._wall_clock()
             wait = self._published + self.publish_every_s - self._clock()
             if wait <= 0:
@@ -472,7 +513,18 @@ class DriftObserver:
     def _publish_pending(self) -> None:
         with self._lock:
             self._pending = None
-            self._publish_locked()
+            if not self._retired:
+                self._publish_locked()
+
+    def retire(self) -> None:
+        """Its model stopped serving: publish nothing more (a pending publish and a request
+        still in flight included) and retire the model's gauge series."""
+        with self._lock:
+            self._retired = True
+            if self._pending is not None:
+                self._pending.cancel()
+                self._pending = None
+            self.gauges.retire(self.model)
 
     def _publish_locked(self) -> None:
         self._published = self._clock()

@@ -12,6 +12,7 @@ from typing import Literal
 
 import pandas as pd
 
+from reprokit.core.names import ROLLED_BACK_TAG
 from reprokit.tracking.promotion import Candidate, Decision, PromotionRule, decide
 
 Mode = Literal["append", "replace"]
@@ -23,6 +24,7 @@ Outcome = Literal[
     "unchanged",  # the same model bytes as the champion: nothing to decide
     "kept_by_rule",  # compared on equal terms and not better: champion stays
     "rejudge",  # the rule refused to compare (another test split): judge on the batch
+    "rolled_back",  # a serving canary rolled this version back: never promoted again
 ]
 NO_DRIFT = "no drift, nothing retrained"
 
@@ -47,18 +49,36 @@ def outcome(
     champion_before: str | None,
     champion_after: str | None,
     refused: bool,
+    rolled_back: bool,
 ) -> Outcome:
     """What the pipeline's run decided, from the registry before and after it.
+
+    `rolled_back`: the run's version carries a canary's rollback tag (the same model bytes
+    register as the same version, so a retrain can come back with it): whatever the rule
+    said, it is not promoted again (the loop puts `champion` back if the rule moved it).
 
     `refused`: the new version carries the rule's refusal (it could not be compared with the
     champion). New data brings a new test split, so a retrain on appended or replaced data
     is refused by the rule every time; the loop then judges both models on rows neither
     trained on (`holdout`).
     """
-    if champion_after != champion_before and champion_after == version and version is not None:
-        return "promoted_by_rule"
+    if rolled_back and version is not None and version != champion_before:
+        return "rolled_back"
+    return _rule_outcome(version, gate, champion_before, champion_after, refused=refused)
+
+
+def _rule_outcome(
+    version: str | None,
+    gate: str | None,
+    champion_before: str | None,
+    champion_after: str | None,
+    *,
+    refused: bool,
+) -> Outcome:
     if version is None:
         return "no_model"
+    if champion_after != champion_before and champion_after == version:
+        return "promoted_by_rule"
     if gate != "passed":
         return "gate_failed"
     if version == champion_before:
@@ -66,6 +86,17 @@ def outcome(
     if refused and champion_before is not None:
         return "rejudge"
     return "kept_by_rule"
+
+
+def rolled_back_reason(version: str, reason: str | None, champion: str | None) -> str:
+    """The decision record's reason for a version a canary rolled back."""
+    kept = f"champion stays v{champion}" if champion is not None else "no champion is set"
+    return (
+        f"v{version} was rolled back by a serving canary ({reason or 'no reason recorded'}): "
+        f"the retraining loop never promotes it again; {kept}. To serve it anyway once what "
+        f"failed is fixed: delete its `{ROLLED_BACK_TAG}` tag, then `reprokit promote "
+        f"{version} --reason ...`"
+    )
 
 
 def holdout(

@@ -17,7 +17,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reprokit.core.names import CHAMPION, TAG_PREFIX
+from reprokit.core.names import (
+    CHAMPION,
+    ROLLBACK_REASON_TAG,
+    ROLLED_BACK,
+    ROLLED_BACK_TAG,
+    TAG_PREFIX,
+)
 from reprokit.logs import get_logger
 from reprokit.retrain.data import (
     Backup,
@@ -30,7 +36,14 @@ from reprokit.retrain.data import (
     restore,
     write_raw,
 )
-from reprokit.retrain.decision import NO_DRIFT, Mode, combine, outcome, should_retrain
+from reprokit.retrain.decision import (
+    NO_DRIFT,
+    Mode,
+    combine,
+    outcome,
+    rolled_back_reason,
+    should_retrain,
+)
 from reprokit.retrain.judge import Batch, judge
 
 if TYPE_CHECKING:
@@ -211,9 +224,15 @@ def _decide(
         champion_before=before,
         champion_after=_champion(client, name),
         refused=PROMOTION_REFUSED_TAG in version_tags,
+        rolled_back=version_tags.get(ROLLED_BACK_TAG) == ROLLED_BACK,
     )
     decided: dict[str, Any] = {"outcome": result, "version": version}
-    if result == "rejudge":
+    if result == "rolled_back":
+        assert version is not None, "outcome() checked it"
+        _unpromote(client, name, version, before)
+        reason = rolled_back_reason(version, version_tags.get(ROLLBACK_REASON_TAG), before)
+        decided["decision"] = {"action": "keep", "reason": reason}
+    elif result == "rejudge":
         assert before is not None and version is not None, "outcome() checked both"
         judgement, scores = judge(workspace, client, name, run, before, batch=batch)
         decision = judgement.decision
@@ -235,6 +254,18 @@ def _decide(
         decided["decision"] = {"action": "keep", "reason": KEPT_BECAUSE[result]}
     decided["champion_after"] = _champion(client, name)
     return decided
+
+
+def _unpromote(client: Any, name: str, version: str, before: str | None) -> None:
+    """Undo the `track` stage's promotion of a rolled-back `version`: `champion` goes back
+    to `before` (or is unset, as it was). The alias only: `before`'s promotion record stays."""
+    if _champion(client, name) != version:
+        return
+    if before is None:
+        client.delete_registered_model_alias(name, CHAMPION)
+    else:
+        client.set_registered_model_alias(name, CHAMPION, before)
+    log.warning("retrain.rolled_back_not_promoted", model=name, version=version, champion=before)
 
 
 def _failed(client: Any, record: dict[str, Any], runs: list[Any], error: RetrainError) -> None:

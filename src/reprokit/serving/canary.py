@@ -20,6 +20,9 @@ person sees why on the version (MLflow UI or client).
 
 Each worker decides on its own traffic: its ramp starts at its own refresh, its counts and
 drift window are its own. The registry tag is what makes one worker's rollback everyone's.
+The rollback also names the champion the worker went on serving (`KEPT_TAG`): a worker that
+starts while the rolled-back version still holds `champion` serves that one, like its
+siblings (reprokit.serving.store).
 
 `judge` is the state machine, pure (the clock is an argument); `CanaryRamp` holds one
 worker's ramp and counts, safe to call from requests and the watcher thread at once.
@@ -30,18 +33,21 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 from reprokit.config.models import CanaryConfig
+from reprokit.core import names
 from reprokit.logs import get_logger
 from reprokit.serving.ab import caller_bucket
+from reprokit.serving.store import RegistryVersion, registered_version, rollback_record
 
 log = get_logger(__name__)
 
 CANARY: Final = "canary"
-ROLLED_BACK_TAG: Final = "reprokit.canary"
-ROLLED_BACK: Final = "rolled_back"
-REASON_TAG: Final = "reprokit.canary.reason"
+ROLLED_BACK_TAG: Final = names.ROLLED_BACK_TAG
+ROLLED_BACK: Final = names.ROLLED_BACK
+REASON_TAG: Final = names.ROLLBACK_REASON_TAG
+KEPT_TAG: Final = names.ROLLBACK_KEPT_TAG
 
 Action = Literal["hold", "step", "promote", "rollback", "cancel"]
 # Why a ramp was rolled back: the rollback counter's `reason` label.
@@ -196,60 +202,39 @@ class CanaryRamp:
 # --- the registry: one worker's rollback seen by every worker ---------------------------------
 
 
-@dataclass(frozen=True)
-class RegistryVersion:
-    """The MLflow registry version a packaged model was registered as."""
-
-    uri: str
-    name: str
-    version: str
-
-
-def registered_version(metadata: dict[str, Any]) -> RegistryVersion | None:
-    """The registry version of a packaged model's metadata; None if it was not registered."""
-    from reprokit.serving.store import _registry_uri
-
-    uri, name = _registry_uri(metadata), metadata.get("registered_model")
-    version = metadata.get("model_version")
-    if uri is None or not name or version is None:
-        return None
-    return RegistryVersion(uri, str(name), str(version))
-
-
 def _version_of(tag: str) -> RegistryVersion | None:
     import bentoml
 
     return registered_version(dict(bentoml.models.get(tag).info.metadata))
 
 
-def tag_rolled_back(found: RegistryVersion, detail: str) -> None:
+def tag_rolled_back(found: RegistryVersion, detail: str, kept: str | None = None) -> None:
+    """Mark `found` rolled back; `kept`: the champion's tag that went on serving instead."""
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=found.uri)
     client.set_model_version_tag(found.name, found.version, REASON_TAG, detail[:500])
+    if kept is not None:
+        client.set_model_version_tag(found.name, found.version, KEPT_TAG, kept)
+    # Last: a reader that sees the mark sees the reason and the kept tag with it.
     client.set_model_version_tag(found.name, found.version, ROLLED_BACK_TAG, ROLLED_BACK)
 
 
 def rollback_reason(found: RegistryVersion) -> str | None:
     """The reason recorded when a worker rolled this version back; None if none did."""
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=found.uri)
-    tags = client.get_model_version(found.name, found.version).tags
-    if tags.get(ROLLED_BACK_TAG) != ROLLED_BACK:
-        return None
-    return str(tags.get(REASON_TAG, ""))
+    record = rollback_record(found)
+    return None if record is None else record.reason
 
 
-def mark_rolled_back(tag: str, detail: str) -> bool:
-    """Tag the model version of `tag` as rolled back, with the reason; False (logged) when
-    it has no registry version or the registry cannot be written (the rollback itself has
-    happened either way)."""
+def mark_rolled_back(tag: str, detail: str, kept: str | None = None) -> bool:
+    """Tag the model version of `tag` as rolled back, with the reason and the champion
+    `kept` serving; False (logged) when it has no registry version or the registry cannot
+    be written (the rollback itself has happened either way)."""
     try:
         found = _version_of(tag)
         if found is None:
             return False
-        tag_rolled_back(found, detail)
+        tag_rolled_back(found, detail, kept)
     except Exception as error:  # a registry hiccup must not undo the rollback
         log.error("serving.canary_rollback_not_recorded", canary=tag, error=str(error)[:500])
         return False

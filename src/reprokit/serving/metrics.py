@@ -135,7 +135,7 @@ class ServingMetrics:
         )
         self.reloads = prometheus.Counter(
             "reprokit_model_reloads",
-            "Champion re-resolutions that switched to a new model or failed to load it",
+            "Champion re-resolutions that switched, started a canary or failed to load it",
             ["outcome"],
         )
         self.shadow_skipped = prometheus.Counter(

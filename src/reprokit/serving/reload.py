@@ -23,9 +23,12 @@ from reprokit.logs import get_logger
 
 log = get_logger(__name__)
 
-Outcome = Literal["unchanged", "switched", "failed"]
+# `canary_started`: the new champion ramps in as a canary (reprokit.serving.canary) rather
+# than serving everyone: a switch that may still be rolled back, counted apart.
+Outcome = Literal["unchanged", "switched", "canary_started", "failed"]
 UNCHANGED: Final = "unchanged"
 SWITCHED: Final = "switched"
+CANARY_STARTED: Final = "canary_started"
 FAILED: Final = "failed"
 TICK_S: Final = 0.25
 
@@ -39,7 +42,7 @@ class Reload(Generic[Model]):
     current: Callable[[], str]  # the tag serving now
     resolve: Callable[[], str]  # the tag that should serve (the registry's champion)
     load: Callable[[str], Model]  # the model, fully loaded and checked
-    switch: Callable[[Model], None]  # start serving it (one atomic store)
+    switch: Callable[[Model], Outcome]  # start serving it (one atomic store), or ramp it in
     record: Callable[[Outcome], None]  # count the attempt (metrics)
 
 
@@ -56,10 +59,10 @@ def check_once(reload: Reload[Model]) -> Outcome:
         log.error("serving.champion_reload_failed", serving=current, error=str(error)[:500])
         reload.record(FAILED)
         return FAILED
-    reload.switch(model)
-    reload.record(SWITCHED)
-    log.info("serving.champion_switched", previous=current, champion=wanted)
-    return SWITCHED
+    switched = reload.switch(model)
+    reload.record(switched)
+    log.info("serving.champion_switched", previous=current, champion=wanted, outcome=switched)
+    return switched
 
 
 class ChampionWatcher(Generic[Model]):

@@ -118,7 +118,7 @@ from reprokit.serving.middleware import (
     keep_payloads_out_of_bentoml_logs,
 )
 from reprokit.serving.openapi import OpenApiMiddleware, openapi_document
-from reprokit.serving.reload import ChampionWatcher, Reload
+from reprokit.serving.reload import CANARY_STARTED, SWITCHED, ChampionWatcher, Outcome, Reload
 from reprokit.serving.request import (
     Columns,
     RequestValidationError,
@@ -233,10 +233,16 @@ class DriftWatch:
             self.gauges = DriftGauges(prometheus_gauge_factory(self.metrics.prometheus))
         return DriftObserver(monitor, self.gauges, champion.tag)
 
+    def _retire(self, observer: Any) -> None:
+        """`observer`'s model stopped serving: no more requests to it, and its gauge series
+        retired (a rolled-back canary's drift alarm must not keep firing)."""
+        if observer is not None:
+            self.metrics.remove_observer(observer)
+            observer.retire()
+
     def watch(self, observer: Any) -> bool:
         """Feed the champion's requests to `observer` from now on, instead of the last one."""
-        if self.observer is not None:
-            self.metrics.remove_observer(self.observer)
+        self._retire(self.observer)
         self.observer = observer
         if observer is not None:
             self.metrics.add_observer(observer)
@@ -245,16 +251,14 @@ class DriftWatch:
     def watch_canary(self, observer: Any) -> None:
         """Feed a ramping canary's requests to `observer` (its own window and profile), next
         to the champion's; None ends the last canary's."""
-        if self.canary is not None:
-            self.metrics.remove_observer(self.canary)
+        self._retire(self.canary)
         self.canary = observer
         if observer is not None:
             self.metrics.add_observer(observer)
 
     def promote_canary(self) -> bool:
         """The canary's observer, window included, becomes the champion's."""
-        if self.observer is not None:
-            self.metrics.remove_observer(self.observer)
+        self._retire(self.observer)
         self.observer, self.canary = self.canary, None
         return self.observer is not None
 
@@ -403,7 +407,8 @@ class ReprokitService:
             return None
 
         def resolve() -> str:
-            tag = resolve_model_tag(None, load_project_identity(settings), settings.registry)
+            project = load_project_identity(settings)
+            tag = resolve_model_tag(None, project, settings.registry, skip_rolled_back=False)
             return tag if self._adoptable(tag) else self._current_tag()
 
         def load(tag: str) -> Champion:
@@ -437,7 +442,9 @@ class ReprokitService:
         """False for a canary rolled back here or, per the registry, by another worker."""
         if tag in self.ramp.rejected:
             return False
-        if tag == self._current_tag() or not self.config.canary.enabled:
+        # Asked with the canary off too: a worker that started on the champion a rollback
+        # kept (reprokit.serving.store) must not switch to the version it replaced.
+        if tag == self._current_tag():
             return True
         reason = rolled_back_in_registry(tag)
         if reason is None:
@@ -446,16 +453,16 @@ class ReprokitService:
         log.warning("serving.canary_not_adopted", champion=tag, rolled_back=reason)
         return False
 
-    def _adopt(self, new: Champion) -> None:
+    def _adopt(self, new: Champion) -> Outcome:
         """A new champion, loaded: served at once, or ramped in as a canary."""
         if not self.config.canary.enabled:
             self._switch_champion(new)
-            return
+            return SWITCHED
         ramp = self.ramp.ramp
         if ramp is not None:  # superseded (or the alias went back to the champion)
             self._end_canary(self.ramp.end(Verdict("cancel", ramp)))
         if new.model.tag == self.champion.tag:
-            return
+            return SWITCHED  # back to the champion alone: the canary's callers switched
         canary = Champion(dataclasses.replace(new.model, role=CANARY), new.openapi, new.drift)
         self.drift_watch.watch_canary(canary.drift)
         self.ramp.begin(canary.model.tag)
@@ -472,6 +479,7 @@ class ReprokitService:
             share=self.ramp.share,
             drift_rollback=canary.drift is not None and self.config.canary.rollback_on_drift,
         )
+        return CANARY_STARTED
 
     def _tick_canary(self) -> None:
         """The ramp's check (the watcher's thread, every few hundred ms): step, promote or
@@ -494,7 +502,7 @@ class ReprokitService:
         elif verdict.action == "rollback":
             self._end_canary(self.ramp.end(verdict))
             if verdict.reason != "registry":
-                mark_rolled_back(tag, verdict.detail)
+                mark_rolled_back(tag, verdict.detail, kept=self.champion.tag)
 
     def _registry_due(self) -> bool:
         now = time.monotonic()

@@ -9,8 +9,16 @@ and whatever else calls `resolve_model_tag`) only ever considers this project's 
 
 1. `REPROKIT_MODEL_TAG` / `--model` when given (the user's explicit choice);
 2. else this project's only packaged model for its dataset;
-3. else the one of them whose MLflow registry version holds the `champion` alias;
+3. else the one of them whose MLflow registry version holds the `champion` alias; when a
+   canary rollback retired that version (reprokit.serving.canary), the champion the rolling-
+   back worker went on serving (recorded on the version), or an error naming the version and
+   the fix when that one is not recorded or not packaged here;
 4. else an error naming the candidates and how to choose one.
+
+Why serve the kept champion rather than fail: the other workers and replicas serve it (they
+rolled back, or refused the version); a restarted worker that failed would crash-loop until
+a person moved the alias, and one that served the alias would serve the model just rolled
+back. It never guesses a "previous" version: only the one a rollback recorded.
 
 Inside a built Bento the project root is the Bento's `src/`, another path than the one
 that packaged: there, "this project" is the models the Bento was built with (its
@@ -29,7 +37,13 @@ from typing import Any
 
 import yaml
 
-from reprokit.core.names import CHAMPION
+from reprokit.core.names import (
+    CHAMPION,
+    ROLLBACK_KEPT_TAG,
+    ROLLBACK_REASON_TAG,
+    ROLLED_BACK,
+    ROLLED_BACK_TAG,
+)
 from reprokit.core.yaml_text import load_yaml
 from reprokit.errors import ConfigError, ReprokitError
 from reprokit.logs import get_logger
@@ -57,6 +71,10 @@ class ModelNotFoundError(ReprokitError, LookupError):
 
 class AmbiguousModelError(ModelNotFoundError):
     """Several packaged models of this project fit; the message names them and how to pick."""
+
+
+class RolledBackChampionError(ModelNotFoundError):
+    """The `champion` alias names a rolled-back version and no good one is recorded."""
 
 
 def model_name(project: str, data: str) -> str:
@@ -175,6 +193,44 @@ def _registry_uri(metadata: dict[str, Any]) -> str | None:
     return str(uri)
 
 
+@dataclass(frozen=True)
+class RegistryVersion:
+    """The MLflow registry version a packaged model was registered as."""
+
+    uri: str
+    name: str
+    version: str
+
+
+def registered_version(metadata: dict[str, Any]) -> RegistryVersion | None:
+    """The registry version of a packaged model's metadata; None if it was not registered."""
+    uri, name = _registry_uri(metadata), metadata.get("registered_model")
+    version = metadata.get("model_version")
+    if uri is None or not name or version is None:
+        return None
+    return RegistryVersion(uri, str(name), str(version))
+
+
+@dataclass(frozen=True)
+class RolledBack:
+    """A version's canary rollback as the registry records it (reprokit.serving.canary)."""
+
+    reason: str
+    kept: str | None  # the BentoML tag served instead; None: not recorded (by hand, or older)
+
+
+def rollback_record(found: RegistryVersion) -> RolledBack | None:
+    """The rollback recorded on this version; None if no worker rolled it back."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=found.uri)
+    tags = client.get_model_version(found.name, found.version).tags
+    if tags.get(ROLLED_BACK_TAG) != ROLLED_BACK:
+        return None
+    kept = tags.get(ROLLBACK_KEPT_TAG)
+    return RolledBack(str(tags.get(ROLLBACK_REASON_TAG, "")), None if kept is None else str(kept))
+
+
 def _alias_version(uri: str, registered_model: str, alias: str) -> str | None:
     try:
         from mlflow import MlflowClient
@@ -238,14 +294,67 @@ def _one_of(candidates: list[Any], why: str, project: ProjectIdentity, choose: s
     )
 
 
+def _rolled_back(model: Any) -> RolledBack | None:
+    """The registry's rollback record of a packaged model; None when none (or no registry
+    version, or the registry cannot be read: it has just answered the alias)."""
+    found = registered_version(dict(model.info.metadata))
+    if found is None:
+        return None
+    try:
+        return rollback_record(found)
+    except Exception as error:
+        log.info("serving.rollback_unreadable", tag=str(model.tag), error=str(error)[:200])
+        return None
+
+
+def _unless_rolled_back(champion: Any, models: list[Any]) -> Any:
+    """`champion`, or the model its rollback kept serving (see the module docstring).
+
+    Raises:
+        RolledBackChampionError: It was rolled back and no good model is recorded instead.
+    """
+    record = _rolled_back(champion)
+    if record is None:
+        return champion
+    kept = next((m for m in models if str(m.tag) == record.kept), None)
+    if kept is not None and _rolled_back(kept) is None:
+        log.warning(
+            "serving.champion_rolled_back",
+            champion=str(champion.tag),
+            reason=record.reason,
+            serving=str(kept.tag),
+        )
+        return kept
+    version = dict(champion.info.metadata).get("model_version")
+    instead = (
+        f"; the champion kept by the rollback, {record.kept}, is not a good packaged model here"
+        if record.kept
+        else ""
+    )
+    raise RolledBackChampionError(
+        f"the registry alias `champion` names version {version} ({champion.tag}), which a "
+        f"canary rollback retired ({record.reason or 'no reason recorded'}){instead}: move "
+        "`champion` to a good version (`reprokit promote VERSION --reason ...`), or "
+        f"{CHOOSE}"
+    )
+
+
 def resolve_model_tag(
-    explicit: str | None, project: ProjectIdentity | None, use_registry: bool = True
+    explicit: str | None,
+    project: ProjectIdentity | None,
+    use_registry: bool = True,
+    *,
+    skip_rolled_back: bool = True,
 ) -> str:
     """The tag to serve (see the module docstring); `project` None: no params.yaml here.
+
+    `skip_rolled_back` False: the alias's model even when rolled back (the running
+    service's refresh, which refuses it itself and must see it to end a ramp of it).
 
     Raises:
         ModelNotFoundError: No tag given and this project has no packaged model.
         AmbiguousModelError: Several fit and the registry does not single one out.
+        RolledBackChampionError: The champion was rolled back and nothing good recorded.
     """
     if explicit:
         return explicit
@@ -265,6 +374,8 @@ def resolve_model_tag(
     else:
         why = "the registry is not asked (REPROKIT_REGISTRY=0)"
     chosen = _one_of(champions or models, why, project)
+    if champions and skip_rolled_back:
+        chosen = _unless_rolled_back(chosen, models)
     log.info("serving.model_resolved", tag=str(chosen.tag), champion=bool(champions))
     return str(chosen.tag)
 
