@@ -394,8 +394,13 @@ def _derive(frame: pd.DataFrame, item: DerivedFeature) -> dict[str, Float64Array
     # Naive timestamps only (a frame holds them as a DatetimeArray of a numpy dtype).
     if isinstance(getattr(array, "dtype", None), np.dtype) and array.dtype.kind == "M":
         stamps = np.asarray(array)
-        return {f"{item.name}_{part}": _numpy_date_part(stamps, part) for part in item.parts}
+        # numpy's floor to the day overflows on the first day datetime64[ns] holds.
+        if not (stamps < _FIRST_WHOLE_NS_DAY).any():
+            return {f"{item.name}_{part}": _numpy_date_part(stamps, part) for part in item.parts}
     return _date_parts(frame[item.column], item)
+
+
+_FIRST_WHOLE_NS_DAY = np.datetime64("1677-09-22", "ns")
 
 
 def _numpy_date_part(stamps: np.ndarray[Any, Any], part: DatePart) -> Float64Array:
