@@ -18,6 +18,7 @@ from node_data import FEATURES, GROUP, ID, TARGET, TIMESTAMP, fit, make_frame, s
 from reprokit.errors import DataError, LeakageError
 from reprokit.nodes.features import (
     OTHER,
+    _column_array,
     class_codes,
     fit_feature_state,
     parse_state,
@@ -390,3 +391,12 @@ def test_class_codes_equal_the_per_row_lookup(values: list[Any]) -> None:
             class_codes(series, [0, 1, 2.5]).tolist()
             == before.class_codes(series, [0, 1, 2.5]).tolist()
         )
+
+
+def test_column_arrays_come_without_building_series() -> None:
+    """The fast paths read pandas' column arrays; without the accessor they fall back (slow)."""
+    frame = pd.DataFrame({"x": [1.5, np.nan], "s": ["a", None]})
+    array = _column_array(frame, "x")
+    assert isinstance(array, np.ndarray)
+    assert array.tobytes() == frame["x"].to_numpy().tobytes()
+    assert _column_array(pd.DataFrame([[1, 2]], columns=["x", "x"]), "x") is None

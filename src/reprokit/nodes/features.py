@@ -241,14 +241,17 @@ def _feature_columns(frame: pd.DataFrame, fitted: FeatureState) -> dict[str, Flo
 
 
 def _column_array(frame: pd.DataFrame, column: str) -> Any:
-    """`frame[column]`'s array (numpy or extension), or None when the columns repeat a name.
+    """`frame[column]`'s array (numpy or extension), or None (the callers then take the
+    Series path) when the columns repeat a name or pandas lacks the accessor.
 
-    pandas' own column accessor: building the Series `frame[column]` costs about 20 times
-    more on a fresh 1-row frame (a serving request), for every column, than the features.
+    pandas' own (private) column accessor: building the Series `frame[column]` of a fresh
+    1-row frame (every serving request's) costs about 20 times more than reading its array,
+    more than all the feature arithmetic. tests/nodes/test_feature_nodes.py notices if a
+    pandas upgrade removes it.
     """
-    if not frame.columns.is_unique:
+    get_array: Callable[[int], Any] | None = getattr(frame, "_get_column_array", None)
+    if get_array is None or not frame.columns.is_unique:
         return None
-    get_array: Callable[[int], Any] = getattr(frame, "_get_column_array")  # noqa: B009 (private)
     position = frame.columns.get_loc(column)  # an int: the names are unique
     return get_array(int(position))  # type: ignore[arg-type]
 
