@@ -30,27 +30,11 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import features_before as before
-from bench._common import Sample, ratio
+from bench._common import Sample, credit_features, ratio
 
-from reprokit.config.compose import workspace_from_conf
-from reprokit.datagen.writer import credit_chunks
 from reprokit.nodes import features
 from reprokit.schemas.build import request_schema_spec
 from reprokit.serving.request import validate_records
-
-
-def fitted_state(params: Mapping[str, Any], frame: pd.DataFrame) -> dict[str, Any]:
-    data = params["data"]
-    return features.fit_feature_state(
-        frame,
-        params["features"],
-        data["schema"],
-        data["target"],
-        data["task"],
-        data.get("id_column"),
-        data.get("timestamp_column"),
-        data.get("group_column"),
-    )
 
 
 def parquet_bytes(frame: pd.DataFrame) -> bytes:
@@ -140,9 +124,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--requests", type=int, default=2000)
     args = parser.parse_args()
-    params = workspace_from_conf(Path(__file__).resolve().parents[1], []).params
-    frame = next(iter(credit_chunks(args.rows, seed=7, chunk_rows=args.rows)))
-    state = fitted_state(params, frame)
+    params, frame, state = credit_features(args.rows)
     report = {
         "rows": args.rows,
         "table": table_cell(frame, state, args.repeats),

@@ -1,23 +1,31 @@
 """The feature transform as it was before the fast paths (main at e8d298d), kept only as the
 reference `bench_features.py` times and tests/nodes/test_feature_speed.py compares against.
 
-Verbatim copies of the old column code; the fitted state and its parsing are today's
-(`reprokit.nodes.features`), which the speed work did not change.
+Verbatim copies of the old functions the fast paths replaced; what they kept as their
+general path (`_date_parts`, `_encode_categories`, unchanged since) and the fitted state are
+imported from `reprokit.nodes.features`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from reprokit.config.models import DatePartsFeature, DerivedFeature, LogFeature, RatioFeature
+from reprokit.config.models import DerivedFeature, LogFeature, RatioFeature
 from reprokit.errors import DataError
 from reprokit.nodes import portable_math
 from reprokit.nodes._common import as_float, preview, require_columns, to_python
-from reprokit.nodes.features import OTHER, ClassLabel, FeatureState, Float64Array, parse_state
+from reprokit.nodes.features import (
+    ClassLabel,
+    FeatureState,
+    Float64Array,
+    _date_parts,
+    _encode_categories,
+    parse_state,
+)
 
 
 def transform_features(frame: pd.DataFrame, state: Mapping[str, Any]) -> pd.DataFrame:
@@ -71,60 +79,6 @@ def _derive(frame: pd.DataFrame, item: DerivedFeature) -> dict[str, Float64Array
         non_negative = np.where(values >= 0, values, np.nan)
         return {item.name: portable_math.log1p(non_negative)}
     return _date_parts(frame[item.column], item)
-
-
-def _date_parts(values: pd.Series, item: DatePartsFeature) -> dict[str, Float64Array]:
-    if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        stamps = values
-    else:
-        stamps = pd.to_datetime(values, errors="coerce", format="ISO8601")
-        bad = stamps.isna() & values.notna()
-        if bad.any():
-            raise DataError(
-                f"transform input: column {item.column!r} has {int(bad.sum())} value(s) that "
-                f"are not ISO 8601 timestamps {preview(values[bad].unique())}"
-            )
-    parts: dict[str, Float64Array] = {}
-    for part in item.parts:
-        extracted = getattr(stamps.dt, part)
-        parts[f"{item.name}_{part}"] = np.asarray(
-            extracted.to_numpy(dtype="float64", na_value=np.nan), dtype=np.float64
-        )
-    return parts
-
-
-def as_labels(values: pd.Series) -> pd.Series:
-    if isinstance(values.dtype, pd.StringDtype):
-        return values.astype(object)
-    return values.astype(object).map(str, na_action="ignore")
-
-
-def _encode_categories(
-    values: pd.Series,
-    column: str,
-    categories: list[str],
-    folded: list[str],
-    unseen_policy: Literal["other", "error"],
-) -> Float64Array:
-    labels = as_labels(values).to_numpy(dtype=object)
-    missing = pd.isna(labels)
-    known = pd.Index(np.where(missing, OTHER, labels), dtype=object)
-    positions = pd.Index(categories, dtype=object).get_indexer(known)
-    codes = positions.astype(np.float64)
-    unknown = (codes < 0) & ~missing
-    if unseen_policy == "error":
-        unseen = unknown & ~known.isin(folded)
-        if unseen.any():
-            distinct = sorted(set(labels[unseen]))
-            raise DataError(
-                f"transform input: column {column!r} has {int(unseen.sum())} row(s) with "
-                f"{len(distinct)} category value(s) never seen in the train split "
-                f"{preview(distinct)}; expected one of {len(categories) - 1} known "
-                "categories (features.unseen_category: error)"
-            )
-    codes[unknown] = categories.index(OTHER)
-    codes[missing] = np.nan
-    return codes
 
 
 def class_codes(values: pd.Series, classes: Sequence[ClassLabel]) -> np.ndarray[Any, Any]:
