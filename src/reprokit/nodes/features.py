@@ -565,10 +565,11 @@ def _stringify(array: Any) -> bool | None:
 @functools.lru_cache(maxsize=256)
 def _category_lookup(
     categories: tuple[str, ...], folded: tuple[str, ...]
-) -> dict[str, float] | None:
+) -> Mapping[str, float] | None:
     """Each label's code: the categories' positions, folded labels at `__other__`'s (built
-    once per fitted column, not per call). None when `_encode_categories` would not
-    find categories by a unique position (repeated labels, or no `__other__`)."""
+    once per fitted column, not per call; shared, so read-only). None when
+    `_encode_categories` would not find categories by a unique position (repeated labels,
+    or no `__other__`)."""
     if OTHER not in categories or len(set(categories)) != len(categories):
         return None
     other = float(categories.index(OTHER))
