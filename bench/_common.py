@@ -161,3 +161,26 @@ def copy_project(copy: Path) -> None:
     """A clone-like copy of the working tree: the clone files and the data layers."""
     copy_worktree(copy)
     make_data_layers(copy)
+
+
+def credit_features(rows: int) -> tuple[dict[str, Any], Any, dict[str, Any]]:
+    """The project's params, the bundled credit table at `rows` rows (seed 7, as the
+    pipeline's data stage) and the feature state fitted on it, for the feature benchmarks."""
+    from reprokit.config.compose import workspace_from_conf
+    from reprokit.datagen.writer import credit_chunks
+    from reprokit.nodes.features import fit_feature_state
+
+    params = workspace_from_conf(PROJECT, []).params
+    frame = next(iter(credit_chunks(rows, seed=7, chunk_rows=rows)))
+    data = params["data"]
+    state = fit_feature_state(
+        frame,
+        params["features"],
+        data["schema"],
+        data["target"],
+        data["task"],
+        data.get("id_column"),
+        data.get("timestamp_column"),
+        data.get("group_column"),
+    )
+    return params, frame, state

@@ -22,11 +22,9 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench._common import Sample, ratio
+from bench._common import Sample, credit_features, ratio
 
-from reprokit.config.compose import workspace_from_conf
 from reprokit.core.environment import byte_environment
-from reprokit.datagen.writer import credit_chunks
 from reprokit.nodes import features, portable_math
 
 
@@ -40,19 +38,7 @@ def timed(work: Callable[[], object], repeats: int) -> Sample:
 
 
 def transform_samples(rows: int, repeats: int) -> dict[str, Sample]:
-    params = workspace_from_conf(Path(__file__).resolve().parents[1], []).params
-    frame = next(iter(credit_chunks(rows, seed=7, chunk_rows=rows)))
-    data = params["data"]
-    state = features.fit_feature_state(
-        frame,
-        params["features"],
-        data["schema"],
-        data["target"],
-        data["task"],
-        data.get("id_column"),
-        data.get("timestamp_column"),
-        data.get("group_column"),
-    )
+    _, frame, state = credit_features(rows)
     samples = {"portable": timed(lambda: features.transform_features(frame, state), repeats)}
     original = portable_math.log1p
     portable_math.log1p = np.log1p  # type: ignore[assignment]

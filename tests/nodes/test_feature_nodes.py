@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from node_data import FEATURES, GROUP, ID, TARGET, TIMESTAMP, fit, make_frame, schema_for
 
 from reprokit.errors import DataError, LeakageError
-from reprokit.nodes.features import OTHER, fit_feature_state, transform_features
+from reprokit.nodes.features import (
+    OTHER,
+    _column_array,
+    class_codes,
+    fit_feature_state,
+    parse_state,
+    transform_features,
+    transform_matrix,
+)
 
 STATE_KEYS = {
     "version",
@@ -240,3 +253,150 @@ def test_numpy_target_values_are_json_serialisable() -> None:
         frame, FEATURES, schema_for("binary"), TARGET, "multiclass", ID, TIMESTAMP, GROUP
     )
     assert json.loads(json.dumps(state))["classes"] == [0, 1, 2]
+
+
+# --- the fast transform equals the one before it -------------------------------------------
+
+# The transform before the fast paths, kept as the reference (bench/features_before.py).
+_BENCH = Path(__file__).resolve().parents[2] / "bench"
+_before_spec = importlib.util.spec_from_file_location(
+    "features_before", _BENCH / "features_before.py"
+)
+assert _before_spec is not None and _before_spec.loader is not None
+before = importlib.util.module_from_spec(_before_spec)
+_before_spec.loader.exec_module(before)
+
+_PARTS = ["year", "month", "day", "dayofweek", "dayofyear", "hour"]
+# Labels a request can send: known, folded (rare in training), the reserved one, unseen.
+_LABELS = ["a", "b", "c", "rare", OTHER, "zz", ""]
+_NS_RANGE = (int(pd.Timestamp.min.value), int(pd.Timestamp.max.value))
+
+
+def _state(policy: str) -> dict[str, Any]:
+    derived = [
+        {"name": "ratio", "kind": "ratio", "numerator": "num_f", "denominator": "num_i"},
+        {"name": "log", "kind": "log", "column": "num_f"},
+        {"name": "when", "kind": "date_parts", "column": "ts", "parts": _PARTS},
+    ]
+    categorical = {
+        "cat_s": ["a", "b", "c", OTHER],
+        "cat_i": ["1", "2", "-3", OTHER],
+        "cat_b": ["True", OTHER],
+        "cat_f": ["1.0", "-0.0", OTHER],
+    }
+    numeric = ["num_f", "num_i", "num_b"]
+    return {
+        "version": 1,
+        "task": "binary",
+        "target": "y",
+        "id_column": "id",
+        "input_columns": [*numeric, *categorical, "ts"],
+        "numeric": numeric,
+        "categorical": categorical,
+        "folded_categories": {"cat_s": ["rare"], "cat_i": ["7"]},
+        "unseen_category": policy,
+        "derived": derived,
+        "classes": [0, 1],
+        "feature_names": [
+            *numeric,
+            *categorical,
+            "ratio",
+            "log",
+            *(f"when_{part}" for part in _PARTS),
+        ],
+        "categorical_features": list(categorical),
+    }
+
+
+_FLOATS = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from([-0.0, -np.nan, 1.0]),
+)
+
+
+@st.composite
+def _frames(draw: st.DrawFn) -> pd.DataFrame:
+    # Up to 150 rows: both sides of the fast path's factorize threshold (64 rows).
+    rows = draw(st.integers(0, 150))
+
+    def column(elements: st.SearchStrategy[Any]) -> list[Any]:
+        return draw(st.lists(elements, min_size=rows, max_size=rows))
+
+    strings = column(st.one_of(st.sampled_from(_LABELS), st.sampled_from([None, np.nan])))
+    string_dtype = draw(st.sampled_from([object, "string", "str"]))
+    # Any datetime64[ns] value: the first and last days hold numpy's overflow edges.
+    stamps = column(st.one_of(st.integers(*_NS_RANGE), st.sampled_from(_NS_RANGE), st.none()))
+    frame = pd.DataFrame(
+        {
+            "id": np.arange(rows, dtype=np.int64),
+            "num_f": np.array(column(_FLOATS), dtype=np.float64),
+            "num_i": np.array(column(st.integers(-3, 3)), dtype=np.int64),
+            "num_b": np.array(column(st.booleans()), dtype=bool),
+            "cat_s": pd.Series(strings, dtype=string_dtype),
+            "cat_i": np.array(column(st.sampled_from([1, 2, -3, 7, 99])), dtype=np.int64),
+            "cat_b": np.array(column(st.booleans()), dtype=bool),
+            "cat_f": np.array(column(st.sampled_from([1.0, -0.0, 0.0, np.nan])), dtype=float),
+            "ts": pd.Series(
+                [pd.NaT if value is None else pd.Timestamp(value) for value in stamps],
+                dtype="datetime64[ns]",
+            ),
+        }
+    )
+    if draw(st.booleans()):
+        frame["y"] = np.array(column(st.sampled_from([0, 1, 1, 0, 2])), dtype=np.int64)
+    return frame
+
+
+def _outcome(transform: Any, frame: pd.DataFrame, state: dict[str, Any]) -> Any:
+    try:
+        return transform(frame, state)
+    except DataError as error:
+        return str(error)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(frame=_frames(), policy=st.sampled_from(["other", "error"]))
+def test_fast_transform_equals_the_one_before(frame: pd.DataFrame, policy: str) -> None:
+    """Every output bit (NaN signs included) and every error message are the old ones."""
+    state = _state(policy)
+    new, old = (
+        _outcome(transform_features, frame, state),
+        _outcome(before.transform_features, frame, state),
+    )
+    if isinstance(old, str):
+        assert new == old
+        return
+    assert isinstance(new, pd.DataFrame)
+    assert list(new.columns) == list(old.columns)
+    assert list(new.dtypes) == list(old.dtypes)
+    for name in old.columns:
+        assert new[name].to_numpy().tobytes() == old[name].to_numpy().tobytes(), name
+    fitted = parse_state(state)
+    features = frame.drop(columns=["y"], errors="ignore")
+    assert (
+        transform_matrix(features, fitted).tobytes()
+        == before.transform_matrix(features, fitted).tobytes()
+    )
+
+
+@given(
+    values=st.lists(
+        st.one_of(st.integers(-2, 3), st.booleans(), st.floats(), st.sampled_from(["0", "1"]))
+    )
+)
+def test_class_codes_equal_the_per_row_lookup(values: list[Any]) -> None:
+    """Target codes by factorizing equal the per-row dict lookup, for each dtype a column takes."""
+    for series in (pd.Series(values, dtype=object), pd.Series(values)):
+        assert (
+            class_codes(series, [0, 1, 2.5]).tolist()
+            == before.class_codes(series, [0, 1, 2.5]).tolist()
+        )
+
+
+def test_column_arrays_come_without_building_series() -> None:
+    """The fast paths read pandas' column arrays; without the accessor they fall back (slow)."""
+    frame = pd.DataFrame({"x": [1.5, np.nan], "s": ["a", None]})
+    array = _column_array(frame, "x")
+    assert isinstance(array, np.ndarray)
+    assert array.tobytes() == frame["x"].to_numpy().tobytes()
+    assert _column_array(pd.DataFrame([[1, 2]], columns=["x", "x"]), "x") is None
