@@ -59,3 +59,22 @@ def test_unknown_fields_are_documented_as_the_schema_treats_them() -> None:
     assert strict["properties"]["x"]["x-reprokit-unique"] is True
     lenient = record_schema(SchemaSpec.model_validate({"strict": "filter", "columns": columns}))
     assert lenient["additionalProperties"] is True
+
+
+@pytest.mark.parametrize(("dtype", "kind"), [("int64", "integer"), ("str", "string")])
+def test_the_entity_body_documents_the_key_as_the_store_holds_it(dtype: str, kind: str) -> None:
+    from types import SimpleNamespace
+
+    from reprokit.serving.openapi import _request_schemas
+
+    spec = SchemaSpec.model_validate({"columns": {"customer_id": {"dtype": dtype}}})
+    schemas = _request_schemas(SimpleNamespace(request_spec=spec), 10, "customer_id")  # type: ignore[arg-type]
+    entity = schemas["EntitiesRequest"]["properties"]["entities"]["items"]
+    key = entity["properties"]["customer_id"]
+    assert key["type"] == kind
+    assert kind == "string" or (key["minimum"], key["maximum"]) == (-(2**63), INT64_MAX)
+    assert [ref["$ref"].rsplit("/", 1)[1] for ref in schemas["PredictRequest"]["oneOf"]] == [
+        "RecordsRequest",
+        "ColumnsRequest",
+        "EntitiesRequest",
+    ]

@@ -226,10 +226,16 @@ class OnlineLookup:
         self.service = self.store.get_feature_service(self.repo.service)
         # The table's column order, so a looked-up record is the record a caller would send.
         self.columns = [name for name in config.data.schema_.columns if name != config.data.target]
+        self._id_dtype = config.data.schema_.columns[self.repo.id_column].dtype
 
     @property
     def id_column(self) -> str:
         return self.repo.id_column
+
+    @property
+    def integer_ids(self) -> bool:
+        """The id column is an integer column of the schema (else its ids are strings)."""
+        return bool(pd.api.types.is_integer_dtype(pd.api.types.pandas_dtype(self._id_dtype)))
 
     def rows(self, ids: Sequence[Any]) -> OnlineRows:
         """Feast's values are already JSON values (int, float, str, None for a null); built

@@ -41,7 +41,22 @@ def entity_lookup(root: Path) -> Any:
         return None
 
 
-def _shape_violations(entities: Sequence[Any], id_column: str, max_records: int) -> list[Violation]:
+# The range of the int64 keys a store with an integer id column holds: Feast raises a
+# ValueError (a 500) for an integer outside it.
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _is_key(value: Any, integer_ids: bool) -> bool:
+    """`value` can be an id of the store: an int64 for an integer id column (no bool, no
+    numeric string: a record would be refused those too), else a string."""
+    if integer_ids:
+        return type(value) is int and _INT64_MIN <= value <= _INT64_MAX
+    return isinstance(value, str)
+
+
+def _shape_violations(
+    entities: Sequence[Any], id_column: str, max_records: int, integer_ids: bool = True
+) -> list[Violation]:
     if len(entities) == 0:
         return [Violation(None, "min_records", "`entities` is empty; expected at least 1 entity")]
     if len(entities) > max_records:
@@ -55,16 +70,15 @@ def _shape_violations(entities: Sequence[Any], id_column: str, max_records: int)
         for row, entity in enumerate(entities)
         if not isinstance(entity, dict)
         or set(entity) != {id_column}
-        or isinstance(entity[id_column], bool)
-        or not isinstance(entity[id_column], int | str)
+        or not _is_key(entity[id_column], integer_ids)
     ]
     if bad:
+        kind = "an integer within int64" if integer_ids else "a string"
         return [
             Violation(
                 id_column,
                 "entity_key",
-                f"each entity must be an object with exactly the key {id_column!r} "
-                f"(an integer or a string)",
+                f"each entity must be an object with exactly the key {id_column!r} ({kind})",
                 bad,
             )
         ]
@@ -79,7 +93,7 @@ def entity_records(lookup: Any, entities: Sequence[Any], max_records: int) -> li
             with their rows): a 422 naming the key.
     """
     id_column = str(lookup.id_column)
-    violations = _shape_violations(entities, id_column, max_records)
+    violations = _shape_violations(entities, id_column, max_records, bool(lookup.integer_ids))
     if violations:
         raise RequestValidationError(violations)
     ids = [entity[id_column] for entity in entities]

@@ -184,7 +184,12 @@ def _request_schemas(
         "ColumnsRequest": _object({"columns": columns_schema(bundle.request_spec, max_records)}),
     }
     if entity_key is not None:
-        entity = _object({entity_key: {"oneOf": [{"type": "integer"}, _STRING]}})
+        # The key as the store holds it: an int64 for an integer id column, else a string
+        # (reprokit.serving.entities refuses anything else with a 422).
+        id_spec = bundle.request_spec.columns.get(entity_key)
+        integer_ids = id_spec is None or column_kind(id_spec) == "integer"
+        key = {"type": "integer", "format": "int64", "minimum": INT64_MIN, "maximum": INT64_MAX}
+        entity = _object({entity_key: key if integer_ids else _STRING})
         bodies["EntitiesRequest"] = items("entities", entity)
     return {"PredictRequest": {"oneOf": [_ref(name) for name in bodies]}, **bodies}
 
