@@ -222,11 +222,16 @@ def _fail_on_lost_worker(client: Any) -> Iterator[list[Any]]:
     done = threading.Event()
 
     def watch() -> None:
+        # A worker counts as lost when two looks in a row miss it: once, under load, one
+        # look missed both workers while they went on running (one of them logged after
+        # the cancel), and a healthy training was failed.
+        missed: set[str] = set()
         while not done.wait(WATCH_SECONDS):
             try:
-                gone = before - worker_addresses(client)
+                absent = before - worker_addresses(client)
             except Exception:  # the client is closing: nothing left to watch
                 return
+            gone, missed = absent & missed, absent
             if gone:
                 lost.extend(sorted(gone))
                 log.error("dask.worker.lost", workers=lost)
