@@ -1,6 +1,6 @@
 """feature_repo/ is generated from conf/ (byte-identical on regeneration), checked like
-dvc.yaml, on for time-stamped data with an id and off otherwise; the materialize plan loads
-only newer rows when the loaded ones are unchanged."""
+dvc.yaml (data without a timestamp: test_no_timestamp); the materialize plan loads only
+newer rows when the loaded ones are unchanged."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ import pytest
 from tests.support import PROJECT_ROOT, copy_project, run
 
 from reprokit.config.compose import compose_and_validate, load_config
-from reprokit.dvcgen.generate import stages_for
-from reprokit.errors import ConfigError, StaleFileError
+from reprokit.errors import StaleFileError
 from reprokit.feature_store import render
-from reprokit.feature_store.spec import DEFINITIONS_FILE, STAGE, STORE_FILE, feature_repo
+from reprokit.feature_store.spec import DEFINITIONS_FILE, STORE_FILE, feature_repo
 from reprokit.feature_store.store import plan, rows_digest
 
 
@@ -53,17 +52,6 @@ def test_redis_option_is_the_online_store() -> None:
     )
     text = render.render(config)[Path(STORE_FILE)]
     assert "type: redis\n  connection_string: 127.0.0.1:7000\n" in text
-
-
-def test_auto_is_off_without_a_timestamp_and_true_says_why() -> None:
-    _, config = compose_and_validate(PROJECT_ROOT, ["experiment=breast_cancer"])
-    assert not config.feature_store_on
-    assert render.render(config) == {}
-    assert STAGE not in {s.name for s in stages_for(config, PROJECT_ROOT)}
-    with pytest.raises(ConfigError, match=r"data\.timestamp_column"):
-        compose_and_validate(
-            PROJECT_ROOT, ["experiment=breast_cancer", "feature_store.enabled=true"]
-        )
 
 
 def _table(days: list[int], values: list[float]) -> pd.DataFrame:

@@ -720,6 +720,9 @@ class OpsConfig(StrictModel):
 
 # Schema dtypes the feature store can hold (reprokit.feature_store.spec maps them to Feast's).
 FEATURE_STORE_DTYPES = ("int64", "float64", "str", "bool", "datetime64[ns]")
+# The event-time column the `materialize` stage generates for data without a timestamp column
+# (Feast needs an event time on every row); a schema column of that name is refused.
+GENERATED_EVENT_TIME = "reprokit_event_time"
 
 
 class FeatureStoreConfig(StrictModel):
@@ -729,8 +732,8 @@ class FeatureStoreConfig(StrictModel):
     Flat rather than one model per online store, so a Hydra override switches the store
     (`feature_store.online_store=redis`) without leaving the other store's keys behind."""
 
-    # auto: on when the data has an id column (the entity) and a timestamp column (the event
-    # time Feast needs); true: on, and an error when either is missing.
+    # auto: on when the data has an id column (the entity); true: on, and an error without
+    # one. Data without a timestamp column gets a generated event time (row order).
     enabled: bool | Literal["auto"] = False
     # The catalog dataset (a Parquet file) the feature view reads: the offline store.
     table: str = Field(default="primary", min_length=1)
@@ -744,6 +747,27 @@ class FeatureStoreConfig(StrictModel):
     # `training_set` from it by Feast's historical retrieval; null (the default): no stage.
     training_entities: str | None = Field(default=None, min_length=1)
     training_set: str = Field(default="data/05_model_input/training_set.parquet", min_length=1)
+
+
+def _event_time_problem(data: DataConfig, store: FeatureStoreConfig) -> str | None:
+    """Why data without a timestamp column cannot have this feature store, if it cannot."""
+    if data.timestamp_column is not None:
+        return None
+    if GENERATED_EVENT_TIME in data.schema_.columns:
+        return (
+            f"data.schema ({data.name}) has a column {GENERATED_EVENT_TIME!r}, the name of the "
+            f"event time the feature store generates for data without data.timestamp_column; "
+            f"rename that column, or declare data.timestamp_column"
+        )
+    if store.training_entities is not None:
+        # Generated times are row positions, not when anything happened: a point-in-time
+        # join over them would be meaningless.
+        return (
+            f"feature_store.training_entities is set but data.timestamp_column "
+            f"({data.name}) is null: point-in-time training sets need each row's real event "
+            f"time; declare data.timestamp_column or set feature_store.training_entities to null"
+        )
+    return None
 
 
 class ProjectConfig(StrictModel):
@@ -800,22 +824,22 @@ class ReprokitConfig(StrictModel):
         """Whether the feature repo and the `materialize` stage exist for this config."""
         enabled = self.feature_store.enabled
         if enabled == "auto":
-            return self.data.id_column is not None and self.data.timestamp_column is not None
+            return self.data.id_column is not None
         return bool(enabled)
 
     def _feature_store_table_exists(self) -> None:
         store = self.feature_store
         if not self.feature_store_on:
             return
-        missing = [
-            key for key in ("id_column", "timestamp_column") if getattr(self.data, key) is None
-        ]
-        if missing:
+        if self.data.id_column is None:
             raise ValueError(
-                f"feature_store.enabled is true but data.{' and data.'.join(missing)} "
-                f"({self.data.name}) is null: Feast needs the entity's id and each row's event "
-                f"time; declare them or set feature_store.enabled to auto or false"
+                f"feature_store.enabled is true but data.id_column ({self.data.name}) is null: "
+                f"Feast needs the entity's id; declare it or set feature_store.enabled to auto "
+                f"or false"
             )
+        problem = _event_time_problem(self.data, store)
+        if problem:
+            raise ValueError(problem)
         path = str(self.catalog.get(store.table, {}).get("filepath", ""))
         if not path.endswith(".parquet"):
             raise ValueError(

@@ -197,17 +197,21 @@ def materialize_stage(config: ReprokitConfig, code: list[str]) -> Stage | None:
         MATERIALIZED_FILE,
         STAGE,
         STORE_FILE,
+        feature_repo,
     )
 
-    table = str(config.catalog[config.feature_store.table]["filepath"])
+    repo = feature_repo(config)
+    # Data without a timestamp: the event table Feast reads is written by this stage too
+    # (deterministic, local state beside the online store, so uncached like the record).
+    outs = [MATERIALIZED_FILE, *([repo.source] if repo.generated_time else [])]
     return Stage(
         name=STAGE,
         cmd="reprokit features materialize",
-        deps=[table, STORE_FILE, DEFINITIONS_FILE, *code],
+        deps=[repo.table, STORE_FILE, DEFINITIONS_FILE, *code],
         # feature_repo/ is generated from these; the stage reads the rest through it.
         params=["data.id_column", "data.timestamp_column", *MATERIALIZE_PARAMS],
-        outs=[MATERIALIZED_FILE],
-        uncached_outs={MATERIALIZED_FILE},
+        outs=outs,
+        uncached_outs=set(outs),
     )
 
 

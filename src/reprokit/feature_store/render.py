@@ -66,6 +66,17 @@ def _entity(name: str, feast_type: str) -> str:
     )
 
 
+def _generated_time_note(repo: FeatureRepo) -> str:
+    """Why the source is not the pipeline's table (nothing for data with a timestamp)."""
+    if not repo.generated_time:
+        return ""
+    return (
+        "# The data has no timestamp column: `reprokit features materialize` writes this source\n"
+        f"# from {repo.table}: its id and features, and {repo.timestamp_column} =\n"
+        "# a fixed base plus the row's position (an id's last row is its online value).\n"
+    )
+
+
 def definitions_py(repo: FeatureRepo) -> str:
     """features.py: the entities, the Parquet source, the feature view and the service."""
     types = sorted({feature.feast_type for feature in repo.features})
@@ -85,9 +96,10 @@ def definitions_py(repo: FeatureRepo) -> str:
         "from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType\n"
         f"from feast.types import {', '.join(types)}\n\n"
         f"{entities}\n"
+        f"{_generated_time_note(repo)}"
         "table = FileSource(\n"
         f'    name="{repo.view}_table",\n'
-        f'    path="{repo_relative(repo.table)}",\n'
+        f'    path="{repo_relative(repo.source)}",\n'
         f'    timestamp_field="{repo.timestamp_column}",\n'
         ")\n\n"
         f"{repo.view} = FeatureView(\n"

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from reprokit.config.models import ReprokitConfig
+from reprokit.config.models import GENERATED_EVENT_TIME, ReprokitConfig
 
 # The DVC stage that fills the online store (reprokit.dvcgen renders it).
 STAGE = "materialize"
@@ -22,6 +22,10 @@ STATE_DIR = "data/feature_store"
 REGISTRY_FILE = f"{STATE_DIR}/registry.db"
 # The stage's out: what it materialized (deterministic, so dvc.lock stays stable).
 MATERIALIZED_FILE = f"{STATE_DIR}/materialized.json"
+# For data without a timestamp column: the offline source Feast reads, the table's id and
+# features plus a generated event time (reprokit.feature_store.events), written by the
+# `materialize` stage (its out, so DVC orders and records it).
+EVENT_TABLE_FILE = f"{STATE_DIR}/event_table.parquet"
 
 # data.schema dtype -> the name of Feast's type (feast.types).
 FEAST_TYPES = {
@@ -50,8 +54,13 @@ class FeatureRepo:
     group_type: str | None
     view: str
     service: str
+    # The pipeline's table (what `materialize` reads) and the Parquet file Feast's source
+    # reads: the same file, or EVENT_TABLE_FILE when the event time is generated.
     table: str
+    source: str
+    # The source's event-time field: the data's timestamp column, or GENERATED_EVENT_TIME.
     timestamp_column: str
+    generated_time: bool
     features: tuple[Feature, ...]
     online_store: str
     sqlite_path: str
@@ -76,13 +85,16 @@ def feature_repo(config: ReprokitConfig) -> FeatureRepo:
     The feature view holds every schema column except the id, the event timestamp and the
     target: serving looks up the raw inputs of the feature code, and a label must never be
     served. The group column is a feature too (the split and the feature code may read it)
-    and also an entity, for views keyed by group that a user adds."""
+    and also an entity, for views keyed by group that a user adds. Data without a timestamp
+    column gets a generated one (the config refused a schema column of that name)."""
     data = config.data
     store = config.feature_store
-    if data.id_column is None or data.timestamp_column is None:
-        raise ValueError("feature_repo needs a validated config with the id and timestamp")
+    if data.id_column is None:
+        raise ValueError("feature_repo needs a validated config with an id column")
     columns = data.schema_.columns
     excluded = {data.id_column, data.timestamp_column, data.target}
+    table = str(config.catalog[store.table]["filepath"])
+    generated = data.timestamp_column is None
     return FeatureRepo(
         project=_feast_name(config.project.name),
         id_column=data.id_column,
@@ -92,8 +104,10 @@ def feature_repo(config: ReprokitConfig) -> FeatureRepo:
         view=_feast_name(data.name),
         # Named after the model (the registered model and BentoML model share the name).
         service=f"{config.project.name}-{data.name}",
-        table=str(config.catalog[store.table]["filepath"]),
-        timestamp_column=data.timestamp_column,
+        table=table,
+        source=EVENT_TABLE_FILE if generated else table,
+        timestamp_column=data.timestamp_column or GENERATED_EVENT_TIME,
+        generated_time=generated,
         features=tuple(
             Feature(name, FEAST_TYPES[column.dtype])
             for name, column in columns.items()

@@ -18,6 +18,7 @@ from reprokit.config.models import ReprokitConfig
 from reprokit.core.env import disable_telemetry
 from reprokit.core.fs import atomic_path
 from reprokit.errors import ReprokitError
+from reprokit.feature_store.events import source_table
 from reprokit.feature_store.render import check
 from reprokit.feature_store.spec import (
     DEFINITIONS_FILE,
@@ -63,7 +64,7 @@ def open_store(config: ReprokitConfig, root: Path) -> Any:
     if not config.feature_store_on:
         raise FeatureStoreError(
             f"the feature store is off for data {config.data.name!r} (feature_store.enabled "
-            f"in params.yaml; `auto` needs data.id_column and data.timestamp_column)"
+            f"in params.yaml; `auto` needs data.id_column)"
         )
     check(config, root)
     return _feast().FeatureStore(repo_path=str(root / REPO_DIR))
@@ -129,10 +130,11 @@ def materialize(config: ReprokitConfig, root: Path) -> Plan:
 
     Writes MATERIALIZED_FILE (the stage's out): a function of the table and the definitions
     only, so dvc.lock is stable; the online store itself is local state like the BentoML
-    store (its rows carry Feast's write times)."""
+    store (its rows carry Feast's write times). Data without a timestamp column: first the
+    event table Feast's source reads (the stage's other out, as deterministic)."""
     store = open_store(config, root)
     repo = feature_repo(config)
-    table = pd.read_parquet(root / repo.table)
+    table = source_table(root, repo)
     digest = definitions_digest(root)
     step = plan(table, repo, _read_json(root / STATE_FILE), digest)
     (root / STATE_DIR).mkdir(parents=True, exist_ok=True)
@@ -252,8 +254,10 @@ class OnlineLookup:
                 continue
             values = {name: response[name][row] for name in self.columns if name in response}
             values[self.repo.id_column] = ids[row]
-            # The event time as the online store keeps it: whole seconds, UTC, written as a
-            # client writes the table's naive UTC time (a sub-second part does not survive).
-            values[self.repo.timestamp_column] = pd.Timestamp(stamp, unit="s").isoformat()
+            if not self.repo.generated_time:
+                # The event time as the online store keeps it: whole seconds, UTC, written as
+                # a client writes the table's naive UTC time (a sub-second part does not
+                # survive). A generated time is no column of the records.
+                values[self.repo.timestamp_column] = pd.Timestamp(stamp, unit="s").isoformat()
             records.append({name: values[name] for name in self.columns})
         return OnlineRows(records=records, unknown=unknown)

@@ -98,6 +98,12 @@ def training_set(
     """The feature service's values for each entity row as of that row's time (Feast's
     point-in-time join over the offline table), with the row's label when it has one."""
     repo = feature_repo(config)
+    if repo.generated_time:
+        # The config refuses training_entities then; this is `features training-set` by hand.
+        raise FeatureStoreError(
+            f"data {config.data.name!r} has no data.timestamp_column: a point-in-time "
+            f"training set needs each row's real event time (feature_store.training_entities)"
+        )
     frame = entity_frame(entities, repo, config.data.target, source)
     store = open_store(config, root)
     # Historical retrieval reads the views from the registry: register the generated ones
