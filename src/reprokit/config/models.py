@@ -732,8 +732,9 @@ class FeatureStoreConfig(StrictModel):
     Flat rather than one model per online store, so a Hydra override switches the store
     (`feature_store.online_store=redis`) without leaving the other store's keys behind."""
 
-    # auto: on when the data has an id column (the entity); true: on, and an error without
-    # one. Data without a timestamp column gets a generated event time (row order).
+    # auto: on when the data has an id column (the entity) and only dtypes the store holds;
+    # true: on, and an error naming what is missing. Data without a timestamp column gets a
+    # generated event time (row order: an id's last row is its online value).
     enabled: bool | Literal["auto"] = False
     # The catalog dataset (a Parquet file) the feature view reads: the offline store.
     table: str = Field(default="primary", min_length=1)
@@ -824,8 +825,17 @@ class ReprokitConfig(StrictModel):
         """Whether the feature repo and the `materialize` stage exist for this config."""
         enabled = self.feature_store.enabled
         if enabled == "auto":
-            return self.data.id_column is not None
+            # On wherever it can be built (timestamp or not), so data the store cannot hold
+            # still trains and serves records; `true` names what is missing instead.
+            return self.data.id_column is not None and not self._unsupported_store_dtypes()
         return bool(enabled)
+
+    def _unsupported_store_dtypes(self) -> dict[str, str]:
+        return {
+            name: column.dtype
+            for name, column in self.data.schema_.columns.items()
+            if column.dtype not in FEATURE_STORE_DTYPES and name != self.data.target
+        }
 
     def _feature_store_table_exists(self) -> None:
         store = self.feature_store
@@ -854,11 +864,7 @@ class ReprokitConfig(StrictModel):
                 f"feature_store.{' and feature_store.'.join(not_parquet)} must be .parquet "
                 f"paths (the training set's examples and the table it writes)"
             )
-        unsupported = {
-            name: column.dtype
-            for name, column in self.data.schema_.columns.items()
-            if column.dtype not in FEATURE_STORE_DTYPES and name != self.data.target
-        }
+        unsupported = self._unsupported_store_dtypes()
         if unsupported:
             raise ValueError(
                 f"feature_store: data.schema columns {unsupported} have dtypes the feature "
