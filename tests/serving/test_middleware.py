@@ -20,6 +20,7 @@ from tests.support.asgi import call, echo_app
 from tests.support.settings_env import from_env
 
 from reprokit.logs import configure_app_logging
+from reprokit.serving.buckets import TokenBuckets
 from reprokit.serving.config import ServingSettings, SettingsError
 from reprokit.serving.deadline import (
     Deadline,
@@ -37,7 +38,6 @@ from reprokit.serving.middleware import (
     PayloadFreeValidationErrors,
     RateLimitMiddleware,
     TimeoutMiddleware,
-    TokenBuckets,
     keep_payloads_out_of_bentoml_logs,
 )
 

@@ -37,18 +37,22 @@ checks them before any worker starts).
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import functools
+import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import bentoml
 import numpy as np
 import pandas as pd
 
-from reprokit._compat.bentoml import wrap_request_metrics
+from reprokit._compat.bentoml import configured_workers, wrap_request_metrics
 from reprokit.config.models import ServingConfig
 from reprokit.errors import DataError
 from reprokit.logs import configure_app_logging, get_logger
@@ -62,6 +66,7 @@ from reprokit.serving.ab import (
 )
 from reprokit.serving.batching import PredictBatcher
 from reprokit.serving.bento_model import declared_model
+from reprokit.serving.buckets import STATE_DIR_VARIABLE, server_state_directory
 from reprokit.serving.bundle import (
     Bundle,
     feature_matrix,
@@ -86,6 +91,7 @@ from reprokit.serving.config import (
     load_serving_config,
     params_path,
     serving_settings,
+    worker_count,
 )
 from reprokit.serving.deadline import (
     NO_DEADLINE,
@@ -349,7 +355,42 @@ async def score(
     return frame, await model.batcher.predict(matrix)
 
 
-@bentoml.service(name="reprokit", traffic={"timeout": 60})
+SERVICE_NAME = "reprokit"
+
+
+def service_workers() -> int:
+    """The worker processes `bentoml serve` starts: `REPROKIT_WORKERS` [auto: one per usable
+    CPU]. Read on import, like `packed_model` below: BentoML takes the count from the
+    decorator's arguments, before any hook runs. A bad value counts as 1 here; the
+    deployment hook then stops start-up naming it."""
+    try:
+        return worker_count(serving_settings().workers)
+    except SettingsError:
+        return 1
+
+
+def _shares_state(workers: int) -> bool:
+    """Whether the workers must share the limits' buckets: more than one of them, by
+    reprokit's setting or by BentoML's own config (`BENTOML_CONFIG_OPTIONS` can override the
+    decorator's count; `cpu_count` is never assumed to be 1)."""
+    effective = configured_workers(SERVICE_NAME)
+    return workers > 1 or effective == "cpu_count" or (isinstance(effective, int) and effective > 1)
+
+
+def share_limits_between_workers(workers: int) -> Path | None:
+    """Before the workers start (they inherit this environment): with several, a state
+    directory of this server for the buckets they share (reprokit.serving.buckets), removed
+    when the server's parent process exits; with one, none (in-process buckets)."""
+    os.environ.pop(STATE_DIR_VARIABLE, None)  # never another server's
+    if not _shares_state(workers):
+        return None
+    directory = server_state_directory()
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    os.environ[STATE_DIR_VARIABLE] = str(directory)
+    return directory
+
+
+@bentoml.service(name=SERVICE_NAME, workers=service_workers(), traffic={"timeout": 60})
 class ReprokitService:
     """Scores records with the packaged pipeline (schema, features, LightGBM model)."""
 
@@ -562,6 +603,9 @@ class ReprokitService:
         server up and answering 500 on every path (health included)."""
         settings, config = checked_settings()
         configure_app_logging(settings.log_format)
+        workers = worker_count(settings.workers)
+        state = share_limits_between_workers(workers)
+        log.info("serving.workers", workers=workers, shared_limits=state is not None)
         tags = resolve_tags(config, settings)
         for role, tag in ((CHAMPION, tags.champion), (CHALLENGER, tags.challenger)):
             if tag is not None:
