@@ -124,7 +124,7 @@ class SharedTokenBuckets:
     ) -> None:
         if not name.isidentifier():
             raise ValueError(f"bucket table name {name!r} is not an identifier")
-        self.path, self.table = path, name
+        self.path, self.table = path, f"buckets_{name}"
         self.rate, self.burst, self.clock, self.max_clients = rate, burst, clock, max_clients
         self._connection: sqlite3.Connection | None = None
         self._takes = 0

@@ -20,7 +20,8 @@ worker starts (the service's deployment hook). What they do:
 - Head: the request line and headers are bounded in size, count and time where the bytes
   arrive (431 / 408; reprokit.serving.http_limits, installed by the service).
 - Access log: one structlog event per request (`AccessLog`): request id, method, path,
-  status, outcome, latency, model tag/version/role, key id (a digest prefix). Never the
+  status, outcome, latency, model tag/version/role, key id (a digest prefix), the worker's
+  pid. Never the
   payload or the key. Shadow scorings add their own event (`shadow`).
 
 Every request but health and metrics is also counted in `reprokit_requests_total` and
@@ -35,6 +36,7 @@ import asyncio
 import hmac
 import logging
 import math
+import os
 import re
 import time
 import uuid
@@ -161,6 +163,7 @@ class AccessLogMiddleware:
         self.app = app
         self.settings = settings or serving_settings()
         self.access_log = AccessLog(self.settings.access_log)
+        self.pid = os.getpid()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -212,6 +215,7 @@ class AccessLogMiddleware:
             model_version=seen.get(MODEL_VERSION_HEADER),
             model_role=seen.get(MODEL_ROLE_HEADER),
             key_id=scope.get(KEY_ID_SCOPE),
+            pid=self.pid,  # which worker answered, with several
         )
 
 

@@ -605,7 +605,9 @@ class ReprokitService:
         configure_app_logging(settings.log_format)
         workers = worker_count(settings.workers)
         state = share_limits_between_workers(workers)
-        log.info("serving.workers", workers=workers, shared_limits=state is not None)
+        log.info(
+            "serving.workers", workers=workers, shared_state=None if state is None else str(state)
+        )
         tags = resolve_tags(config, settings)
         for role, tag in ((CHAMPION, tags.champion), (CHALLENGER, tags.challenger)):
             if tag is not None:
