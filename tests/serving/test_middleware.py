@@ -320,7 +320,7 @@ def test_access_events_have_the_one_log_schema_and_no_payload(
     assert set(event) == {
         # reprokit.logs' schema, the same as every other event of the process
         *("event", "level", "logger", "timestamp"),
-        *("request_id", "method", "path", "status", "outcome", "latency_ms", "key_id"),
+        *("request_id", "method", "path", "status", "outcome", "latency_ms", "key_id", "pid"),
         *("model_tag", "model_version", "model_role"),
     }
     assert (event["logger"], event["level"]) == ("reprokit.serving.access", "info")
