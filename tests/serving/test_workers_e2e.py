@@ -10,6 +10,7 @@ import stat
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 from tests.support.serving import (
     SERVICE_SETTINGS,
@@ -41,6 +42,19 @@ def _pid(log: Path, request_id: str) -> int:
     lines = access_log_lines(log, request_id)
     assert len(lines) == 1, lines
     return int(lines[0]["pid"])
+
+
+def _samples(text: str) -> dict[tuple[str, str], float]:
+    """Sums of the scrape's samples by (metric, outcome or role)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    sums: dict[tuple[str, str], float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            label = sample.labels.get("outcome") or sample.labels.get("role", "")
+            key = (sample.name, label)
+            sums[key] = sums.get(key, 0.0) + sample.value
+    return sums
 
 
 def _state_directory(log: Path) -> Path:
@@ -85,4 +99,12 @@ def test_two_workers_answer_alike_and_share_the_rate_limit(
         statuses = sorted(status for status, _ in results)
         assert statuses == [200] * BURST + [429] * EXTRA
         assert len({pid for _, pid in results}) == 2, results
+
+        # The metrics of both workers, merged by one scrape: counters add up, the model's
+        # info gauge (livemax) stays 1.
+        samples = _samples(httpx.get(f"{url}/metrics", timeout=30).text)
+        ok = sum(len(bodies) for bodies in answers.values())
+        assert samples["reprokit_requests_total", "ok"] == ok + BURST
+        assert samples["reprokit_requests_total", "rate_limited"] == EXTRA
+        assert samples["reprokit_model_info", "champion"] == 1.0
     assert not state.exists()  # the server removed its state directory on the way out
