@@ -33,6 +33,14 @@ so more threads per call mostly oversubscribe the CPU.
 A bad setting (exit status 2, every bad variable named), an unknown model tag or a
 challenger that cannot be found stops `bentoml serve` at start-up (a deployment hook
 checks them before any worker starts).
+
+Workers: `REPROKIT_WORKERS` processes [auto: one per usable CPU], each a full copy of the
+service (models, drift windows, shadow scheduler, champion watcher and canary ramp). What
+they share: the rate limit's and the failed-auth throttle's buckets (reprokit.serving.buckets,
+so a key's limit holds for the server) and the metrics (reprokit.serving.metrics). What each
+keeps for itself, over the requests it answers: the drift windows (`DriftWatch`), the shadow
+scheduler's cap (8 shadow scorings at a time per worker) and the canary ramp's judgement.
+Answers do not depend on the worker: the same request gets the same bytes from each.
 """
 
 from __future__ import annotations
@@ -210,7 +218,9 @@ def _load(
 class DriftWatch:
     """The live drift gauges of whichever model is champion: the gauges exist once per
     process (a Prometheus registry takes each name once), each champion gets its own
-    monitor (its own training profile)."""
+    monitor (its own training profile). With several workers each watches the requests it
+    answers (its share of the traffic; /metrics shows the worst window, see
+    reprokit.serving.metrics)."""
 
     def __init__(self, metrics: ServingMetrics, settings: ServingSettings) -> None:
         self.metrics = metrics
