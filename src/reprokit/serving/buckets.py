@@ -27,7 +27,7 @@ import sqlite3
 import tempfile
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -224,7 +224,7 @@ def buckets_for(
     rate: float,
     burst: float,
     clock: Callable[[], float] = time.monotonic,
-    environ: os._Environ[str] | dict[str, str] = os.environ,
+    environ: Mapping[str, str] = os.environ,
 ) -> Buckets:
     """The buckets of the limit `name`: shared by the server's workers when it has a
     state directory (several workers), else this process's own."""
