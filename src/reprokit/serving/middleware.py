@@ -241,9 +241,9 @@ class ApiKeyMiddleware:
 
     Failed attempts are throttled per client address: each refused key takes a token from
     the address's bucket (`REPROKIT_AUTH_FAILURES_BURST`, refilled at
-    `REPROKIT_AUTH_FAILURES_RPS`); with none left the address gets 429 before its key is
-    even checked, so guessing keys is bounded to that rate. Only failing addresses get a
-    bucket.
+    `REPROKIT_AUTH_FAILURES_RPS`); with none left the address gets 429 whatever its key
+    (the answer says nothing about the key), so guessing keys is bounded to that rate.
+    Only failing addresses get a bucket.
     """
 
     def __init__(
