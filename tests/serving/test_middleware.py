@@ -20,6 +20,7 @@ from tests.support.asgi import call, echo_app
 from tests.support.settings_env import from_env
 
 from reprokit.logs import configure_app_logging
+from reprokit.serving.buckets import STATE_DIR_VARIABLE, TokenBuckets
 from reprokit.serving.config import ServingSettings, SettingsError
 from reprokit.serving.deadline import (
     Deadline,
@@ -37,7 +38,6 @@ from reprokit.serving.middleware import (
     PayloadFreeValidationErrors,
     RateLimitMiddleware,
     TimeoutMiddleware,
-    TokenBuckets,
     keep_payloads_out_of_bentoml_logs,
 )
 
@@ -320,7 +320,7 @@ def test_access_events_have_the_one_log_schema_and_no_payload(
     assert set(event) == {
         # reprokit.logs' schema, the same as every other event of the process
         *("event", "level", "logger", "timestamp"),
-        *("request_id", "method", "path", "status", "outcome", "latency_ms", "key_id"),
+        *("request_id", "method", "path", "status", "outcome", "latency_ms", "key_id", "pid"),
         *("model_tag", "model_version", "model_role"),
     }
     assert (event["logger"], event["level"]) == ("reprokit.serving.access", "info")
@@ -423,10 +423,24 @@ def test_failed_api_keys_are_throttled_per_address() -> None:
         return asyncio.run(go())
 
     assert [status("guess").status_code for _ in range(3)] == [401, 401, 429]
-    throttled = status("good-key")  # the address is throttled: its key is not even checked
+    throttled = status("good-key")  # the address is throttled: a good key gets 429 too
     assert throttled.status_code == 429 and throttled.headers["retry-after"] == "2"
     assert status("good-key", address="10.0.0.2").status_code == 200  # per address
     now[0] = 2.0
     assert status("good-key").status_code == 200  # refilled; a good key takes no token
     assert status("guess").status_code == 401
     assert status("guess").status_code == 429
+
+
+def test_workers_sharing_a_state_directory_throttle_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two workers' middleware (two store connections): the burst is the server's."""
+    monkeypatch.setenv(STATE_DIR_VARIABLE, str(tmp_path))
+    limits = settings(REPROKIT_AUTH_FAILURES_RPS="0.001", REPROKIT_AUTH_FAILURES_BURST="3")
+    workers = [ApiKeyMiddleware(echo_app, limits) for _ in range(2)]
+    guess = {"Authorization": "Bearer guess"}
+    statuses = [
+        call(workers[i % 2], "POST", "/predict", headers=guess).status_code for i in range(6)
+    ]
+    assert statuses == [401, 401, 401, 429, 429, 429]

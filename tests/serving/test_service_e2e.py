@@ -588,12 +588,14 @@ def test_access_log_lines_are_json_without_payload(served: Served) -> None:
                 "REPROKIT_RATE_LIMIT_RPS": "abc",
                 "REPROKIT_MAX_RECORDS": "lots",
                 "REPROKIT_LOG_FORMAT": "xml",
+                "REPROKIT_WORKERS": "0",
             },
             [
                 "REPROKIT_AUTH='maybe': Input should be 'required' or 'off'",
                 "REPROKIT_RATE_LIMIT_RPS='abc': Input should be a valid number",
                 "REPROKIT_MAX_RECORDS='lots': Input should be a valid integer",
                 "REPROKIT_LOG_FORMAT='xml': Input should be 'console' or 'json'",
+                "REPROKIT_WORKERS='0': Value error, expected a positive integer or `auto`",
             ],
         ),
         (

@@ -69,11 +69,13 @@ def bentoml_env(
     root: Path, home: Path, settings: Mapping[str, str] = SERVICE_SETTINGS
 ) -> dict[str, str]:
     """The tools' environment with a BentoML store of the test's own (never ~/bentoml) and
-    the service `settings` (REPROKIT_* variables)."""
+    the service `settings` (REPROKIT_* variables); one server worker unless `settings` say
+    otherwise (the default, one per core, would multiply every server's start-up cost)."""
     return {
         **tool_env(root),
         "BENTOML_HOME": str(home),
         "BENTOML_DO_NOT_TRACK": "true",
+        "REPROKIT_WORKERS": "1",
         **settings,
     }
 

@@ -54,3 +54,17 @@ def wrap_request_metrics(wrapper: Callable[..., Any]) -> None:
     instruments.RunnerTrafficMetricsMiddleware = functools.partial(  # type: ignore[misc,assignment]
         wrapper, metrics_middleware=current
     )
+
+
+def configured_workers(service_name: str) -> object:
+    """The worker count BentoML's configuration holds for `service_name` once `bentoml
+    serve` has merged the service's own config with the operator's (`BENTOML_CONFIG_OPTIONS`,
+    a configuration file): a positive int, `cpu_count`, or None when unset or unreadable."""
+    try:
+        from bentoml._internal.configuration.containers import BentoMLContainer
+
+        services = BentoMLContainer.config.services.get()
+        value: object = (services.get(service_name) or {}).get("workers")
+    except Exception:  # a private API: unreadable means unknown
+        return None
+    return value

@@ -21,7 +21,9 @@ The variables, defaults in brackets (the README's serving section explains each)
   (console|json) [console], the project's one log setting (reprokit.logs);
 - the model: `REPROKIT_MODEL_TAG` [this project's champion, reprokit.serving.store],
   `REPROKIT_REGISTRY` (0 skips the MLflow registry lookup) [1], `REPROKIT_MAX_RECORDS`
-  [10000], `REPROKIT_PREDICT_THREADS` [1], `REPROKIT_PARAMS` [./params.yaml].
+  [10000], `REPROKIT_PREDICT_THREADS` [1], `REPROKIT_PARAMS` [./params.yaml];
+- the server: `REPROKIT_WORKERS` (a positive integer, or `auto`: one per CPU this process
+  may run on, `usable_cpus`) [auto].
 
 All of them are validated together before any worker starts (the service's deployment
 hook): one error (`SettingsError`, exit status 2) names every bad variable, its value and
@@ -34,6 +36,8 @@ that project and dataset (reprokit.serving.store).
 from __future__ import annotations
 
 import hashlib
+import math
+import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -106,6 +110,49 @@ def _existing_file(value: object) -> object:
     return value
 
 
+AUTO: Literal["auto"] = "auto"
+CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def _worker_setting(value: object) -> object:
+    # One message for both shapes (pydantic's union would list one error per member).
+    text = value.strip().lower() if isinstance(value, str) else value
+    if text == AUTO:
+        return AUTO
+    if isinstance(text, str) and text.isdigit() and int(text) >= 1:
+        return int(text)
+    if isinstance(text, int) and not isinstance(text, bool) and text >= 1:
+        return text
+    raise ValueError(f"expected a positive integer or `{AUTO}` (one worker per CPU)")
+
+
+def cgroup_cpu_limit(cpu_max: Path = CPU_MAX) -> int | None:
+    """The CPUs a cgroup v2 quota allows (`cpu.max`: "<quota> <period>", rounded up), or
+    None without a quota (`max`, no cgroup v2, unreadable)."""
+    try:
+        quota, period = cpu_max.read_text(encoding="ascii").split()
+    except (OSError, ValueError):
+        return None
+    if not (quota.isdigit() and period.isdigit()) or int(period) == 0:
+        return None
+    return max(1, math.ceil(int(quota) / int(period)))
+
+
+def usable_cpus(cpu_max: Path = CPU_MAX) -> int:
+    """The CPUs this process may run on: its affinity mask (a pinned process, a container's
+    cpuset), capped by a cgroup CPU quota (a container's `--cpus`, a pod's CPU limit); the
+    host's CPU count only where there is no affinity call."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    cpus = len(affinity(0)) if affinity is not None else (os.cpu_count() or 1)
+    limit = cgroup_cpu_limit(cpu_max)
+    return max(1, cpus if limit is None else min(cpus, limit))
+
+
+def worker_count(setting: int | Literal["auto"], cpus: Callable[[], int] = usable_cpus) -> int:
+    """The number of server worker processes `REPROKIT_WORKERS` asks for."""
+    return cpus() if setting == AUTO else int(setting)
+
+
 _NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 _Count = Annotated[int, Field(ge=1)]
 # NoDecode: the raw string reaches the validator (pydantic-settings would parse it as JSON).
@@ -161,6 +208,8 @@ class ServingSettings(BaseSettings):
     model_refresh_s: _NonNegative = 0.0
     max_records: _Count = 10_000
     predict_threads: _Count = 1
+    # Server worker processes (`worker_count`); the service passes it to BentoML.
+    workers: Annotated[int | Literal["auto"], BeforeValidator(_worker_setting)] = AUTO
     params: Annotated[Path | None, BeforeValidator(_existing_file)] = None
     # Overrides of params.yaml's `serving` section (OVERRIDES), kept as given.
     challenger_mode: str | None = None

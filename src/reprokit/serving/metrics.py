@@ -7,6 +7,16 @@ itself, with one rule: import `prometheus_client` only once the worker process h
 created on first use, in the worker (`serving_metrics()`), and every worker's values add
 up in `/metrics`.
 
+What one scrape shows with several workers (`REPROKIT_WORKERS`; any worker answers it, from
+every worker's files): counters and histograms are the sums over the workers, dead ones
+included (a restarted worker's counts are not lost); the gauges are `livemax`, the largest
+value among the live workers: `reprokit_model_info` and `reprokit_canary_share` agree across
+workers, and the drift gauges (reprokit.monitoring.live) show the worst window: each worker
+keeps its own window over the requests it answered, so `reprokit_drift_psi` and `_alarm`
+are the largest PSI / any worker's alarm, `_window_rows` the fullest window (not the sum),
+`_last_request_timestamp_seconds` the latest request, and `_prediction_share` each bin's
+largest share (per bin, so the bins need not sum to 1).
+
 | metric | type | labels |
 |---|---|---|
 | `reprokit_requests_total` | counter | model, role, outcome |

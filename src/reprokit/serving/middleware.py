@@ -10,7 +10,9 @@ worker starts (the service's deployment hook). What they do:
   configured: every request gets 401 and a warning is logged at start-up; `REPROKIT_AUTH=off`
   is for local development only). Failed attempts are throttled per client address.
 - Rate limit: a token bucket per API key (per client address when auth is off); 429 with
-  `Retry-After` (seconds); 0 RPS disables it.
+  `Retry-After` (seconds); 0 RPS disables it. With several workers, both limits' buckets are
+  in one store the workers share (reprokit.serving.buckets), so they hold for the server,
+  not per worker.
 - Body: over the size limit 413; not received within the body timeout 408; POST bodies must
   be `application/json` (415 otherwise).
 - Timeout: no response started within the request timeout: 504, and the work stops at
@@ -18,7 +20,8 @@ worker starts (the service's deployment hook). What they do:
 - Head: the request line and headers are bounded in size, count and time where the bytes
   arrive (431 / 408; reprokit.serving.http_limits, installed by the service).
 - Access log: one structlog event per request (`AccessLog`): request id, method, path,
-  status, outcome, latency, model tag/version/role, key id (a digest prefix). Never the
+  status, outcome, latency, model tag/version/role, key id (a digest prefix), the worker's
+  pid. Never the
   payload or the key. Shadow scorings add their own event (`shadow`).
 
 Every request but health and metrics is also counted in `reprokit_requests_total` and
@@ -33,10 +36,10 @@ import asyncio
 import hmac
 import logging
 import math
+import os
 import re
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 
 from pydantic import ValidationError
@@ -46,10 +49,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from reprokit.logs import get_logger
 from reprokit.serving.asgi import replay_body as _replay
 from reprokit.serving.asgi import send_json as _send_json
+from reprokit.serving.buckets import buckets_for
 from reprokit.serving.config import ServingSettings, digest, serving_settings
 from reprokit.serving.deadline import DEADLINE_SCOPE, Deadline
 from reprokit.serving.json_body import StrictJsonMiddleware
 
+# The buckets' names in the store the workers share (reprokit.serving.buckets).
+RATE_LIMIT, AUTH_FAILURES = "rate_limit", "auth_failures"
 OPEN_PATHS = frozenset({"/livez", "/readyz", "/healthz", "/metrics"})
 KEY_ID_SCOPE = "reprokit.key_id"
 REQUEST_ID_SCOPE = "reprokit.request_id"
@@ -157,6 +163,7 @@ class AccessLogMiddleware:
         self.app = app
         self.settings = settings or serving_settings()
         self.access_log = AccessLog(self.settings.access_log)
+        self.pid = os.getpid()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -208,6 +215,7 @@ class AccessLogMiddleware:
             model_version=seen.get(MODEL_VERSION_HEADER),
             model_role=seen.get(MODEL_ROLE_HEADER),
             key_id=scope.get(KEY_ID_SCOPE),
+            pid=self.pid,  # which worker answered, with several
         )
 
 
@@ -233,9 +241,9 @@ class ApiKeyMiddleware:
 
     Failed attempts are throttled per client address: each refused key takes a token from
     the address's bucket (`REPROKIT_AUTH_FAILURES_BURST`, refilled at
-    `REPROKIT_AUTH_FAILURES_RPS`); with none left the address gets 429 before its key is
-    even checked, so guessing keys is bounded to that rate. Only failing addresses get a
-    bucket.
+    `REPROKIT_AUTH_FAILURES_RPS`); with none left the address gets 429 whatever its key
+    (the answer says nothing about the key), so guessing keys is bounded to that rate.
+    Only failing addresses get a bucket.
     """
 
     def __init__(
@@ -248,7 +256,7 @@ class ApiKeyMiddleware:
         self.settings = settings or serving_settings()
         rate = self.settings.auth_failures_rps
         burst = max(1.0, self.settings.auth_failures_burst)
-        self.failures = TokenBuckets(rate, burst, clock) if rate > 0 else None
+        self.failures = buckets_for(AUTH_FAILURES, rate, burst, clock) if rate > 0 else None
         if not self.settings.auth_required:
             logging.getLogger(__name__).warning(
                 "reprokit serving: REPROKIT_AUTH=off: requests are NOT authenticated"
@@ -279,15 +287,12 @@ class ApiKeyMiddleware:
         if _is_open(scope) or not self.settings.auth_required:
             await self.app(scope, receive, send)
             return
-        address = _client_address(scope)
-        wait = 0.0 if self.failures is None else self.failures.wait(address)
+        key_id = self.key_id(_header(scope, b"authorization"))
+        wait = self._throttled(_client_address(scope), failed=key_id is None)
         if wait > 0:
             await _retry_later(send, wait, "too many failed API key attempts from this address")
             return
-        key_id = self.key_id(_header(scope, b"authorization"))
         if key_id is None:
-            if self.failures is not None:
-                self.failures.take(address)
             await _send_json(
                 send,
                 401,
@@ -298,47 +303,16 @@ class ApiKeyMiddleware:
         scope[KEY_ID_SCOPE] = key_id
         await self.app(scope, receive, send)
 
+    def _throttled(self, address: str, *, failed: bool) -> float:
+        """0, or the seconds until `address` may try again. A failed attempt takes a token
+        in one step (a 429 when none is left hides whether the key was right), so with the
+        workers sharing the buckets every 401 an address gets has taken its own token."""
+        if self.failures is None:
+            return 0.0
+        return self.failures.take(address) if failed else self.failures.wait(address)
+
 
 # --- rate limit -------------------------------------------------------------------------------
-
-
-class TokenBuckets:
-    """One token bucket per client; the least recently used buckets are dropped past
-    `max_clients` (a dropped client starts again with a full bucket)."""
-
-    def __init__(
-        self,
-        rate: float,
-        burst: float,
-        clock: Callable[[], float] = time.monotonic,
-        max_clients: int = 10_000,
-    ) -> None:
-        self.rate, self.burst, self.clock, self.max_clients = rate, burst, clock, max_clients
-        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
-
-    def take(self, client: str) -> float:
-        """0 when a token was taken; else the seconds until one is available."""
-        now = self.clock()
-        tokens, last = self._buckets.pop(client, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
-        wait = 0.0
-        if tokens >= 1.0:
-            tokens -= 1.0
-        else:
-            wait = (1.0 - tokens) / self.rate
-        self._buckets[client] = (tokens, now)
-        while len(self._buckets) > self.max_clients:
-            self._buckets.popitem(last=False)
-        return wait
-
-    def wait(self, client: str) -> float:
-        """The seconds until `client` has a token, taking none (0 for an unknown client)."""
-        known = self._buckets.get(client)
-        if known is None:
-            return 0.0
-        tokens, last = known
-        tokens = min(self.burst, tokens + (self.clock() - last) * self.rate)
-        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self.rate
 
 
 class RateLimitMiddleware:
@@ -351,7 +325,7 @@ class RateLimitMiddleware:
         self.app = app
         self.settings = settings or serving_settings()
         rate, burst = self.settings.rate_limit_rps, max(1.0, self.settings.rate_limit_burst)
-        self.buckets = TokenBuckets(rate, burst, clock)
+        self.buckets = buckets_for(RATE_LIMIT, rate, burst, clock)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if _is_open(scope) or self.settings.rate_limit_rps <= 0:

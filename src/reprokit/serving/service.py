@@ -33,22 +33,34 @@ so more threads per call mostly oversubscribe the CPU.
 A bad setting (exit status 2, every bad variable named), an unknown model tag or a
 challenger that cannot be found stops `bentoml serve` at start-up (a deployment hook
 checks them before any worker starts).
+
+Workers: `REPROKIT_WORKERS` processes [auto: one per usable CPU], each a full copy of the
+service (models, drift windows, shadow scheduler, champion watcher and canary ramp). What
+they share: the rate limit's and the failed-auth throttle's buckets (reprokit.serving.buckets,
+so a key's limit holds for the server) and the metrics (reprokit.serving.metrics). What each
+keeps for itself, over the requests it answers: the drift windows (`DriftWatch`), the shadow
+scheduler's cap (8 shadow scorings at a time per worker) and the canary ramp's judgement.
+Answers do not depend on the worker: the same request gets the same bytes from each.
 """
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import functools
+import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import bentoml
 import numpy as np
 import pandas as pd
 
-from reprokit._compat.bentoml import wrap_request_metrics
+from reprokit._compat.bentoml import configured_workers, wrap_request_metrics
 from reprokit.config.models import ServingConfig
 from reprokit.errors import DataError
 from reprokit.logs import configure_app_logging, get_logger
@@ -62,6 +74,7 @@ from reprokit.serving.ab import (
 )
 from reprokit.serving.batching import PredictBatcher
 from reprokit.serving.bento_model import declared_model
+from reprokit.serving.buckets import STATE_DIR_VARIABLE, server_state_directory
 from reprokit.serving.bundle import (
     Bundle,
     feature_matrix,
@@ -86,6 +99,7 @@ from reprokit.serving.config import (
     load_serving_config,
     params_path,
     serving_settings,
+    worker_count,
 )
 from reprokit.serving.deadline import (
     NO_DEADLINE,
@@ -204,7 +218,9 @@ def _load(
 class DriftWatch:
     """The live drift gauges of whichever model is champion: the gauges exist once per
     process (a Prometheus registry takes each name once), each champion gets its own
-    monitor (its own training profile)."""
+    monitor (its own training profile). With several workers each watches the requests it
+    answers (its share of the traffic; /metrics shows the worst window, see
+    reprokit.serving.metrics)."""
 
     def __init__(self, metrics: ServingMetrics, settings: ServingSettings) -> None:
         self.metrics = metrics
@@ -349,7 +365,42 @@ async def score(
     return frame, await model.batcher.predict(matrix)
 
 
-@bentoml.service(name="reprokit", traffic={"timeout": 60})
+SERVICE_NAME = "reprokit"
+
+
+def service_workers() -> int:
+    """The worker processes `bentoml serve` starts: `REPROKIT_WORKERS` [auto: one per usable
+    CPU]. Read on import, like `packed_model` below: BentoML takes the count from the
+    decorator's arguments, before any hook runs. A bad value counts as 1 here; the
+    deployment hook then stops start-up naming it."""
+    try:
+        return worker_count(serving_settings().workers)
+    except SettingsError:
+        return 1
+
+
+def _shares_state(workers: int) -> bool:
+    """Whether the workers must share the limits' buckets: more than one of them, by
+    reprokit's setting or by BentoML's own config (`BENTOML_CONFIG_OPTIONS` can override the
+    decorator's count; `cpu_count` is never assumed to be 1)."""
+    effective = configured_workers(SERVICE_NAME)
+    return workers > 1 or effective == "cpu_count" or (isinstance(effective, int) and effective > 1)
+
+
+def share_limits_between_workers(workers: int) -> Path | None:
+    """Before the workers start (they inherit this environment): with several, a state
+    directory of this server for the buckets they share (reprokit.serving.buckets), removed
+    when the server's parent process exits; with one, none (in-process buckets)."""
+    os.environ.pop(STATE_DIR_VARIABLE, None)  # never another server's
+    if not _shares_state(workers):
+        return None
+    directory = server_state_directory()
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    os.environ[STATE_DIR_VARIABLE] = str(directory)
+    return directory
+
+
+@bentoml.service(name=SERVICE_NAME, workers=service_workers(), traffic={"timeout": 60})
 class ReprokitService:
     """Scores records with the packaged pipeline (schema, features, LightGBM model)."""
 
@@ -562,6 +613,11 @@ class ReprokitService:
         server up and answering 500 on every path (health included)."""
         settings, config = checked_settings()
         configure_app_logging(settings.log_format)
+        workers = worker_count(settings.workers)
+        state = share_limits_between_workers(workers)
+        log.info(
+            "serving.workers", workers=workers, shared_state=None if state is None else str(state)
+        )
         tags = resolve_tags(config, settings)
         for role, tag in ((CHAMPION, tags.champion), (CHALLENGER, tags.challenger)):
             if tag is not None:
