@@ -126,6 +126,10 @@ def test_a_good_canary_ramps_to_champion_and_a_drifting_one_is_rolled_back(
     tags = _version_tags(project, "3")
     [rollback] = _events(log, "serving.canary_rolled_back")
     assert tags[ROLLED_BACK_TAG] == ROLLED_BACK and tags[REASON_TAG] == rollback["detail"]
+    # The champion was resolved again every second, at info only on a change and at start-up
+    # (of each process: the deployment check, then the worker): v1, v1, v2, v3 (refused).
+    resolved = [event["tag"] for event in _events(log, "serving.model_resolved")]
+    assert resolved[0] == resolved[1] and len(resolved) == len({*resolved}) + 1, resolved
 
 
 def _ramped_in(answers: list[Answer], log: Path) -> int:

@@ -39,3 +39,5 @@ def test_a_rolled_back_version_the_rule_promoted_is_put_back_and_the_decision_sa
     reason = decided["decision"]["reason"]
     assert "v2 was rolled back by a serving canary (drift alarm on income)" in reason
     assert "champion stays v1" in reason
+    # The way back is a promotion by hand, which clears the rollback itself.
+    assert "`reprokit promote 2 --reason ...` (a promotion by hand clears the rollback)" in reason

@@ -1,6 +1,7 @@
 """A worker that starts while `champion` names a rolled-back version serves the champion the
-rollback kept (as its siblings do), or fails naming the version and the fix: a real BentoML
-store (its own BENTOML_HOME, in a subprocess) and a real MLflow SQLite registry."""
+rollback kept (as its siblings do), or fails naming the version and the fix; once a person
+promotes it, the version itself: a real BentoML store (its own BENTOML_HOME, in a
+subprocess) and a real MLflow SQLite registry."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from tests.support.tools import run, tool_env
 
 from reprokit.serving.canary import tag_rolled_back
 from reprokit.serving.store import registered_version
+from reprokit.tracking.registry_cli import Registry, promote_version
 
 NAME = "p-d"
 # Two packaged versions of one project (the labels `reprokit package` sets), then the
@@ -65,3 +67,7 @@ def test_a_starting_worker_serves_the_champion_a_rollback_kept_or_fails_naming_t
     assert "version 2 (p-d:v2)" in failed["message"]
     assert "error rate 0.400 > 0.05" in failed["message"]
     assert "reprokit promote VERSION" in failed["message"]
+
+    # The fix it names: a person promotes the version, which clears the rollback.
+    promote_version(Registry(client, "m", "roc_auc", "maximize"), "2", "fixed", "ops")
+    assert resolved() == {"tag": f"{NAME}:v2"}

@@ -19,6 +19,9 @@ from click.testing import CliRunner, Result
 from tests.support import MODEL
 
 from reprokit.cli import main
+from reprokit.core.names import ROLLBACK_KEPT_TAG, ROLLBACK_REASON_TAG, ROLLED_BACK_TAG
+from reprokit.serving.canary import tag_rolled_back
+from reprokit.serving.store import RegistryVersion
 from reprokit.tracking.registry_cli import models, promote
 
 ROC_AUC = {"1": 0.76, "2": 0.78, "3": 0.75}
@@ -120,6 +123,22 @@ def test_promote_moves_champion_and_records_reason_and_user(store: Store) -> Non
     assert tags["reprokit.promoted_by"] == getpass.getuser()
     assert tags["reprokit.previous_champion"] == "1"
     assert tags["reprokit.promoted_at"].endswith("+00:00")
+
+
+def test_promote_clears_the_canary_rollback_it_overrides(store: Store) -> None:
+    # What a serving worker writes when its canary of v3 fails (the alias stays on v3).
+    uri = store.client.tracking_uri
+    tag_rolled_back(RegistryVersion(uri, MODEL, "3"), "error rate 0.400 > 0.05", kept="m:v1")
+    result = invoke(promote, ["3", "--reason", "the bad input source is fixed"])
+    assert result.exit_code == 0, result.output
+    assert "cleared its canary rollback (error rate 0.400 > 0.05)" in result.stdout
+    tags = store.client.get_model_version(MODEL, "3").tags
+    assert not {ROLLED_BACK_TAG, ROLLBACK_REASON_TAG, ROLLBACK_KEPT_TAG} & set(tags)
+    assert tags["reprokit.promotion_reason"] == "the bad input source is fixed"
+    assert aliases(store)["champion"] == "3"
+    # A version that was never rolled back has nothing to clear, and says nothing of it.
+    again = invoke(promote, ["2", "--reason", "x"])
+    assert again.exit_code == 0 and "rollback" not in again.stdout
 
 
 def test_promote_accepts_an_alias(store: Store) -> None:

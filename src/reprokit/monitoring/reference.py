@@ -199,16 +199,27 @@ def client(workspace: Workspace) -> Any | None:
     return connect(workspace.config, workspace.root)
 
 
-def champion_run(workspace: Workspace, mlflow: Any) -> str | None:
+@dataclass(frozen=True)
+class ChampionVersion:
+    """The registry's `champion` version and the run that produced it."""
+
+    run_id: str
+    registered: RegisteredVersion
+
+
+def champion_version(mlflow: Any, name: str | None) -> ChampionVersion | None:
+    """The `champion` version of registered model `name`, with its aliases and run, from one
+    registry read (the version found by alias carries both); None without one."""
     from mlflow.exceptions import MlflowException
 
-    name = workspace.config.tracking.registered_model
     if not name:
         return None
     try:
-        return str(mlflow.get_model_version_by_alias(name, CHAMPION).run_id)
+        found = mlflow.get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
         return None
+    aliases = tuple(sorted(found.aliases or ()))
+    return ChampionVersion(str(found.run_id), RegisteredVersion(name, str(found.version), aliases))
 
 
 def _download(mlflow: Any, run_id: str, folder: str, scratch: Path) -> Path | None:
@@ -280,14 +291,17 @@ def resolve_reference(
                 "MLFLOW_TRACKING_URI)"
             )
         return _named(workspace, mlflow, run_reference(mlflow, run_id, workspace.config.catalog))
-    champion = champion_run(workspace, mlflow) if mlflow is not None else None
+    name = workspace.config.tracking.registered_model
+    champion = champion_version(mlflow, name) if mlflow is not None else None
     if champion is not None:
         try:
-            reference = run_reference(mlflow, champion, workspace.config.catalog)
+            reference = run_reference(mlflow, champion.run_id, workspace.config.catalog)
         except ReferenceError as error:
-            log.warning("monitor.champion_without_profile", run_id=champion, error=str(error))
+            log.warning(
+                "monitor.champion_without_profile", run_id=champion.run_id, error=str(error)
+            )
         else:
-            return _named(workspace, mlflow, reference)
+            return dataclasses.replace(reference, registered=champion.registered)
     return local_reference(workspace)
 
 

@@ -12,7 +12,6 @@ from typing import Literal
 
 import pandas as pd
 
-from reprokit.core.names import ROLLED_BACK_TAG
 from reprokit.tracking.promotion import Candidate, Decision, PromotionRule, decide
 
 Mode = Literal["append", "replace"]
@@ -94,8 +93,8 @@ def rolled_back_reason(version: str, reason: str | None, champion: str | None) -
     return (
         f"v{version} was rolled back by a serving canary ({reason or 'no reason recorded'}): "
         f"the retraining loop never promotes it again; {kept}. To serve it anyway once what "
-        f"failed is fixed: delete its `{ROLLED_BACK_TAG}` tag, then `reprokit promote "
-        f"{version} --reason ...`"
+        f"failed is fixed: `reprokit promote {version} --reason ...` (a promotion by hand "
+        "clears the rollback)"
     )
 
 

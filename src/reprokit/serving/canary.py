@@ -142,6 +142,16 @@ class CanaryRamp:
         ramp = self._ramp
         return 0.0 if ramp is None else share(self.config, ramp)
 
+    def refuse(self, tag: str, rolled_back: str) -> None:
+        """Never adopt `tag`: the registry says a worker rolled it back (`rolled_back`, why).
+
+        A warning only with a canary configured. Without one, a rolled-back champion is
+        usually met by a worker that started on the champion the rollback kept, whose
+        start-up warned already (`serving.champion_rolled_back`): debug, not a second one."""
+        self.rejected.add(tag)
+        emit = log.warning if self.config.enabled else log.debug
+        emit("serving.canary_not_adopted", champion=tag, rolled_back=rolled_back)
+
     def begin(self, tag: str) -> None:
         with self._lock:
             self._ramp = Ramp(tag, 0, self.clock())

@@ -500,8 +500,7 @@ class ReprokitService:
         reason = rolled_back_in_registry(tag)
         if reason is None:
             return True
-        self.ramp.rejected.add(tag)
-        log.warning("serving.canary_not_adopted", champion=tag, rolled_back=reason)
+        self.ramp.refuse(tag, reason)
         return False
 
     def _adopt(self, new: Champion) -> Outcome:

@@ -376,8 +376,23 @@ def resolve_model_tag(
     chosen = _one_of(champions or models, why, project)
     if champions and skip_rolled_back:
         chosen = _unless_rolled_back(chosen, models)
-    log.info("serving.model_resolved", tag=str(chosen.tag), champion=bool(champions))
+    log_resolved(project, str(chosen.tag), champion=bool(champions))
     return str(chosen.tag)
+
+
+# The tag each project last resolved to in this process. A running service resolves again at
+# every refresh (once a second in the canary e2e): only the first resolution (start-up) and
+# a change are news. A race between two threads costs at most one extra info line.
+_last_resolved: dict[ProjectIdentity, str] = {}
+
+
+def log_resolved(project: ProjectIdentity, tag: str, *, champion: bool) -> None:
+    """`serving.model_resolved`: at info when `project` resolves for the first time in this
+    process or to another tag than last time, at debug when a refresh finds the same."""
+    changed = _last_resolved.get(project) != tag
+    _last_resolved[project] = tag
+    emit = log.info if changed else log.debug
+    emit("serving.model_resolved", tag=tag, champion=champion)
 
 
 def resolve_challenger_tag(

@@ -19,12 +19,23 @@ from typing import Any
 import click
 
 from reprokit.cli_errors import user_errors
-from reprokit.core.names import CHAMPION, TAG_PREFIX
+from reprokit.core.names import (
+    CHAMPION,
+    ROLLBACK_KEPT_TAG,
+    ROLLBACK_REASON_TAG,
+    ROLLED_BACK_TAG,
+    TAG_PREFIX,
+)
 from reprokit.errors import ReprokitError
+from reprokit.logs import get_logger
 from reprokit.project_lock import writes_project
 
 TAG = TAG_PREFIX
 DEFAULT_LIMIT = 20
+# A serving canary's rollback record on a version (reprokit.serving.canary). The mark goes
+# first: readers look at the reason and the kept champion only under it, so a reader between
+# two deletions sees no rollback rather than one without its reason.
+ROLLBACK_TAGS = (ROLLED_BACK_TAG, ROLLBACK_REASON_TAG, ROLLBACK_KEPT_TAG)
 
 
 class RegistryError(ReprokitError):
@@ -62,6 +73,8 @@ class Promotion:
     previous: str | None
     reason: str
     user: str
+    # The canary rollback this promotion overrode: its tags, deleted from the version.
+    cleared: dict[str, str]
 
 
 def _is_missing(error: Exception) -> bool:
@@ -129,8 +142,28 @@ def promote_version(registry: Registry, ref: str, reason: str, user: str) -> Pro
         audit["previous_champion"] = previous
     for key, value in audit.items():
         client.set_model_version_tag(model, version, f"{TAG}{key}", value)
+    # A person promoting a rolled-back version is the decision that overrides the rollback:
+    # cleared before the alias moves, so no worker sees it champion and still rolled back.
+    cleared = clear_rollback(client, model, version)
     promote(client, model, version, reason)
-    return Promotion(model=model, version=version, previous=previous, reason=reason, user=user)
+    return Promotion(
+        model=model, version=version, previous=previous, reason=reason, user=user, cleared=cleared
+    )
+
+
+def clear_rollback(client: Any, model: str, version: str) -> dict[str, str]:
+    """Delete a canary rollback's tags from `version`: a starting service and `reprokit
+    retrain` then treat it as any version. The tags deleted, with their values."""
+    tags = dict(client.get_model_version(model, version).tags or {})
+    cleared = {key: str(tags[key]) for key in ROLLBACK_TAGS if key in tags}
+    for key in cleared:
+        client.delete_model_version_tag(model, version, key)
+    if cleared:
+        # The logger only here: structlog stays out of the CLI's import (module docstring).
+        get_logger(__name__).info(
+            "registry.rollback_cleared", model=model, version=version, tags=cleared
+        )
+    return cleared
 
 
 def _run_metric(client: Any, run_id: str | None, metric: str) -> float | None:
@@ -224,6 +257,13 @@ def promote(version: str, reason: str, model: str | None) -> None:
         was = f"was v{done.previous}" if done.previous else "there was none"
     click.echo(f"{done.model}: champion v{done.version} ({was}); reason: {done.reason!r}")
     click.echo(f"recorded on the version: promoted by {done.user}")
+    if done.cleared:
+        why = done.cleared.get(ROLLBACK_REASON_TAG) or "no reason recorded"
+        # A running worker keeps its own refusal in memory (reprokit.serving.canary).
+        click.echo(
+            f"cleared its canary rollback ({why}): a starting service serves it; restart "
+            "running workers that refused it"
+        )
 
 
 @click.command()
