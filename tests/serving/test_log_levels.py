@@ -6,11 +6,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from structlog.testing import capture_logs
 
 from reprokit.config.models import CanaryConfig
+from reprokit.logs import get_logger
+from reprokit.serving import canary, store
 from reprokit.serving.canary import CanaryRamp
 from reprokit.serving.store import ProjectIdentity, log_resolved
+
+
+@pytest.fixture(autouse=True)
+def uncached_loggers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fresh module loggers: `configure_logging` caches a logger on its first use, and a
+    logger another test used first would bypass `capture_logs`."""
+    for module in (canary, store):
+        monkeypatch.setattr(module, "log", get_logger(module.__name__))
 
 
 def levels(logs: list[dict[str, object]], event: str) -> list[object]:
