@@ -519,7 +519,11 @@ def _typed_columns(
 
 
 def _frame(columns: dict[str, Any], rows: int) -> pd.DataFrame:
-    return pd.DataFrame(columns, index=pd.RangeIndex(rows))
+    # copy=False: the columns were built for this request and nothing else holds them, and
+    # pandas' default for a dict copies them into one block per dtype. On a 1-row request
+    # that copy cost about 0.13 ms of a 1.0 ms path (bench/README.md); the feature code
+    # reads the frame column by column, so it never needs the consolidated blocks.
+    return pd.DataFrame(columns, index=pd.RangeIndex(rows), copy=False)
 
 
 # --- the training schema's own checks ----------------------------------------------------------
