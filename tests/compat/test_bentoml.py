@@ -1,6 +1,7 @@
 """BentoML's private APIs as reprokit._compat.bentoml uses them: CorkDispatcher batches
 concurrent calls and sheds late ones to the fallback; the metrics middleware class is a
-module attribute BentoML's service app imports when it is built."""
+module attribute BentoML's service app imports when it is built; an API answering a dict is
+JSON whether BentoML works that out per response or is told once."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 import functools
 import inspect
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from bentoml._internal.server.http import instruments
@@ -80,3 +82,41 @@ def test_the_metrics_middleware_is_a_module_attribute_the_app_imports_when_built
     installed = instruments.RunnerTrafficMetricsMiddleware
     assert isinstance(installed, functools.partial) and installed.func is wrapper
     assert installed.keywords == {"metrics_middleware": original}
+
+
+def _json_and_text_services() -> tuple[Any, Any]:
+    import bentoml
+
+    @bentoml.service
+    class JsonProbe:
+        @bentoml.api  # type: ignore[untyped-decorator]
+        def answer(self) -> dict[str, Any]:
+            raise NotImplementedError
+
+    @bentoml.service
+    class TextProbe:
+        @bentoml.api  # type: ignore[untyped-decorator]
+        def answer(self) -> str:
+            raise NotImplementedError
+
+    return JsonProbe, TextProbe
+
+
+def test_a_dict_answer_is_json_without_its_schema_per_response() -> None:
+    from reprokit._compat.bentoml import JSON, fix_json_media_type
+
+    service, _ = _json_and_text_services()
+    output = service.apis["answer"].output_spec
+    assert output.media_type is None and output.mime_type() == JSON  # BentoML's own answer
+    fix_json_media_type(service, "answer")
+    assert output.media_type == JSON and output.mime_type() == JSON
+
+
+def test_an_answer_bentoml_does_not_send_as_json_is_left_alone() -> None:
+    from reprokit._compat.bentoml import fix_json_media_type
+
+    _, service = _json_and_text_services()
+    output = service.apis["answer"].output_spec
+    with pytest.raises(ValueError, match="answer: BentoML answers text/plain"):
+        fix_json_media_type(service, "answer")
+    assert output.media_type is None

@@ -8,6 +8,9 @@
 - `instruments.RunnerTrafficMetricsMiddleware` is the class BentoML's service app imports
   when a worker builds the app, outside every middleware a service adds; replacing the
   module attribute is the only way to change the labels of its request metrics.
+- An API's `output_spec` (the IODescriptor BentoML derives from its return annotation)
+  works out its response's media type from its JSON schema on every response, unless its
+  `media_type` class variable is set.
 """
 
 from __future__ import annotations
@@ -68,3 +71,19 @@ def configured_workers(service_name: str) -> object:
     except Exception:  # a private API: unreadable means unknown
         return None
     return value
+
+
+JSON = "application/json"
+
+
+def fix_json_media_type(service: Any, api: str) -> None:
+    """Answers of `service`'s `api` are JSON without BentoML rebuilding the output's JSON
+    schema for each response to find that out (0.17 ms of a 1-row request here).
+
+    Raises:
+        ValueError: BentoML does not work out JSON for that output: nothing is changed.
+    """
+    output = service.apis[api].output_spec
+    if output.media_type is None and output.mime_type() != JSON:
+        raise ValueError(f"{api}: BentoML answers {output.mime_type()}, not {JSON}")
+    output.media_type = JSON

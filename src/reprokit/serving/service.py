@@ -60,7 +60,7 @@ import bentoml
 import numpy as np
 import pandas as pd
 
-from reprokit._compat.bentoml import configured_workers, wrap_request_metrics
+from reprokit._compat.bentoml import configured_workers, fix_json_media_type, wrap_request_metrics
 from reprokit.config.models import ServingConfig
 from reprokit.errors import DataError
 from reprokit.logs import configure_app_logging, get_logger
@@ -851,5 +851,6 @@ for _middleware in MIDDLEWARE_ORDER:
 # Innermost: behind auth, as BentoML's own /docs.json was.
 _service.add_asgi_middleware(OpenApiMiddleware, document=served_openapi)
 bound_bentoml_metric_labels()
+fix_json_media_type(_service, "predict")
 # Before the worker's uvicorn server loads its protocol class (it does so after this import).
 install_head_limits(functools.cache(head_limits))
