@@ -38,7 +38,7 @@ def _register(client: Any, experiment: str, version: str, roc_auc: float) -> str
         MODEL,
         source=f"runs:/{run.info.run_id}/model",
         run_id=run.info.run_id,
-        tags={"reprokit.fingerprint": f"{version * 12}{'f' * 52}"},
+        tags={"rk.fingerprint": f"{version * 12}{'f' * 52}"},
     )
     assert str(created.version) == version
     return str(run.info.run_id)
@@ -116,10 +116,10 @@ def test_promote_moves_champion_and_records_reason_and_user(store: Store) -> Non
     assert "champion v2 (was v1)" in result.stdout
     assert aliases(store) == {"champion": "2", "challenger": "3"}
     tags = store.client.get_model_version(MODEL, "2").tags
-    assert tags["reprokit.promotion_reason"] == "better on the holdout review"
-    assert tags["reprokit.promoted_by"] == getpass.getuser()
-    assert tags["reprokit.previous_champion"] == "1"
-    assert tags["reprokit.promoted_at"].endswith("+00:00")
+    assert tags["rk.promotion"] == "better on the holdout review"
+    assert tags["rk.promoted_by"] == getpass.getuser()
+    assert tags["rk.previous_champion"] == "1"
+    assert tags["rk.promoted_at"].endswith("+00:00")
 
 
 def test_promote_accepts_an_alias(store: Store) -> None:
