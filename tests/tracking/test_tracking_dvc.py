@@ -17,6 +17,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("tracking-dvc")]
 PIPELINE_STAGES = ("prepare", "features", "train", "evaluate")
 RAW = "data/01_raw/credit.parquet"
 MODEL_FILE = "data/06_models/model.txt"
+FIGURE = "evaluation_figures/roc.png"  # as logged to the run
 
 
 @dataclass
@@ -252,6 +254,30 @@ def test_model_artifact_matches_its_sha256_tag_and_dvc_lock(scenario: Scenario) 
     model = artifact_bytes(scenario.client, run_.info.run_id, "model/model.txt")
     assert sha256(model) == run_.data.tags["rk.model_sha256"]
     assert md5(model) == lock_md5(scenario.lock, "train", MODEL_FILE)
+
+
+def test_logged_figures_carry_a_footer_and_the_dvc_tracked_ones_stay_as_they_were(
+    scenario: Scenario,
+) -> None:
+    from PIL import Image
+
+    def logged(step: str) -> Image.Image:
+        data = artifact_bytes(scenario.client, scenario.run_of(step).info.run_id, FIGURE)
+        return Image.open(BytesIO(data))
+
+    on_disk = Image.open(scenario.project / "data/08_reporting/figures" / Path(FIGURE).name)
+    width, height = on_disk.size
+    # The last execution wrote the figure on disk: its run's copy is that figure, pixel for
+    # pixel, over a footer; two runs of one config (one figure) log different footers.
+    last, repro, ran = logged("experiment"), logged("repro"), logged("reprokit_run")
+    assert last.width == width and last.height > height
+    assert last.crop((0, 0, width, height)).tobytes() == on_disk.convert("RGBA").tobytes()
+    box = (0, 0, width, height)
+    assert repro.crop(box).tobytes() == ran.crop(box).tobytes()
+    assert repro.tobytes() != ran.tobytes()
+    # The folder DVC tracks still holds the bytes dvc.lock records.
+    status = run(["dvc", "status", "evaluate"], scenario.project).stdout
+    assert "up to date" in status, status
 
 
 def test_dataset_inputs_give_lineage_with_dvc_hashes(scenario: Scenario) -> None:

@@ -10,8 +10,10 @@ import itertools
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import warnings
 from collections.abc import Iterator, Mapping
@@ -61,6 +63,12 @@ from reprokit.core.names import (
 from reprokit.errors import ReprokitError
 from reprokit.logs import get_logger
 from reprokit.models.base import Predictor
+from reprokit.tracking.figure_footer import (
+    FIGURE_SUFFIX,
+    FIGURES_DATASET_TYPE,
+    footer_text,
+    with_footer,
+)
 from reprokit.tracking.outputs import (
     GATE_NOT_CHECKED,
     MODEL_ORIGIN_TEXT,
@@ -468,7 +476,9 @@ def _log_artifacts(client: Any, run_id: str, execution: Execution) -> None:
         path = _catalog_path(execution, dataset)
         if dataset not in execution.outputs or path is None or not path.exists():
             continue  # not this execution's: another config's file must not pose as ours
-        if path.is_dir():
+        if _is_figures(execution, dataset):
+            _log_figures(client, run_id, execution, dataset, version=None)
+        elif path.is_dir():
             client.log_artifacts(run_id, str(path), dataset)
         else:
             produced_file(execution, dataset)  # still the bytes this execution wrote
@@ -482,6 +492,43 @@ def _log_artifacts(client: Any, run_id: str, execution: Execution) -> None:
     }
     client.log_dict(run_id, validation, "validation_summary.json")
     client.log_dict(run_id, execution.records, "stage_records.json")
+
+
+def _is_figures(execution: Execution, dataset: str) -> bool:
+    entry = execution.config.catalog.get(dataset, {})
+    path = _catalog_path(execution, dataset)
+    return entry.get("type") == FIGURES_DATASET_TYPE and path is not None and path.is_dir()
+
+
+def _log_figures(
+    client: Any, run_id: str, execution: Execution, dataset: str, version: str | None
+) -> None:
+    """A figures folder, each PNG with a footer naming the run, the model version (or
+    "not registered") and the fingerprint; other files as they are. Copies: the folder DVC
+    tracks keeps its bytes."""
+    folder = _catalog_path(execution, dataset)
+    assert folder is not None, "_is_figures checked it"
+    text = footer_text(
+        run_id, execution.fingerprint.value, execution.config.tracking.registered_model, version
+    )
+    with tempfile.TemporaryDirectory(prefix="reprokit-figures-") as scratch:
+        for path in sorted(folder.iterdir()):
+            if not path.is_file():
+                continue
+            copy = Path(scratch) / path.name
+            if path.suffix == FIGURE_SUFFIX:
+                copy.write_bytes(with_footer(path.read_bytes(), text))
+            else:
+                shutil.copy2(path, copy)
+        client.log_artifacts(run_id, scratch, dataset)
+
+
+def _log_registered_figures(client: Any, run_id: str, execution: Execution, version: str) -> None:
+    """The run's figures again, their footers naming the version just registered (logged
+    under the same names, so they replace the "not registered" ones)."""
+    for dataset in execution.config.tracking.artifacts:
+        if dataset in execution.outputs and _is_figures(execution, dataset):
+            _log_figures(client, run_id, execution, dataset, version)
 
 
 def log_execution(
@@ -581,7 +628,17 @@ def register_model(
     the promotion rule says so. A model whose sha256 already has a version reuses it (the
     same bytes are the same model: no duplicate version, `challenger` stays); if this
     execution evaluated it, the rule judges that version again with this run's metrics and
-    rule. Nothing is registered when the execution produced no model."""
+    rule. Nothing is registered when the execution produced no model. The run's figures
+    then name the version in their footers."""
+    version = _register(client, run_id, execution, metrics)
+    if version is not None:
+        _log_registered_figures(client, run_id, execution, version)
+    return version
+
+
+def _register(
+    client: Any, run_id: str, execution: Execution, metrics: Mapping[str, float]
+) -> str | None:
     name = execution.config.tracking.registered_model
     model_path = produced_file(execution, _model(execution))
     if name is None or model_path is None:
