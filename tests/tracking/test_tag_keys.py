@@ -18,6 +18,7 @@ from reprokit.core.names import MAX_LONG_VALUE_KEY, key_reads_in_full
 from reprokit.tracking.outputs import GATE_NOT_CHECKED, Output, output_sha256_key
 from reprokit.tracking.promotion import Candidate, PromotionRule, decide
 from reprokit.tracking.recorder import hashed_files
+from reprokit.tracking.runs import NotAReprokitRunError, RecordedRun, check_project_run
 from reprokit.tracking.session import fingerprint_of
 from reprokit.tracking.store import Execution, identity_tags, output_tags, version_tags
 
@@ -128,3 +129,10 @@ def test_output_keys_are_named_by_role_and_never_collide() -> None:
         "state": "rk.sha256.state",
         "metrics": "rk.sha.metrics",
     }
+
+
+def test_a_run_recorded_with_the_old_prefix_is_refused_saying_so() -> None:
+    tags = {"reprokit.fingerprint": "f" * 64, "reprokit.project": "reprokit"}
+    old = RecordedRun("a" * 32, "FINISHED", 0, tags, {}, {})
+    with pytest.raises(NotAReprokitRunError, match=r"older reprokit, whose tags start with"):
+        check_project_run(old, "reprokit")
