@@ -4,11 +4,12 @@ A tag written by tracking and read by packaging, lineage or the CLI, a registry 
 by the promotion rule and resolved by serving and monitoring, the generated config file
 every entry point reads. A copy per module drifted apart once; these are the only ones.
 
-Tag keys are short on purpose. MLflow's run page shows a tag as a chip of at most 30
-characters: when key and value are both longer than 15, both are cut and the key shrinks to
-its first letters ("reproki…: 853522…"), so every tag whose value can be long (hashes, reasons,
-file names) has a key of at most 15 characters (`MAX_LONG_VALUE_KEY`). Keys under a family
-prefix (`rk.md5.<dataset>`, `rk.sha.<output>`) stay within it for short names only.
+Tag keys are short on purpose. MLflow's run page shows a tag chip whole up to 30 characters
+of key and value; beyond, it cuts the longer of the two, and when both are longer than 15 it
+cuts both and the key shrinks to its first letters ("reproki…: 853522…"). So every tag whose
+value can be long (hashes, reasons, file names) has a key of at most 15 characters
+(`MAX_LONG_VALUE_KEY`). Keys under a family prefix (`rk.md5.<dataset>`, `rk.sha.<output>`)
+stay within it for names of up to 8 characters only.
 """
 
 from __future__ import annotations
