@@ -46,21 +46,19 @@ def test_cpu_model_reads_the_model_name_line() -> None:
 
 def test_the_environment_names_the_simd_level_and_versions() -> None:
     facts = byte_environment()
-    assert facts["numpy_simd_baseline"]
-    assert facts["version.numpy"] == np.__version__
+    assert facts["simd_base"]
+    assert facts["numpy"] == np.__version__
     assert facts["hash"] == environment_hash(facts)
 
 
 def test_changes_name_each_differing_fact_but_not_the_hash() -> None:
-    recorded = {"cpu": "A", "numpy_simd_dispatch": "X86_V3", "hash": "1"}
-    current = {"cpu": "A", "numpy_simd_dispatch": "X86_V3 X86_V4", "blas": "x", "hash": "2"}
+    recorded = {"cpu": "A", "simd": "X86_V3", "hash": "1"}
+    current = {"cpu": "A", "simd": "X86_V3 X86_V4", "blas": "x", "hash": "2"}
     changes = environment_changes(recorded, current)
-    assert changes == [("blas", None, "x"), ("numpy_simd_dispatch", "X86_V3", "X86_V3 X86_V4")]
-    assert describe_changes(changes) == (
-        "blas: (not recorded) -> x; numpy_simd_dispatch: X86_V3 -> X86_V3 X86_V4"
-    )
+    assert changes == [("blas", None, "x"), ("simd", "X86_V3", "X86_V3 X86_V4")]
+    assert describe_changes(changes) == "blas: (not recorded) -> x; simd: X86_V3 -> X86_V3 X86_V4"
 
 
 def test_recorded_environment_reads_env_tags_only() -> None:
-    tags = {"reprokit.env.cpu": "A", "reprokit.env.hash": "h", "reprokit.fingerprint": "f"}
-    assert recorded_environment(tags, "reprokit.") == {"cpu": "A", "hash": "h"}
+    tags = {"rk.env.cpu": "A", "rk.env.hash": "h", "rk.fingerprint": "f"}
+    assert recorded_environment(tags) == {"cpu": "A", "hash": "h"}

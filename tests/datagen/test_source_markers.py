@@ -63,4 +63,4 @@ def test_a_run_after_dvc_checkout_trains_on_the_rows_it_records(project_copy: Pa
     recorded = executed("run", ["reprokit", "run", "data.source.rows=20000"]).run
     assert recorded.data.params["data.source.rows"] == "20000"
     assert len(pd.read_parquet(raw)) == 20_000
-    assert recorded.data.tags["reprokit.data.raw"] == file_md5(raw)
+    assert recorded.data.tags["rk.md5.raw"] == file_md5(raw)

@@ -6,6 +6,7 @@ outside loopback cut off, and asserted on their DOM.
   GenAI's traces overview), the primary and gate metrics as columns, the run's value in them.
 - `dvc plots show`'s page after `reprokit dvc plots-page`: each declared plot once, every
   Vega plot drawn (not zero height) although the CDN DVC's own page uses is unreachable.
+- MLflow's run page: the keys of hash tags (fingerprint, model sha256, commit) read whole.
 - `reprokit monitor`'s Evidently report on drifted data: drawn, naming the drifted columns.
 
 Screenshots go to the test's temp folder, or to $REPROKIT_SCREENSHOTS (`make screenshots`).
@@ -22,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support import copy_project, git_init, run
+from tests.support import copy_project, git_init, run, store_client
 from tests.support.mlflow_server import mlflow_server
 from tests.support.tools import stdout_of
 
+from reprokit.core.names import FINGERPRINT_TAG, GIT_COMMIT_TAG, MODEL_SHA256_TAG
 from reprokit.layout import read_last_run
 
 pytestmark = pytest.mark.slow
@@ -149,6 +151,29 @@ def test_the_runs_table_opens_for_model_training_with_the_metric_columns(
     assert row_text.count() >= 1, f"no row shows roc_auc {last.metrics['roc_auc']}"
     assert page.get_by_text("Model training").first.is_visible()
     assert page.get_by_text("Token Usage").count() == 0  # not GenAI's overview
+
+
+def test_the_run_page_shows_the_keys_of_hash_tags_uncut(looked: Looked, browser: Any) -> None:
+    last = read_last_run(looked.root)
+    assert last is not None
+    page = _offline_page(browser)
+    server = looked.ui.split("/#/", 1)[0]
+    # A tag chip's key is a text element titled with the key (MLflow's KeyValueTag); cut, its
+    # text overflows the box flexbox shrank it to.
+    # The key the page cut before (`reproki…`), set here to show the measure sees a cut.
+    old_key = "reprokit.fingerprint"
+    store_client(looked.root).set_tag(last.run_id, old_key, last.fingerprint)
+    page.goto(f"{server}/#/experiments/{last.experiment_id}/runs/{last.run_id}")
+    page.locator(f'[title="{old_key}"]:text-is("{old_key}")').first.wait_for()
+    page.screenshot(path=looked.shots / "mlflow-run.png")
+
+    def cut(key: str) -> bool:
+        element = page.locator(f'[title="{key}"]:text-is("{key}")').first
+        scroll, client = element.evaluate("e => [e.scrollWidth, e.clientWidth]")
+        return bool(scroll > client)
+
+    assert cut(old_key)
+    assert [key for key in (FINGERPRINT_TAG, MODEL_SHA256_TAG, GIT_COMMIT_TAG) if cut(key)] == []
 
 
 def _plot_boxes(page: Any) -> list[dict[str, Any]]:

@@ -80,8 +80,8 @@ def run_cache_md5s(project: Path) -> set[str]:
 
 
 def the_run(runs: list[Any], entry_point: str) -> Any:
-    matching = [r for r in runs if r.data.tags.get("reprokit.entry_point") == entry_point]
-    assert len(matching) == 1, [r.data.tags.get("reprokit.entry_point") for r in runs]
+    matching = [r for r in runs if r.data.tags.get("rk.entry_point") == entry_point]
+    assert len(matching) == 1, [r.data.tags.get("rk.entry_point") for r in runs]
     return matching[0]
 
 
@@ -120,14 +120,14 @@ def test_reprokit_run_waits_for_dvc_repro_and_each_run_records_its_own_model(
     # `reprokit run`'s model is the one in the workspace: 63 leaves, as its run says.
     model = (project / MODEL_FILE).read_bytes()
     assert num_leaves(model) == by_run.data.params["model.num_leaves"] == "63"
-    assert by_run.data.tags["reprokit.model_sha256"] == sha256(model)
+    assert by_run.data.tags["rk.model_sha256"] == sha256(model)
 
     # DVC's model is the one dvc.lock and DVC's cache hold: 31 leaves, as its run says.
     lock = yaml.safe_load((project / "dvc.lock").read_text())
     dvc_md5 = next(o["md5"] for o in lock["stages"]["train"]["outs"] if o["path"] == MODEL_FILE)
     dvc_model = cached_file(project, dvc_md5)
     assert num_leaves(dvc_model) == by_dvc.data.params["model.num_leaves"] == "31"
-    assert by_dvc.data.tags["reprokit.model_sha256"] == sha256(dvc_model)
+    assert by_dvc.data.tags["rk.model_sha256"] == sha256(dvc_model)
     # The run-cache never took the 63-leaf model for a stage DVC ran.
     assert md5(model) not in run_cache_md5s(project)
 
@@ -220,5 +220,5 @@ def test_track_registers_nothing_when_an_input_changes_before_registration(
     client = store_client(project)
     [recorded] = all_runs(client)
     assert recorded.info.status == "FAILED"
-    assert RAW_FILE in recorded.data.tags["reprokit.error"]
+    assert RAW_FILE in recorded.data.tags["rk.error"]
     assert client.search_model_versions("") == []

@@ -35,7 +35,7 @@ def _dispatch_in(env: dict[str, str], cwd: Path) -> str:
     out = subprocess.run(
         ["python", "-c", code], cwd=cwd, env=env, capture_output=True, text=True, check=True
     )
-    return str(json.loads(out.stdout)["numpy_simd_dispatch"])
+    return str(json.loads(out.stdout)["simd"])
 
 
 def _pipeline_outputs(project: Path, disabled: str | None) -> dict[str, str]:
@@ -57,7 +57,7 @@ def _pipeline_outputs(project: Path, disabled: str | None) -> dict[str, str]:
 def test_every_output_has_the_same_bytes_at_the_highest_and_the_baseline_simd_level(
     tmp_path: Path,
 ) -> None:
-    dispatched = numpy_simd()["numpy_simd_dispatch"]
+    dispatched = numpy_simd()["simd"]
     if dispatched == "none":
         pytest.skip("numpy dispatches to no SIMD target above its baseline on this CPU")
     highest, baseline = copy_project(tmp_path / "highest"), copy_project(tmp_path / "baseline")

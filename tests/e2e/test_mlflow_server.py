@@ -112,7 +112,7 @@ def test_artifacts_are_stored_and_served_by_the_server(remote: Remote, tmp_path:
         remote.client.download_artifacts(run_.info.run_id, "model/model.txt", str(tmp_path))
     )
     digest = hashlib.sha256(model.read_bytes()).hexdigest()
-    assert digest == run_.data.tags["reprokit.model_sha256"]
+    assert digest == run_.data.tags["rk.model_sha256"]
     on_disk = list(remote.server.artifacts.rglob("model.txt"))
     assert on_disk, "the server's artifact folder holds no model.txt"
 

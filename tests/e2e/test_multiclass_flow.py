@@ -40,7 +40,7 @@ def test_wine_runs_gates_and_tracks_without_an_evaluation_config(
     client = store_client(root)
     (tracked,) = all_runs(client)
     assert tracked.info.status == "FINISHED"
-    assert tracked.data.tags["reprokit.quality_gate"] == "passed"
+    assert tracked.data.tags["rk.quality_gate"] == "passed"
     assert tracked.data.params["data.task"] == "multiclass"
     assert set(tracked.data.metrics) >= MULTICLASS_METRICS
     logged = artifact_text(client, tracked.info.run_id, "evaluation_plots/per_class.csv")
@@ -54,4 +54,4 @@ def test_wine_runs_gates_and_tracks_without_an_evaluation_config(
     assert "Traceback" not in failed.stderr
     latest = all_runs(client)[-1]
     assert latest.info.status == "FAILED"
-    assert latest.data.tags["reprokit.quality_gate"] == "failed"
+    assert latest.data.tags["rk.quality_gate"] == "failed"

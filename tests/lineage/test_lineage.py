@@ -20,6 +20,7 @@ import yaml
 from tests.support import PROJECT_ROOT, copy_project, git_init, run, tool_env
 
 from reprokit.core.content.fingerprint import fingerprint_value
+from reprokit.core.names import TAG_PREFIX
 from reprokit.lineage.trace import UnknownRefError, parse_ref
 from reprokit.lineage.verify import (
     BentoFacts,
@@ -59,12 +60,12 @@ def test_a_model_file_that_differs_from_its_metadata_is_a_broken_link() -> None:
 def finished_run(**tags: str) -> RunFacts:
     parts = {"config_hash": "c" * 64, "code_hash": "d" * 64, "lock_hash": "e" * 64}
     value = fingerprint_value(parts["config_hash"], {"raw": MD5}, parts["code_hash"], "e" * 64)
-    all_tags = {"fingerprint": value, "model_sha256": SHA_A, **parts, "data.raw": MD5, **tags}
+    all_tags = {"fingerprint": value, "model_sha256": SHA_A, **parts, "md5.raw": MD5, **tags}
     return RunFacts(
         run_id="r" * 32,
         found=True,
         status="FINISHED",
-        tags={f"reprokit.{k}": v for k, v in all_tags.items()},
+        tags={f"{TAG_PREFIX}{k}": v for k, v in all_tags.items()},
         model_artifact_sha256=SHA_A,
         composed_config_hash="c" * 64,
     )
@@ -73,7 +74,7 @@ def finished_run(**tags: str) -> RunFacts:
 def test_the_fingerprint_must_recompute_from_its_parts() -> None:
     assert {link.status for link in check_fingerprint(finished_run())} == {Status.VERIFIED}
     # Another data md5 than the one the fingerprint was composed with.
-    links = {link.link: link for link in check_fingerprint(finished_run(**{"data.raw": "0" * 32}))}
+    links = {link.link: link for link in check_fingerprint(finished_run(**{"md5.raw": "0" * 32}))}
     assert links["fingerprint"].status is Status.BROKEN
     assert links["config hash"].status is Status.VERIFIED
 

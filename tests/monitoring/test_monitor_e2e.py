@@ -118,7 +118,7 @@ def test_fresh_sample_passes_and_is_logged_to_the_champion_run(project: Project)
     logged = {a.path for a in project.client.list_artifacts(project.run_id, "monitoring")}
     assert {f"monitoring/{path.name}" for path in files} <= logged
     tags = project.client.get_run(project.run_id).data.tags
-    assert tags["reprokit.monitoring.last_status"] == "ok"
+    assert tags["rk.drift_status"] == "ok"
 
 
 def test_drifted_batch_alarms_on_the_drifted_columns_and_performance(project: Project) -> None:

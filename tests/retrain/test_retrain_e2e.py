@@ -60,12 +60,12 @@ def test_drift_retrains_and_promotes_and_a_gate_failure_changes_nothing(
     assert aliases(client) == {"champion": "2", "challenger": "2"}
     run_id = str(record["run_id"])
     tags = client.get_run(run_id).data.tags
-    assert tags["reprokit.retrain.decision"] == "promote"
-    assert tags["reprokit.retrain.champion_before"] == "1"
-    assert tags["reprokit.retrain.champion_after"] == "2"
+    assert tags["rk.retrain.decision"] == "promote"
+    assert tags["rk.retrain.champion_before"] == "1"
+    assert tags["rk.retrain.champion_after"] == "2"
     logged = json.loads(artifact_text(client, run_id, "retrain/decision.json"))
     assert logged["decision"] == record["decision"]
-    assert "reprokit.promotion_refused" not in client.get_model_version("reprokit-credit", "2").tags
+    assert "rk.not_promoted" not in client.get_model_version("reprokit-credit", "2").tags
     # The raw data is tracked by DVC with its new content.
     assert _dvc_pointer_md5(project) == file_md5(project / RAW) != raw_before
 
@@ -80,6 +80,6 @@ def test_drift_retrains_and_promotes_and_a_gate_failure_changes_nothing(
     assert file_md5(project / RAW) == appended == _dvc_pointer_md5(project)
     failed = client.search_runs(
         [client.get_run(run_id).info.experiment_id],
-        filter_string="tags.`reprokit.retrain.outcome` = 'gate_failed'",
+        filter_string="tags.`rk.retrain.outcome` = 'gate_failed'",
     )
-    assert [r.data.tags["reprokit.retrain.champion_after"] for r in failed] == ["2"]
+    assert [r.data.tags["rk.retrain.champion_after"] for r in failed] == ["2"]

@@ -9,10 +9,11 @@ from typing import Any, cast
 
 from tests.support.mlflow_store import registry_with_versions
 
+from reprokit.core.names import MODEL_VERSION_TAG
 from reprokit.retrain.loop import _decide
 from reprokit.serving.canary import tag_rolled_back
 from reprokit.serving.store import registered_version
-from reprokit.tracking.store import MODEL_VERSION_TAG, promote
+from reprokit.tracking.store import promote
 
 
 def test_a_rolled_back_version_the_rule_promoted_is_put_back_and_the_decision_says_why(
@@ -27,7 +28,7 @@ def test_a_rolled_back_version_the_rule_promoted_is_put_back_and_the_decision_sa
     promote(client, "m", "2", "promotion rule: roc_auc 0.81 > 0.78")
     run = client.create_run(client.create_experiment("retrain"))
     client.set_tag(run.info.run_id, MODEL_VERSION_TAG, "2")
-    client.set_tag(run.info.run_id, "reprokit.quality_gate", "passed")
+    client.set_tag(run.info.run_id, "rk.quality_gate", "passed")
 
     unused = cast(Any, None)  # the workspace and batch serve only a rejudge
     decided = _decide(unused, client, "m", client.get_run(run.info.run_id), "1", batch=unused)

@@ -61,7 +61,7 @@ def test_a_starting_worker_serves_the_champion_a_rollback_kept_or_fails_naming_t
     assert resolved() == {"tag": f"{NAME}:v1"}  # what the worker that rolled back serves
 
     # Rolled back by hand (no kept champion recorded): nothing is guessed.
-    client.delete_model_version_tag("m", "2", "reprokit.canary.kept")
+    client.delete_model_version_tag("m", "2", "rk.canary.kept")
     failed = resolved()
     assert failed["error"] == "RolledBackChampionError"
     assert "version 2 (p-d:v2)" in failed["message"]

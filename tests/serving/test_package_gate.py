@@ -94,8 +94,8 @@ def test_a_package_carries_its_runs_id_version_fingerprint_and_metrics(scenario:
         metadata, labels = info["metadata"], info["labels"]
         assert metadata["mlflow_run_id"] == run_.info.run_id == labels["mlflow_run_id"]
         assert metadata["model_version"] == version == labels["model_version"]
-        assert metadata["fingerprint"] == run_.data.tags["reprokit.fingerprint"]
-        assert metadata["model_sha256"] == run_.data.tags["reprokit.model_sha256"]
+        assert metadata["fingerprint"] == run_.data.tags["rk.fingerprint"]
+        assert metadata["model_sha256"] == run_.data.tags["rk.model_sha256"]
         assert metadata["metrics"]["roc_auc"] == run_.data.metrics["roc_auc"]
         assert metadata["quality_gate"] == "passed"
     assert aliases(scenario.client)["champion"] == "1"
@@ -137,7 +137,7 @@ def test_with_tracking_off_package_refuses_unless_told_untracked(scenario: Scena
 def test_a_gate_failed_model_is_refused_naming_the_run_and_the_gate(scenario: Scenario) -> None:
     failed = scenario.runs["gate_failed"]
     assert failed.info.status == "FAILED"
-    assert failed.data.tags["reprokit.quality_gate"] == "failed"
+    assert failed.data.tags["rk.quality_gate"] == "failed"
     result = scenario.results["gate_failed"]
     assert result.returncode == 1
     assert f"run {failed.info.run_id} is FAILED (quality gate: failed)" in result.stderr

@@ -40,11 +40,11 @@ def sweep_runs(root: Path, sweep_id: str) -> tuple[Any, list[Any]]:
     """The sweep's one parent run and its job runs, in job order."""
     store = store_client(root)
     experiment = store.get_experiment_by_name(EXPERIMENT).experiment_id
-    found = store.search_runs([experiment], f"tags.`reprokit.sweep_id` = '{sweep_id}'")
-    parents = [r for r in found if r.data.tags["reprokit.sweep_role"] == "parent"]
-    jobs = [r for r in found if r.data.tags["reprokit.sweep_role"] == "job"]
+    found = store.search_runs([experiment], f"tags.`rk.sweep_id` = '{sweep_id}'")
+    parents = [r for r in found if r.data.tags["rk.sweep_role"] == "parent"]
+    jobs = [r for r in found if r.data.tags["rk.sweep_role"] == "job"]
     assert len(parents) == 1
-    return parents[0], sorted(jobs, key=lambda r: int(r.data.tags["reprokit.sweep_job"]))
+    return parents[0], sorted(jobs, key=lambda r: int(r.data.tags["rk.sweep_job"]))
 
 
 def sweep_id_of(result: subprocess.CompletedProcess[str]) -> str:

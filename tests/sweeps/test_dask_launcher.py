@@ -209,11 +209,11 @@ def test_dask_sweep_on_a_local_cluster(project: Path) -> None:
     parent, jobs = sweep_runs(project, sweep_id)
     assert parent.info.status == "FINISHED"
     # One child run per job, each job once, all logged by the sweep's own process.
-    assert [r.data.tags["reprokit.sweep_job"] for r in jobs] == ["0", "1", "2"]
+    assert [r.data.tags["rk.sweep_job"] for r in jobs] == ["0", "1", "2"]
     assert len({r.info.run_id for r in jobs}) == 3
     assert all(r.info.status == "FINISHED" for r in jobs)
     assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in jobs)
-    assert [json.loads(r.data.tags["reprokit.overrides"])[-1] for r in jobs] == [
+    assert [json.loads(r.data.tags["rk.overrides"])[-1] for r in jobs] == [
         "model.num_leaves=7",
         "model.num_leaves=15",
         "model.num_leaves=31",
@@ -223,7 +223,7 @@ def test_dask_sweep_on_a_local_cluster(project: Path) -> None:
     assert done == [0, 1, 2]  # no job ran twice (job -1: the shared upstream)
     # The shared upstream ran once in this process, before the jobs; every job reused it.
     assert [e["nodes"] for e in events(result, "sweep.upstream_pass")]
-    assert all("ingest" in json.loads(r.data.tags["reprokit.reused_nodes"]) for r in jobs)
+    assert all("ingest" in json.loads(r.data.tags["rk.reused_nodes"]) for r in jobs)
 
     # The cluster is gone with the command: its scheduler port is closed, no worker is left.
     assert not _port_open(started["scheduler"])

@@ -43,17 +43,17 @@ def test_multirun_tracks_each_job_under_one_parent(project: Path) -> None:
     assert "2 of 4 jobs of sweep" in result.stderr and "failed: jobs [1, 3]" in result.stderr
     sweep_id = sweep_id_of(result)
     parent, jobs = sweep_runs(project, sweep_id)
-    assert [r.data.tags["reprokit.sweep_job"] for r in jobs] == ["0", "1", "2", "3"]
+    assert [r.data.tags["rk.sweep_job"] for r in jobs] == ["0", "1", "2", "3"]
     assert all(r.data.tags["mlflow.parentRunId"] == parent.info.run_id for r in jobs)
     assert [r.info.status for r in jobs] == ["FINISHED", "FAILED", "FINISHED", "FAILED"]
-    assert json.loads(jobs[1].data.tags["reprokit.overrides"]) == [
+    assert json.loads(jobs[1].data.tags["rk.overrides"]) == [
         *SMALL,
         "model.num_leaves=7",
         "evaluation.gates.binary.roc_auc.min=0.999",
     ]
-    assert "QualityGateError" in jobs[1].data.tags["reprokit.error"]
+    assert "QualityGateError" in jobs[1].data.tags["rk.error"]
     assert "roc_auc" in jobs[1].data.metrics  # a failed job's metrics are kept
-    assert all(r.data.tags.get("reprokit.fingerprint") for r in jobs)
+    assert all(r.data.tags.get("rk.fingerprint") for r in jobs)
     assert parent.info.status == "FAILED"  # some jobs failed
     # The search space is the parent's params; its description is the ranked summary.
     assert parent.data.params["model.num_leaves"] == "7,15"
@@ -62,13 +62,13 @@ def test_multirun_tracks_each_job_under_one_parent(project: Path) -> None:
     # The parent holds the summary (best first) and the best job's metrics.
     finished = [r for r in jobs if r.info.status == "FINISHED"]
     best = max(finished, key=lambda r: r.data.metrics["roc_auc"])
-    assert parent.data.tags["reprokit.best_run_id"] == best.info.run_id
+    assert parent.data.tags["rk.best_run_id"] == best.info.run_id
     assert parent.data.metrics["roc_auc"] == best.data.metrics["roc_auc"]
     store = store_client(project)
     csv_path = store.download_artifacts(parent.info.run_id, "sweep_summary.csv", str(project))
     lines = Path(csv_path).read_text(encoding="utf-8").splitlines()
     assert len(lines) == 5
-    assert lines[1].split(",")[0] == best.data.tags["reprokit.sweep_job"]
+    assert lines[1].split(",")[0] == best.data.tags["rk.sweep_job"]
     assert lines[-1].split(",")[1] == "FAILED" and lines[-2].split(",")[1] == "FAILED"
     assert "best: job" in result.stdout
     local = project / ".reprokit/sweeps" / sweep_id / "summary.csv"  # with tracking off too
@@ -112,7 +112,7 @@ def test_parallel_jobs_within_the_thread_budget(project: Path) -> None:
     parent, jobs = sweep_runs(project, sweep_id_of(result))
     assert parent.info.status == "FINISHED"
     assert len(jobs) == 3 and len({r.info.run_id for r in jobs}) == 3
-    assert sorted(json.loads(r.data.tags["reprokit.overrides"])[-1] for r in jobs) == [
+    assert sorted(json.loads(r.data.tags["rk.overrides"])[-1] for r in jobs) == [
         "model.num_leaves=15",
         "model.num_leaves=31",
         "model.num_leaves=7",
@@ -120,9 +120,9 @@ def test_parallel_jobs_within_the_thread_budget(project: Path) -> None:
     assert all(r.data.params["engine.num_threads"] == str(threads) for r in jobs)
     # The shared upstream ran once, before the workers; every job reused it.
     assert [e["nodes"] for e in events(result, "sweep.upstream_pass")]
-    assert all("ingest" in json.loads(r.data.tags["reprokit.reused_nodes"]) for r in jobs)
+    assert all("ingest" in json.loads(r.data.tags["rk.reused_nodes"]) for r in jobs)
     # Same fingerprint parts whatever the thread count: only the model params differ.
-    assert len({r.data.tags["reprokit.data.raw"] for r in jobs}) == 1
+    assert len({r.data.tags["rk.md5.raw"] for r in jobs}) == 1
 
 
 def test_tune_records_trials_and_resumes(project: Path) -> None:
@@ -135,7 +135,7 @@ def test_tune_records_trials_and_resumes(project: Path) -> None:
     assert parent_line in second  # the same parent run goes on
     parent, jobs = sweep_runs(project, "t1")
     assert len(jobs) == 3 and all(r.info.status == "FINISHED" for r in jobs)
-    leaves = [json.loads(r.data.tags["reprokit.overrides"])[-1] for r in jobs]
+    leaves = [json.loads(r.data.tags["rk.overrides"])[-1] for r in jobs]
     assert len(set(leaves)) == 3  # the resumed search did not replay earlier trials
     import optuna
 
@@ -143,7 +143,7 @@ def test_tune_records_trials_and_resumes(project: Path) -> None:
         study_name="t1", storage=f"sqlite:///{project / '.reprokit/optuna.db'}"
     )
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 3
-    assert parent.data.tags["reprokit.best_run_id"] in {r.info.run_id for r in jobs}
+    assert parent.data.tags["rk.best_run_id"] in {r.info.run_id for r in jobs}
 
 
 def test_tune_prunes_trials_behind_the_median(project: Path) -> None:
@@ -164,12 +164,10 @@ def test_tune_prunes_trials_behind_the_median(project: Path) -> None:
     best_rate = study.best_trial.params["model.learning_rate"]
     assert all(study.trials[n].params["model.learning_rate"] < best_rate for n in pruned)
     _, jobs = sweep_runs(project, "p1")
-    killed = {int(r.data.tags["reprokit.sweep_job"]) for r in jobs if r.info.status == "KILLED"}
+    killed = {int(r.data.tags["rk.sweep_job"]) for r in jobs if r.info.status == "KILLED"}
     assert killed == pruned
     assert all(
-        "pruned at iteration" in r.data.tags["reprokit.pruned"]
-        for r in jobs
-        if r.info.status == "KILLED"
+        "pruned at iteration" in r.data.tags["rk.pruned"] for r in jobs if r.info.status == "KILLED"
     )
     assert "PRUNED" in out
 
@@ -221,8 +219,8 @@ def test_dvc_queued_sweep_is_tracked(
     assert len(experiments) == 2
     store = store_client(root)
     experiment = store.get_experiment_by_name("reprokit").experiment_id
-    runs = store.search_runs([experiment], "tags.`reprokit.dvc_experiment` != ''")
-    assert {r.data.tags["reprokit.dvc_experiment"] for r in runs} == set(experiments)
+    runs = store.search_runs([experiment], "tags.`rk.dvc_exp` != ''")
+    assert {r.data.tags["rk.dvc_exp"] for r in runs} == set(experiments)
     assert {r.data.params["model.num_leaves"] for r in runs} == {"15", "31"}
-    assert len({r.data.tags["reprokit.fingerprint"] for r in runs}) == 2
+    assert len({r.data.tags["rk.fingerprint"] for r in runs}) == 2
     assert all(r.info.status == "FINISHED" for r in runs)

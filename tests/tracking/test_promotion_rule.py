@@ -204,11 +204,9 @@ def test_a_better_metric_on_another_test_split_does_not_take_champion(
 ) -> None:
     first, other = scenario.steps["first"].run, scenario.steps["other_split"].run
     assert other.data.metrics["roc_auc"] > first.data.metrics["roc_auc"]
-    assert other.data.tags["reprokit.test_split_md5"] != first.data.tags["reprokit.test_split_md5"]
-    assert (
-        other.data.tags["reprokit.evaluation_hash"] == first.data.tags["reprokit.evaluation_hash"]
-    )
+    assert other.data.tags["rk.test_md5"] != first.data.tags["rk.test_md5"]
+    assert other.data.tags["rk.eval_hash"] == first.data.tags["rk.eval_hash"]
     assert [mv.run_id for mv in versions(scenario.client)] == [first.info.run_id, other.info.run_id]
     assert aliases(scenario.client) == {"champion": "1", "challenger": "2"}
-    refused = scenario.client.get_model_version(MODEL, "2").tags["reprokit.promotion_refused"]
+    refused = scenario.client.get_model_version(MODEL, "2").tags["rk.not_promoted"]
     assert refused.startswith("not comparable with champion v1: evaluated on another test split")

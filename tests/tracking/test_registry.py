@@ -85,12 +85,12 @@ def test_each_new_model_is_a_new_version_and_the_same_bytes_reuse_it(scenario: S
         scenario.steps[step].run.info.run_id for step in REGISTERED
     ]
     tags = {step: scenario.steps[step].run.data.tags for step in EXECUTIONS}
-    assert tags["v4"]["reprokit.model_sha256"] == tags["v3"]["reprokit.model_sha256"]
-    assert tags["v4"]["reprokit.model_version"] == "3"
+    assert tags["v4"]["rk.model_sha256"] == tags["v3"]["rk.model_sha256"]
+    assert tags["v4"]["rk.model_version"] == "3"
     for mv in registered:
         run_ = scenario.client.get_run(mv.run_id)
-        assert mv.tags["reprokit.fingerprint"] == run_.data.tags["reprokit.fingerprint"]
-        assert mv.tags["reprokit.model_sha256"] == run_.data.tags["reprokit.model_sha256"]
+        assert mv.tags["rk.fingerprint"] == run_.data.tags["rk.fingerprint"]
+        assert mv.tags["rk.model_sha256"] == run_.data.tags["rk.model_sha256"]
 
 
 def test_challenger_is_always_the_newest_version(scenario: Scenario) -> None:
@@ -102,7 +102,7 @@ def test_challenger_is_always_the_newest_version(scenario: Scenario) -> None:
 def test_the_first_version_becomes_champion(scenario: Scenario) -> None:
     assert scenario.aliases_after["v1"]["champion"] == "1"
     tags = scenario.client.get_model_version(MODEL, "1").tags
-    assert tags["reprokit.promotion_reason"] == "first registered version"
+    assert tags["rk.promotion"] == "first registered version"
 
 
 def test_the_rule_uses_its_metric_and_direction(scenario: Scenario) -> None:
@@ -120,7 +120,7 @@ def test_a_gain_below_min_improvement_keeps_the_champion(scenario: Scenario) -> 
 
 def test_a_gain_above_min_improvement_moves_the_champion(scenario: Scenario) -> None:
     assert scenario.aliases_after["v4"]["champion"] == "3"
-    reason = scenario.client.get_model_version(MODEL, "3").tags["reprokit.promotion_reason"]
+    reason = scenario.client.get_model_version(MODEL, "3").tags["rk.promotion"]
     assert reason.startswith("promotion rule: roc_auc ")
     assert "vs champion v1" in reason
 
@@ -130,9 +130,9 @@ def test_promote_moves_the_champion_by_hand_with_reason_and_user(scenario: Scena
     assert "champion v1 (was v3)" in result.stdout
     assert aliases(scenario.client) == {"champion": "1", "challenger": "3"}
     tags = scenario.client.get_model_version(MODEL, "1").tags
-    assert tags["reprokit.promotion_reason"] == REASON
-    assert tags["reprokit.promoted_by"] == getpass.getuser()
-    assert tags["reprokit.previous_champion"] == "3"
+    assert tags["rk.promotion"] == REASON
+    assert tags["rk.promoted_by"] == getpass.getuser()
+    assert tags["rk.previous_champion"] == "3"
 
 
 def test_promote_refuses_an_unknown_version(scenario: Scenario) -> None:
@@ -150,6 +150,6 @@ def test_models_lists_every_version_with_its_run_and_metric(scenario: Scenario) 
     for number, step in enumerate(REGISTERED, start=1):
         executed = scenario.steps[step].run
         assert rows[number]["run_id"] == executed.info.run_id
-        assert rows[number]["fingerprint"] == executed.data.tags["reprokit.fingerprint"]
+        assert rows[number]["fingerprint"] == executed.data.tags["rk.fingerprint"]
         assert rows[number]["metric"] == pytest.approx(scenario.metric(step, "roc_auc"))
     assert "challenger" in rows[3]["aliases"]

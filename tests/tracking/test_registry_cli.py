@@ -19,7 +19,12 @@ from click.testing import CliRunner, Result
 from tests.support import MODEL
 
 from reprokit.cli import main
-from reprokit.core.names import ROLLBACK_KEPT_TAG, ROLLBACK_REASON_TAG, ROLLED_BACK_TAG
+from reprokit.core.names import (
+    PROMOTION_REASON_TAG,
+    ROLLBACK_KEPT_TAG,
+    ROLLBACK_REASON_TAG,
+    ROLLED_BACK_TAG,
+)
 from reprokit.serving.canary import tag_rolled_back
 from reprokit.serving.store import RegistryVersion
 from reprokit.tracking.registry_cli import models, promote
@@ -41,7 +46,7 @@ def _register(client: Any, experiment: str, version: str, roc_auc: float) -> str
         MODEL,
         source=f"runs:/{run.info.run_id}/model",
         run_id=run.info.run_id,
-        tags={"reprokit.fingerprint": f"{version * 12}{'f' * 52}"},
+        tags={"rk.fingerprint": f"{version * 12}{'f' * 52}"},
     )
     assert str(created.version) == version
     return str(run.info.run_id)
@@ -119,10 +124,10 @@ def test_promote_moves_champion_and_records_reason_and_user(store: Store) -> Non
     assert "champion v2 (was v1)" in result.stdout
     assert aliases(store) == {"champion": "2", "challenger": "3"}
     tags = store.client.get_model_version(MODEL, "2").tags
-    assert tags["reprokit.promotion_reason"] == "better on the holdout review"
-    assert tags["reprokit.promoted_by"] == getpass.getuser()
-    assert tags["reprokit.previous_champion"] == "1"
-    assert tags["reprokit.promoted_at"].endswith("+00:00")
+    assert tags["rk.promotion"] == "better on the holdout review"
+    assert tags["rk.promoted_by"] == getpass.getuser()
+    assert tags["rk.previous_champion"] == "1"
+    assert tags["rk.promoted_at"].endswith("+00:00")
 
 
 def test_promote_clears_the_canary_rollback_it_overrides(store: Store) -> None:
@@ -134,7 +139,7 @@ def test_promote_clears_the_canary_rollback_it_overrides(store: Store) -> None:
     assert "cleared its canary rollback (error rate 0.400 > 0.05)" in result.stdout
     tags = store.client.get_model_version(MODEL, "3").tags
     assert not {ROLLED_BACK_TAG, ROLLBACK_REASON_TAG, ROLLBACK_KEPT_TAG} & set(tags)
-    assert tags["reprokit.promotion_reason"] == "the bad input source is fixed"
+    assert tags[PROMOTION_REASON_TAG] == "the bad input source is fixed"
     assert aliases(store)["champion"] == "3"
     # A version that was never rolled back has nothing to clear, and says nothing of it.
     again = invoke(promote, ["2", "--reason", "x"])

@@ -98,7 +98,7 @@ def test_at_commit_refuses_a_commit_the_repository_lacks(dvc_run: tuple[Path, st
     root, run_id = dvc_run
     client = MlflowClient(tracking_uri=f"sqlite:///{root / 'mlruns.db'}")
     recorded = client.get_run(run_id)
-    tags = {**recorded.data.tags, "reprokit.git_commit": "f" * 40}
+    tags = {**recorded.data.tags, "rk.git_commit": "f" * 40}
     copy = client.create_run(recorded.info.experiment_id, tags=tags).info.run_id
     client.set_terminated(copy)
     with pytest.raises(ReproductionError, match=f"commit {'f' * 40} of run {copy}"):

@@ -52,10 +52,10 @@ def scenario(
 def test_a_partial_run_records_no_model_no_metrics_and_says_so(scenario: Scenario) -> None:
     run_ = scenario.steps["prepare"].run
     assert run_.info.status == "FINISHED"
-    assert run_.data.tags["reprokit.model"] == "not trained by this run"
-    assert run_.data.tags["reprokit.quality_gate"] == "not checked by this run"
-    assert "reprokit.model_sha256" not in run_.data.tags
-    assert "reprokit.model_version" not in run_.data.tags
+    assert run_.data.tags["rk.model"] == "not trained by this run"
+    assert run_.data.tags["rk.quality_gate"] == "not checked by this run"
+    assert "rk.model_sha256" not in run_.data.tags
+    assert "rk.model_version" not in run_.data.tags
     # The metrics file in data/ is run 1's: none of its numbers pose as this run's.
     assert set(run_.data.metrics) == {"time.prepare_s"}
     logged = {item.path for item in scenario.client.list_artifacts(run_.info.run_id)}
@@ -74,11 +74,11 @@ def test_a_partial_run_registers_nothing(scenario: Scenario) -> None:
 def test_a_full_run_registers_the_sha256_of_the_bytes_it_wrote(scenario: Scenario) -> None:
     run_ = scenario.steps["full"].run
     written = sha256(scenario.model_bytes)
-    assert run_.data.tags["reprokit.model"] == "trained by this run"
-    assert run_.data.tags["reprokit.quality_gate"] == "passed"
-    assert run_.data.tags["reprokit.model_sha256"] == written
-    assert run_.data.tags["reprokit.model_version"] == "1"
+    assert run_.data.tags["rk.model"] == "trained by this run"
+    assert run_.data.tags["rk.quality_gate"] == "passed"
+    assert run_.data.tags["rk.model_sha256"] == written
+    assert run_.data.tags["rk.model_version"] == "1"
     (version,) = versions(scenario.client)
-    assert version.tags["reprokit.model_sha256"] == written
+    assert version.tags["rk.model_sha256"] == written
     assert sha256(artifact_bytes(scenario.client, run_.info.run_id, "model/model.txt")) == written
     assert "roc_auc" in run_.data.metrics

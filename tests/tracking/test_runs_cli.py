@@ -12,7 +12,7 @@ from reprokit.tracking.runs_cli import render_diff
 
 
 def _run(run_id: str, leaves: int, auc: float, extra_tags: dict[str, str]) -> RecordedRun:
-    tags = {f"{TAG_PREFIX}fingerprint": f"fp-{leaves}", f"{TAG_PREFIX}data.raw": "md5-raw"}
+    tags = {f"{TAG_PREFIX}fingerprint": f"fp-{leaves}", f"{TAG_PREFIX}md5.raw": "md5-raw"}
     return RecordedRun(
         run_id, "FINISHED", 0, {**tags, **extra_tags}, {"roc_auc": auc, "time.run_s": 1.0}, {}
     )

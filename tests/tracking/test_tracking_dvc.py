@@ -17,6 +17,7 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("tracking-dvc")]
 PIPELINE_STAGES = ("prepare", "features", "train", "evaluate")
 RAW = "data/01_raw/credit.parquet"
 MODEL_FILE = "data/06_models/model.txt"
+FIGURE = "evaluation_figures/roc.png"  # as logged to the run
 
 
 @dataclass
@@ -111,7 +113,7 @@ def test_each_execution_adds_exactly_one_run_and_a_no_op_none(scenario: Scenario
 
 def test_each_run_names_its_entry_point(scenario: Scenario) -> None:
     entry_points = {
-        step: executed.run.data.tags["reprokit.entry_point"]
+        step: executed.run.data.tags["rk.entry_point"]
         for step, executed in scenario.steps.items()
         if executed.runs
     }
@@ -154,21 +156,21 @@ def test_experiment_run_logs_the_changed_param(scenario: Scenario) -> None:
 
 def test_same_fingerprint_from_dvc_repro_reprokit_run_and_kedro_run(scenario: Scenario) -> None:
     prints = {
-        step: scenario.run_of(step).data.tags["reprokit.fingerprint"]
+        step: scenario.run_of(step).data.tags["rk.fingerprint"]
         for step in ("repro", "reprokit_run", "kedro_run")
     }
     assert len(set(prints.values())) == 1, prints
     written = json.loads((scenario.project / "data/08_reporting/fingerprint.json").read_text())
     # The `track` stage's output is the fingerprint of the last dvc execution (the experiment).
-    assert written["value"] == scenario.run_of("experiment").data.tags["reprokit.fingerprint"]
+    assert written["value"] == scenario.run_of("experiment").data.tags["rk.fingerprint"]
 
 
 def test_a_param_change_changes_config_hash_and_fingerprint_only(scenario: Scenario) -> None:
     before = scenario.run_of("repro").data.tags
     after = scenario.run_of("experiment").data.tags
-    assert after["reprokit.fingerprint"] != before["reprokit.fingerprint"]
-    assert after["reprokit.config_hash"] != before["reprokit.config_hash"]
-    for same in ("reprokit.code_hash", "reprokit.lock_hash", "reprokit.data.raw"):
+    assert after["rk.fingerprint"] != before["rk.fingerprint"]
+    assert after["rk.config_hash"] != before["rk.config_hash"]
+    for same in ("rk.code_hash", "rk.lock_hash", "rk.md5.raw"):
         assert after[same] == before[same], same
 
 
@@ -209,7 +211,7 @@ def test_a_registered_version_has_a_signature_an_input_example_and_a_description
     from mlflow.models import Model, get_model_info
 
     version = scenario.client.get_model_version(
-        MODEL, scenario.run_of("repro").data.tags["reprokit.model_version"]
+        MODEL, scenario.run_of("repro").data.tags["rk.model_version"]
     )
     assert scenario.run_of("repro").info.run_id in version.description
     assert "roc_auc" in version.description
@@ -227,31 +229,55 @@ def test_a_registered_version_has_a_signature_an_input_example_and_a_description
 
 def test_tags_identify_data_code_git_lock_and_versions(scenario: Scenario) -> None:
     tags = scenario.run_of("repro").data.tags
-    assert tags["reprokit.data.raw"] == lock_md5(scenario.lock, "data", RAW)
-    assert tags["reprokit.git_commit"] == scenario.head
-    assert tags["reprokit.git_dirty"] == "false"
-    assert tags["reprokit.lock_hash"] == sha256((scenario.project / "uv.lock").read_bytes())
-    assert tags["reprokit.version.mlflow"] == metadata.version("mlflow")
-    assert tags["reprokit.version.lightgbm"] == metadata.version("lightgbm")
-    assert tags["reprokit.version.python"].count(".") == 2
+    assert tags["rk.md5.raw"] == lock_md5(scenario.lock, "data", RAW)
+    assert tags["rk.git_commit"] == scenario.head
+    assert tags["rk.git_dirty"] == "false"
+    assert tags["rk.lock_hash"] == sha256((scenario.project / "uv.lock").read_bytes())
+    assert tags["rk.version.mlflow"] == metadata.version("mlflow")
+    assert tags["rk.version.lightgbm"] == metadata.version("lightgbm")
+    assert tags["rk.version.python"].count(".") == 2
     fingerprint = json.loads(
         artifact_text(scenario.client, scenario.run_of("repro").info.run_id, "fingerprint.json")
     )
-    assert tags["reprokit.config_hash"] == fingerprint["config_hash"]
-    assert tags["reprokit.code_hash"] == fingerprint["code_hash"]
-    assert tags["reprokit.fingerprint"] == fingerprint["value"]
+    assert tags["rk.config_hash"] == fingerprint["config_hash"]
+    assert tags["rk.code_hash"] == fingerprint["code_hash"]
+    assert tags["rk.fingerprint"] == fingerprint["value"]
 
 
 def test_uncommitted_params_are_recorded_as_dirty(scenario: Scenario) -> None:
     # `dvc exp run -S` rewrites params.yaml without committing it.
-    assert scenario.run_of("experiment").data.tags["reprokit.git_dirty"] == "true"
+    assert scenario.run_of("experiment").data.tags["rk.git_dirty"] == "true"
 
 
 def test_model_artifact_matches_its_sha256_tag_and_dvc_lock(scenario: Scenario) -> None:
     run_ = scenario.run_of("repro")
     model = artifact_bytes(scenario.client, run_.info.run_id, "model/model.txt")
-    assert sha256(model) == run_.data.tags["reprokit.model_sha256"]
+    assert sha256(model) == run_.data.tags["rk.model_sha256"]
     assert md5(model) == lock_md5(scenario.lock, "train", MODEL_FILE)
+
+
+def test_logged_figures_carry_a_footer_and_the_dvc_tracked_ones_stay_as_they_were(
+    scenario: Scenario,
+) -> None:
+    from PIL import Image
+
+    def logged(step: str) -> Image.Image:
+        data = artifact_bytes(scenario.client, scenario.run_of(step).info.run_id, FIGURE)
+        return Image.open(BytesIO(data))
+
+    on_disk = Image.open(scenario.project / "data/08_reporting/figures" / Path(FIGURE).name)
+    width, height = on_disk.size
+    # The last execution wrote the figure on disk: its run's copy is that figure, pixel for
+    # pixel, over a footer; two runs of one config (one figure) log different footers.
+    last, repro, ran = logged("experiment"), logged("repro"), logged("reprokit_run")
+    assert last.width == width and last.height > height
+    assert last.crop((0, 0, width, height)).tobytes() == on_disk.convert("RGBA").tobytes()
+    box = (0, 0, width, height)
+    assert repro.crop(box).tobytes() == ran.crop(box).tobytes()
+    assert repro.tobytes() != ran.tobytes()
+    # The folder DVC tracks still holds the bytes dvc.lock records.
+    status = run(["dvc", "status", "evaluate"], scenario.project).stdout
+    assert "up to date" in status, status
 
 
 def test_dataset_inputs_give_lineage_with_dvc_hashes(scenario: Scenario) -> None:
@@ -286,22 +312,20 @@ def test_failing_stage_records_a_failed_run_with_the_error(scenario: Scenario) -
     assert executed.result.returncode != 0
     run_ = executed.run
     assert run_.info.status == "FAILED"
-    assert run_.data.tags["reprokit.failed_stage"] == "evaluate"
-    assert "QualityGateError" in run_.data.tags["reprokit.error"]
-    assert "roc_auc" in run_.data.tags["reprokit.error"]
+    assert run_.data.tags["rk.failed_stage"] == "evaluate"
+    assert "QualityGateError" in run_.data.tags["rk.error"]
+    assert "roc_auc" in run_.data.tags["rk.error"]
     error = artifact_text(scenario.client, run_.info.run_id, "error.txt")
-    assert error == run_.data.tags["reprokit.error"]
+    assert error == run_.data.tags["rk.error"]
 
 
 def test_a_gate_failed_run_names_the_model_dvc_kept_for_its_config(scenario: Scenario) -> None:
     """Only the gate changed: DVC did not rerun train, and the model it kept is checked
     against dvc.lock, so the FAILED run names it (packaging then refuses it by name)."""
     tags = scenario.run_of("failing_repro").data.tags
-    assert tags["reprokit.quality_gate"] == "failed"
-    assert tags["reprokit.model"].startswith("this config's model, not retrained: DVC")
-    assert (
-        tags["reprokit.model_sha256"] == scenario.run_of("repro").data.tags["reprokit.model_sha256"]
-    )
+    assert tags["rk.quality_gate"] == "failed"
+    assert tags["rk.model"].startswith("this config's model, not retrained: DVC")
+    assert tags["rk.model_sha256"] == scenario.run_of("repro").data.tags["rk.model_sha256"]
 
 
 # --- the registry across the executions -----------------------------------------------------------
@@ -314,7 +338,7 @@ def test_each_new_model_is_a_version_and_the_newest_is_challenger(scenario: Scen
     assert [mv.run_id for mv in registered] == [scenario.run_of(s).info.run_id for s in trained]
     assert [int(mv.version) for mv in registered] == [1, 2]
     for step in ("repro", "reprokit_run", "kedro_run"):
-        assert scenario.run_of(step).data.tags["reprokit.model_version"] == "1", step
+        assert scenario.run_of(step).data.tags["rk.model_version"] == "1", step
     assert aliases(scenario.client)["challenger"] == "2"
 
 

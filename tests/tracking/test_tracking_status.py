@@ -125,8 +125,8 @@ def test_a_killed_execution_is_marked_killed_by_the_next_one(scenario: Scenario)
     run_ = scenario.client.get_run(scenario.killed.run_id)
     assert run_.info.status == "KILLED"
     assert run_.info.end_time is not None
-    assert run_.data.tags["reprokit.pid"] == str(scenario.killed.pid)
-    note = run_.data.tags["reprokit.status_note"]
+    assert run_.data.tags["rk.pid"] == str(scenario.killed.pid)
+    note = run_.data.tags["rk.status_note"]
     assert f"process {scenario.killed.pid} ended without closing the run" in note
 
 
@@ -157,7 +157,7 @@ def test_the_composed_config_holds_the_whole_value(scenario: Scenario) -> None:
         artifact_text(scenario.client, run_.info.run_id, "composed_config.yaml")
     )
     assert composed["data"]["schema"]["columns"]["loan_term_months"]["isin"] == ISIN
-    assert run_.data.tags["reprokit.overrides"] == f'["{LONG_OVERRIDE}"]'
+    assert run_.data.tags["rk.overrides"] == f'["{LONG_OVERRIDE}"]'
 
 
 def test_the_finished_run_registers_its_model(scenario: Scenario) -> None:
@@ -175,7 +175,7 @@ def test_a_failing_reprokit_run_ends_failed_with_the_error(scenario: Scenario) -
     assert "Traceback" not in executed.result.stderr
     run_ = executed.run
     assert run_.info.status == "FAILED"
-    error = run_.data.tags["reprokit.error"]
+    error = run_.data.tags["rk.error"]
     assert error.startswith("QualityGateError: ")
     assert "0.99" in error
     assert artifact_text(scenario.client, run_.info.run_id, "error.txt") == error

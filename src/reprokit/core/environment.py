@@ -3,7 +3,7 @@
 Same config + same data gives the same bytes on any x86-64 CPU level (see
 `reprokit.nodes.portable_math`), but a different numpy, LightGBM or libm, another CPU
 architecture, or a BLAS kernel chosen for another core can still change them. Each run
-records these facts (MLflow tags `reprokit.env.*`), and `reproduce`/`diff` name the ones
+records these facts (MLflow tags `rk.env.*`), and `reproduce`/`diff` name the ones
 that differ when results differ, instead of leaving the user to guess.
 
 Reads only what is already loaded or cheap: no package is imported here for its own sake
@@ -21,6 +21,8 @@ import platform
 from collections.abc import Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
+
+from reprokit.core.names import ENV_TAG
 
 # Packages whose version can change a result's bytes (kernels, file formats, the learner).
 BYTE_PACKAGES = ("numpy", "pandas", "pyarrow", "lightgbm", "xgboost-cpu", "scikit-learn", "scipy")
@@ -51,10 +53,12 @@ def numpy_simd() -> dict[str, str]:
     dispatch: list[str] = list(getattr(umath, "__cpu_dispatch__", []))
     features: dict[str, bool] = dict(getattr(umath, "__cpu_features__", {}))
     active = [name for name in dispatch if features.get(name)]
+    # Short fact names: each is the tail of an `rk.env.<fact>` tag key, which MLflow's run
+    # page cuts beyond 15 characters next to a long value (reprokit.core.names).
     return {
-        "numpy_simd_baseline": " ".join(baseline) or "none",
-        "numpy_simd_dispatch": " ".join(active) or "none",
-        "numpy_simd_disabled": os.environ.get(SIMD_DISABLE_VARIABLE, "") or "none",
+        "simd_base": " ".join(baseline) or "none",
+        "simd": " ".join(active) or "none",
+        "simd_off": os.environ.get(SIMD_DISABLE_VARIABLE, "") or "none",
     }
 
 
@@ -101,7 +105,7 @@ def byte_environment() -> dict[str, str]:
         "libc": f"{libc} {libc_version}".strip() or "unknown",
         "blas": blas(),
         **numpy_simd(),
-        **{f"version.{n}": v for n, v in package_versions(BYTE_PACKAGES).items()},
+        **package_versions(BYTE_PACKAGES),  # by package name: `rk.env.numpy` = 2.4.6
     }
     facts["hash"] = environment_hash(facts)
     return facts
@@ -126,17 +130,13 @@ def environment_changes(
     ]
 
 
-ENV_TAG = "env."
-
-
-def recorded_environment(tags: Mapping[str, str], prefix: str) -> dict[str, str]:
-    """The facts a run recorded, from its tags `<prefix>env.<fact>`."""
-    start = prefix + ENV_TAG
-    return {key[len(start) :]: value for key, value in tags.items() if key.startswith(start)}
+def recorded_environment(tags: Mapping[str, str]) -> dict[str, str]:
+    """The facts a run recorded, from its tags `rk.env.<fact>`."""
+    return {key[len(ENV_TAG) :]: value for key, value in tags.items() if key.startswith(ENV_TAG)}
 
 
 def describe_changes(changes: list[tuple[str, str | None, str | None]]) -> str:
-    """One line naming each differing fact: `cpu: A -> B; version.numpy: 2.3 -> 2.4`."""
+    """One line naming each differing fact: `cpu: A -> B; numpy: 2.3 -> 2.4`."""
     return "; ".join(
         f"{name}: {old or '(not recorded)'} -> {new or '(none)'}" for name, old, new in changes
     )

@@ -30,7 +30,7 @@ from reprokit.core.content.files import (
     lock_hash,
 )
 from reprokit.core.content.params import canonical_hash, result_config
-from reprokit.core.names import TAG_PREFIX
+from reprokit.core.names import FINGERPRINT_TAG, GIT_COMMIT_TAG, GIT_DIRTY_TAG, MODEL_SHA256_TAG
 from reprokit.errors import ConfigError, ReprokitError
 from reprokit.lineage.verify import (
     BentoFacts,
@@ -337,10 +337,10 @@ def _hashes_at(
 
 
 def commit_facts(root: Path, run: RunFacts, params: dict[str, Any], scratch: Path) -> CommitFacts:
-    commit = run.tag("git_commit")
+    commit = run.tag(GIT_COMMIT_TAG)
     if not commit or commit == "unknown":
         return CommitFacts(commit=None, exists=False, dirty=False)
-    dirty = run.tag("git_dirty") == "true"
+    dirty = run.tag(GIT_DIRTY_TAG) == "true"
     if not _commit_exists(root, commit):
         return CommitFacts(commit=commit, exists=False, dirty=dirty)
     if dirty:
@@ -453,9 +453,10 @@ def _down_from_run(walk: _Walk, scratch: Path) -> None:
         return
     run, params = run_facts(client, walk.run_id, scratch)
     # What the run must have recorded: the packaged model's, else the version's claim.
+    # (a BentoML model's metadata keys are plain names, a registry version's are tags)
+    keys = ("model_sha256", "fingerprint") if bento else (MODEL_SHA256_TAG, FINGERPRINT_TAG)
     upstream = bento.metadata if bento else (version.tags if version else {})
-    prefix = "" if bento else TAG_PREFIX
-    sha, fingerprint = (upstream.get(f"{prefix}{key}") for key in ("model_sha256", "fingerprint"))
+    sha, fingerprint = (upstream.get(key) for key in keys)
     walk.links += check_run(run, sha, fingerprint)
     if not run.found or run.status != "FINISHED":
         return

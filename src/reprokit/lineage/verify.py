@@ -19,6 +19,14 @@ from enum import StrEnum
 from typing import Any
 
 from reprokit.core.content.fingerprint import fingerprint_value
+from reprokit.core.names import (
+    CODE_HASH_TAG,
+    CONFIG_HASH_TAG,
+    DATA_MD5_TAG,
+    FINGERPRINT_TAG,
+    LOCK_HASH_TAG,
+    MODEL_SHA256_TAG,
+)
 
 FINGERPRINT_LABEL_LENGTH = 12  # `reprokit package` labels the first 12 characters
 
@@ -120,12 +128,13 @@ class RunFacts:
     composed_config_hash: str | None = None  # config hash recomputed from composed_config.yaml
     problems: Sequence[str] = ()  # artifacts that could not be read
 
-    def tag(self, name: str) -> str | None:
-        return self.tags.get(f"reprokit.{name}")
+    def tag(self, key: str) -> str | None:
+        """The value of tag `key` (a reprokit.core.names constant), None when not set."""
+        return self.tags.get(key)
 
     @property
     def data_hashes(self) -> dict[str, str]:
-        prefix = "reprokit.data."
+        prefix = DATA_MD5_TAG
         return {k[len(prefix) :]: v for k, v in sorted(self.tags.items()) if k.startswith(prefix)}
 
 
@@ -201,7 +210,7 @@ def check_version(version: VersionFacts, bento: BentoFacts | None) -> list[Link]
     link = "registry version"
     if not version.found:
         return [broken(link, version.subject, None, "the MLflow registry has no such version")]
-    found = version.tags.get("reprokit.model_sha256")
+    found = version.tags.get(MODEL_SHA256_TAG)
     if bento is None:  # reached from the run or the version itself: nothing upstream to match
         return [verified(link, version.subject, found, f"exists, run {version.run_id}")]
     return [
@@ -215,7 +224,7 @@ def check_version(version: VersionFacts, bento: BentoFacts | None) -> list[Link]
             link,
             version.subject,
             (bento.meta("model_sha256"), "the BentoML model's model_sha256"),
-            (found, "version tag reprokit.model_sha256"),
+            (found, f"version tag {MODEL_SHA256_TAG}"),
         ),
     ]
 
@@ -229,7 +238,7 @@ def check_run(run: RunFacts, model_sha256: str | None, fingerprint: str | None) 
         return [broken(link, run.run_id, None, "the run was deleted from the MLflow store")]
     if run.status != "FINISHED":
         return [broken(link, run.run_id, None, f"the run is {run.status}, not FINISHED")]
-    tag = run.tag("model_sha256")
+    tag = run.tag(MODEL_SHA256_TAG)
     links = []
     if model_sha256 is not None:
         links.append(
@@ -237,14 +246,14 @@ def check_run(run: RunFacts, model_sha256: str | None, fingerprint: str | None) 
                 link,
                 run.run_id,
                 (model_sha256, "upstream model_sha256"),
-                (tag, "run tag reprokit.model_sha256"),
+                (tag, f"run tag {MODEL_SHA256_TAG}"),
             )
         )
     links.append(
         same(
             "MLflow run model artifact",
             run.run_id,
-            (tag, "run tag reprokit.model_sha256"),
+            (tag, f"run tag {MODEL_SHA256_TAG}"),
             (run.model_artifact_sha256, "sha256 of the logged `model` artifact"),
         )
     )
@@ -254,7 +263,7 @@ def check_run(run: RunFacts, model_sha256: str | None, fingerprint: str | None) 
                 "MLflow run fingerprint",
                 run.run_id,
                 (fingerprint, "upstream fingerprint"),
-                (run.tag("fingerprint"), "run tag reprokit.fingerprint"),
+                (run.tag(FINGERPRINT_TAG), f"run tag {FINGERPRINT_TAG}"),
             )
         )
     links.extend(broken("MLflow run artifacts", run.run_id, None, p) for p in run.problems)
@@ -265,16 +274,16 @@ def check_fingerprint(run: RunFacts) -> list[Link]:
     """(4) The fingerprint recomputes from its parts: the config hash of the logged composed
     config, the data md5s, the code and lock hashes, and fingerprint.json agrees."""
     subject = run.run_id
-    config = run.tag("config_hash")
+    config = run.tag(CONFIG_HASH_TAG)
     links = [
         same(
             "config hash",
             subject,
-            (config, "run tag reprokit.config_hash"),
+            (config, f"run tag {CONFIG_HASH_TAG}"),
             (run.composed_config_hash, "recomputed from composed_config.yaml"),
         )
     ]
-    code, lock = run.tag("code_hash"), run.tag("lock_hash")
+    code, lock = run.tag(CODE_HASH_TAG), run.tag(LOCK_HASH_TAG)
     if config is None or code is None or lock is None:
         links.append(
             broken("fingerprint", subject, None, "the run lacks config/code/lock hash tags")
@@ -285,14 +294,14 @@ def check_fingerprint(run: RunFacts) -> list[Link]:
         same(
             "fingerprint",
             subject,
-            (run.tag("fingerprint"), "run tag reprokit.fingerprint"),
+            (run.tag(FINGERPRINT_TAG), f"run tag {FINGERPRINT_TAG}"),
             (recomputed, "recomputed from the config, data, code and lock hashes"),
         )
     )
     logged = run.logged_fingerprint
     if logged is not None:
         parts = {
-            "value": run.tag("fingerprint"),
+            "value": run.tag(FINGERPRINT_TAG),
             "config_hash": config,
             "code_hash": code,
             "lock_hash": lock,
@@ -337,14 +346,14 @@ def check_commit(commit: CommitFacts, run: RunFacts) -> list[Link]:
     links = [verified(link, commit.commit, commit.commit, "exists in the repository")]
     short = commit.commit[:12]
     if commit.code_hash is None or commit.lock_hash is None:
-        links.append(not_checked("code at commit", short, run.tag("code_hash"), commit.why_not))
+        links.append(not_checked("code at commit", short, run.tag(CODE_HASH_TAG), commit.why_not))
         return links
     recomputed = (
-        ("code at commit", "code_hash", commit.code_hash, "code hash recomputed at the commit"),
-        ("lock file at commit", "lock_hash", commit.lock_hash, "sha256 of uv.lock at the commit"),
+        ("code at commit", CODE_HASH_TAG, commit.code_hash, "code hash recomputed at the commit"),
+        ("lock file at commit", LOCK_HASH_TAG, commit.lock_hash, "sha256 of uv.lock at the commit"),
     )
     links += [
-        same(name, short, (run.tag(tag), f"run tag reprokit.{tag}"), (value, where))
+        same(name, short, (run.tag(tag), f"run tag {tag}"), (value, where))
         for name, tag, value, where in recomputed
     ]
     return links

@@ -30,7 +30,7 @@ from reprokit.config.roles import (
     REFERENCE_SAMPLE,
     role_dataset,
 )
-from reprokit.core.names import CHAMPION
+from reprokit.core.names import CHAMPION, DRIFT_REPORT_TAG, DRIFT_STATUS_TAG
 from reprokit.errors import ReprokitError
 from reprokit.layout import read_last_run
 from reprokit.logs import get_logger
@@ -337,6 +337,6 @@ def log_report(workspace: Workspace, run_id: str | None, files: list[Path], stat
         return False
     for path in files:
         mlflow.log_artifact(run_id, str(path), "monitoring")
-    mlflow.set_tag(run_id, "reprokit.monitoring.last_status", status)
-    mlflow.set_tag(run_id, "reprokit.monitoring.last_report", files[0].name)
+    mlflow.set_tag(run_id, DRIFT_STATUS_TAG, status)
+    mlflow.set_tag(run_id, DRIFT_REPORT_TAG, files[0].name)
     return True

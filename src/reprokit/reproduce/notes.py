@@ -16,6 +16,14 @@ from reprokit.core.environment import (
     describe_changes,
     environment_changes,
 )
+from reprokit.core.names import (
+    CODE_HASH_TAG,
+    CONFIG_HASH_TAG,
+    ENV_TAG,
+    FINGERPRINT_TAG,
+    GIT_DIRTY_TAG,
+    LOCK_HASH_TAG,
+)
 from reprokit.errors import ConfigError
 from reprokit.layout import pipeline_code_files
 from reprokit.tracking.runs import COMPOSED_CONFIG, RecordedRun
@@ -45,7 +53,7 @@ def environment_note(run: RecordedRun) -> str:
     """Whether this machine could compute other bytes than the run's (CPU, SIMD, BLAS...)."""
     recorded = run.environment
     if not recorded:
-        return "environment: the run recorded none (recorded before reprokit.env.* tags)"
+        return f"environment: the run recorded none (recorded before {ENV_TAG}* tags)"
     current = byte_environment()
     changes = environment_changes(recorded, current)
     if not changes:
@@ -62,28 +70,28 @@ def notes_before(
 ) -> list[str]:
     """What differs between the run and the code and lock file here, said up front."""
     notes = []
-    if canonical_hash(result_config(params)) != run.tag("config_hash"):
+    if canonical_hash(result_config(params)) != run.tag(CONFIG_HASH_TAG):
         notes.append(
             f"warning: {COMPOSED_CONFIG} does not hash to the run's config hash "
-            f"{_short(run.tag('config_hash'))}: the artifact may have been altered"
+            f"{_short(run.tag(CONFIG_HASH_TAG))}: the artifact may have been altered"
         )
     if config is not None:
         code = current_code_hash(config, root)
-        if code == run.tag("code_hash"):
+        if code == run.tag(CODE_HASH_TAG):
             notes.append(f"code: same as the run's (code hash {_short(code)})")
         else:
             notes.append(
                 f"code: the current code differs from the run's (code hash {_short(code)}, "
-                f"recorded {_short(run.tag('code_hash'))})"
+                f"recorded {_short(run.tag(CODE_HASH_TAG))})"
             )
     notes.append(environment_note(run))
     lock = lock_hash(root)
-    if lock == run.tag("lock_hash"):
+    if lock == run.tag(LOCK_HASH_TAG):
         notes.append(f"uv.lock: same as the run's (hash {_short(lock)})")
     else:
         notes.append(
             f"uv.lock: differs from the run's (hash {_short(lock)}, recorded "
-            f"{_short(run.tag('lock_hash'))}): package versions may differ"
+            f"{_short(run.tag(LOCK_HASH_TAG))}): package versions may differ"
         )
     return notes
 
@@ -102,17 +110,17 @@ def fingerprint_note(
     value = compute_fingerprint(
         params, workspace, files, pipeline_code_files(config, workspace)
     ).value
-    if value == run.tag("fingerprint"):
+    if value == run.tag(FINGERPRINT_TAG):
         return f"fingerprint: the rerun's inputs have the run's fingerprint {_short(value)}"
     return (
         f"fingerprint: the rerun's inputs have fingerprint {_short(value)}, the run "
-        f"{_short(run.tag('fingerprint'))} (code or lock file differ, see above)"
+        f"{_short(run.tag(FINGERPRINT_TAG))} (code or lock file differ, see above)"
     )
 
 
 def commit_note(run: RecordedRun, commit: str) -> str:
     note = f"code: reproducing with the code of commit {commit[:12]} (--at-commit)"
-    if run.tag("git_dirty") == "true":
+    if run.tag(GIT_DIRTY_TAG) == "true":
         note += (
             "; warning: the run was recorded with uncommitted changes, so the commit's code "
             "may not be the code that ran"

@@ -10,6 +10,7 @@ from typing import Any
 
 from reprokit.config.roles import MODEL, params_dataset
 from reprokit.core.content.files import file_sha256
+from reprokit.core.names import FINGERPRINT_TAG, MODEL_SHA256_TAG
 from reprokit.errors import ConfigError
 from reprokit.tracking.runs import (
     COMPOSED_CONFIG,
@@ -55,17 +56,17 @@ def check_finished(run: RecordedRun) -> None:
             f"run {run.run_id} is {run.status}: only a FINISHED run has a model and metrics "
             "to compare"
         )
-    if run.tag("model_sha256") is None:
-        raise RunError(f"run {run.run_id} recorded no model (no tag `reprokit.model_sha256`)")
+    if run.tag(MODEL_SHA256_TAG) is None:
+        raise RunError(f"run {run.run_id} recorded no model (no tag `{MODEL_SHA256_TAG}`)")
 
 
 def check_model_artifact(run: RecordedRun, model: Path) -> None:
     """A model artifact that differs from its recorded hash cannot be a reference."""
-    recorded, actual = run.tag("model_sha256"), file_sha256(model)
+    recorded, actual = run.tag(MODEL_SHA256_TAG), file_sha256(model)
     if actual != recorded:
         raise CorruptArtifactError(
             f"the model artifact of run {run.run_id} is corrupt: its sha256 is {actual}, the "
-            f"run recorded {recorded} (tag reprokit.model_sha256)"
+            f"run recorded {recorded} (tag {MODEL_SHA256_TAG})"
         )
 
 
@@ -74,10 +75,10 @@ def check_fingerprint_artifact(run: RecordedRun, path: Path) -> None:
         value = json.loads(path.read_text(encoding="utf-8")).get("value")
     except (ValueError, AttributeError):
         value = None
-    if value != run.tag("fingerprint"):
+    if value != run.tag(FINGERPRINT_TAG):
         raise CorruptArtifactError(
             f"{FINGERPRINT_ARTIFACT} of run {run.run_id} does not hold the run's fingerprint "
-            f"{run.tag('fingerprint')} (found {value!r})"
+            f"{run.tag(FINGERPRINT_TAG)} (found {value!r})"
         )
 
 

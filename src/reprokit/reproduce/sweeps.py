@@ -7,14 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reprokit.core.names import SWEEP_ID_TAG, SWEEP_JOB_TAG, SWEEP_ROLE_TAG
 from reprokit.reproduce.run import Say, reproduce_run
 from reprokit.reproduce.verdict import Reproduction, render_reproduction
 from reprokit.tracking.runs import RecordedRun, RunError, open_store
 
 if TYPE_CHECKING:
     from rich.console import Console
-
-SWEEP_ROLE_TAG = "sweep_role"
 
 
 @dataclass
@@ -35,28 +34,26 @@ def sweep_job_runs(client: Any, parent: RecordedRun) -> list[RecordedRun]:
     """The job runs of a sweep's parent run, in job order."""
     from reprokit.tracking.runs import recorded_run
 
-    sweep_id = parent.tag("sweep_id")
+    sweep_id = parent.tag(SWEEP_ID_TAG)
     runs = client.search_runs(
         [client.get_run(parent.run_id).info.experiment_id],
-        filter_string=(
-            f"tags.`reprokit.sweep_id` = '{sweep_id}' and tags.`reprokit.{SWEEP_ROLE_TAG}` = 'job'"
-        ),
+        filter_string=(f"tags.`{SWEEP_ID_TAG}` = '{sweep_id}' and tags.`{SWEEP_ROLE_TAG}` = 'job'"),
         max_results=10000,
     )
     jobs = [recorded_run(run) for run in runs]
-    return sorted(jobs, key=lambda run: int(run.tag("sweep_job") or 0))
+    return sorted(jobs, key=lambda run: int(run.tag(SWEEP_JOB_TAG) or 0))
 
 
 def reproduce_sweep(
     root: Path, parent: RecordedRun, *, at_commit: bool, keep_workspace: bool, say: Say
 ) -> SweepReproduction:
     client, _ = open_store(root)
-    result = SweepReproduction(str(parent.tag("sweep_id")), parent.run_id)
+    result = SweepReproduction(str(parent.tag(SWEEP_ID_TAG)), parent.run_id)
     jobs = sweep_job_runs(client, parent)
     if not jobs:
         raise RunError(f"sweep run {parent.run_id} has no job runs in {client.tracking_uri}")
     for job in jobs:
-        label = f"job {job.tag('sweep_job')} (run {job.run_id})"
+        label = f"job {job.tag(SWEEP_JOB_TAG)} (run {job.run_id})"
         if job.status != "FINISHED":
             result.skipped.append(f"{label}: {job.status}, nothing to compare")
             say(f"skipping {label}: it is {job.status}")

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reprokit.core.content.files import file_sha256
+from reprokit.core.names import MODEL_SHA256_TAG
 from reprokit.reproduce.recorded import Recorded, metrics_dataset, model_dataset
 from reprokit.tracking.compare import ABSENT, flatten_config, show_value
 from reprokit.tracking.runs import RecordedRun
@@ -58,7 +59,7 @@ def output_checks(
     model = workspace / str(catalog[model_dataset(params, run.run_id)]["filepath"])
     reproduced_sha = file_sha256(model) if model.is_file() else ABSENT
     checks = [
-        Check("model sha256 (tag)", run.tag("model_sha256") or ABSENT, reproduced_sha),
+        Check("model sha256 (tag)", run.tag(MODEL_SHA256_TAG) or ABSENT, reproduced_sha),
         Check("model sha256 (artifact)", file_sha256(recorded.model), reproduced_sha),
     ]
     metrics_file = workspace / str(catalog[metrics_dataset(params)]["filepath"])

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from reprokit.core.names import GIT_COMMIT_TAG
 from reprokit.reproduce.errors import ReproductionError
 from reprokit.tracking.runs import RecordedRun
 
@@ -32,7 +33,7 @@ def commit_checkout(root: Path, commit: str, scratch: Path) -> Iterator[Path]:
         _git(root, "worktree", "add", "--detach", str(worktree), commit)
     except ReproductionError as error:
         raise ReproductionError(
-            f"cannot check out commit {commit} (tag reprokit.git_commit) of the run: {error}"
+            f"cannot check out commit {commit} (tag {GIT_COMMIT_TAG}) of the run: {error}"
         ) from None
     try:
         yield worktree / prefix
@@ -49,17 +50,16 @@ def commit_checkout(root: Path, commit: str, scratch: Path) -> Iterator[Path]:
 
 def recorded_commit(root: Path, run: RecordedRun) -> str:
     """The run's git commit, checked before anything expensive happens."""
-    commit = run.tag("git_commit")
+    commit = run.tag(GIT_COMMIT_TAG)
     if not commit or commit == "unknown":
         raise ReproductionError(
-            f"run {run.run_id} recorded no git commit (tag reprokit.git_commit): "
-            "--at-commit needs one"
+            f"run {run.run_id} recorded no git commit (tag {GIT_COMMIT_TAG}): --at-commit needs one"
         )
     try:
         _git(root, "cat-file", "-e", f"{commit}^{{commit}}")
     except ReproductionError as error:
         raise ReproductionError(
-            f"commit {commit} of run {run.run_id} (tag reprokit.git_commit) is not in the git "
+            f"commit {commit} of run {run.run_id} (tag {GIT_COMMIT_TAG}) is not in the git "
             f"repository at {root}; fetch it, or reproduce without --at-commit ({error})"
         ) from None
     return commit

@@ -34,7 +34,7 @@ def retrain(current: Path, if_drift: bool, mode: str | None, as_json: bool) -> N
 
     Checks the batch, reports its drift against the champion, appends it to (or replaces)
     the raw data, runs `dvc repro`, and records every decision on the MLflow run (tags
-    reprokit.retrain.*, artifact retrain/decision.json).
+    rk.retrain.*, artifact retrain/decision.json).
 
     Exit 0: decided (promoted or kept); 1: the pipeline failed (raw data restored); 2: the
     batch cannot be used (nothing written)."""

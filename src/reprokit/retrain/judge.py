@@ -72,7 +72,8 @@ def judge(
     """The promotion rule on both models' metric over the batch's held-out rows, and the
     scores for the record. A holdout the metrics cannot be computed on (too few rows, one
     class) refuses, with the reason."""
-    from reprokit.tracking.store import EVALUATION_TAG, MODEL_VERSION_TAG, promotion_rule
+    from reprokit.core.names import EVALUATION_TAG, MODEL_VERSION_TAG
+    from reprokit.tracking.store import promotion_rule
 
     rule = promotion_rule(workspace.config)
     version = str(run.data.tags[MODEL_VERSION_TAG])

@@ -3,7 +3,7 @@
 The pipeline's own `track` stage registers the model and applies the promotion rule; this
 module reads what it decided and, where the rule could not compare (new data is a new test
 split), judges both models on the batch's held-out rows (reprokit.retrain.judge). Every
-decision goes to the pipeline's MLflow run: `reprokit.retrain.*` tags and
+decision goes to the pipeline's MLflow run: `rk.retrain.*` tags and
 `retrain/decision.json`.
 """
 
@@ -19,10 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from reprokit.core.names import (
     CHAMPION,
+    MODEL_VERSION_TAG,
+    PROMOTION_REASON_TAG,
+    PROMOTION_REFUSED_TAG,
+    QUALITY_GATE_TAG,
+    RETRAIN_TAG,
     ROLLBACK_REASON_TAG,
     ROLLED_BACK,
     ROLLED_BACK_TAG,
-    TAG_PREFIX,
 )
 from reprokit.logs import get_logger
 from reprokit.retrain.data import (
@@ -54,7 +58,7 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-TAG = f"{TAG_PREFIX}retrain."
+TAG = RETRAIN_TAG
 DECISION_ARTIFACT = "retrain/decision.json"
 MAX_TAG_LENGTH = 5000
 # What a decision that is not the rule's own says, per outcome.
@@ -209,18 +213,14 @@ def _decide(
 ) -> dict[str, Any]:
     """What the run's registration and promotion decided, and the loop's own judgement
     where the rule could not compare; promotes when that judgement says so."""
-    from reprokit.tracking.store import (
-        MODEL_VERSION_TAG,
-        PROMOTION_REFUSED_TAG,
-        promote,
-    )
+    from reprokit.tracking.store import promote
 
     tags = run.data.tags
     version = tags.get(MODEL_VERSION_TAG)
     version_tags = {} if version is None else client.get_model_version(name, version).tags
     result = outcome(
         version=version,
-        gate=tags.get(f"{TAG_PREFIX}quality_gate"),
+        gate=tags.get(QUALITY_GATE_TAG),
         champion_before=before,
         champion_after=_champion(client, name),
         refused=PROMOTION_REFUSED_TAG in version_tags,
@@ -245,7 +245,7 @@ def _decide(
     elif result in ("promoted_by_rule", "kept_by_rule"):
         # The `track` stage tags a promotion's or a refusal's reason on the version; a kept
         # champion only in its log.
-        reason = version_tags.get(f"{TAG_PREFIX}promotion_reason") or version_tags.get(
+        reason = version_tags.get(PROMOTION_REASON_TAG) or version_tags.get(
             PROMOTION_REFUSED_TAG, f"the promotion rule kept champion v{before}"
         )
         action = "promote" if result == "promoted_by_rule" else "keep"
@@ -270,7 +270,7 @@ def _unpromote(client: Any, name: str, version: str, before: str | None) -> None
 
 def _failed(client: Any, record: dict[str, Any], runs: list[Any], error: RetrainError) -> None:
     """A failed pipeline changed nothing; its decision goes to the failed run, if any."""
-    gate = runs[0].data.tags.get(f"{TAG_PREFIX}quality_gate") if runs else None
+    gate = runs[0].data.tags.get(QUALITY_GATE_TAG) if runs else None
     result = "gate_failed" if gate == "failed" else "pipeline_failed"
     record.update(
         outcome=result,

@@ -9,8 +9,8 @@ same model from the same run again in the same project returns the model already
 store instead of piling up copies.
 
 Only a model a recorded, gate-passing run produced ships: the run is found in the tracking
-store by the model file's sha256 (`tags.reprokit.model_sha256`), must be FINISHED with
-`reprokit.quality_gate = passed`, and must have produced the feature state and profile
+store by the model file's sha256 (`tags.rk.model_sha256`), must be FINISHED with
+`rk.quality_gate = passed`, and must have produced the feature state and profile
 bundled with it; its identity (run id, registry version, fingerprint, metrics) is copied,
 never params.yaml's. `.reprokit/last_run.json` only says which of several such runs to
 prefer. With tracking off there is no run to vouch for the model: packaging refuses unless
@@ -258,7 +258,7 @@ def _vouching_run(workspace: Workspace, outputs: _Outputs, model_sha256: str) ->
         )
     from reprokit.serving.recorded_run import find_vouching_run
 
-    # Keyed by dataset name, as the run's output tags are (reprokit.sha256.<dataset>).
+    # Keyed by dataset name: the run's tag for each is `output_sha256_key` of it (rk.sha.*).
     catalog = workspace.config.catalog
     bundled = {required_dataset(catalog, FEATURE_STATE): outputs.state}
     if outputs.profile is not None:

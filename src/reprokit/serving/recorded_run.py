@@ -1,7 +1,7 @@
 """The recorded run that vouches for a model file: packaging ships nothing else.
 
 Found by content, in the tracking store: the runs of this project whose
-`reprokit.model_sha256` tag is the file's sha256 (only a run that produced a model tags it,
+`rk.model_sha256` tag is the file's sha256 (only a run that produced a model tags it,
 src/reprokit/tracking/outputs.py). One of them must be FINISHED with its quality gate
 passed, and must have produced the feature state and profile bundled with the model.
 `.reprokit/last_run.json` is a hint for which of several such runs to take, never proof.
@@ -15,6 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from reprokit.config.compose import Workspace
+from reprokit.core.names import (
+    ERROR_TAG,
+    FINGERPRINT_TAG,
+    MODEL_SHA256_TAG,
+    MODEL_VERSION_TAG,
+    PROJECT_TAG,
+    QUALITY_GATE_TAG,
+)
 from reprokit.errors import ReprokitError
 from reprokit.layout import read_last_run
 
@@ -40,14 +48,17 @@ def _tag(run: Any, key: str) -> str | None:
     return None if value is None else str(value)
 
 
-def rejection(run: Any, bundled_sha256: Mapping[str, str]) -> str | None:
-    """Why `run` cannot vouch for the model (None: it can)."""
-    from reprokit.tracking.store import OUTPUT_SHA256_TAG, TAG
+def rejection(
+    run: Any, bundled_sha256: Mapping[str, str], catalog: Mapping[str, Any]
+) -> str | None:
+    """Why `run` cannot vouch for the model (None: it can); `bundled_sha256` by dataset of
+    `catalog`."""
+    from reprokit.tracking.outputs import output_sha256_key
 
     run_id, status = run.info.run_id, run.info.status
-    gate = _tag(run, f"{TAG}quality_gate")
+    gate = _tag(run, QUALITY_GATE_TAG)
     if gate == "failed" or status != "FINISHED":
-        error = _tag(run, f"{TAG}error") or "no error recorded"
+        error = _tag(run, ERROR_TAG) or "no error recorded"
         return f"run {run_id} is {status} (quality gate: {gate or 'unknown'}): {error}"
     if gate != GATE_PASSED:
         return (
@@ -55,7 +66,7 @@ def rejection(run: Any, bundled_sha256: Mapping[str, str]) -> str | None:
             "run the evaluate pipeline in the same execution as train"
         )
     for name, sha256 in sorted(bundled_sha256.items()):
-        recorded = _tag(run, f"{OUTPUT_SHA256_TAG}{name}")
+        recorded = _tag(run, output_sha256_key(catalog, name))
         if recorded != sha256:
             return (
                 f"run {run_id} did not produce the {name} on disk (sha256 {sha256[:12]}, the "
@@ -70,8 +81,6 @@ def _preferred(workspace: Workspace) -> str | None:
 
 
 def _candidates(client: Any, workspace: Workspace, model_sha256: str) -> list[Any]:
-    from reprokit.tracking.store import MODEL_SHA256_TAG, TAG
-
     config = workspace.config
     experiment = client.get_experiment_by_name(config.tracking.experiment)
     if experiment is None:
@@ -81,7 +90,7 @@ def _candidates(client: Any, workspace: Workspace, model_sha256: str) -> list[An
             [experiment.experiment_id],
             filter_string=(
                 f"tags.`{MODEL_SHA256_TAG}` = '{model_sha256}' "
-                f"and tags.`{TAG}project` = '{config.project.name}'"
+                f"and tags.`{PROJECT_TAG}` = '{config.project.name}'"
             ),
             order_by=["attributes.start_time DESC"],
             max_results=MAX_CANDIDATES,
@@ -90,11 +99,9 @@ def _candidates(client: Any, workspace: Workspace, model_sha256: str) -> list[An
 
 
 def _recorded(run: Any, tracking_uri: str) -> RecordedRun:
-    from reprokit.tracking.store import MODEL_VERSION_TAG, TAG
-
     return RecordedRun(
         run_id=str(run.info.run_id),
-        fingerprint=_tag(run, f"{TAG}fingerprint") or "",
+        fingerprint=_tag(run, FINGERPRINT_TAG) or "",
         model_version=_tag(run, MODEL_VERSION_TAG),
         tracking_uri=tracking_uri,
         # The evaluation's numbers, not the stage timings.
@@ -119,14 +126,12 @@ def find_vouching_run(
     client = connect(config, root)
     bundled_sha256 = {name: file_sha256(path) for name, path in bundled.items()}
     runs = _candidates(client, workspace, model_sha256)
-    reasons = {run.info.run_id: rejection(run, bundled_sha256) for run in runs}
+    reasons = {run.info.run_id: rejection(run, bundled_sha256, config.catalog) for run in runs}
     good = [run for run in runs if reasons[run.info.run_id] is None]
     preferred = _preferred(workspace)
     # Several runs may have produced the same bytes: the last one recorded here first,
     # then the newest one with a registered version, then the newest.
-    good.sort(
-        key=lambda run: (run.info.run_id != preferred, _tag(run, "reprokit.model_version") is None)
-    )
+    good.sort(key=lambda run: (run.info.run_id != preferred, _tag(run, MODEL_VERSION_TAG) is None))
     if good:
         return _recorded(good[0], uri)
     if not runs:

@@ -21,17 +21,33 @@ from pathlib import Path
 from typing import Any
 
 from reprokit.config.compose import Workspace
-from reprokit.core.names import TAG_PREFIX
+from reprokit.core.names import (
+    BEST_JOB_TAG,
+    BEST_MODEL_VERSION_TAG,
+    BEST_RUN_ID_TAG,
+    ENTRY_POINT_TAG,
+    ERROR_TAG,
+    HOST_TAG,
+    OVERRIDES_TAG,
+    PID_TAG,
+    PROJECT_TAG,
+    PRUNED_TAG,
+    RANK_DIRECTION_TAG,
+    RANK_METRIC_TAG,
+    REUSED_NODES_TAG,
+    SWEEP_ARGUMENTS_TAG,
+    SWEEP_FAILED_JOBS_TAG,
+    SWEEP_ID_TAG,
+    SWEEP_JOB_TAG,
+    SWEEP_JOBS_TAG,
+    SWEEP_ROLE_TAG,
+)
 from reprokit.logs import get_logger
 from reprokit.sweeps.jobs import PRUNED, JobResult
 from reprokit.sweeps.summary import Ranking, Row, best, to_csv, to_markdown
 
 log = get_logger(__name__)
 
-TAG = TAG_PREFIX
-SWEEP_TAG = f"{TAG}sweep_id"
-ROLE_TAG = f"{TAG}sweep_role"
-JOB_TAG = f"{TAG}sweep_job"
 PARENT_TAG = "mlflow.parentRunId"
 SUMMARY_CSV = "sweep_summary.csv"
 JOB_SECONDS_METRIC = "time.job_s"  # from the job's execution record ("job")
@@ -120,16 +136,16 @@ class SweepTracker:
             self.parent_run_id = existing_parent
             return existing_parent
         tags = {
-            SWEEP_TAG: self.sweep_id,
-            ROLE_TAG: "parent",
-            f"{TAG}project": config.project.name,
-            f"{TAG}entry_point": self.entry_point,
-            f"{TAG}sweep_arguments": json.dumps(self.arguments)[:8000],
-            f"{TAG}rank_metric": self.ranking.metric,
-            f"{TAG}rank_direction": self.ranking.direction,
+            SWEEP_ID_TAG: self.sweep_id,
+            SWEEP_ROLE_TAG: "parent",
+            PROJECT_TAG: config.project.name,
+            ENTRY_POINT_TAG: self.entry_point,
+            SWEEP_ARGUMENTS_TAG: json.dumps(self.arguments)[:8000],
+            RANK_METRIC_TAG: self.ranking.metric,
+            RANK_DIRECTION_TAG: self.ranking.direction,
             # A parent left RUNNING by a killed sweep is then marked KILLED by the next run.
-            f"{TAG}host": socket.gethostname(),
-            f"{TAG}pid": str(os.getpid()),
+            HOST_TAG: socket.gethostname(),
+            PID_TAG: str(os.getpid()),
             "mlflow.source.name": self.entry_point,
         }
         run = self._client.create_run(self.experiment, run_name=self.sweep_id, tags=tags)
@@ -158,10 +174,10 @@ class SweepTracker:
         execution = job_execution(self.base, result, self.entry_point)
         tags = {
             PARENT_TAG: self.parent_run_id,
-            SWEEP_TAG: self.sweep_id,
-            ROLE_TAG: "job",
-            JOB_TAG: str(result.index),
-            f"{TAG}reused_nodes": json.dumps(result.reused),
+            SWEEP_ID_TAG: self.sweep_id,
+            SWEEP_ROLE_TAG: "job",
+            SWEEP_JOB_TAG: str(result.index),
+            REUSED_NODES_TAG: json.dumps(result.reused),
             "mlflow.runName": f"{self.sweep_id}-job{result.index}",
         }
         run_id = start_run(self._client, execution, tags, start_time=result.started_ms)
@@ -170,7 +186,7 @@ class SweepTracker:
             self._executions[result.index] = (run_id, execution)
         elif result.status == PRUNED:
             # MLflow has no PRUNED status: KILLED (stopped on purpose), with the reason.
-            self._client.set_tag(run_id, f"{TAG}pruned", (result.error or "pruned")[:500])
+            self._client.set_tag(run_id, PRUNED_TAG, (result.error or "pruned")[:500])
             self._client.set_terminated(run_id, status="KILLED", end_time=result.ended_ms)
         else:
             from mlflow.entities import Metric
@@ -199,13 +215,13 @@ class SweepTracker:
         # The parent's description in the MLflow UI (Markdown): the ranked jobs.
         client.set_tag(parent, NOTE_TAG, summary[:MAX_NOTE_LENGTH])
         failed = [row.job for row in rows if row.failed]
-        client.set_tag(parent, f"{TAG}sweep_jobs", str(len(rows)))
-        client.set_tag(parent, f"{TAG}sweep_failed_jobs", json.dumps(failed))
+        client.set_tag(parent, SWEEP_JOBS_TAG, str(len(rows)))
+        client.set_tag(parent, SWEEP_FAILED_JOBS_TAG, json.dumps(failed))
         chosen = best(rows, self.ranking)
         version = None
         if chosen is not None and chosen.run_id is not None:
-            client.set_tag(parent, f"{TAG}best_job", str(chosen.job))
-            client.set_tag(parent, f"{TAG}best_run_id", chosen.run_id)
+            client.set_tag(parent, BEST_JOB_TAG, str(chosen.job))
+            client.set_tag(parent, BEST_RUN_ID_TAG, chosen.run_id)
             client.log_batch(
                 parent, metrics=[Metric(k, v, 0, 0) for k, v in sorted(chosen.metrics.items())]
             )
@@ -215,7 +231,7 @@ class SweepTracker:
                 run_id, execution = self._executions[chosen.job]
                 version = register_model(client, run_id, execution, chosen.metrics)
             if version is not None:
-                client.set_tag(parent, f"{TAG}best_model_version", version)
+                client.set_tag(parent, BEST_MODEL_VERSION_TAG, version)
         client.set_terminated(parent, status="FAILED" if failed else "FINISHED")
         return version
 
@@ -281,7 +297,7 @@ def runs_of_sweep(root: Path, sweep: str) -> tuple[Any, list[Row], Ranking, str]
     experiment = experiment_id(client, config, root)
     parents = client.search_runs(
         [experiment],
-        filter_string=f"tags.`{SWEEP_TAG}` = '{sweep}' and tags.`{ROLE_TAG}` = 'parent'",
+        filter_string=f"tags.`{SWEEP_ID_TAG}` = '{sweep}' and tags.`{SWEEP_ROLE_TAG}` = 'parent'",
         max_results=10,
     )
     parent = parents[0] if parents else None
@@ -292,17 +308,17 @@ def runs_of_sweep(root: Path, sweep: str) -> tuple[Any, list[Row], Ranking, str]
             candidate = client.get_run(sweep)
         except MlflowException:
             candidate = None
-        if candidate is not None and candidate.data.tags.get(ROLE_TAG) == "parent":
+        if candidate is not None and candidate.data.tags.get(SWEEP_ROLE_TAG) == "parent":
             parent = candidate
     if parent is None:
         raise SweepNotFoundError(
             f"no sweep {sweep!r} in experiment {config.tracking.experiment!r} of "
             f"{client.tracking_uri}: give a sweep id or the parent run id `reprokit run -m` printed"
         )
-    sweep_id = parent.data.tags[SWEEP_TAG]
+    sweep_id = parent.data.tags[SWEEP_ID_TAG]
     ranking = Ranking(
-        parent.data.tags.get(f"{TAG}rank_metric", "roc_auc"),
-        parent.data.tags.get(f"{TAG}rank_direction", "maximize"),
+        parent.data.tags.get(RANK_METRIC_TAG, "roc_auc"),
+        parent.data.tags.get(RANK_DIRECTION_TAG, "maximize"),
     )
     return parent, child_rows(client, experiment, sweep_id), ranking, sweep_id
 
@@ -311,19 +327,19 @@ def child_rows(client: Any, experiment: str, sweep_id: str) -> list[Row]:
     """One row per job run of the sweep, from the store."""
     children = client.search_runs(
         [experiment],
-        filter_string=f"tags.`{SWEEP_TAG}` = '{sweep_id}' and tags.`{ROLE_TAG}` = 'job'",
+        filter_string=f"tags.`{SWEEP_ID_TAG}` = '{sweep_id}' and tags.`{SWEEP_ROLE_TAG}` = 'job'",
         max_results=10000,
     )
     return [
         Row(
-            job=int(run.data.tags.get(JOB_TAG, "-1")),
+            job=int(run.data.tags.get(SWEEP_JOB_TAG, "-1")),
             status=run.info.status,
-            overrides=json.loads(run.data.tags.get(f"{TAG}overrides", "[]")),
+            overrides=json.loads(run.data.tags.get(OVERRIDES_TAG, "[]")),
             metrics={k: v for k, v in run.data.metrics.items() if not k.startswith("time.")},
             seconds=run.data.metrics.get(JOB_SECONDS_METRIC),
             run_id=run.info.run_id,
-            error=(run.data.tags.get(f"{TAG}error") or "").split("\n", 1)[0] or None,
-            reused=json.loads(run.data.tags.get(f"{TAG}reused_nodes", "[]")),
+            error=(run.data.tags.get(ERROR_TAG) or "").split("\n", 1)[0] or None,
+            reused=json.loads(run.data.tags.get(REUSED_NODES_TAG, "[]")),
         )
         for run in children
     ]

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from reprokit.core.names import OPTUNA_TRIAL_TAG
 from reprokit.errors import ConfigError
 from reprokit.logs import get_logger
 from reprokit.sweeps.expand import SweepError, parse_overrides
@@ -324,9 +325,8 @@ def _one_trial(
     else:
         study.tell(trial, state=TrialState.FAIL)
     if run_id is not None:
-        trial_tag = "reprokit.optuna_trial"
         assert tracker is not None
-        tracker.connect().set_tag(run_id, trial_tag, str(trial.number))
+        tracker.connect().set_tag(run_id, OPTUNA_TRIAL_TAG, str(trial.number))
     return row_of(result, run_id)
 
 

@@ -12,6 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from reprokit.core.environment import environment_changes
+from reprokit.core.names import (
+    CODE_HASH_TAG,
+    CONFIG_HASH_TAG,
+    FINGERPRINT_TAG,
+    GIT_COMMIT_TAG,
+    LOCK_HASH_TAG,
+    MODEL_SHA256_TAG,
+)
 from reprokit.tracking.runs import RecordedRun, composed_config, open_store, project_run
 
 
@@ -94,14 +102,22 @@ class RunDiff:
     environment: list[Change]
 
 
-HASH_TAGS = ("fingerprint", "config_hash", "code_hash", "lock_hash", "model_sha256", "git_commit")
+# The hashes `reprokit diff` shows, by the name it shows them under.
+HASH_TAGS = {
+    "fingerprint": FINGERPRINT_TAG,
+    "config_hash": CONFIG_HASH_TAG,
+    "code_hash": CODE_HASH_TAG,
+    "lock_hash": LOCK_HASH_TAG,
+    "model_sha256": MODEL_SHA256_TAG,
+    "git_commit": GIT_COMMIT_TAG,
+}
 
 
 def diff_of(
     run_a: RecordedRun, run_b: RecordedRun, config_a: Mapping[str, Any], config_b: Mapping[str, Any]
 ) -> RunDiff:
-    hashes_a = {name: run_a.tag(name) or ABSENT for name in HASH_TAGS}
-    hashes_b = {name: run_b.tag(name) or ABSENT for name in HASH_TAGS}
+    hashes_a = {name: run_a.tag(key) or ABSENT for name, key in HASH_TAGS.items()}
+    hashes_b = {name: run_b.tag(key) or ABSENT for name, key in HASH_TAGS.items()}
     return RunDiff(
         run_a=run_a,
         run_b=run_b,

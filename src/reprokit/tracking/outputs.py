@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from reprokit.config.models import ReprokitConfig
+from reprokit.config.roles import ROLES, declared_roles, role_of
+from reprokit.core.names import output_sha256_tag
 from reprokit.core.yaml_text import load_yaml
 
 WRITTEN = "written"
@@ -36,7 +38,7 @@ GATE_PASSED = "passed"
 GATE_FAILED = "failed"
 GATE_NOT_CHECKED = "not checked by this run"
 
-# The words a run's `reprokit.model` tag says about its model, by origin.
+# The words a run's `rk.model` tag says about its model, by origin.
 MODEL_ORIGIN_TEXT = {
     WRITTEN: "trained by this run",
     DVC_LOCK: "this config's model, not retrained: DVC found the train stage up to date "
@@ -80,6 +82,16 @@ def gate_status(config: ReprokitConfig, ran: set[str], error: BaseException | No
         return GATE_FAILED
     gates = gate_nodes(config)
     return GATE_PASSED if gates and gates <= ran and error is None else GATE_NOT_CHECKED
+
+
+def output_sha256_key(catalog: Mapping[str, Any], dataset: str) -> str:
+    """The run tag holding the sha256 of `dataset`, a file the run produced (tracking writes
+    it, packaging checks it): named by the dataset's role. A catalog that declares no role
+    (recorded before roles existed) names each role's dataset by the role itself."""
+    role = role_of(catalog.get(dataset))
+    if role is None and not declared_roles(catalog) and dataset in ROLES:
+        role = dataset
+    return output_sha256_tag(dataset, role)
 
 
 # --- DVC ------------------------------------------------------------------------------------

@@ -21,16 +21,19 @@ import click
 from reprokit.cli_errors import user_errors
 from reprokit.core.names import (
     CHAMPION,
+    FINGERPRINT_TAG,
+    PREVIOUS_CHAMPION_TAG,
+    PROMOTED_AT_TAG,
+    PROMOTED_BY_TAG,
+    PROMOTION_REASON_TAG,
     ROLLBACK_KEPT_TAG,
     ROLLBACK_REASON_TAG,
     ROLLED_BACK_TAG,
-    TAG_PREFIX,
 )
 from reprokit.errors import ReprokitError
 from reprokit.logs import get_logger
 from reprokit.project_lock import writes_project
 
-TAG = TAG_PREFIX
 DEFAULT_LIMIT = 20
 # A serving canary's rollback record on a version (reprokit.serving.canary). The mark goes
 # first: readers look at the reason and the kept champion only under it, so a reader between
@@ -137,11 +140,14 @@ def promote_version(registry: Registry, ref: str, reason: str, user: str) -> Pro
     version = resolve_version(client, model, ref, aliases)
     previous = aliases.get(CHAMPION)
     # Who and when go on the version before the alias moves: no unattributed promotion.
-    audit = {"promoted_by": user, "promoted_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    audit = {
+        PROMOTED_BY_TAG: user,
+        PROMOTED_AT_TAG: datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     if previous is not None:
-        audit["previous_champion"] = previous
+        audit[PREVIOUS_CHAMPION_TAG] = previous
     for key, value in audit.items():
-        client.set_model_version_tag(model, version, f"{TAG}{key}", value)
+        client.set_model_version_tag(model, version, key, value)
     # A person promoting a rolled-back version is the decision that overrides the rollback:
     # cleared before the alias moves, so no worker sees it champion and still rolled back.
     cleared = clear_rollback(client, model, version)
@@ -192,11 +198,11 @@ def version_rows(registry: Registry, limit: int) -> list[VersionRow]:
             VersionRow(
                 version=int(mv.version),
                 aliases=by_version.get(str(mv.version), []),
-                fingerprint=tags.get(f"{TAG}fingerprint", ""),
+                fingerprint=tags.get(FINGERPRINT_TAG, ""),
                 run_id=str(mv.run_id or ""),
                 metric=_run_metric(client, mv.run_id, registry.metric),
                 created=created.isoformat(timespec="seconds"),
-                promotion_reason=tags.get(f"{TAG}promotion_reason", ""),
+                promotion_reason=tags.get(PROMOTION_REASON_TAG, ""),
             )
         )
     return rows

@@ -18,12 +18,16 @@ import yaml
 
 from reprokit.config.models import ReprokitConfig
 from reprokit.core.environment import recorded_environment
-from reprokit.core.names import TAG_PREFIX
+from reprokit.core.names import (
+    DATA_MD5_TAG,
+    FINGERPRINT_TAG,
+    LEGACY_TAG_PREFIX,
+    PROJECT_TAG,
+    TAG_PREFIX,
+)
 from reprokit.core.yaml_text import load_yaml
 from reprokit.errors import ReprokitError
 
-TAG = TAG_PREFIX
-DATA_TAG = f"{TAG}data."
 COMPOSED_CONFIG = "composed_config.yaml"
 # `time.<stage>_s` metrics are wall-clock durations: never part of a result.
 TIMING_PREFIX = "time."
@@ -49,11 +53,11 @@ class AmbiguousRunError(RunError):
 
 
 class NotAReprokitRunError(RunError):
-    """The run exists but was not recorded by reprokit (no `reprokit.*` identity tags)."""
+    """The run exists but was not recorded by reprokit (no `rk.*` identity tags)."""
 
 
 class ForeignRunError(RunError):
-    """The run was recorded by another project (tag `reprokit.project` differs)."""
+    """The run was recorded by another project (tag `rk.project` differs)."""
 
 
 class MissingArtifactError(RunError):
@@ -78,19 +82,22 @@ class RecordedRun:
     metrics: Mapping[str, float]
     params: Mapping[str, str]
 
-    def tag(self, name: str) -> str | None:
-        return self.tags.get(TAG + name)
+    def tag(self, key: str) -> str | None:
+        """The value of tag `key` (a reprokit.core.names constant), None when not set."""
+        return self.tags.get(key)
 
     @property
     def data_hashes(self) -> dict[str, str]:
         return {
-            k[len(DATA_TAG) :]: v for k, v in sorted(self.tags.items()) if k.startswith(DATA_TAG)
+            k[len(DATA_MD5_TAG) :]: v
+            for k, v in sorted(self.tags.items())
+            if k.startswith(DATA_MD5_TAG)
         }
 
     @property
     def environment(self) -> dict[str, str]:
         """What the run recorded of the machine that could change bytes (`env.*` tags)."""
-        return recorded_environment(self.tags, TAG)
+        return recorded_environment(self.tags)
 
     @property
     def result_metrics(self) -> dict[str, float]:
@@ -98,7 +105,7 @@ class RecordedRun:
 
     @property
     def is_reprokit_run(self) -> bool:
-        return self.tag("fingerprint") is not None and self.tag("project") is not None
+        return self.tag(FINGERPRINT_TAG) is not None and self.tag(PROJECT_TAG) is not None
 
 
 def recorded_run(run: Any) -> RecordedRun:
@@ -200,11 +207,17 @@ def fetch_run(client: Any, run_id: str) -> RecordedRun:
 def check_project_run(run: RecordedRun, project: str) -> None:
     """Only runs this project recorded can be reproduced or compared with its code."""
     if not run.is_reprokit_run:
+        if any(key.startswith(LEGACY_TAG_PREFIX) for key in run.tags):
+            raise NotAReprokitRunError(
+                f"run {run.run_id} was recorded by an older reprokit, whose tags start with "
+                f"`{LEGACY_TAG_PREFIX}` (now `{TAG_PREFIX}`): this version cannot read it; "
+                "record the experiment again (`reprokit run` or `dvc repro`)"
+            )
         raise NotAReprokitRunError(
-            f"run {run.run_id} was not recorded by reprokit: it has no `{TAG}fingerprint` and "
-            f"`{TAG}project` tags"
+            f"run {run.run_id} was not recorded by reprokit: it has no `{FINGERPRINT_TAG}` "
+            f"and `{PROJECT_TAG}` tags"
         )
-    recorded = run.tag("project")
+    recorded = run.tag(PROJECT_TAG)
     if recorded != project:
         raise ForeignRunError(
             f"run {run.run_id} belongs to project {recorded!r}, not to this project "

@@ -17,6 +17,7 @@ import click
 
 from reprokit.cli_console import console
 from reprokit.cli_errors import user_errors
+from reprokit.core.names import ENTRY_POINT_TAG, FINGERPRINT_TAG
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -105,8 +106,8 @@ def render_runs(listing: RunsListing, out: Console) -> None:
             run.run_id[:SHORT_ID],
             started_at(run),
             run.status,
-            run.tag("entry_point") or "-",
-            (run.tag("fingerprint") or "-")[:SHORT_ID],
+            run.tag(ENTRY_POINT_TAG) or "-",
+            (run.tag(FINGERPRINT_TAG) or "-")[:SHORT_ID],
             *(show_number(run.metrics.get(name)) for name in metrics),
             listing.model_versions.get(run.run_id, "-"),
         )

@@ -10,8 +10,10 @@ import itertools
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import warnings
 from collections.abc import Iterator, Mapping
@@ -26,16 +28,53 @@ from reprokit.config.roles import MODEL, TEST_SPLIT, TRAINING_HISTORY, role_data
 from reprokit.core.content.files import file_md5, file_sha256
 from reprokit.core.content.fingerprint import Fingerprint
 from reprokit.core.content.params import canonical_hash
-from reprokit.core.environment import ENV_TAG, byte_environment, package_versions
-from reprokit.core.names import CHALLENGER, CHAMPION, TAG_PREFIX
+from reprokit.core.environment import byte_environment, package_versions
+from reprokit.core.names import (
+    CHALLENGER,
+    CHAMPION,
+    CODE_HASH_TAG,
+    CONFIG_HASH_TAG,
+    DATA_MD5_TAG,
+    DVC_EXPERIMENT_TAG,
+    ENTRY_POINT_TAG,
+    ENV_TAG,
+    ERROR_TAG,
+    EVALUATION_TAG,
+    FAILED_STAGE_TAG,
+    FINGERPRINT_TAG,
+    GIT_COMMIT_TAG,
+    GIT_DIRTY_TAG,
+    HOST_TAG,
+    LOCK_HASH_TAG,
+    MODEL_SHA256_TAG,
+    MODEL_TAG,
+    MODEL_VERSION_TAG,
+    OVERRIDES_TAG,
+    PID_TAG,
+    PROJECT_TAG,
+    PROMOTION_REASON_TAG,
+    PROMOTION_REFUSED_TAG,
+    QUALITY_GATE_TAG,
+    RUN_ID_TAG,
+    STATUS_NOTE_TAG,
+    TEST_SPLIT_TAG,
+    VERSION_TAG,
+)
 from reprokit.errors import ReprokitError
 from reprokit.logs import get_logger
 from reprokit.models.base import Predictor
+from reprokit.tracking.figure_footer import (
+    FIGURE_SUFFIX,
+    FIGURES_DATASET_TYPE,
+    footer_text,
+    with_footer,
+)
 from reprokit.tracking.outputs import (
     GATE_NOT_CHECKED,
     MODEL_ORIGIN_TEXT,
     NOT_TRAINED,
     Output,
+    output_sha256_key,
 )
 from reprokit.tracking.promotion import (
     Candidate,
@@ -55,17 +94,10 @@ from reprokit.tracking.run_view import (
 
 log = get_logger(__name__)
 
-TAG = TAG_PREFIX
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
 MAX_TAG_LENGTH = 8000  # MLflow's limit on a tag value (SQLite accepts more; servers do not)
 TRUNCATED = "...(truncated: see composed_config.yaml)"
 BATCH = 100  # MLflow's limit on params/tags per log_batch call
-TEST_SPLIT_TAG = f"{TAG}test_split_md5"
-EVALUATION_TAG = f"{TAG}evaluation_hash"
-MODEL_VERSION_TAG = f"{TAG}model_version"
-MODEL_SHA256_TAG = f"{TAG}model_sha256"
-OUTPUT_SHA256_TAG = f"{TAG}sha256."
-PROMOTION_REFUSED_TAG = f"{TAG}promotion_refused"
 VERSIONED_PACKAGES = (
     "reprokit",
     "kedro",
@@ -225,15 +257,15 @@ def mark_abandoned_runs(client: Any, experiment: str) -> list[str]:
     abandoned: list[str] = []
     runs = client.search_runs(
         [experiment],
-        filter_string=f"attributes.status = 'RUNNING' and tags.`{TAG}host` = '{host}'",
+        filter_string=f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host}'",
         max_results=200,
     )
     for run in runs:
-        pid = run.data.tags.get(f"{TAG}pid", "")
+        pid = run.data.tags.get(PID_TAG, "")
         if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
             client.set_tag(
                 run.info.run_id,
-                f"{TAG}status_note",
+                STATUS_NOTE_TAG,
                 f"process {pid} ended without closing the run; marked KILLED "
                 f"by process {os.getpid()}",
             )
@@ -258,17 +290,17 @@ def identity_tags(execution: Execution) -> dict[str, str]:
     """Tags that identify the execution: fingerprint and its parts, code, environment."""
     fingerprint = execution.fingerprint
     tags = {
-        f"{TAG}project": execution.config.project.name,
-        f"{TAG}fingerprint": fingerprint.value,
-        f"{TAG}config_hash": fingerprint.config_hash,
-        f"{TAG}code_hash": fingerprint.code_hash,
-        f"{TAG}lock_hash": fingerprint.lock_hash,
-        f"{TAG}entry_point": execution.entry_point,
-        f"{TAG}overrides": _truncated(json.dumps(execution.overrides), MAX_TAG_LENGTH),
-        f"{TAG}host": socket.gethostname(),
-        f"{TAG}pid": str(os.getpid()),
-        f"{TAG}git_commit": _git(execution.root, "rev-parse", "HEAD") or "unknown",
-        f"{TAG}git_dirty": str(
+        PROJECT_TAG: execution.config.project.name,
+        FINGERPRINT_TAG: fingerprint.value,
+        CONFIG_HASH_TAG: fingerprint.config_hash,
+        CODE_HASH_TAG: fingerprint.code_hash,
+        LOCK_HASH_TAG: fingerprint.lock_hash,
+        ENTRY_POINT_TAG: execution.entry_point,
+        OVERRIDES_TAG: _truncated(json.dumps(execution.overrides), MAX_TAG_LENGTH),
+        HOST_TAG: socket.gethostname(),
+        PID_TAG: str(os.getpid()),
+        GIT_COMMIT_TAG: _git(execution.root, "rev-parse", "HEAD") or "unknown",
+        GIT_DIRTY_TAG: str(
             bool(_git(execution.root, "status", "--porcelain", "--untracked-files=no"))
         ).lower(),
         # Entry point, changes and time: runs of one config (a `dvc repro` and a `kedro run`
@@ -282,12 +314,12 @@ def identity_tags(execution: Execution) -> dict[str, str]:
         "mlflow.source.name": execution.entry_point,
     }
     if os.environ.get("DVC_EXP_NAME"):  # links `dvc exp show` and the MLflow run
-        tags[f"{TAG}dvc_experiment"] = os.environ["DVC_EXP_NAME"]
-    tags.update({f"{TAG}data.{name}": md5 for name, md5 in fingerprint.data_hashes.items()})
+        tags[DVC_EXPERIMENT_TAG] = os.environ["DVC_EXP_NAME"]
+    tags.update({f"{DATA_MD5_TAG}{name}": md5 for name, md5 in fingerprint.data_hashes.items()})
     versions = package_versions(VERSIONED_PACKAGES)
-    tags.update({f"{TAG}version.{name}": version for name, version in versions.items()})
+    tags.update({f"{VERSION_TAG}{name}": version for name, version in versions.items()})
     # What could change the bytes on another machine (CPU, SIMD level, BLAS, libc, versions).
-    tags.update({f"{TAG}{ENV_TAG}{name}": fact for name, fact in byte_environment().items()})
+    tags.update({f"{ENV_TAG}{name}": fact for name, fact in byte_environment().items()})
     return tags
 
 
@@ -325,9 +357,9 @@ def end_run_failed(
     text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
     if execution is not None:
         client.log_batch(run_id, tags=_tag_list(output_tags(execution)))
-    client.set_tag(run_id, f"{TAG}error", text[:MAX_PARAM_LENGTH])
+    client.set_tag(run_id, ERROR_TAG, text[:MAX_PARAM_LENGTH])
     if stage:
-        client.set_tag(run_id, f"{TAG}failed_stage", stage)
+        client.set_tag(run_id, FAILED_STAGE_TAG, stage)
     client.log_text(run_id, text, "error.txt")
     client.set_terminated(run_id, status="FAILED", end_time=end_time)
 
@@ -444,7 +476,9 @@ def _log_artifacts(client: Any, run_id: str, execution: Execution) -> None:
         path = _catalog_path(execution, dataset)
         if dataset not in execution.outputs or path is None or not path.exists():
             continue  # not this execution's: another config's file must not pose as ours
-        if path.is_dir():
+        if _is_figures(execution, dataset):
+            _log_figures(client, run_id, execution, dataset, version=None)
+        elif path.is_dir():
             client.log_artifacts(run_id, str(path), dataset)
         else:
             produced_file(execution, dataset)  # still the bytes this execution wrote
@@ -458,6 +492,43 @@ def _log_artifacts(client: Any, run_id: str, execution: Execution) -> None:
     }
     client.log_dict(run_id, validation, "validation_summary.json")
     client.log_dict(run_id, execution.records, "stage_records.json")
+
+
+def _is_figures(execution: Execution, dataset: str) -> bool:
+    entry = execution.config.catalog.get(dataset, {})
+    path = _catalog_path(execution, dataset)
+    return entry.get("type") == FIGURES_DATASET_TYPE and path is not None and path.is_dir()
+
+
+def _log_figures(
+    client: Any, run_id: str, execution: Execution, dataset: str, version: str | None
+) -> None:
+    """A figures folder, each PNG with a footer naming the run, the model version (or
+    "not registered") and the fingerprint; other files as they are. Copies: the folder DVC
+    tracks keeps its bytes."""
+    folder = _catalog_path(execution, dataset)
+    assert folder is not None, "_is_figures checked it"
+    text = footer_text(
+        run_id, execution.fingerprint.value, execution.config.tracking.registered_model, version
+    )
+    with tempfile.TemporaryDirectory(prefix="reprokit-figures-") as scratch:
+        for path in sorted(folder.iterdir()):
+            if not path.is_file():
+                continue
+            copy = Path(scratch) / path.name
+            if path.suffix == FIGURE_SUFFIX:
+                copy.write_bytes(with_footer(path.read_bytes(), text))
+            else:
+                shutil.copy2(path, copy)
+        client.log_artifacts(run_id, scratch, dataset)
+
+
+def _log_registered_figures(client: Any, run_id: str, execution: Execution, version: str) -> None:
+    """The run's figures again, their footers naming the version just registered (logged
+    under the same names, so they replace the "not registered" ones)."""
+    for dataset in execution.config.tracking.artifacts:
+        if dataset in execution.outputs and _is_figures(execution, dataset):
+            _log_figures(client, run_id, execution, dataset, version)
 
 
 def log_execution(
@@ -519,8 +590,8 @@ def output_tags(execution: Execution) -> dict[str, str]:
     produced it), the quality gate, and the test data its metrics come from."""
     model = execution.outputs.get(_model(execution))
     tags = {
-        f"{TAG}model": NOT_TRAINED if model is None else MODEL_ORIGIN_TEXT[model.origin],
-        f"{TAG}quality_gate": execution.gate,
+        MODEL_TAG: NOT_TRAINED if model is None else MODEL_ORIGIN_TEXT[model.origin],
+        QUALITY_GATE_TAG: execution.gate,
     }
     if model is not None and model.sha256 is not None:
         tags[MODEL_SHA256_TAG] = model.sha256
@@ -528,7 +599,7 @@ def output_tags(execution: Execution) -> dict[str, str]:
     # profile it bundles with the model are this run's too.
     tags.update(
         {
-            f"{OUTPUT_SHA256_TAG}{name}": output.sha256
+            output_sha256_key(execution.config.catalog, name): output.sha256
             for name, output in sorted(execution.outputs.items())
             if output.sha256 is not None and name != _model(execution)
         }
@@ -557,7 +628,17 @@ def register_model(
     the promotion rule says so. A model whose sha256 already has a version reuses it (the
     same bytes are the same model: no duplicate version, `challenger` stays); if this
     execution evaluated it, the rule judges that version again with this run's metrics and
-    rule. Nothing is registered when the execution produced no model."""
+    rule. Nothing is registered when the execution produced no model. The run's figures
+    then name the version in their footers."""
+    version = _register(client, run_id, execution, metrics)
+    if version is not None:
+        _log_registered_figures(client, run_id, execution, version)
+    return version
+
+
+def _register(
+    client: Any, run_id: str, execution: Execution, metrics: Mapping[str, float]
+) -> str | None:
     name = execution.config.tracking.registered_model
     model_path = produced_file(execution, _model(execution))
     if name is None or model_path is None:
@@ -643,16 +724,22 @@ def _create_version(
             run_id=run_id,
             # A tracking server requires the logged model's id for a `models:/` source.
             model_id=info.model_id,
-            tags={
-                f"{TAG}fingerprint": execution.fingerprint.value,
-                f"{TAG}run_id": run_id,
-                MODEL_SHA256_TAG: sha256,
-            },
+            tags=version_tags(execution, run_id, sha256),
             description=version_description(
                 execution.fingerprint.value, execution.fingerprint.data_hashes, metrics, run_id
             ),
         )
     return str(version.version)
+
+
+def version_tags(execution: Execution, run_id: str, sha256: str) -> dict[str, str]:
+    """The tags a registered version starts with: the run and fingerprint it comes from and
+    its model's bytes (`_version_with_sha256` finds a version by them)."""
+    return {
+        FINGERPRINT_TAG: execution.fingerprint.value,
+        RUN_ID_TAG: run_id,
+        MODEL_SHA256_TAG: sha256,
+    }
 
 
 # Rows of the test split in the logged model's input example: enough to show the features'
@@ -790,5 +877,5 @@ def _apply_promotion_rule(
 def promote(client: Any, name: str, version: str, reason: str) -> None:
     """Move `champion` to `version`, recording who/why on the version."""
     client.set_registered_model_alias(name, CHAMPION, version)
-    client.set_model_version_tag(name, version, f"{TAG}promotion_reason", reason)
+    client.set_model_version_tag(name, version, PROMOTION_REASON_TAG, reason)
     log.info("registry.champion_moved", model=name, version=version, reason=reason)
