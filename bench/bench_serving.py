@@ -411,6 +411,8 @@ def main() -> None:
             "REPROKIT_API_KEYS": API_KEY,
             "REPROKIT_RATE_LIMIT_RPS": "0",
             "REPROKIT_MODEL_TAG": tag,
+            # The goals are per worker; the service's own default is one per CPU.
+            "REPROKIT_WORKERS": os.environ.get("REPROKIT_WORKERS", "1"),
         }
         port = free_port()
         peer = [sys.executable, str(Path(__file__).with_name("serving_peer.py")), str(port)]
