@@ -68,9 +68,9 @@ def take_token(
 
 
 def token_wait(bucket: Bucket | None, now: float, rate: float, burst: float) -> float:
-    """The seconds until `bucket` has a token at `now`, taking none."""
-    tokens = refilled(bucket, now, rate, burst)
-    return 0.0 if tokens >= 1.0 else (1.0 - tokens) / rate
+    """The seconds until `bucket` has a token at `now`, taking none (the wait a take would
+    report, whether or not a token is there: the bucket it would leave is discarded)."""
+    return take_token(bucket, now, rate, burst)[1]
 
 
 class Buckets(Protocol):
