@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
+
 from reprokit.core.cost import (
     CostMeter,
     StageCost,
@@ -84,3 +86,25 @@ def test_a_meter_counts_this_process_cpu_and_wall() -> None:
     assert cost.cpu_s > 0
     assert cost.wall_s >= cost.cpu_s * 0.5  # one thread: CPU cannot much exceed wall
     assert cost.peak_rss_mb > 10  # a Python process with pytest loaded
+
+
+def test_a_recorded_execution_carries_its_cost() -> None:
+    from reprokit.tracking.recorder import ExecutionRecorder
+
+    recorder = ExecutionRecorder(["prepare"], set())
+    recorder.start()
+    recorder.failed(RuntimeError("boom"))  # a failed stage's record says what it cost too
+    assert record_costs({"prepare": recorder.record.as_dict()})["prepare"].peak_rss_mb > 10
+
+
+def test_the_logging_process_adds_its_own_cost_only_when_it_ran_no_execution(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from reprokit.core import cost
+    from reprokit.tracking.cost import LOGGING_STAGE, execution_costs
+
+    records = {"train": {"cost": TRAIN.as_dict()}}
+    monkeypatch.setitem(cost._PROCESS_CLAIMED, "start", False)  # the `track` stage's process
+    assert set(execution_costs(records)) == {"train", LOGGING_STAGE}
+    CostMeter.begin()  # `reprokit run`: the process measured its own execution
+    assert set(execution_costs(records)) == {"train"}

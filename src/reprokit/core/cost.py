@@ -40,7 +40,7 @@ _MAXRSS_BYTES = 1 if sys.platform == "darwin" else 1024
 _MIB = 1024 * 1024
 # Whether an execution in this process already measured from the process's start (see
 # `CostMeter.begin`): a process's start-up is paid once, by its first execution.
-_PROCESS_CLAIMED: list[bool] = [False]
+_PROCESS_CLAIMED: dict[str, bool] = {"start": False}
 
 
 @dataclass(frozen=True)
@@ -121,8 +121,8 @@ class CostMeter:
     def begin(cls) -> CostMeter:
         """From the process's start when no execution of this process measured before,
         else (or when the start is unknown) from now."""
-        start = None if _PROCESS_CLAIMED[0] else process_start()
-        _PROCESS_CLAIMED[0] = True
+        start = None if _PROCESS_CLAIMED["start"] else process_start()
+        _PROCESS_CLAIMED["start"] = True
         return cls(start or read_usage())
 
     def cost(self) -> StageCost:
@@ -132,7 +132,7 @@ class CostMeter:
 def unattributed_process_cost() -> StageCost | None:
     """This process's cost so far when no execution in it was measured (None otherwise):
     what the `track` stage's own process cost up to logging the run."""
-    if _PROCESS_CLAIMED[0]:
+    if _PROCESS_CLAIMED["start"]:
         return None
     start = process_start()
     return None if start is None else cost_between(start, read_usage())
