@@ -12,7 +12,9 @@ override (`reprokit config compose data.source.rows=N` + `reprokit dvc generate`
 3. the no-op `dvc repro` (everything up to date);
 4. a model-param-only rerun (`model.num_leaves` changed, then `dvc repro`);
 5. where the time goes: per-stage spans split at reprokit's `pipeline.start`/`pipeline.done`
-   log lines, and the start-up cost of a Python process with reprokit's stack.
+   log lines, and the start-up cost of a Python process with reprokit's stack;
+6. what each stage cost (CPU s, wall s, peak MiB), as the full runs logged it to their MLflow
+   runs (`cost.<stage>.*` metrics, reprokit.core.cost), when tracking is on.
 
 Prints a table and writes `bench/results/repro-<rows>.json`. Timings are reported, never
 asserted (the machine is shared); only correctness is checked: which stages ran, and that the
@@ -61,6 +63,7 @@ from _common import (
     ratio,
     run,
 )
+from reprokit.core.cost import StageCost, cost_table, stage_costs
 
 BENCH = PROJECT / "bench"
 RESULTS = BENCH / "results"
@@ -98,6 +101,16 @@ STAGE_IMPORTS = (
 )
 # Imported lazily by the nodes, so paid inside the pipeline time of the stages that use them.
 NODE_IMPORTS = ("sklearn.model_selection", "sklearn.metrics", "lightgbm", "matplotlib.figure")
+
+# The last recorded run of the copy (reprokit.layout.LAST_RUN_FILE) and its metrics, read in a
+# subprocess: importing mlflow here would slow every measurement after it.
+LAST_RUN_FILE = ".reprokit/last_run.json"
+RUN_METRICS = (
+    "import json, sys, mlflow\n"
+    "last = json.loads(open(sys.argv[1], encoding='utf-8').read())\n"
+    "run = mlflow.MlflowClient(last['tracking_uri']).get_run(last['run_id'])\n"
+    "print(json.dumps(run.data.metrics))\n"
+)
 
 LOCK_UPDATED = re.compile(r"Updating lock file")
 PIPELINE_START = re.compile(r"pipeline\.start\b")
@@ -371,6 +384,8 @@ class Measurements:
     baseline_steps: list[dict[str, float]] = field(default_factory=list)
     full: Sample = field(default_factory=Sample)
     full_stages: list[list[StageTiming]] = field(default_factory=list)
+    # Per full run: stage -> what it cost, from the run's cost metrics (empty: tracking off).
+    full_costs: list[dict[str, StageCost]] = field(default_factory=list)
     noop: Sample = field(default_factory=Sample)
     param_only: Sample = field(default_factory=Sample)
     param_compose: Sample = field(default_factory=Sample)
@@ -435,8 +450,35 @@ def measure_full_runs(
         expect_stages(result, "full dvc repro", ran=stages, skipped=[DATA_STAGE])
         m.full.add(result.seconds)
         m.full_stages.append(stage_timings(result))
+        m.full_costs.append(recorded_costs(copy, env))
         progress(f"  dvc repro {result.seconds:.2f} s")
     return baseline_dir
+
+
+def recorded_costs(copy: Path, env: Mapping[str, str]) -> dict[str, StageCost]:
+    """What each stage of the last `dvc repro` cost, as logged to its run (untimed; empty
+    without tracking)."""
+    last_run = copy / LAST_RUN_FILE
+    if not last_run.is_file():
+        return {}
+    result = run([sys.executable, "-c", RUN_METRICS, str(last_run)], copy, env)
+    costs = stage_costs(json.loads(result.lines[-1][1]))
+    order = [stage for stage in declared_stages(copy) if stage in costs]
+    return {stage: costs[stage] for stage in [*order, *sorted(set(costs) - set(order))]}
+
+
+def median_costs(runs: list[dict[str, StageCost]]) -> dict[str, StageCost]:
+    """Each stage's median CPU, wall and peak over the runs that recorded it."""
+    stages = list(dict.fromkeys(stage for costs in runs for stage in costs))
+    medians = {}
+    for stage in stages:
+        costs = [run_[stage] for run_ in runs if stage in run_]
+        medians[stage] = StageCost(
+            wall_s=statistics.median(c.wall_s for c in costs),
+            cpu_s=statistics.median(c.cpu_s for c in costs),
+            peak_rss_mb=statistics.median(c.peak_rss_mb for c in costs),
+        )
+    return medians
 
 
 def measure_noop(m: Measurements, copy: Path, env: Mapping[str, str], progress: Progress) -> None:
@@ -613,6 +655,7 @@ def table(m: Measurements) -> str:
     lines += [
         "  startup: 'Running stage' -> pipeline.start; pipeline: nodes + catalog I/O;",
         "  finish: pipeline.done -> lock file updated (exit + DVC hashing/caching outputs)",
+        *_cost_rows(m),
         "",
         "where the time goes (median s):",
         *(f"  {BREAKDOWN_LABELS[part]:<42}{seconds:9.2f}" for part, seconds in breakdown.items()),
@@ -629,6 +672,19 @@ def table(m: Measurements) -> str:
         + f"; OMP_WAIT_POLICY={m.omp_wait_policy} for both sides",
     ]
     return "\n".join(lines)
+
+
+def _cost_rows(m: Measurements) -> list[str]:
+    costs = median_costs(m.full_costs)
+    if not costs:
+        return ["", "what each stage cost: not recorded (tracking is off)"]
+    return [
+        "",
+        "what each stage cost (median over repeats, from the runs' cost.* metrics; a stage's",
+        "cpu and wall count from its process's start, track's up to logging the run;",
+        "cpu/wall: cores busy on average):",
+        *cost_table(costs),
+    ]
 
 
 def _source_text(source: Mapping[str, Any]) -> str:
@@ -702,6 +758,9 @@ def results_json(m: Measurements) -> dict[str, Any]:
         "dvc_repro_full": {
             **m.full.as_json(),
             "stages": [[asdict(t) for t in run_] for run_ in m.full_stages],
+            "costs": [
+                {stage: cost.as_dict() for stage, cost in run_.items()} for run_ in m.full_costs
+            ],
         },
         "ratio_full_over_baseline": ratio(m.full, m.baseline),
         "ratio_without_extra_stages": (

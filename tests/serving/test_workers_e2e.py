@@ -38,6 +38,10 @@ SETTINGS = {
 }
 
 
+ROWS = ("reprokit_predicted_rows_total", "")
+CPU = ("reprokit_prediction_cpu_seconds_total", "")
+
+
 def _pid(log: Path, request_id: str) -> int:
     lines = access_log_lines(log, request_id)
     assert len(lines) == 1, lines
@@ -72,6 +76,7 @@ def test_two_workers_answer_alike_and_share_the_rate_limit(
     with bentoml_server(packaged.root, packaged.env, log) as url:
         state = _state_directory(log)
         assert stat.S_IMODE(state.stat().st_mode) == 0o700
+        idle = _samples(httpx.get(f"{url}/metrics", timeout=30).text)
 
         # (a) The same request, on fresh connections, until both workers have answered it.
         answers: dict[int, set[bytes]] = {}
@@ -108,4 +113,7 @@ def test_two_workers_answer_alike_and_share_the_rate_limit(
         assert samples["reprokit_requests_total", "ok"] == sent + BURST
         assert samples["reprokit_requests_total", "rate_limited"] == EXTRA
         assert samples["reprokit_model_info", "champion"] == 1.0
+        # What the predictions cost: both workers' CPU and rows, added up by the scrape.
+        assert samples[ROWS] == 3 * (sent + BURST)
+        assert samples[CPU] > idle.get(CPU, 0.0)
     assert not state.exists()  # the server removed its state directory on the way out

@@ -25,9 +25,12 @@ from tests.support import (
     versions,
 )
 
+from reprokit.core.cost import StageCost, cost_metrics
+
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("tracking-outputs")]
 
 MODEL_FILE = "data/06_models/model.txt"
+COST = StageCost(wall_s=1.0, cpu_s=1.0, peak_rss_mb=1.0)  # any: only the names are compared
 
 
 @dataclass
@@ -56,8 +59,9 @@ def test_a_partial_run_records_no_model_no_metrics_and_says_so(scenario: Scenari
     assert run_.data.tags["rk.quality_gate"] == "not checked by this run"
     assert "rk.model_sha256" not in run_.data.tags
     assert "rk.model_version" not in run_.data.tags
-    # The metrics file in data/ is run 1's: none of its numbers pose as this run's.
-    assert set(run_.data.metrics) == {"time.prepare_s"}
+    # The metrics file in data/ is run 1's: none of its numbers pose as this run's. Its own
+    # timing and cost are measurements of this run.
+    assert set(run_.data.metrics) == {"time.prepare_s", *cost_metrics({"prepare": COST})}
     logged = {item.path for item in scenario.client.list_artifacts(run_.info.run_id)}
     assert logged.isdisjoint({"model", "metrics", "feature_state", "reference_profile"})
     assert (scenario.project / MODEL_FILE).read_bytes() == scenario.model_bytes

@@ -35,3 +35,28 @@ def test_diff_tables_mark_what_differs_and_sign_the_deltas() -> None:
     assert rows["code_hash"] == ["(absent)", "c1", "NO"]
     assert rows["roc_auc"] == ["0.75", "0.7", "-0.05"]
     assert "time.run_s" not in text  # durations are never part of a result
+
+
+def test_runs_show_what_each_run_cost() -> None:
+    from reprokit.core.cost import StageCost, cost_metrics
+    from reprokit.tracking.runs import RecordedRun, RunsListing
+    from reprokit.tracking.runs_cli import render_runs
+
+    costs = cost_metrics({"train": StageCost(wall_s=12.34, cpu_s=20.06, peak_rss_mb=901.4)})
+    tags = {f"{TAG_PREFIX}fingerprint": "fp", f"{TAG_PREFIX}project": "p"}
+    runs = [
+        RecordedRun("c" * 32, "FINISHED", 0, tags, {"roc_auc": 0.8, **costs}, {}),
+        RecordedRun("d" * 32, "FINISHED", 0, tags, {"roc_auc": 0.7}, {}),  # an older run
+    ]
+    out = Console(record=True, width=200)
+    render_runs(RunsListing("e", "sqlite:///x.db", runs, {}), out)
+    rows = [
+        cells
+        for line in out.export_text().replace("┃", "│").splitlines()
+        if (cells := [cell.strip() for cell in line.split("│")[1:-1]])
+    ]
+    header, newer, older = rows
+    at = header.index("cpu / wall s")
+    assert header[at + 1] == "peak MiB"
+    assert newer[at : at + 2] == ["20.1 / 12.3", "901"]
+    assert older[at : at + 2] == ["-", "-"]

@@ -41,6 +41,7 @@ from tests.support import (
     versions,
 )
 
+from reprokit.core.cost import run_cost, total_cost
 from reprokit.tracking.run_view import experiment_params
 from reprokit.tracking.store import flatten, fluent_tracking_uri
 
@@ -60,6 +61,7 @@ class Scenario:
     head: str  # the commit the first `dvc repro` ran on
     params_yaml: str  # params.yaml of the first `dvc repro`
     lock: dict[str, Any]  # dvc.lock after the first `dvc repro`
+    noop_lock: dict[str, Any]  # dvc.lock after the second (no-op) `dvc repro`
 
     def run_of(self, step: str) -> Any:
         return self.steps[step].run
@@ -85,6 +87,7 @@ def scenario(
     lock = yaml.safe_load((project / "dvc.lock").read_text(encoding="utf-8"))
     params_yaml = (project / "params.yaml").read_text(encoding="utf-8")
     execute("noop", ["dvc", "repro"])
+    noop_lock = yaml.safe_load((project / "dvc.lock").read_text(encoding="utf-8"))
     commit_all(project, "first repro")
     execute("reprokit_run", ["reprokit", "run"])
     execute("kedro_run", ["kedro", "run"])
@@ -92,7 +95,7 @@ def scenario(
     execute("failing_repro", ["dvc", "repro"], check=False)
     run(["git", "checkout", "-q", "--", "params.yaml"], project)
     execute("experiment", ["dvc", "exp", "run", "-S", "model.num_leaves=63"])
-    yield Scenario(project, execute.client, execute.steps, head, params_yaml, lock)
+    yield Scenario(project, execute.client, execute.steps, head, params_yaml, lock, noop_lock)
 
 
 # --- one run per execution ---------------------------------------------------------------
@@ -142,6 +145,23 @@ def test_stage_records_carry_each_stage_duration_and_status(scenario: Scenario) 
         assert records[stage]["status"] == "FINISHED", stage
         assert records[stage]["started"], stage
         assert run_.data.metrics[f"time.{stage}_s"] > 0, stage
+
+
+def test_every_stage_records_what_it_cost_and_the_no_op_stays_a_no_op(
+    scenario: Scenario,
+) -> None:
+    """CPU seconds, wall time and peak memory per stage and for the run; a stage's wall
+    time counts its process's start-up, so it exceeds its nodes' time. Costs differ on
+    every run, yet the second `dvc repro` changed nothing (they are in no DVC out)."""
+    metrics = scenario.run_of("repro").data.metrics
+    costs = {stage: run_cost(metrics, stage) for stage in (*PIPELINE_STAGES, "track")}
+    for stage, cost in costs.items():
+        assert cost is not None, (stage, sorted(metrics))
+        assert cost.cpu_s > 0 and cost.peak_rss_mb > 50, (stage, cost)
+        assert cost.wall_s > metrics.get(f"time.{stage}_s", 0.0), (stage, cost)
+    assert run_cost(metrics) == total_cost(c for c in costs.values() if c is not None)
+    assert run_cost(scenario.run_of("reprokit_run").data.metrics, "all") is not None
+    assert scenario.noop_lock == scenario.lock
 
 
 def test_experiment_run_logs_the_changed_param(scenario: Scenario) -> None:

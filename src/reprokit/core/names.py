@@ -14,6 +14,8 @@ stay within it for names of up to 8 characters only.
 
 from __future__ import annotations
 
+import re
+
 # reprokit's namespace: every MLflow tag reprokit writes starts with it, so a user's own tags
 # (any key not starting with `rk.`) cannot collide with ours.
 TAG_PREFIX = "rk."
@@ -96,6 +98,32 @@ PROMOTION_REFUSED_TAG = f"{TAG_PREFIX}not_promoted"  # why the promotion rule re
 PROMOTED_BY_TAG = f"{TAG_PREFIX}promoted_by"
 PROMOTED_AT_TAG = f"{TAG_PREFIX}promoted_at"
 PREVIOUS_CHAMPION_TAG = f"{TAG_PREFIX}previous_champion"
+
+# --- run metrics that are measurements, not results ---------------------------------------
+# Never part of a result: no comparison, reproduce verdict, package or ranking reads them.
+# `time.<stage>_s`: wall-clock seconds of a stage's nodes (tracking.store).
+TIMING_PREFIX = "time."
+# `cost.<stage>.<field>` per stage and `cost.<field>` for the whole run (reprokit.core.cost).
+COST_PREFIX = "cost."
+COST_CPU = "cpu_s"  # CPU seconds, user + system, the process and its children
+COST_WALL = "wall_s"  # wall-clock seconds of the stage's process
+COST_PEAK_RSS = "peak_rss_mb"  # the process's peak resident memory, MiB
+COST_FIELDS = (COST_CPU, COST_WALL, COST_PEAK_RSS)
+
+
+def cost_metric(field: str, stage: str | None = None) -> str:
+    """`cost.<stage>.<field>`, or `cost.<field>` for the run's total. A stage named after
+    several pipelines ("prepare+features") keeps the characters MLflow accepts only."""
+    if stage is None:
+        return f"{COST_PREFIX}{field}"
+    return f"{COST_PREFIX}{re.sub(r'[^A-Za-z0-9_./ :-]', '_', stage)}.{field}"
+
+
+def is_result_metric(name: str) -> bool:
+    """Whether a run metric is a result (compared, packaged, ranked) rather than a timing or
+    a cost, which differ on every run."""
+    return not name.startswith((TIMING_PREFIX, COST_PREFIX))
+
 
 # MLflow registry aliases: the promotion rule moves CHAMPION; every newly registered
 # version gets CHALLENGER.

@@ -28,6 +28,8 @@ largest share (per bin, so the bins need not sum to 1).
 | `reprokit_batch_shed_total` | counter | model (requests scored alone, past the latency budget) |
 | `reprokit_canary_share` | gauge | model (the share of callers a ramping canary serves; 0 after) |
 | `reprokit_canary_rollbacks_total` | counter | model, reason (error_rate, drift, registry) |
+| `reprokit_prediction_cpu_seconds_total` | counter | (none) |
+| `reprokit_predicted_rows_total` | counter | (none) |
 
 `reprokit_prediction` observes P(positive class) for binary classifiers, P(predicted
 label) for multiclass ones and the value for regression.
@@ -35,6 +37,17 @@ label) for multiclass ones and the value for regression.
 `model` is the BentoML tag that answered (`none` when a request was refused before a
 model was chosen); `role` is champion, challenger (a split), shadow or canary (a new
 champion ramping in, reprokit.serving.canary).
+
+What a prediction costs: `reprokit_prediction_cpu_seconds_total` is the workers' process CPU
+time (every thread: the event loop, BentoML, LightGBM) from the moment the worker's metrics
+exist (after imports, before the model loads), brought up to date by the scored requests (at
+most every 10 ms, `ProcessCpu`); `reprokit_predicted_rows_total` counts the rows answered
+(shadow scorings are CPU the service pays, not answers). Both are counters, so the scrape
+sums them over the workers, and CPU-seconds per 1k predictions is a PromQL ratio (README:
+What a run costs):
+
+    1000 * sum(rate(reprokit_prediction_cpu_seconds_total[5m]))
+      / sum(rate(reprokit_predicted_rows_total[5m]))
 
 Extension point: `ServingMetrics.add_observer(observer)` registers a
 `PredictionObserver`; after every scored request (champion, challenger or shadow) it gets
@@ -46,6 +59,8 @@ gauges (reprokit.monitoring) plug in there; they create their own gauges through
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
@@ -54,10 +69,11 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
+from reprokit.serving.ab import SHADOW
 from reprokit.serving.bundle import ModelInfo
 
 NO_MODEL = "none"
-ROLES = ("champion", "challenger", "shadow", "canary")
+ROLES = ("champion", "challenger", SHADOW, "canary")
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 PROBABILITY_BUCKETS = tuple(round(0.05 * step, 2) for step in range(1, 21))
@@ -67,6 +83,9 @@ VALUE_BUCKETS = (
     0.0,
     *(10.0**power for power in range(0, 7)),
 )
+
+# How often the CPU counter steps at most (see ProcessCpu).
+CPU_STEP_SECONDS = 0.01
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +195,15 @@ class ServingMetrics:
             "Canary ramps rolled back, by the reason",
             ["model", "reason"],
         )
+        self.prediction_cpu = prometheus.Counter(
+            "reprokit_prediction_cpu_seconds",
+            "CPU seconds of the worker processes, counted at each scored request",
+        )
+        self.predicted_rows = prometheus.Counter(
+            "reprokit_predicted_rows",
+            "Rows the service answered with a prediction (not shadow scorings)",
+        )
+        self._cpu = ProcessCpu()
         self.observers: list[PredictionObserver] = []
 
     def add_observer(self, observer: PredictionObserver) -> None:
@@ -201,11 +229,42 @@ class ServingMetrics:
 
     def record_predictions(self, event: PredictionEvent) -> None:
         observe_many(self.predictions.labels(model=event.model, role=event.role), event.values)
+        used = self._cpu.used()
+        if used:
+            self.prediction_cpu.inc(used)
+        if event.role != SHADOW:
+            self.predicted_rows.inc(len(event.values))
         for observer in self.observers:
             try:
                 observer.observe(event)
             except Exception:  # an observer must never fail or slow down a request twice
                 log.exception("reprokit serving: metrics observer %r failed", observer)
+
+
+class ProcessCpu:
+    """This process's CPU time in increments: `used()` returns what it used since the last
+    increment, so no CPU second is counted twice, whichever thread or request asks.
+
+    At most one increment per `every` seconds of wall time: a request pays one monotonic
+    clock read (~0.1 µs), not a CPU clock read and a counter's file write (~3 µs in
+    multiprocess mode). The counter then lags the process by at most `every` seconds, and
+    only until the next request.
+    """
+
+    def __init__(self, every: float = CPU_STEP_SECONDS) -> None:
+        self._every = every
+        self._lock = threading.Lock()
+        self._stepped = time.monotonic()
+        self._seen = time.process_time()
+
+    def used(self) -> float:
+        if time.monotonic() - self._stepped < self._every:
+            return 0.0
+        with self._lock:
+            self._stepped = time.monotonic()
+            now = time.process_time()
+            used, self._seen = max(0.0, now - self._seen), max(now, self._seen)
+        return used
 
 
 _PROCESS: dict[str, ServingMetrics] = {}  # this process's one instance (a registry allows
@@ -237,4 +296,6 @@ def metric_names() -> Sequence[str]:
         "reprokit_batch_shed_total",
         "reprokit_canary_share",
         "reprokit_canary_rollbacks_total",
+        "reprokit_prediction_cpu_seconds_total",
+        "reprokit_predicted_rows_total",
     )

@@ -22,6 +22,7 @@ from reprokit.core.names import (
     MODEL_VERSION_TAG,
     PROJECT_TAG,
     QUALITY_GATE_TAG,
+    is_result_metric,
 )
 from reprokit.errors import ReprokitError
 from reprokit.layout import read_last_run
@@ -104,8 +105,8 @@ def _recorded(run: Any, tracking_uri: str) -> RecordedRun:
         fingerprint=_tag(run, FINGERPRINT_TAG) or "",
         model_version=_tag(run, MODEL_VERSION_TAG),
         tracking_uri=tracking_uri,
-        # The evaluation's numbers, not the stage timings.
-        metrics={k: float(v) for k, v in run.data.metrics.items() if not k.startswith("time.")},
+        # The evaluation's numbers, not the stage timings or costs.
+        metrics={k: float(v) for k, v in run.data.metrics.items() if is_result_metric(k)},
     )
 
 

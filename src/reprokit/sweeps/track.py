@@ -41,6 +41,7 @@ from reprokit.core.names import (
     SWEEP_JOB_TAG,
     SWEEP_JOBS_TAG,
     SWEEP_ROLE_TAG,
+    is_result_metric,
 )
 from reprokit.logs import get_logger
 from reprokit.sweeps.jobs import PRUNED, JobResult
@@ -335,7 +336,7 @@ def child_rows(client: Any, experiment: str, sweep_id: str) -> list[Row]:
             job=int(run.data.tags.get(SWEEP_JOB_TAG, "-1")),
             status=run.info.status,
             overrides=json.loads(run.data.tags.get(OVERRIDES_TAG, "[]")),
-            metrics={k: v for k, v in run.data.metrics.items() if not k.startswith("time.")},
+            metrics={k: v for k, v in run.data.metrics.items() if is_result_metric(k)},
             seconds=run.data.metrics.get(JOB_SECONDS_METRIC),
             run_id=run.info.run_id,
             error=(run.data.tags.get(ERROR_TAG) or "").split("\n", 1)[0] or None,

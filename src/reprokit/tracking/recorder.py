@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from kedro.framework.hooks import hook_impl
 
 from reprokit.config.roles import MODEL, role_dataset
+from reprokit.core.cost import CostMeter
 
 if TYPE_CHECKING:
     from reprokit.config.models import ReprokitConfig
@@ -41,6 +42,8 @@ class ExecutionRecord:
     error: str | None = None
     # md5 of each file a DVC stage read (its deps in dvc.yaml), as it read them.
     inputs: dict[str, str] = field(default_factory=dict)
+    # What it cost (reprokit.core.cost): a measurement, never part of a result or a key.
+    cost: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,11 +65,13 @@ class ExecutionRecorder:
         self._hashed = dict(hashed or {})
         self._node_started: dict[str, float] = {}
         self._started = 0.0
+        self._meter: CostMeter | None = None
 
     # Start and finish are called by whoever runs the pipeline: Kedro's runners fire only
     # node and dataset hooks (pipeline hooks come from a KedroSession, which stages skip).
     def start(self) -> None:
         self._started = time.perf_counter()
+        self._meter = CostMeter.begin()
         self.record.started = datetime.now(UTC).isoformat(timespec="seconds")
 
     @hook_impl
@@ -108,6 +113,8 @@ class ExecutionRecorder:
         self.record.seconds = round(time.perf_counter() - self._started, 4)
         self.record.status = status
         self.record.error = error
+        if self._meter is not None:
+            self.record.cost = self._meter.cost().as_dict()
 
 
 def hashed_files(config: ReprokitConfig, root: Path) -> dict[str, Path]:

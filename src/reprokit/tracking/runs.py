@@ -24,13 +24,12 @@ from reprokit.core.names import (
     LEGACY_TAG_PREFIX,
     PROJECT_TAG,
     TAG_PREFIX,
+    is_result_metric,
 )
 from reprokit.core.yaml_text import load_yaml
 from reprokit.errors import ReprokitError
 
 COMPOSED_CONFIG = "composed_config.yaml"
-# `time.<stage>_s` metrics are wall-clock durations: never part of a result.
-TIMING_PREFIX = "time."
 DEFAULT_LIMIT = 20
 
 
@@ -101,7 +100,7 @@ class RecordedRun:
 
     @property
     def result_metrics(self) -> dict[str, float]:
-        return {k: v for k, v in self.metrics.items() if not k.startswith(TIMING_PREFIX)}
+        return {k: v for k, v in self.metrics.items() if is_result_metric(k)}
 
     @property
     def is_reprokit_run(self) -> bool:

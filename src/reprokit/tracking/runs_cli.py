@@ -8,7 +8,7 @@ run store are imported inside the commands.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -81,6 +81,17 @@ def started_at(run: RecordedRun) -> str:
     return moment.strftime("%m-%d %H:%M")
 
 
+def cost_cells(metrics: Mapping[str, float]) -> tuple[str, str]:
+    """The run's total cost as two cells, "CPU s / wall s" and peak MiB ("-": not recorded,
+    e.g. a run of an older reprokit)."""
+    from reprokit.core.cost import run_cost
+
+    cost = run_cost(metrics)
+    if cost is None:
+        return "-", "-"
+    return f"{cost.cpu_s:.1f} / {cost.wall_s:.1f}", f"{cost.peak_rss_mb:.0f}"
+
+
 def render_runs(listing: RunsListing, out: Console) -> None:
     from rich.table import Table
 
@@ -89,15 +100,19 @@ def render_runs(listing: RunsListing, out: Console) -> None:
     if not listing.runs:
         out.print(f"no runs in experiment {listing.experiment!r} of {listing.tracking_uri}")
         return
-    # The columns before the metrics take ~82 of a 100-column terminal; each metric ~9 more.
-    metrics = key_metric_names(listing.runs)[: max(1, (out.width - 82) // 9)]
+    # The columns before the metrics take ~82 of a 100-column terminal (+ ~24 for the cost);
+    # each metric ~9 more.
+    metrics = key_metric_names(listing.runs)[: max(1, (out.width - 106) // 9)]
     table = Table(
         title=f"runs of experiment {listing.experiment!r} (newest first)",
-        caption="run ids shortened: every command takes a unique prefix",
+        caption="run ids shortened: every command takes a unique prefix; cpu / wall s and "
+        "peak MiB: what the run's stages cost (README: What a run costs)",
     )
     table.add_column("run id", no_wrap=True)
     for column in ("started", "status", "entry point", "fingerprint"):
         table.add_column(column, no_wrap=True)
+    table.add_column("cpu / wall s", justify="right", no_wrap=True)
+    table.add_column("peak MiB", justify="right")
     for name in metrics:
         table.add_column(name, justify="right")
     table.add_column("model version")
@@ -108,6 +123,7 @@ def render_runs(listing: RunsListing, out: Console) -> None:
             run.status,
             run.tag(ENTRY_POINT_TAG) or "-",
             (run.tag(FINGERPRINT_TAG) or "-")[:SHORT_ID],
+            *cost_cells(run.metrics),
             *(show_number(run.metrics.get(name)) for name in metrics),
             listing.model_versions.get(run.run_id, "-"),
         )

@@ -30,6 +30,7 @@ from reprokit.layout import (
     write_last_run,
 )
 from reprokit.logs import get_logger
+from reprokit.tracking.cost import log_costs
 from reprokit.tracking.outputs import (
     Output,
     dvc_outputs,
@@ -119,6 +120,7 @@ def _complete(
         tracking_uri,
     )
 
+    log_costs(client, run_id, execution.records)  # before log_execution ends the run
     metrics = log_execution(client, run_id, execution)
     if before_register is not None:
         try:
