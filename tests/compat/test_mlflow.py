@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import sys
 from importlib import metadata
 
 import pytest
 from mlflow.tracking.context import jupyter_notebook_context
-from mlflow.utils import requirements_utils
+from mlflow.utils import databricks_utils, requirements_utils
 
 from reprokit._compat.mlflow import (
-    IPYTHON_PROBE,
+    DBUTILS_PROBE,
     REQUIREMENT_CHECK,
     installed_version,
     quick_log_model,
     requirement_mismatch,
 )
+
+IPYTHON = "is_running_in_ipython_environment"
 
 
 def test_mlflow_calls_both_probes_through_the_replaced_module_globals() -> None:
@@ -23,7 +26,8 @@ def test_mlflow_calls_both_probes_through_the_replaced_module_globals() -> None:
     checks = requirements_utils.warn_dependency_requirement_mismatches.__code__.co_names
     assert REQUIREMENT_CHECK[1] in checks
     notebook = jupyter_notebook_context._is_in_jupyter_notebook.__code__.co_names
-    assert IPYTHON_PROBE[1] in notebook
+    assert IPYTHON in notebook
+    assert DBUTILS_PROBE[1] in databricks_utils._get_java_dbutils.__code__.co_names
     fields = requirements_utils._MismatchedPackageInfo._fields  # built by keyword
     assert fields == ("package_name", "installed_version", "requirement")
 
@@ -50,11 +54,14 @@ def test_the_quick_check_gives_mlflows_verdict(requirement: str) -> None:
 
 def test_the_probes_are_replaced_inside_the_block_only() -> None:
     check_before = getattr(requirements_utils, REQUIREMENT_CHECK[1])
-    probe_before = getattr(jupyter_notebook_context, IPYTHON_PROBE[1])
+    probe_before = getattr(jupyter_notebook_context, IPYTHON)
     with quick_log_model():
         assert getattr(requirements_utils, REQUIREMENT_CHECK[1]) is not check_before
-        assert getattr(jupyter_notebook_context, IPYTHON_PROBE[1])() is False
+        if "IPython" not in sys.modules:
+            assert jupyter_notebook_context._is_in_jupyter_notebook() is False
+            assert databricks_utils.is_in_databricks_notebook() is False
+            assert "IPython" not in sys.modules
         mismatch = getattr(requirements_utils, REQUIREMENT_CHECK[1])("lightgbm==0.0.1")
         assert str(mismatch).startswith("lightgbm (current: ")
     assert getattr(requirements_utils, REQUIREMENT_CHECK[1]) is check_before
-    assert getattr(jupyter_notebook_context, IPYTHON_PROBE[1]) is probe_before
+    assert getattr(jupyter_notebook_context, IPYTHON) is probe_before

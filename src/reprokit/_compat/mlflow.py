@@ -10,12 +10,12 @@ its own, as the `track` stage does):
   maps every file of every installed distribution to its package. reprokit's requirements
   name distributions (`lightgbm==4.7.0`, and MLflow's own pin), so the same verdict comes
   from asking each distribution's installed version directly.
-- `is_running_in_ipython_environment`: to tag a model logged from a notebook, MLflow
-  imports IPython (0.3 s) and asks for the running shell. A shell exists only once IPython
-  is imported, so a process without it in `sys.modules` is not in one: the same answer,
-  without the import.
+- `is_running_in_ipython_environment` and `_get_dbutils`: to tag a model logged from a
+  Jupyter or Databricks notebook, MLflow imports IPython (0.3-1 s) and asks for the
+  running shell. A shell exists only once IPython is imported, so a process without it in
+  `sys.modules` is in no notebook: the same answers, without the import.
 
-Both are replaced for the duration of `quick_log_model()` only, then restored;
+They are replaced for the duration of `quick_log_model()` only, then restored;
 tests/compat/test_mlflow.py pins the names MLflow calls them by.
 """
 
@@ -28,10 +28,12 @@ from typing import Any
 
 # (module, attribute) MLflow calls each probe through (looked up as module globals).
 REQUIREMENT_CHECK = ("mlflow.utils.requirements_utils", "_check_requirement_satisfied")
-IPYTHON_PROBE = (
-    "mlflow.tracking.context.jupyter_notebook_context",
-    "is_running_in_ipython_environment",
+DATABRICKS_UTILS = "mlflow.utils.databricks_utils"
+IPYTHON_PROBES = (
+    ("mlflow.tracking.context.jupyter_notebook_context", "is_running_in_ipython_environment"),
+    (DATABRICKS_UTILS, "is_running_in_ipython_environment"),
 )
+DBUTILS_PROBE = (DATABRICKS_UTILS, "_get_dbutils")
 
 
 def requirement_mismatch(
@@ -86,19 +88,33 @@ def _ipython_probe(original: Callable[[], bool]) -> Callable[[], bool]:
     return probe
 
 
+def _dbutils_probe(original: Callable[[], Any], databricks: Any) -> Callable[[], Any]:
+    def probe() -> Any:
+        if "IPython" not in sys.modules:
+            raise databricks._NoDbutilsError  # what MLflow raises outside a notebook
+        return original()
+
+    return probe
+
+
 @contextmanager
 def quick_log_model() -> Iterator[None]:
     """`log_model` inside the block answers the two probes cheaply (the module docstring)."""
     import importlib
 
     requirements = importlib.import_module(REQUIREMENT_CHECK[0])
-    notebook = importlib.import_module(IPYTHON_PROBE[0])
-    originals = [
-        (requirements, REQUIREMENT_CHECK[1], getattr(requirements, REQUIREMENT_CHECK[1])),
-        (notebook, IPYTHON_PROBE[1], getattr(notebook, IPYTHON_PROBE[1])),
+    databricks = importlib.import_module(DATABRICKS_UTILS)
+    replacements: list[tuple[Any, str, Callable[[Any], Any]]] = [
+        (requirements, REQUIREMENT_CHECK[1], lambda _: _requirement_check(requirements)),
+        (databricks, DBUTILS_PROBE[1], lambda original: _dbutils_probe(original, databricks)),
+        *(
+            (importlib.import_module(module), name, _ipython_probe)
+            for module, name in IPYTHON_PROBES
+        ),
     ]
-    setattr(requirements, REQUIREMENT_CHECK[1], _requirement_check(requirements))
-    setattr(notebook, IPYTHON_PROBE[1], _ipython_probe(originals[1][2]))
+    originals = [(module, name, getattr(module, name)) for module, name, _ in replacements]
+    for (module, name, make), (_, _, original) in zip(replacements, originals, strict=True):
+        setattr(module, name, make(original))
     try:
         yield
     finally:
