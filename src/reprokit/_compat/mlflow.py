@@ -15,8 +15,9 @@ CPU-seconds with them, 0.22 without):
   running shell. A shell exists only once IPython is imported, so a process without it in
   `sys.modules` is in no notebook: the same answers, without the import.
 
-They are replaced for the duration of `quick_log_model()` only, then restored;
-tests/compat/test_mlflow.py pins the names MLflow calls them by.
+They are replaced for the duration of `quick_log_model()` only (process-wide: reprokit
+logs one model at a time per process), then restored; tests/compat/test_mlflow.py pins the
+names MLflow calls them by and that the requirement verdicts are MLflow's.
 """
 
 from __future__ import annotations
