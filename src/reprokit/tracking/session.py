@@ -116,19 +116,23 @@ def _complete(
     from reprokit.tracking.store import (
         end_run_failed,
         log_execution,
+        log_run_figures,
         register_model,
         tracking_uri,
     )
 
     log_costs(client, run_id, execution.records)  # before log_execution ends the run
-    metrics = log_execution(client, run_id, execution)
+    # The figures are drawn and logged once, by `register_model`, their footers naming the
+    # version (or "not registered").
+    metrics = log_execution(client, run_id, execution, figures=False)
     if before_register is not None:
         try:
             before_register()
         except Exception as error:
+            log_run_figures(client, run_id, execution, None)
             end_run_failed(client, run_id, error)
             raise
-    version = register_model(client, run_id, execution, metrics)
+    version = register_model(client, run_id, execution, metrics, figures_logged=False)
     config, root = execution.config, execution.root
     name = config.tracking.registered_model
     write_last_run(

@@ -97,7 +97,11 @@ log = get_logger(__name__)
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
 MAX_TAG_LENGTH = 8000  # MLflow's limit on a tag value (SQLite accepts more; servers do not)
 TRUNCATED = "...(truncated: see composed_config.yaml)"
-BATCH = 100  # MLflow's limit on params/tags per log_batch call
+# MLflow's limits on one log_batch call: params, tags, metrics, and all entries together.
+MAX_BATCH_PARAMS = 100
+MAX_BATCH_TAGS = 100
+MAX_BATCH_METRICS = 1000
+MAX_BATCH_ENTRIES = 1000
 VERSIONED_PACKAGES = (
     "reprokit",
     "kedro",
@@ -355,11 +359,11 @@ def end_run_failed(
     `execution`, what it produced is tagged too: a run failed by its quality gate names the
     model it trained, so that packaging that model can say which run and gate refused it."""
     text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
-    if execution is not None:
-        client.log_batch(run_id, tags=_tag_list(output_tags(execution)))
-    client.set_tag(run_id, ERROR_TAG, text[:MAX_PARAM_LENGTH])
+    tags = output_tags(execution) if execution is not None else {}
+    tags[ERROR_TAG] = text[:MAX_PARAM_LENGTH]
     if stage:
-        client.set_tag(run_id, FAILED_STAGE_TAG, stage)
+        tags[FAILED_STAGE_TAG] = stage
+    client.log_batch(run_id, tags=_tag_list(tags))  # one transaction (<= 100 tags)
     client.log_text(run_id, text, "error.txt")
     client.set_terminated(run_id, status="FAILED", end_time=end_time)
 
@@ -383,9 +387,19 @@ def _truncated(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - len(TRUNCATED)] + TRUNCATED
 
 
-def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def batches(
+    params: list[Any], metrics: list[Any], tags: list[Any]
+) -> Iterator[tuple[list[Any], list[Any], list[Any]]]:
+    """(params, metrics, tags) for each `log_batch` call, as few calls as MLflow's limits
+    allow (each call is one store transaction), every entry once and in order."""
+    p, m, t = 0, 0, 0
+    while p < len(params) or m < len(metrics) or t < len(tags):
+        taken_p = params[p : p + MAX_BATCH_PARAMS]
+        taken_t = tags[t : t + min(MAX_BATCH_TAGS, MAX_BATCH_ENTRIES - len(taken_p))]
+        room = MAX_BATCH_ENTRIES - len(taken_p) - len(taken_t)
+        taken_m = metrics[m : m + min(MAX_BATCH_METRICS, room)]
+        p, m, t = p + len(taken_p), m + len(taken_m), t + len(taken_t)
+        yield taken_p, taken_m, taken_t
 
 
 def _numeric_metrics(values: Mapping[str, Any]) -> dict[str, float]:
@@ -408,9 +422,7 @@ def _log_params_and_metrics(client: Any, run_id: str, execution: Execution) -> d
     from mlflow.entities import Metric, Param
 
     # The experiment-defining keys; the whole config is the run's composed_config.yaml.
-    flat = list(flatten(experiment_params(execution.params)))
-    for chunk in _chunks(flat, BATCH):
-        client.log_batch(run_id, params=[Param(k, v) for k, v in chunk])
+    params = [Param(k, v) for k, v in flatten(experiment_params(execution.params))]
     metrics_path = produced_file(execution, execution.config.tracking.metrics)
     metrics = {}
     if metrics_path is not None:
@@ -426,8 +438,8 @@ def _log_params_and_metrics(client: Any, run_id: str, execution: Execution) -> d
     entries += [
         Metric(name, value, timestamp, step) for name, value, step in _learning_curve(execution)
     ]
-    for chunk in _chunks(entries, BATCH):
-        client.log_batch(run_id, metrics=chunk)
+    for batch_params, batch_metrics, _ in batches(params, entries, []):
+        client.log_batch(run_id, params=batch_params, metrics=batch_metrics)
     return metrics
 
 
@@ -469,15 +481,16 @@ def _log_inputs(client: Any, run_id: str, execution: Execution) -> None:
         client.log_inputs(run_id, datasets=inputs)
 
 
-def _log_artifacts(client: Any, run_id: str, execution: Execution) -> None:
-    """Declared catalog files/folders this execution produced, the composed config,
-    validation and stage records."""
+def _log_artifacts(client: Any, run_id: str, execution: Execution, figures: bool) -> None:
+    """Declared catalog files/folders this execution produced (the figures only with
+    `figures`), the composed config, validation and stage records."""
     for dataset in execution.config.tracking.artifacts:
         path = _catalog_path(execution, dataset)
         if dataset not in execution.outputs or path is None or not path.exists():
             continue  # not this execution's: another config's file must not pose as ours
         if _is_figures(execution, dataset):
-            _log_figures(client, run_id, execution, dataset, version=None)
+            if figures:
+                _log_figures(client, run_id, execution, dataset, version=None)
         elif path.is_dir():
             client.log_artifacts(run_id, str(path), dataset)
         else:
@@ -523,21 +536,28 @@ def _log_figures(
         client.log_artifacts(run_id, scratch, dataset)
 
 
-def _log_registered_figures(client: Any, run_id: str, execution: Execution, version: str) -> None:
-    """The run's figures again, their footers naming the version just registered (logged
-    under the same names, so they replace the "not registered" ones)."""
+def log_run_figures(client: Any, run_id: str, execution: Execution, version: str | None) -> None:
+    """The run's figures, their footers naming `version` (None: "not registered"); logged
+    under the same names, a second call replaces the first one's."""
     for dataset in execution.config.tracking.artifacts:
         if dataset in execution.outputs and _is_figures(execution, dataset):
             _log_figures(client, run_id, execution, dataset, version)
 
 
 def log_execution(
-    client: Any, run_id: str, execution: Execution, end_time: int | None = None
+    client: Any,
+    run_id: str,
+    execution: Execution,
+    end_time: int | None = None,
+    *,
+    figures: bool = True,
 ) -> dict[str, float]:
-    """Fill the run with everything needed to redo it, and end it FINISHED."""
+    """Fill the run with everything needed to redo it, and end it FINISHED. `figures=False`
+    leaves the figures to `register_model(..., figures_logged=False)`, which draws their
+    footers once, with the version (a sweep logs every job's and registers only the best)."""
     metrics = _log_params_and_metrics(client, run_id, execution)
     _log_inputs(client, run_id, execution)
-    _log_artifacts(client, run_id, execution)
+    _log_artifacts(client, run_id, execution, figures)
     client.log_batch(run_id, tags=_tag_list(output_tags(execution)))
     if _model(execution) not in execution.outputs:
         log.info("tracking.no_model", run_id=run_id, detail=NOT_TRAINED)
@@ -622,17 +642,28 @@ def _tag_list(tags: Mapping[str, str]) -> list[Any]:
 
 
 def register_model(
-    client: Any, run_id: str, execution: Execution, metrics: Mapping[str, float]
+    client: Any,
+    run_id: str,
+    execution: Execution,
+    metrics: Mapping[str, float],
+    *,
+    figures_logged: bool = True,
 ) -> str | None:
     """Register the model this execution produced, alias `challenger`; `champion` moves when
     the promotion rule says so. A model whose sha256 already has a version reuses it (the
     same bytes are the same model: no duplicate version, `challenger` stays); if this
     execution evaluated it, the rule judges that version again with this run's metrics and
     rule. Nothing is registered when the execution produced no model. The run's figures
-    then name the version in their footers."""
-    version = _register(client, run_id, execution, metrics)
-    if version is not None:
-        _log_registered_figures(client, run_id, execution, version)
+    then name the version in their footers (`figures_logged=False`: they are logged here,
+    registered or not, even when registering fails)."""
+    try:
+        version = _register(client, run_id, execution, metrics)
+    except Exception:
+        if not figures_logged:
+            log_run_figures(client, run_id, execution, None)
+        raise
+    if version is not None or not figures_logged:
+        log_run_figures(client, run_id, execution, version)
     return version
 
 
@@ -698,6 +729,7 @@ def _create_version(
 
     import mlflow
 
+    from reprokit._compat.mlflow import quick_log_model
     from reprokit.models import get_model
 
     model_path = produced_file(execution, _model(execution))
@@ -708,7 +740,7 @@ def _create_version(
     # Registering a `models:/` source looks the logged model up through the global tracking
     # URI too, so both calls run inside the block.
     with fluent_tracking_uri(client.tracking_uri):
-        with mlflow.start_run(run_id=run_id):
+        with mlflow.start_run(run_id=run_id), quick_log_model():
             # The learner's MLflow flavour (its native format, no pickle).
             flavour_module = importlib.import_module(flavour.module)
             predictor = learner.load(artifact)
