@@ -32,7 +32,7 @@ def test_a_hand_edit_of_dvc_yaml_still_fails(project_copy: Path) -> None:
     check_dvc_yaml_fresh(config, project_copy)
     dvc_yaml = project_copy / "dvc.yaml"
     dvc_yaml.write_text(dvc_yaml.read_text().replace("- split\n", "- splitt\n", 1))
-    with pytest.raises(StaleFileError, match="dvc.yaml is stale"):
+    with pytest.raises(StaleFileError, match=r"dvc\.yaml is stale"):
         check_dvc_yaml_fresh(config, project_copy)
 
 
