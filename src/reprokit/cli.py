@@ -11,7 +11,8 @@ import click
 
 from reprokit.cli_console import console
 from reprokit.cli_errors import user_errors
-from reprokit.cli_help import CONTEXT_SETTINGS, SummaryGroup
+from reprokit.cli_exit import QuickExitGroup, exits_quickly
+from reprokit.cli_help import CONTEXT_SETTINGS
 from reprokit.core.env import disable_telemetry
 from reprokit.feature_store.cli import features
 from reprokit.monitoring.cli import generate as generate_data_command
@@ -30,7 +31,7 @@ def _root() -> Path:
     return find_project_root()
 
 
-@click.group(cls=SummaryGroup, context_settings=CONTEXT_SETTINGS)
+@click.group(cls=QuickExitGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(package_name="reprokit", message="%(prog)s %(version)s")
 @click.option(
     "--log-format",
@@ -115,12 +116,13 @@ def run(overrides: tuple[str, ...], pipelines: tuple[str, ...], multirun: bool) 
 
 @main.command()
 @click.argument("name")
+@exits_quickly
 @user_errors
 @writes_project
 def stage(name: str) -> None:
     """Run the declared pipeline NAME from params.yaml (the command of DVC stage NAME)."""
     from reprokit.config.compose import workspace_from_params_file
-    from reprokit.dvcgen import check_dvc_yaml
+    from reprokit.dvcgen.freshness import check_dvc_yaml_fresh
     from reprokit.execution import run_stage
     from reprokit.input_guard import snapshot, stage_inputs
 
@@ -129,7 +131,7 @@ def stage(name: str) -> None:
     inputs = snapshot(root, stage_inputs(root, name))
     workspace = workspace_from_params_file(root)
     # A stale dvc.yaml would make DVC track the wrong files for this run: refuse early.
-    check_dvc_yaml(workspace.config, workspace.root)
+    check_dvc_yaml_fresh(workspace.config, workspace.root)
     run_stage(workspace, name, inputs)
 
 
@@ -256,6 +258,7 @@ def config_compose(overrides: tuple[str, ...]) -> None:
 
 
 @config.command("check")
+@exits_quickly
 @user_errors
 def config_check() -> None:
     """Exit non-zero when params.yaml is stale against conf/ or invalid."""
@@ -298,18 +301,20 @@ def dvc_generate() -> None:
 
 
 @dvc.command("check")
+@exits_quickly
 @user_errors
 def dvc_check() -> None:
     """Exit non-zero when dvc.yaml is stale against params.yaml."""
     from reprokit.config.compose import load_config
-    from reprokit.dvcgen import check_dvc_yaml
+    from reprokit.dvcgen.freshness import check_dvc_yaml_fresh
 
     root = _root()
-    check_dvc_yaml(load_config(root), root)
+    check_dvc_yaml_fresh(load_config(root), root)
     click.echo("dvc.yaml is up to date with params.yaml")
 
 
 @dvc.command("plots-page")
+@exits_quickly
 @user_errors
 def dvc_plots_page() -> None:
     """Make `dvc plots show` draw offline: Vega inlined in its page (from the npm registry)."""
@@ -380,6 +385,7 @@ def data() -> None:
 
 
 @data.command("prepare")
+@exits_quickly
 @user_errors
 @writes_project
 def data_prepare() -> None:

@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import MutableMapping
+from pathlib import Path
 from typing import Any
 
 LOG_FORMAT_ENV = "REPROKIT_LOG_FORMAT"
@@ -110,11 +111,25 @@ def _handler(chosen: str) -> logging.Handler:
     return handler
 
 
+def _kedro_keeps_our_logging() -> bool:
+    """Whether importing Kedro later leaves the logging configured here alone: it is
+    imported already, or it will apply reprokit's empty incremental config
+    (`reprokit.core.env.disable_telemetry` points KEDRO_LOGGING_CONFIG at it unless the
+    user set their own)."""
+    if "kedro.framework.project" in sys.modules:
+        return True
+    # The file `reprokit.core.env.KEDRO_LOGGING_CONFIG` names (the floors below logs do not
+    # import it): this package's own kedro_logging.yml.
+    ours = Path(__file__).resolve().with_name("kedro_logging.yml")
+    return os.environ.get("KEDRO_LOGGING_CONFIG") == str(ours)
+
+
 def configure_logging(log_format: str | None = None, level: str | None = None) -> None:
     """Route all logging through structlog's formatter; idempotent."""
-    # Kedro applies its own (rich) logging config when kedro.framework.project is first
-    # imported; import it now so that ours, applied below, is the one that stays.
-    import kedro.framework.project  # noqa: F401
+    if not _kedro_keeps_our_logging():
+        # Kedro applies the logging config it is given when kedro.framework.project is
+        # first imported; import it now so that ours, applied below, is the one that stays.
+        import kedro.framework.project  # noqa: F401
 
     handler = _handler(_chosen_format(log_format))
     root = logging.getLogger()

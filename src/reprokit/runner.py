@@ -77,11 +77,17 @@ def build_catalog(config: ReprokitConfig, params: Mapping[str, Any], root: Path)
     return catalog
 
 
-def select_pipeline(pipelines: Mapping[str, Any], names: Sequence[str]) -> Any:
-    unknown = [name for name in names if name not in pipelines]
+def check_pipeline_names(declared: Iterable[str], names: Sequence[str]) -> None:
+    """PipelineSpecError naming the declared pipelines unless every one of `names` is one
+    (or `__default__`)."""
+    known = sorted(declared)
+    unknown = [name for name in names if name != DEFAULT_PIPELINE and name not in known]
     if unknown:
-        known = sorted(name for name in pipelines if name != DEFAULT_PIPELINE)
         raise PipelineSpecError(f"unknown pipeline(s) {unknown}; declared pipelines: {known}")
+
+
+def select_pipeline(pipelines: Mapping[str, Any], names: Sequence[str]) -> Any:
+    check_pipeline_names((name for name in pipelines if name != DEFAULT_PIPELINE), names)
     return sum((pipelines[name] for name in names[1:]), pipelines[names[0]])
 
 
@@ -101,8 +107,10 @@ def run_pipelines(
     their outputs from the cache (src/reprokit/node_cache.py). `adapt` transforms the
     pipeline before the engine sees it (`reprokit tune` binds its pruning callback).
     """
-
-    pipelines = build_pipelines(config.pipeline, params, config.catalog)
+    check_pipeline_names(config.pipeline.pipelines, names)
+    # Only the named pipelines' nodes are imported: a stage pays for its own node code.
+    only = None if DEFAULT_PIPELINE in names else names
+    pipelines = build_pipelines(config.pipeline, params, config.catalog, only=only)
     pipeline = select_pipeline(pipelines, names)
     if reuse is not None:
         pipeline, config = reuse.plan(pipeline, config)

@@ -14,8 +14,9 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from reprokit.config.sources import DataSource, parse_source
-from reprokit.datagen.bundled import load_bundled
-from reprokit.datagen.writer import count_rows, credit_chunks, write_table
+
+# The writers (pandas, pyarrow, rich) are imported where a source materializes: validating
+# a config resolves its source class here, and must not pay for them.
 
 
 class SyntheticCreditSource(DataSource):
@@ -26,6 +27,8 @@ class SyntheticCreditSource(DataSource):
     seed: int = Field(ge=0, strict=True)
 
     def materialize(self, path: Path) -> int:
+        from reprokit.datagen.writer import credit_chunks, write_table
+
         chunks = credit_chunks(self.rows, self.seed)
         return write_table(path, chunks, total_rows=self.rows, description=f"credit {path.name}")
 
@@ -36,6 +39,9 @@ class BundledSource(DataSource):
     name: Literal["breast_cancer", "diabetes", "wine"]
 
     def materialize(self, path: Path) -> int:
+        from reprokit.datagen.bundled import load_bundled
+        from reprokit.datagen.writer import write_table
+
         table = load_bundled(self.name)
         description = f"bundled {path.name}"
         return write_table(path, [table], total_rows=len(table), description=description)
@@ -56,6 +62,8 @@ class FileSource(DataSource):
             )
 
     def materialize(self, path: Path) -> int:
+        from reprokit.datagen.writer import count_rows
+
         self.check(path)
         return count_rows(path)
 

@@ -58,14 +58,22 @@ def pipelines_of(spec: PipelineSpec, node_name: str) -> list[str]:
     return [name for name, nodes in spec.pipelines.items() if node_name in nodes]
 
 
-def _check_datasets(pipelines: Mapping[str, Pipeline], catalog: Mapping[str, Any]) -> None:
+def _produced_by(spec: PipelineSpec) -> dict[str, str]:
+    """Which declared pipeline writes each dataset, from the spec alone (no node imported)."""
+    return {
+        output: pipeline_name
+        for pipeline_name, node_names in spec.pipelines.items()
+        for name in node_names
+        if name in spec.nodes
+        for output in spec.nodes[name].output_names
+    }
+
+
+def _check_datasets(
+    pipelines: Mapping[str, Pipeline], produced_by: Mapping[str, str], catalog: Mapping[str, Any]
+) -> None:
     """Every dataset read is written by a node or declared; crossings between pipelines
     (separate DVC stages, separate processes) must be files in the catalog."""
-    produced_by = {
-        output: pipeline_name
-        for pipeline_name, pipeline in pipelines.items()
-        for output in pipeline.all_outputs()
-    }
     for pipeline_name, pipeline in pipelines.items():
         for dataset in sorted(pipeline.inputs()):
             if dataset.startswith(PARAMS_PREFIX) or dataset in catalog:
@@ -84,30 +92,46 @@ def _check_datasets(pipelines: Mapping[str, Pipeline], catalog: Mapping[str, Any
 
 
 def build_pipelines(
-    spec: PipelineSpec, params: Mapping[str, Any], catalog: Mapping[str, Any]
+    spec: PipelineSpec,
+    params: Mapping[str, Any],
+    catalog: Mapping[str, Any],
+    only: Sequence[str] | None = None,
 ) -> dict[str, Pipeline]:
-    """All declared pipelines, plus `__default__` (every pipeline, in dependency order)."""
+    """All declared pipelines, plus `__default__` (every pipeline, in dependency order).
+
+    With `only` (declared pipeline names), just those: a DVC stage imports its own nodes'
+    code, not every node's (the evaluate stage's plotting, the prepare stage's Pandera).
+    """
     from kedro.pipeline.pipeline import CircularDependencyError, OutputNotUniqueError
 
+    chosen = list(spec.pipelines) if only is None else [n for n in spec.pipelines if n in only]
+    wanted = {n for pipeline_name in chosen for n in spec.pipelines[pipeline_name]}
     nodes = {
         name: build_node(name, node_spec, params, pipelines_of(spec, name))
         for name, node_spec in spec.nodes.items()
+        if only is None or name in wanted
     }
     pipelines: dict[str, Pipeline] = {}
-    for pipeline_name, node_names in spec.pipelines.items():
+    for pipeline_name in chosen:
+        node_names = spec.pipelines[pipeline_name]
         unknown = [n for n in node_names if n not in nodes]
         if unknown:
             raise PipelineSpecError(
                 f"pipeline {pipeline_name!r} lists unknown nodes {unknown}; declared nodes: "
-                f"{sorted(nodes)}"
+                f"{sorted(spec.nodes)}"
             )
         try:
             pipelines[pipeline_name] = Pipeline([nodes[n] for n in node_names])
         except (CircularDependencyError, OutputNotUniqueError) as error:
             raise PipelineSpecError(f"pipeline {pipeline_name!r}: {error}") from None
-    try:
-        default = Pipeline(list(nodes.values()))
-    except (CircularDependencyError, OutputNotUniqueError) as error:
-        raise PipelineSpecError(f"the declared nodes: {error}") from None
-    _check_datasets(pipelines, catalog)
-    return {**pipelines, "__default__": default}
+    if only is None:
+        try:
+            pipelines["__default__"] = Pipeline(list(nodes.values()))
+        except (CircularDependencyError, OutputNotUniqueError) as error:
+            raise PipelineSpecError(f"the declared nodes: {error}") from None
+    _check_datasets(
+        {name: pipeline for name, pipeline in pipelines.items() if name != "__default__"},
+        _produced_by(spec),
+        catalog,
+    )
+    return pipelines

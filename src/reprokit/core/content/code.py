@@ -12,6 +12,8 @@ from __future__ import annotations
 import ast
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from importlib.util import find_spec
 from pathlib import Path
@@ -42,6 +44,25 @@ class NodeCode(Protocol):
 
 Catalog = Mapping[str, Mapping[str, Any]]
 
+# The paths `module_file` looked at, while a `recorded_probes` block collects them.
+_probes: ContextVar[set[Path] | None] = ContextVar("reprokit_code_probes", default=None)
+
+
+@contextmanager
+def recorded_probes() -> Iterator[set[Path]]:
+    """Collect every path `module_file` looks at inside the block, found or not.
+
+    The closures depend on nothing else of the file system, so a result computed inside
+    the block stays valid while none of these paths changes (appears, vanishes or is
+    edited): what lets `reprokit dvc check` skip the closures when nothing moved.
+    """
+    probes: set[Path] = set()
+    token = _probes.set(probes)
+    try:
+        yield probes
+    finally:
+        _probes.reset(token)
+
 
 def module_file(module: str, root: Path) -> Path | None:
     """The project's source file of a module, or None for anything outside the project.
@@ -50,9 +71,12 @@ def module_file(module: str, root: Path) -> Path | None:
     sklearn itself, seconds of work for a module whose files DVC never hashes anyway.
     """
     relative = Path(*module.split("."))
+    probes = _probes.get()
     for source_dir in SOURCE_DIRS:
         base = root / source_dir / relative
         for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+            if probes is not None:
+                probes.add(candidate)
             if candidate.is_file():
                 return candidate.resolve()
     return None
