@@ -144,3 +144,11 @@ def test_bad_params_and_inputs_are_clear_errors(prepared: Prepared) -> None:
             "prediction"
         ]["mean"]
     )
+
+
+def test_sorted_distinct_is_numpy_unique_of_a_sorted_array() -> None:
+    from reprokit.nodes.profile import sorted_distinct
+
+    values = np.sort(np.random.default_rng(0).integers(0, 30, 500).astype(np.float64))
+    for case in (values, values[:1], values[:0], np.array([2.0, 2.0, 2.0])):
+        np.testing.assert_array_equal(sorted_distinct(case), np.unique(case))

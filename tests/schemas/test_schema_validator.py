@@ -100,3 +100,42 @@ def test_the_request_schema_is_the_training_schema_without_the_target() -> None:
     schema = build_schema(request, name="request")
     assert schema.strict is True and schema.name == "request"
     assert "label" in build_schema(SCHEMA, name="train").columns
+
+
+def test_text_columns_are_proven_by_type_inference_only_when_pandera_would_pass_them() -> None:
+    from reprokit.schemas.build import as_schema_spec
+    from reprokit.schemas.validator import text_columns
+
+    spec = as_schema_spec(
+        {
+            "columns": {
+                "text": {"dtype": "str"},
+                "gaps": {"dtype": "str", "nullable": True},
+                "mixed": {"dtype": "str"},
+                "coerced": {"dtype": "str", "coerce": True},
+                "number": {"dtype": "int64"},
+            }
+        }
+    )
+    data = pd.DataFrame(
+        {
+            "text": pd.Series(["a", "b"], dtype=object),
+            "gaps": pd.Series([None, "b"], dtype=object),
+            "mixed": pd.Series(["a", 3], dtype=object),
+            "coerced": pd.Series(["a", "b"], dtype=object),
+            "number": [1, 2],
+        }
+    )
+    assert text_columns(spec, data) == ["text", "gaps"]
+
+
+def test_validation_coerces_a_copy_and_leaves_the_callers_frame_alone() -> None:
+    schema = {
+        "columns": {"day": {"dtype": "datetime64[ns]", "coerce": True}, "s": {"dtype": "str"}}
+    }
+    data = pd.DataFrame(
+        {"day": ["2024-01-02", "2024-01-03"], "s": pd.Series(["a", "b"], dtype=object)}
+    )
+    validated = SchemaValidator("t", schema).validate(data)
+    assert str(validated["day"].dtype) == "datetime64[ns]"
+    assert data["day"].tolist() == ["2024-01-02", "2024-01-03"]

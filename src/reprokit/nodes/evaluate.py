@@ -12,9 +12,10 @@ import pandas as pd
 
 from reprokit.config.models import EvaluationConfig, GateBound
 from reprokit.errors import DataError, QualityGateError
-from reprokit.models import Predictor, load_model
+from reprokit.models import Predictor
 from reprokit.nodes._common import parse_section, require_rows
 from reprokit.nodes.features import FeatureState, model_inputs, parse_state
+from reprokit.nodes.scoring import loaded_model, predict
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -78,8 +79,8 @@ def evaluate_model(
     config = parse_section(EvaluationConfig, evaluation, "evaluation")
     require_rows(test, DATASET)
     features, labels = model_inputs(test, fitted, DATASET)
-    predictor = load_model(model, fitted.feature_names)
-    predictions = predictor.predict(features)
+    predictor = loaded_model(model, fitted.feature_names)
+    predictions = predict(model, fitted.feature_names, features)
     metrics, tables, figures = score_predictions(labels, predictions, predictor, fitted, config)
     add_learning_curve(tables, figures, history)
     return metrics, tables, figures

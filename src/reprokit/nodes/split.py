@@ -65,7 +65,7 @@ def split_frame(
         positions = _group_positions(frame, config, _role_column(config))
 
     parts = {
-        name: frame.iloc[np.sort(rows)].reset_index(drop=True)
+        name: take_rows(frame, np.sort(rows))
         for name, rows in zip(SPLIT_NAMES, positions, strict=True)
     }
     for name in ("train", "test"):
@@ -81,6 +81,14 @@ def split_frame(
     if config.kind == "time":
         check_time_order(parts, _role_column(config))
     return parts["train"], parts["valid"], parts["test"]
+
+
+def take_rows(frame: pd.DataFrame, positions: Positions) -> pd.DataFrame:
+    """The rows at `positions` with a fresh 0..n-1 index. `iloc` already copies the rows;
+    `reset_index` would copy them a second time (a million rows: ~0.3 s)."""
+    taken = frame.iloc[positions]
+    taken.index = pd.RangeIndex(len(taken))
+    return taken
 
 
 def check_disjoint(parts: Mapping[str, pd.DataFrame], column: str, role: str) -> None:
