@@ -33,7 +33,7 @@ BUILT_MARK = ".template-built"
 # Directories never rewritten (relative to the project): DVC's content-addressed cache and
 # git's objects name no absolute path (and DVC's cache must keep its bytes).
 SKIPPED_DIRS = frozenset({".git", ".dvc/cache"})
-SQLITE_SUFFIX = ".db"
+SQLITE_MAGIC = b"SQLite format 3\x00"  # the first bytes of every SQLite database file
 REPRO_LOG = "repro.log"
 # The completed process of the command that built a template, beside its `project`.
 BUILD_RESULT = "build-result.json"
@@ -64,14 +64,22 @@ def template(
 ) -> Path:
     """The template directory `name`, built by `build(directory)` once per session.
 
-    A build that fails leaves no mark: the next user builds again and fails the same way,
-    with the build's own error, instead of copying a half-built project."""
+    A build that fails is not retried in the session: its error is kept beside the template
+    and every later user fails with it at once (instead of repeating a long build that
+    fails the same way, or copying a half-built project)."""
     directory = session_root(tmp_path_factory) / "templates" / name
+    failure = directory.with_suffix(".failed")
     with exclusive(directory.with_suffix(".lock")):
+        if failure.exists():
+            pytest.fail(f"template {name!r} failed to build:\n{failure.read_text()}")
         if not (directory / BUILT_MARK).exists():
             shutil.rmtree(directory, ignore_errors=True)
             directory.mkdir(parents=True)
-            build(directory)
+            try:
+                build(directory)
+            except Exception as error:
+                failure.write_text(f"{type(error).__name__}: {error}", encoding="utf-8")
+                raise
             (directory / BUILT_MARK).touch()
     return directory
 
@@ -123,25 +131,29 @@ def relocated_copy(source: Path, destination: Path) -> Path:
         (project_instance_id(source), project_instance_id(destination)),
     )
     for path in files_to_rewrite(destination, destination):
+        rewrite = rewrite_sqlite if is_sqlite(path) else rewrite_text
         for old, new in moves:
-            if path.suffix == SQLITE_SUFFIX:
-                rewrite_sqlite(path, old, new)
-            else:
-                rewrite_text(path, old, new)
+            rewrite(path, old, new)
     return destination
 
 
 def files_to_rewrite(project: Path, folder: Path) -> Iterator[Path]:
     """The files below `folder` that may name the project's root: not in SKIPPED_DIRS,
-    not links (their targets are rewritten where they live), SQLite stores or small."""
+    not links (their targets are rewritten where they live), small or SQLite databases."""
     for path in folder.iterdir():
         if path.is_symlink() or path.name == "__pycache__":
             continue
         if path.is_dir():
             if path.relative_to(project).as_posix() not in SKIPPED_DIRS:
                 yield from files_to_rewrite(project, path)
-        elif path.suffix == SQLITE_SUFFIX or path.stat().st_size <= MAX_REWRITTEN_BYTES:
+        elif path.stat().st_size <= MAX_REWRITTEN_BYTES or is_sqlite(path):
             yield path
+
+
+def is_sqlite(path: Path) -> bool:
+    """Whether `path` is a SQLite database (MLflow's store; not Feast's protobuf registry.db)."""
+    with path.open("rb") as handle:
+        return handle.read(len(SQLITE_MAGIC)) == SQLITE_MAGIC
 
 
 def rewrite_text(path: Path, old: str, new: str) -> None:
