@@ -34,7 +34,6 @@ BUILT_MARK = ".template-built"
 # git's objects name no absolute path (and DVC's cache must keep its bytes).
 SKIPPED_DIRS = frozenset({".git", ".dvc/cache"})
 SQLITE_MAGIC = b"SQLite format 3\x00"  # the first bytes of every SQLite database file
-REPRO_LOG = "repro.log"
 # The completed process of the command that built a template, beside its `project`.
 BUILD_RESULT = "build-result.json"
 MAX_REWRITTEN_BYTES = 4_000_000
@@ -85,12 +84,31 @@ def template(
 
 
 def build_trained(directory: Path, mlflow_db: Path) -> None:
-    """`directory/project`: the default project after one `reprokit run` (its completed
-    process in `directory/BUILD_RESULT`)."""
-    result = run(["reprokit", "run"], copy_project(directory / "project", mlflow_db))
+    """`directory/project`: the default project after one `reprokit run`."""
+    project = copy_project(directory / "project", mlflow_db)
+    save_result(directory, run(["reprokit", "run"], project))
+
+
+def build_reproduced(directory: Path, mlflow_db: Path) -> None:
+    """`directory/project`: the default project as a git repository (its files committed)
+    after one full `dvc repro`, left uncommitted."""
+    project = copy_project(directory / "project", mlflow_db)
+    git_init(project)
+    save_result(directory, run(["dvc", "repro"], project))
+
+
+def save_result(directory: Path, result: subprocess.CompletedProcess[str]) -> None:
     record = {"args": result.args, "returncode": result.returncode}
     record |= {"stdout": result.stdout, "stderr": result.stderr}
     (directory / BUILD_RESULT).write_text(json.dumps(record), encoding="utf-8")
+
+
+def build_result(template: Path) -> subprocess.CompletedProcess[str]:
+    """The completed process of the command that built the `template` project."""
+    record = json.loads((template.parent / BUILD_RESULT).read_text(encoding="utf-8"))
+    return subprocess.CompletedProcess(
+        record["args"], record["returncode"], record["stdout"], record["stderr"]
+    )
 
 
 def executions_from(template: Path, destination: Path, step: str) -> Executions:
@@ -99,22 +117,8 @@ def executions_from(template: Path, destination: Path, step: str) -> Executions:
     added), as though `Executions` had run it in the copy."""
     project = relocated_copy(template, destination)
     execute = Executions(project, store_client(project))
-    record = json.loads((template.parent / BUILD_RESULT).read_text(encoding="utf-8"))
-    result = subprocess.CompletedProcess(
-        record["args"], record["returncode"], record["stdout"], record["stderr"]
-    )
-    execute.steps[step] = Executed(result, all_runs(execute.client))
+    execute.steps[step] = Executed(build_result(template), all_runs(execute.client))
     return execute
-
-
-def build_reproduced(directory: Path, mlflow_db: Path) -> None:
-    """`directory/project`: the default project as a git repository (its files committed)
-    after one full `dvc repro`, left uncommitted; what the repro printed in
-    `directory/REPRO_LOG`."""
-    project = copy_project(directory / "project", mlflow_db)
-    git_init(project)
-    result = run(["dvc", "repro"], project)
-    (directory / REPRO_LOG).write_text(result.stdout + result.stderr, encoding="utf-8")
 
 
 def relocated_copy(source: Path, destination: Path) -> Path:
@@ -123,7 +127,6 @@ def relocated_copy(source: Path, destination: Path) -> Path:
     from reprokit.serving.store import project_instance_id
 
     shutil.copytree(source, destination, symlinks=True)
-    (destination / BUILT_MARK).unlink(missing_ok=True)
     moves = (
         (str(source.resolve()), str(destination.resolve())),
         # A model packaged in the template is labelled with its project instance (a hash of
