@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 from tests.support import PROJECT_ROOT, copy_project, migrated_mlflow_db
+from tests.support.templates import build_reproduced, build_trained, template
 
 for variable in (
     "KEDRO_DISABLE_TELEMETRY",
@@ -29,6 +31,23 @@ def project_root() -> Path:
 def mlflow_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Migrated once per test process; tests copy it instead of migrating a fresh store."""
     return migrated_mlflow_db(tmp_path_factory.mktemp("mlflow") / "template.db")
+
+
+@pytest.fixture(scope="session")
+def trained_template(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) -> Path:
+    """The default project after one `reprokit run`, trained once per session (for all
+    workers). Never use it in place: take a copy with `tests.support.templates.relocated_copy`
+    (its store's paths moved to the copy)."""
+    build = partial(build_trained, mlflow_db=mlflow_db_template)
+    return template(tmp_path_factory, "trained", build) / "project"
+
+
+@pytest.fixture(scope="session")
+def reproduced_template(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) -> Path:
+    """The default project as a git repository after one full `dvc repro`, once per session
+    (`build_reproduced`); copy it with `relocated_copy`, as `trained_template`."""
+    build = partial(build_reproduced, mlflow_db=mlflow_db_template)
+    return template(tmp_path_factory, "reproduced", build) / "project"
 
 
 @pytest.fixture(autouse=True)

@@ -80,10 +80,10 @@ def tooling() -> None:
 
 @pytest.fixture(scope="module")
 def deployed(
-    tooling: None, tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path
+    tooling: None, tmp_path_factory: pytest.TempPathFactory, trained_template: Path
 ) -> Iterator[Deployed]:
     base = tmp_path_factory.mktemp("container")
-    packaged = packaged_project(base, mlflow_db_template)
+    packaged = packaged_project(base, trained_template)
     root, env = packaged.root, packaged.env
 
     home = container_home(PROJECT_ROOT, os.environ)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.support import commit_all, copy_project, file_sha256, git_init, run, tool_env
+from tests.support import commit_all, file_sha256, run, tool_env
+from tests.support.templates import build_result, relocated_copy
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dvc")]
 STAGES = ("data", "prepare", "features", "train", "evaluate", "track", "package", "materialize")
@@ -20,13 +21,12 @@ def ran_stages(output: str) -> set[str]:
 
 @pytest.fixture(scope="module")
 def repro_project(
-    tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path
+    tmp_path_factory: pytest.TempPathFactory, reproduced_template: Path
 ) -> Iterator[Path]:
     """A project copy after one full `dvc repro`, committed (DVC experiments need git)."""
-    project = copy_project(tmp_path_factory.mktemp("dvc") / "project", mlflow_db_template)
-    git_init(project)
-    result = run(["dvc", "repro"], project)
-    assert ran_stages(result.stdout + result.stderr) == set(STAGES)
+    project = relocated_copy(reproduced_template, tmp_path_factory.mktemp("dvc") / "project")
+    first_repro = build_result(reproduced_template)
+    assert ran_stages(first_repro.stdout + first_repro.stderr) == set(STAGES)
     commit_all(project, "first repro")
     yield project
 

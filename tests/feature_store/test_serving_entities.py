@@ -29,10 +29,10 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) -> Iterator[Served]:
+def served(tmp_path_factory: pytest.TempPathFactory, trained_template: Path) -> Iterator[Served]:
     base = tmp_path_factory.mktemp("entities")
     packaged = packaged_project(
-        base, mlflow_db_template, then=[["reprokit", "features", "materialize"]]
+        base, trained_template, then=[["reprokit", "features", "materialize"]]
     )
     with bentoml_server(packaged.root, packaged.env, base / "serve.log") as url:
         yield Served(root=packaged.root, url=url)

@@ -17,7 +17,8 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 import yaml
-from tests.support import aliases, commit_all, git_init, run, store_client, tool_env
+from tests.support import aliases, commit_all, run, store_client, tool_env
+from tests.support.templates import relocated_copy
 
 pytestmark = pytest.mark.slow
 
@@ -44,11 +45,9 @@ def _report(project: Path, base: str, summary: Path) -> tuple[int, str, str]:
 
 
 def test_the_pr_report_gates_regressions_and_main_deploys_the_champion(
-    project_copy: Path, tmp_path: Path
+    reproduced_template: Path, tmp_path: Path
 ) -> None:
-    project = project_copy
-    git_init(project)
-    run(["dvc", "repro"], project)
+    project = relocated_copy(reproduced_template, tmp_path / "project")  # git, `dvc repro`
     commit_all(project, "main: the base model")
     base = _head(project)
 

@@ -11,9 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.retrain.live_client import Client, metric
-from tests.retrain.retrain_project import batch, file_sourced
+from tests.retrain.retrain_project import batch
 from tests.support import bentoml_env, bentoml_server, run
 from tests.support.serving import API_KEY, split_records
+from tests.support.templates import relocated_copy
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("serving")]
 
@@ -27,10 +28,10 @@ SWITCH_SECONDS = 60
 
 
 def test_a_promotion_reaches_the_running_service_with_no_failed_request(
-    project_copy: Path, tmp_path: Path
+    first_repro_template: Path, tmp_path: Path
 ) -> None:
-    project = file_sourced(project_copy, rows=4000)
-    run(["dvc", "repro"], project)  # v1: trained, registered champion, packaged
+    # v1: trained, registered champion, packaged by the first `dvc repro`.
+    project = relocated_copy(first_repro_template, tmp_path / "project")
     drifted = batch(project, tmp_path / "drifted.parquet", 1000, seed=12, drift=True)
     env = bentoml_env(project, project / ".bentoml", SETTINGS)
     log = tmp_path / "serve.log"

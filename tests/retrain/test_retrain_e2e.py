@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tests.retrain.retrain_project import RAW, batch, file_sourced
+from tests.retrain.retrain_project import RAW, batch
 from tests.support import aliases, artifact_text, file_md5, run, store_client
+from tests.support.templates import relocated_copy
 
 
 def _retrain(project: Path, current: Path) -> tuple[int, dict[str, object], str]:
@@ -31,10 +32,9 @@ def _dvc_pointer_md5(project: Path) -> str:
 
 @pytest.mark.slow
 def test_drift_retrains_and_promotes_and_a_gate_failure_changes_nothing(
-    project_copy: Path, tmp_path: Path
+    first_repro_template: Path, tmp_path: Path
 ) -> None:
-    project = file_sourced(project_copy, rows=4000)
-    run(["dvc", "repro"], project)
+    project = relocated_copy(first_repro_template, tmp_path / "project")  # after `dvc repro`
     client = store_client(project)
     assert aliases(client)["champion"] == "1"
     raw_before = file_md5(project / RAW)

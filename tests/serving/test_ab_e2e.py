@@ -27,11 +27,11 @@ from tests.support import (
     access_log_lines,
     bentoml_env,
     bentoml_server,
-    copy_project,
     free_port,
     run,
 )
 from tests.support.serving import predict, split_records
+from tests.support.templates import relocated_copy
 from tests.support.tools import stdout_of
 
 from reprokit.serving.ab import caller_bucket
@@ -62,15 +62,14 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) -> Project:
+def project(tmp_path_factory: pytest.TempPathFactory, trained_template: Path) -> Project:
     base = tmp_path_factory.mktemp("ab")
-    root = copy_project(base / "project", mlflow_db_template)
+    root = relocated_copy(trained_template, base / "project")  # the default `reprokit run`
     env = {
         **bentoml_env(root, base / "bentoml"),
         "REPROKIT_API_KEYS": ",".join(KEYS),
         "REPROKIT_RATE_LIMIT_RPS": "0",
     }
-    run(["reprokit", "run"], root)
     champion = stdout_of(["reprokit", "package"], root, env).strip().split()[-1]
     run(["reprokit", "run", "model.num_leaves=7"], root)
     challenger = stdout_of(["reprokit", "package"], root, env).strip().split()[-1]

@@ -49,9 +49,9 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) -> Iterator[Served]:
+def served(tmp_path_factory: pytest.TempPathFactory, trained_template: Path) -> Iterator[Served]:
     base = tmp_path_factory.mktemp("contract")
-    packaged = packaged_project(base, mlflow_db_template, SETTINGS)
+    packaged = packaged_project(base, trained_template, SETTINGS)
     log = base / "serve.log"
     with bentoml_server(packaged.root, packaged.env, log) as url:
         yield Served(root=packaged.root, url=url, log=log)

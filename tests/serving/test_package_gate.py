@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.support import Executions, aliases, bentoml_env, copy_project, run, store_client
+from tests.support import aliases, bentoml_env, run
+from tests.support.templates import executions_from
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("package-gate")]
 
@@ -63,14 +64,15 @@ def stored_models(root: Path, env: dict[str, str]) -> list[str]:
 
 @pytest.fixture(scope="module")
 def scenario(
-    tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path
+    tmp_path_factory: pytest.TempPathFactory, trained_template: Path
 ) -> Iterator[Scenario]:
     base = tmp_path_factory.mktemp("package-gate")
-    root = copy_project(base / "project", mlflow_db_template)
+    # The champion: the default `reprokit run`, trained once for the session.
+    execute = executions_from(trained_template, base / "project", "champion")
+    root = execute.project
     env = bentoml_env(root, base / "bentoml")
-    execute = Executions(root, store_client(root))
     runs, tags, results = {}, {}, {}
-    runs["champion"] = execute("champion", ["reprokit", "run"]).run
+    runs["champion"] = execute.steps["champion"].run
     tags["champion"] = packaged(root, env)
     newer = ["model.num_leaves=7", "tracking.promotion.min_improvement=0.9"]
     runs["newest"] = execute("newest", ["reprokit", "run", *newer]).run

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 from tests.support import copy_project, run, tool_env
+from tests.support.templates import relocated_copy
 
 from reprokit.serving.store import (
     INSTANCE_LABEL,
@@ -39,20 +40,25 @@ def reprokit(copy: Copy, *args: str, check: bool = True) -> subprocess.Completed
 
 
 def packaged_copy(root: Path, store: Path, *overrides: str) -> Copy:
+    """`root` packaged into `store`; with `overrides`, after a `reprokit run` with them (else
+    `root` is a trained copy already)."""
     copy = Copy(root=root, env={**tool_env(root), "BENTOML_HOME": str(store)}, tag=None)
-    reprokit(copy, "run", *overrides)
+    if overrides:
+        reprokit(copy, "run", *overrides)
     tag = reprokit(copy, "package").stdout.strip().split()[-1]
     return Copy(root=root, env=copy.env, tag=tag)
 
 
 @pytest.fixture(scope="module")
 def copies(
-    tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path
+    tmp_path_factory: pytest.TempPathFactory, trained_template: Path
 ) -> tuple[Copy, Copy, Path]:
+    """Two copies of the trained default project (each at its own root: its own project
+    instance), packaged into one store."""
     base = tmp_path_factory.mktemp("namespace")
     store = base / "bentoml"
-    first = packaged_copy(copy_project(base / "first", mlflow_db_template), store)
-    second = packaged_copy(copy_project(base / "second", mlflow_db_template), store)
+    first = packaged_copy(relocated_copy(trained_template, base / "first"), store)
+    second = packaged_copy(relocated_copy(trained_template, base / "second"), store)
     return first, second, store
 
 
@@ -88,10 +94,10 @@ def test_each_copy_serves_its_own_model_and_one_without_fails(
 
 @pytest.mark.slow
 def test_several_candidates_without_a_champion_is_an_error_naming_them(
-    copies: tuple[Copy, Copy, Path], mlflow_db_template: Path
+    copies: tuple[Copy, Copy, Path], trained_template: Path
 ) -> None:
     _, _, store = copies
-    root = copy_project(store.parent / "fourth", mlflow_db_template)
+    root = relocated_copy(trained_template, store.parent / "fourth")
     first = packaged_copy(root, store)
     other = packaged_copy(root, store, "model.num_leaves=7")
     from mlflow import MlflowClient

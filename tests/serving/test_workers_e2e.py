@@ -68,9 +68,9 @@ def _state_directory(log: Path) -> Path:
 
 
 def test_two_workers_answer_alike_and_share_the_rate_limit(
-    tmp_path: Path, mlflow_db_template: Path
+    tmp_path: Path, trained_template: Path
 ) -> None:
-    packaged = packaged_project(tmp_path, mlflow_db_template, SETTINGS)
+    packaged = packaged_project(tmp_path, trained_template, SETTINGS)
     body = {"records": split_records(packaged.root, rows=3)}
     log = tmp_path / "serve.log"
     with bentoml_server(packaged.root, packaged.env, log) as url:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tests.support.project import copy_project
+from tests.support.templates import relocated_copy
 from tests.support.tools import free_port, run, stdout_of, stop_group, tool_env
 
 if TYPE_CHECKING:
@@ -50,14 +50,14 @@ class Packaged:
 
 def packaged_project(
     base: Path,
-    mlflow_db: Path,
+    trained: Path,
     settings: Mapping[str, str] = SERVICE_SETTINGS,
     then: Sequence[list[str]] = (),
 ) -> Packaged:
-    """`base/project` trained, then each of the `then` commands run in it, then packaged
+    """`base/project`, a copy of the `trained` template (the `trained_template` fixture:
+    the default `reprokit run`), then each of the `then` commands run in it, then packaged
     with the service `settings` (its BentoML store in `base/bentoml`)."""
-    root = copy_project(base / "project", mlflow_db)
-    run(["reprokit", "run"], root)
+    root = relocated_copy(trained, base / "project")
     for args in then:
         run(args, root)
     env = bentoml_env(root, base / "bentoml", settings)

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.support import copy_project, run
+from tests.support import run
+from tests.support.templates import relocated_copy
 
 from reprokit.tracking.compare import (
     ABSENT,
@@ -67,10 +68,9 @@ def last_run_id(root: Path) -> str:
 
 @pytest.fixture(scope="module")
 def two_runs(
-    tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path
+    tmp_path_factory: pytest.TempPathFactory, trained_template: Path
 ) -> tuple[Path, str, str]:
-    root = copy_project(tmp_path_factory.mktemp("diff-runs") / "project", mlflow_db_template)
-    run(["reprokit", "run"], root)
+    root = relocated_copy(trained_template, tmp_path_factory.mktemp("diff-runs") / "project")
     first = last_run_id(root)
     run(["reprokit", "run", "model.num_leaves=15"], root)
     return root, first, last_run_id(root)

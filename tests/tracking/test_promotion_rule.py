@@ -25,9 +25,9 @@ from tests.support import (
     PROJECT_ROOT,
     Executed,
     aliases,
-    executions_in_copy,
     versions,
 )
+from tests.support.templates import executions_from
 
 from reprokit.config.compose import workspace_from_conf
 from reprokit.tracking.promotion import Candidate, PromotionRule, decide, rejudges_reused
@@ -190,10 +190,12 @@ def test_the_evaluation_hash_ignores_every_gate_but_not_the_threshold() -> None:
 
 @pytest.fixture(scope="module")
 def scenario(
-    tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path
+    tmp_path_factory: pytest.TempPathFactory, trained_template: Path
 ) -> Iterator[Scenario]:
-    execute = executions_in_copy(tmp_path_factory.mktemp("promotion"), mlflow_db_template)
-    execute("first", ["reprokit", "run"])
+    # "first": the default `reprokit run`, trained once for the session.
+    execute = executions_from(
+        trained_template, tmp_path_factory.mktemp("promotion") / "project", "first"
+    )
     execute("other_split", ["reprokit", "run", "split.test_size=0.3", "model.num_leaves=7"])
     yield Scenario(execute.client, execute.steps)
 

@@ -26,18 +26,16 @@ import pytest
 from tests.support import (
     MODEL,
     Executed,
-    Executions,
     aliases,
-    copy_project,
     run,
-    store_client,
     versions,
 )
+from tests.support.templates import executions_from
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("tracking-registry")]
 
 EXECUTIONS = {
-    "v1": [],
+    "v1": [],  # the trained template's run
     "v2": [
         "model.num_leaves=63",
         "tracking.promotion.metric=log_loss",
@@ -62,17 +60,17 @@ class Scenario:
 
 @pytest.fixture(scope="module")
 def scenario(
-    tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path
+    tmp_path_factory: pytest.TempPathFactory, trained_template: Path
 ) -> Iterator[Scenario]:
-    project = copy_project(
-        tmp_path_factory.mktemp("tracking-registry") / "project", mlflow_db_template
-    )
-    execute = Executions(project, store_client(project))
-    after: dict[str, dict[str, str]] = {}
+    # v1 (no overrides): the default `reprokit run`, trained once for the session.
+    project = tmp_path_factory.mktemp("tracking-registry") / "project"
+    execute = executions_from(trained_template, project, "v1")
+    after: dict[str, dict[str, str]] = {"v1": aliases(execute.client)}
     for step, overrides in EXECUTIONS.items():
-        execute(step, ["reprokit", "run", *overrides])
-        after[step] = aliases(execute.client)
-    yield Scenario(project, execute.client, execute.steps, after)
+        if step not in execute.steps:
+            execute(step, ["reprokit", "run", *overrides])
+            after[step] = aliases(execute.client)
+    yield Scenario(execute.project, execute.client, execute.steps, after)
 
 
 REGISTERED = ("v1", "v2", "v3")  # v4 trained v3's bytes again

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support import copy_project, run
+from tests.support import run
+from tests.support.templates import relocated_copy
 
 from reprokit.core.content.files import cache_object, dvc_cache_dir
 from reprokit.reproduce.errors import DataUnavailableError
@@ -143,10 +144,9 @@ def last_run(root: Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def recorded(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) -> Recorded:
+def recorded(tmp_path_factory: pytest.TempPathFactory, trained_template: Path) -> Recorded:
     """Two runs in one copy: the default, then the same with one LightGBM thread."""
-    root = copy_project(tmp_path_factory.mktemp("reproduce") / "project", mlflow_db_template)
-    run(["reprokit", "run"], root)
+    root = relocated_copy(trained_template, tmp_path_factory.mktemp("reproduce") / "project")
     first = last_run(root)
     model_sha256 = sha256(root / "data/06_models/model.txt")
     run(["reprokit", "run", "engine.num_threads=1"], root)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.support import copy_project, file_sha256, git_init, run
+from tests.support import file_sha256, run
+from tests.support.templates import relocated_copy
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reproduce-dvc")]
 
@@ -21,11 +22,11 @@ EVALUATE = "src/reprokit/nodes/evaluate.py"
 
 
 @pytest.fixture(scope="module")
-def dvc_run(tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path) -> tuple[Path, str]:
+def dvc_run(
+    tmp_path_factory: pytest.TempPathFactory, reproduced_template: Path
+) -> tuple[Path, str]:
     """A committed project copy after one `dvc repro` (its `track` stage records the run)."""
-    root = copy_project(tmp_path_factory.mktemp("reproduce-dvc") / "project", mlflow_db_template)
-    git_init(root)
-    run(["dvc", "repro"], root)
+    root = relocated_copy(reproduced_template, tmp_path_factory.mktemp("reproduce-dvc") / "project")
     run_id = json.loads((root / ".reprokit/last_run.json").read_text())["run_id"]
     return root, str(run_id)
 
