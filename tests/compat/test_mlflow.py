@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from importlib import metadata
 
@@ -65,3 +66,28 @@ def test_the_probes_are_replaced_inside_the_block_only() -> None:
         assert str(mismatch).startswith("lightgbm (current: ")
     assert getattr(requirements_utils, REQUIREMENT_CHECK[1]) is check_before
     assert getattr(jupyter_notebook_context, IPYTHON) is probe_before
+
+
+# What a request to a tracking server asks before it is sent (the request headers), and
+# whether that imported IPython: printed by a fresh interpreter, where nothing imported it.
+_HEADERS_SCRIPT = """
+import subprocess
+import sys
+from mlflow.tracking.request_header.registry import resolve_request_headers
+from reprokit._compat.mlflow import no_notebook_probes
+with no_notebook_probes():
+    resolve_request_headers()
+print("inside", "IPython" in sys.modules)
+resolve_request_headers()
+print("outside", "IPython" in sys.modules)
+"""
+
+
+def test_a_tracking_servers_request_headers_import_no_ipython_inside_the_block() -> None:
+    # The background thread that opens a run must not import IPython while the pipeline
+    # creates matplotlib canvases (a half-imported IPython fails them). Outside the block,
+    # MLflow's own probe imports it: the check can see the import it prevents.
+    result = subprocess.run(
+        [sys.executable, "-c", _HEADERS_SCRIPT], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == ["inside", "False", "outside", "True"], result.stderr

@@ -15,8 +15,9 @@ CPU-seconds with them, 0.22 without):
   running shell. A shell exists only once IPython is imported, so a process without it in
   `sys.modules` is in no notebook: the same answers, without the import.
 
-They are replaced for the duration of `quick_log_model()` only (process-wide: reprokit
-logs one model at a time per process), then restored; tests/compat/test_mlflow.py pins the
+They are replaced for the duration of `quick_log_model()` (the notebook probes alone:
+`no_notebook_probes()`) only (process-wide: reprokit logs one model at a time per process),
+then restored; tests/compat/test_mlflow.py pins the
 names MLflow calls them by and that the requirement verdicts are MLflow's.
 """
 
@@ -99,20 +100,8 @@ def _dbutils_probe(original: Callable[[], Any], databricks: Any) -> Callable[[],
 
 
 @contextmanager
-def quick_log_model() -> Iterator[None]:
-    """`log_model` inside the block answers the two probes cheaply (the module docstring)."""
-    import importlib
-
-    requirements = importlib.import_module(REQUIREMENT_CHECK[0])
-    databricks = importlib.import_module(DATABRICKS_UTILS)
-    replacements: list[tuple[Any, str, Callable[[Any], Any]]] = [
-        (requirements, REQUIREMENT_CHECK[1], lambda _: _requirement_check(requirements)),
-        (databricks, DBUTILS_PROBE[1], lambda original: _dbutils_probe(original, databricks)),
-        *(
-            (importlib.import_module(module), name, _ipython_probe)
-            for module, name in IPYTHON_PROBES
-        ),
-    ]
+def _replaced(replacements: list[tuple[Any, str, Callable[[Any], Any]]]) -> Iterator[None]:
+    """Each (module, name) global replaced by `make(original)` inside the block."""
     originals = [(module, name, getattr(module, name)) for module, name, _ in replacements]
     for (module, name, make), (_, _, original) in zip(replacements, originals, strict=True):
         setattr(module, name, make(original))
@@ -121,3 +110,46 @@ def quick_log_model() -> Iterator[None]:
     finally:
         for module, name, original in originals:
             setattr(module, name, original)
+
+
+def _notebook_replacements() -> list[tuple[Any, str, Callable[[Any], Any]]]:
+    import importlib
+
+    databricks = importlib.import_module(DATABRICKS_UTILS)
+    return [
+        (databricks, DBUTILS_PROBE[1], lambda original: _dbutils_probe(original, databricks)),
+        *(
+            (importlib.import_module(module), name, _ipython_probe)
+            for module, name in IPYTHON_PROBES
+        ),
+    ]
+
+
+@contextmanager
+def no_notebook_probes() -> Iterator[None]:
+    """MLflow calls inside the block answer "no notebook" without importing IPython when
+    it is not imported (the same answers: the module docstring).
+
+    Also what keeps a background thread from importing IPython: every request to a
+    tracking server asks Databricks' header provider, which imports IPython, and while that
+    import is under way another thread creating a matplotlib canvas reads the half-made
+    module from `sys.modules` (`FigureCanvasBase._fix_ipython_backend2gui` reads
+    `IPython.version_info`) and fails: seen in `reprokit run` against an `mlflow server`.
+    """
+    with _replaced(_notebook_replacements()):
+        yield
+
+
+@contextmanager
+def quick_log_model() -> Iterator[None]:
+    """`log_model` inside the block answers the two probes cheaply (the module docstring)."""
+    import importlib
+
+    requirements = importlib.import_module(REQUIREMENT_CHECK[0])
+    with _replaced(
+        [
+            (requirements, REQUIREMENT_CHECK[1], lambda _: _requirement_check(requirements)),
+            *_notebook_replacements(),
+        ]
+    ):
+        yield

@@ -186,11 +186,15 @@ class TrackedExecution:
 
     def _open(self) -> None:
         try:
+            from reprokit._compat.mlflow import no_notebook_probes
             from reprokit.tracking.store import connect, start_run
 
             self._execution = _execution(self._workspace, self._entry_point, {})
-            self._client = connect(self._workspace.config, self._workspace.root)
-            self.run_id = start_run(self._client, self._execution)
+            # This thread must not import IPython while the pipeline draws its figures
+            # (`no_notebook_probes` says why).
+            with no_notebook_probes():
+                self._client = connect(self._workspace.config, self._workspace.root)
+                self.run_id = start_run(self._client, self._execution)
         except BaseException as error:  # re-raised in the caller's thread by _joined()
             self._start_error = error
 
