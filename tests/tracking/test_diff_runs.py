@@ -77,9 +77,10 @@ def two_runs(
 
 
 def row(output: str, first_cell: str) -> list[str]:
-    """The cells of the table row whose first cell is `first_cell`."""
+    """The cells of the table row (or header: `┃` between its cells) whose first cell is
+    `first_cell`."""
     for line in output.splitlines():
-        cells = [cell.strip() for cell in line.strip("│┃ ").split("│")]
+        cells = [cell.strip() for cell in line.strip("│┃ ").replace("┃", "│").split("│")]
         if cells and cells[0] == first_cell:
             return cells
     raise AssertionError(f"no row {first_cell!r} in:\n{output}")
@@ -95,8 +96,12 @@ def test_runs_lists_recent_runs_newest_first(two_runs: tuple[Path, str, str]) ->
     newest = row(out, short_second)
     assert newest[2:4] == ["FINISHED", "reprokit run"]
     assert len(newest[4]) == 8  # the fingerprint, shortened
-    assert "roc_auc" in out
-    assert float(newest[5]) > 0.5  # roc_auc, the binary task's first metric
+    header = row(out, "run id")
+    assert float(newest[header.index("roc_auc")]) > 0.5  # the binary task's first metric
+    # What the run cost (README: What a run costs): CPU and wall seconds, peak MiB.
+    cpu, wall = (float(part) for part in newest[header.index("cpu / wall s")].split(" / "))
+    assert cpu > 0 and wall > 0
+    assert float(newest[header.index("peak MiB")]) > 0
     assert newest[-1].startswith("reprokit-credit v2")
     assert row(out, short_first)[-1].startswith("reprokit-credit v1")
     limited = run(["reprokit", "runs", "--limit", "1"], root).stdout
