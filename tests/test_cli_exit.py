@@ -37,15 +37,17 @@ def test_no_quick_exit_while_a_non_daemon_thread_runs() -> None:
         cli_exit._finished.clear()
 
 
-def test_only_a_marked_success_exits_quickly() -> None:
+def test_only_a_marked_success_exits_quickly(monkeypatch: pytest.MonkeyPatch) -> None:
+    # This process's own state, not what earlier tests in the worker left: a marked command
+    # run in-process (CliRunner) marks it, and a library may leave a non-daemon thread (the
+    # thread rule has its own test above).
+    monkeypatch.setattr(cli_exit, "_finished", [])
+    monkeypatch.setattr(cli_exit, "_threads_left", lambda: False)
     assert not cli_exit.may_exit_quickly(0)  # nothing marked has run
     cli_exit._finished.append(True)
-    try:
-        assert cli_exit.may_exit_quickly(0)
-        assert cli_exit.may_exit_quickly(None)
-        assert not cli_exit.may_exit_quickly(1)
-    finally:
-        cli_exit._finished.clear()
+    assert cli_exit.may_exit_quickly(0)
+    assert cli_exit.may_exit_quickly(None)
+    assert not cli_exit.may_exit_quickly(1)
 
 
 def test_the_console_script_delivers_its_output_and_files(project_copy: Path) -> None:
