@@ -27,6 +27,7 @@ from reprokit.config.models import (
     StrictModel,
     Task,
 )
+from reprokit.core.text import is_plain_text
 from reprokit.errors import DataError, LeakageError
 from reprokit.nodes import portable_math
 from reprokit.nodes._common import (
@@ -556,9 +557,7 @@ def _stringify(array: Any) -> bool | None:
         return False
     if isinstance(array, np.ndarray) and array.dtype == object:
         # Only strings and missing values (as pd.isna reads them): then label == value.
-        return (
-            False if pd.api.types.infer_dtype(array, skipna=True) in ("string", "empty") else None
-        )
+        return False if is_plain_text(array) else None
     return None
 
 

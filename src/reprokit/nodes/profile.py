@@ -23,6 +23,7 @@ import pandas as pd
 from pydantic import Field
 
 from reprokit.config.models import MonitoringConfig, SchemaSpec, StrictModel, Task
+from reprokit.core.text import is_plain_text
 from reprokit.nodes._common import as_float, parse_section, require_columns, require_rows
 from reprokit.nodes.features import FeatureState, model_inputs, parse_state
 from reprokit.nodes.scoring import predict
@@ -305,9 +306,7 @@ def category_labels(values: pd.Series) -> pd.Series:
     """Categories as strings (as the feature state keys them); missing stays missing."""
     if isinstance(values.dtype, pd.StringDtype):
         return values  # already strings: converting a million of them costs ~0.1 s
-    if pd.api.types.is_object_dtype(values.dtype) and pd.api.types.infer_dtype(
-        values, skipna=True
-    ) in ("string", "empty"):
+    if is_plain_text(values):
         return values  # text and missing values only (a Parquet file's text column): as is
     return values.astype(object).map(str, na_action="ignore")
 

@@ -13,6 +13,7 @@ import pandera.errors
 import pandera.pandas as pa
 
 from reprokit.config.models import SchemaSpec
+from reprokit.core.text import is_plain_text
 from reprokit.errors import DataError
 from reprokit.schemas.build import FINITE_CHECK, as_schema_spec, build_schema
 
@@ -160,8 +161,7 @@ def text_columns(spec: SchemaSpec, data: pd.DataFrame) -> list[str]:
         if column.dtype.lower() == "str"
         and not column.coerce
         and name in data.columns
-        and pd.api.types.is_object_dtype(data[name].dtype)
-        and pd.api.types.infer_dtype(data[name], skipna=True) in ("string", "empty")
+        and is_plain_text(data[name])
     ]
 
 
