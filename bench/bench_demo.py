@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -28,9 +29,10 @@ from pathlib import Path
 
 # Run as `python bench/<script>.py`: this folder is first on sys.path.
 from _common import RUNNING_STAGE, BenchError, Progress, Run, Sample, run
-from bench_repro import RESULTS, bench_env, prepare_tracking_store, set_up_copy
+from bench_repro import LOCK_UPDATED, RESULTS, bench_env, prepare_tracking_store, set_up_copy
 
 FLOOR_IMPORTS = "import pandas, pyarrow.parquet"
+DVC_DONE = re.compile(r"^Use `dvc push`")
 GOAL_REPRO_SECONDS = 15.0
 
 
@@ -43,13 +45,29 @@ class Side:
     env: dict[str, str]
     total: Sample = field(default_factory=Sample)
     stages: dict[str, Sample] = field(default_factory=dict)
+    tails: dict[str, Sample] = field(default_factory=dict)
 
 
-def stage_spans(result: Run) -> dict[str, float]:
-    """Seconds from each "Running stage" line to the next one (the last: to exit)."""
-    starts = [(at, m.group(1)) for at, line in result.lines if (m := RUNNING_STAGE.search(line))]
-    ends = [at for at, _ in starts[1:]] + [result.seconds]
-    return {name: end - at for (at, name), end in zip(starts, ends, strict=True)}
+def stage_spans(result: Run) -> dict[str, tuple[float, float]]:
+    """Per stage: seconds from its "Running stage" line to the next one (the last: to exit),
+    and the tail of that span after the command's last line (the process's exit, then DVC
+    hashing and caching the outputs and rewriting dvc.lock)."""
+    spans: dict[str, tuple[float, float]] = {}
+    # name, start, the command's last line so far, whether DVC said "Updating lock file"
+    current: tuple[str, float, float, bool] | None = None
+    for at, line in [*result.lines, (result.seconds, "")]:
+        match = RUNNING_STAGE.search(line)
+        if current is not None and (match or at == result.seconds):
+            name, started, last, _ = current
+            spans[name] = (at - started, at - last)
+        if match:
+            current = (match.group(1), at, at, False)
+        elif current is not None and not current[3] and line.strip():
+            # DVC's own lines after the command (3.67 prints the lock line only with -v).
+            name, started, last, _ = current
+            dvc_after = bool(LOCK_UPDATED.search(line) or DVC_DONE.search(line))
+            current = (name, started, last if dvc_after else at, dvc_after)
+    return spans
 
 
 def set_up(side: Side, rows: int, ref: str | None, progress: Progress) -> None:
@@ -66,8 +84,9 @@ def measure(sides: Sequence[Side], floor: Sample, repeats: int, progress: Progre
         for side in sides:
             result = run(["dvc", "repro", "-f"], side.copy, side.env)
             side.total.add(result.seconds)
-            for name, seconds in stage_spans(result).items():
-                side.stages.setdefault(name, Sample()).add(seconds)
+            for name, (span, tail) in stage_spans(result).items():
+                side.stages.setdefault(name, Sample()).add(span)
+                side.tails.setdefault(name, Sample()).add(tail)
         progress(f"dvc repro -f, round {repeat}/{repeats}")
 
 
@@ -80,7 +99,7 @@ def table(sides: Sequence[Side], floor: Sample, rows: int) -> str:
     head = ["stage", *(side.label for side in reversed(sides))]
     if before is not None:
         head.append("after / before")
-    head += ["after - floor", "after / floor"]
+    head += ["after - floor", "after / floor", "after: exit + DVC saving"]
     lines = [
         f"`dvc repro -f` at {rows:,} rows; seconds, min (median) over the repeats; floor: "
         f'`python -c "{FLOOR_IMPORTS}"` {_s(floor)}',
@@ -95,6 +114,7 @@ def table(sides: Sequence[Side], floor: Sample, rows: int) -> str:
         (name, after.stages.get(name), before.stages.get(name) if before else None)
         for name in names
     ]
+    tails = [after.tails.get(name) for name in names] + [None]
     rows_.append(
         (
             f"**total** (goal <= {GOAL_REPRO_SECONDS:.0f})",
@@ -102,7 +122,7 @@ def table(sides: Sequence[Side], floor: Sample, rows: int) -> str:
             before.total if before else None,
         )
     )
-    for name, a, b in rows_:
+    for (name, a, b), tail in zip(rows_, tails, strict=True):
         cells = [name]
         if before is not None:
             cells.append(_s(b))
@@ -112,6 +132,7 @@ def table(sides: Sequence[Side], floor: Sample, rows: int) -> str:
         cells += (
             ["-", "-"] if a is None else [f"{a.min - floor.min:+.2f}", f"{a.min / floor.min:.1f}x"]
         )
+        cells.append(_s(tail))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -128,6 +149,7 @@ def results_json(
             side.label: {
                 "total": side.total.as_json(),
                 "stages": {name: s.as_json() for name, s in side.stages.items()},
+                "tails": {name: s.as_json() for name, s in side.tails.items()},
             }
             for side in sides
         },
