@@ -471,6 +471,7 @@ main.add_command(models)
     help="Package without a recorded run to vouch for the model (tracking off); the model's "
     "metadata says `untracked`.",
 )
+@exits_quickly
 @user_errors
 @writes_project
 def package(untracked: bool) -> None:

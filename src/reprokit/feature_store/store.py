@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from reprokit._compat.typeguard import typechecked_off
 from reprokit.config.models import ReprokitConfig
 from reprokit.core.env import disable_telemetry
 from reprokit.core.fs import atomic_path
@@ -54,7 +55,10 @@ class Plan:
 
 def _feast() -> Any:
     disable_telemetry()
-    import feast
+    # Feast's modules instrument their classes with typeguard at import: seconds of the
+    # stage (reprokit._compat.typeguard has the measurement).
+    with typechecked_off():
+        import feast
 
     return feast
 
