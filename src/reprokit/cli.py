@@ -262,9 +262,9 @@ def config_compose(overrides: tuple[str, ...]) -> None:
 @user_errors
 def config_check() -> None:
     """Exit non-zero when params.yaml is stale against conf/ or invalid."""
-    from reprokit.config.compose import check_params
+    from reprokit.config.check_record import check_params_fresh
 
-    check_params(_root())
+    check_params_fresh(_root())
     click.echo("params.yaml is up to date with conf/")
 
 
