@@ -7,7 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from reprokit.cli import main
 from reprokit.config import compose
 from reprokit.config.check_record import CHECK_RECORD, check_params_fresh
 from reprokit.errors import StaleFileError
@@ -85,3 +87,20 @@ def test_a_record_of_another_key_is_ignored(
     monkeypatch.setattr(compose, "check_params", ran.append)
     check_params_fresh(project_copy)
     assert ran == [project_copy]
+
+
+def test_dvc_check_with_params_fails_on_a_stale_params_yaml(
+    project_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make repro`'s one-process check: both files checked, the recorded passes included."""
+    monkeypatch.chdir(project_copy)
+    runner = CliRunner()
+    passed = runner.invoke(main, ["dvc", "check", "--with-params"], catch_exceptions=False)
+    assert passed.exit_code == 0, passed.output
+    assert "params.yaml is up to date with conf/" in passed.output
+    assert "dvc.yaml is up to date with params.yaml" in passed.output
+    lightgbm = project_copy / "conf/model/lightgbm.yaml"
+    lightgbm.write_text(lightgbm.read_text().replace("num_leaves: 31", "num_leaves: 15"))
+    failed = runner.invoke(main, ["dvc", "check", "--with-params"])
+    assert failed.exit_code != 0
+    assert "model.num_leaves" in failed.output
