@@ -73,8 +73,7 @@ $(VENV)/.synced: uv.lock pyproject.toml | $(UV)
 	@touch $@
 
 repro: setup ## Check generated files, then `dvc repro` end to end on the default data
-	reprokit config check
-	reprokit dvc check
+	reprokit dvc check --with-params
 	dvc repro
 	@# Vega inlined, so `dvc plots show` draws offline; without the npm registry, DVC's CDN page.
 	@reprokit dvc plots-page || echo "make repro: dvc plots show keeps DVC's page, which loads Vega from a CDN"

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import io
 import tarfile
+from pathlib import Path
 
 import pytest
 
+from reprokit.dvcgen import plots_page
 from reprokit.dvcgen.plots_page import (
+    SCRIPTS,
     PlotsPageError,
     Script,
     browser_build,
     integrity_of,
     page_template,
+    write_plots_page,
 )
 
 
@@ -55,3 +59,37 @@ def test_the_template_inlines_the_scripts_and_keeps_dvcs_placeholders() -> None:
 def test_a_script_that_would_end_its_element_early_is_refused() -> None:
     with pytest.raises(PlotsPageError, match="cannot be inlined"):
         page_template(["var s = '</script>';"])
+
+
+def _pinned_tarballs(cache: Path) -> tuple[Script, ...]:
+    """Fake releases in the user cache `fetch_tarball` reads first, and their pins."""
+    cache.mkdir(parents=True)
+    pins = []
+    for script in SCRIPTS:
+        tarball = _tarball(script.member, f"var {script.package.replace('-', '')} = 1;")
+        (cache / f"{script.package}-{script.version}.tgz").write_bytes(tarball)
+        pins.append(Script(script.package, script.version, integrity_of(tarball), script.member))
+    return tuple(pins)
+
+
+def test_the_template_is_rebuilt_only_when_it_or_its_pins_moved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    pins = _pinned_tarballs(tmp_path / "cache" / "reprokit" / "npm")
+    monkeypatch.setattr(plots_page, "SCRIPTS", pins)
+    root = tmp_path / "project"
+    target = write_plots_page(root)
+    assert "var vega = 1;" in target.read_text()
+    unpacked: list[Script] = []
+
+    def unpack(script: Script, _tarball: bytes) -> str:
+        unpacked.append(script)
+        return ""
+
+    monkeypatch.setattr(plots_page, "browser_build", unpack)
+    write_plots_page(root)
+    assert unpacked == []  # recorded: nothing fetched or unpacked
+    target.write_text("edited by hand")
+    write_plots_page(root)
+    assert len(unpacked) == len(pins)  # an edited template is written again
