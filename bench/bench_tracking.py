@@ -18,7 +18,10 @@ override (`reprokit config compose` + `reprokit dvc generate`) and the raw data 
 3. its baseline, interleaved with 2: `bench/baseline_tracking.py`, the tracking a good
    engineer would write by hand (one process: import MLflow, a run with params, metrics
    and the model file, a new registered version with an alias), on a store of its own.
-   The track stage and the fixed cost of 1. are printed as ratios to it.
+   The track stage and the fixed cost of 1. are printed as ratios to it;
+4. the floor, interleaved with 2 and 3: a process that only imports MLflow's client and its
+   SQLite store (`FLOOR_CODE`), what any in-process MLflow logging pays before its first
+   call. The track stage minus it is what reprokit itself spends.
 
 Prints a table and writes `bench/results/tracking.json`. Timings are reported, never asserted
 (the machine is shared); what is checked is that the work measured is the work intended (a
@@ -63,6 +66,9 @@ from _common import (
 RESULTS = PROJECT / "bench" / "results"
 BASELINE = PROJECT / "bench" / "baseline_tracking.py"
 GOAL_TRACK_SECONDS = 1.0
+# The imports every MLflow-logging process pays before its first call (SqlAlchemyStore is
+# what a sqlite:/// tracking URI opens); no store is opened, no run is created.
+FLOOR_CODE = "from mlflow import MlflowClient; import mlflow.store.tracking.sqlalchemy_store"
 
 DEFAULT_ROWS = (10_000, 100_000, 1_000_000)
 GOAL_RATIO = 1.05  # at the largest size
@@ -214,6 +220,7 @@ class SizeResult:
     track: Sample = field(default_factory=Sample)
     track_wall: Sample = field(default_factory=Sample)
     baseline: Sample = field(default_factory=Sample)
+    floor: Sample = field(default_factory=Sample)
 
 
 @dataclass(frozen=True)
@@ -281,6 +288,10 @@ def measure_track_stage(m: SizeResult, ctx: Context) -> None:
         argv = [sys.executable, str(BASELINE), str(store), str(ctx.copy / "baseline-artifacts")]
         seconds = m.baseline.add(run([*argv, str(ctx.copy)], ctx.copy, ctx.env).seconds)
         ctx.progress(f"  baseline tracking script, repeat {repeat + 1}: {seconds:.2f} s")
+        seconds = m.floor.add(run([sys.executable, "-c", FLOOR_CODE], ctx.copy, ctx.env).seconds)
+        ctx.progress(
+            f"  floor (MLflow client + SQLite store imports), repeat {repeat + 1}: {seconds:.2f} s"
+        )
 
 
 # --- reporting ----------------------------------------------------------------------------
@@ -325,6 +336,7 @@ def size_lines(m: SizeResult) -> list[str]:
             _row("  track stage alone (span)", m.track, "dvc repro -f -s track"),
             _row("  dvc repro -f -s track (wall)", m.track_wall),
             _row("  baseline tracking script", m.baseline, "bench/baseline_tracking.py"),
+            _row("  floor: MLflow client + SQLite store imports", m.floor, "python -c, no call"),
             *baseline_lines(m),
         ]
     return lines
@@ -336,6 +348,8 @@ def baseline_ratios(m: SizeResult) -> dict[str, float]:
     return {
         "track_stage": m.track.median / script,
         "fixed_cost": difference(m.on, m.off)["median"] / script,
+        "track_stage_over_floor": m.track.median / m.floor.median,
+        "track_stage_minus_floor": m.track.median - m.floor.median,
     }
 
 
@@ -344,6 +358,9 @@ def baseline_lines(m: SizeResult) -> list[str]:
     return [
         f"{'  track stage / baseline script':<46}{'':9}{r['track_stage']:8.2f}x",
         f"{'  fixed cost / baseline script':<46}{'':9}{r['fixed_cost']:8.2f}x",
+        f"{'  track stage / floor':<46}{'':9}{r['track_stage_over_floor']:8.2f}x",
+        f"{'  track stage - floor (s): reprokit + MLflow calls':<46}{'':9}"
+        f"{r['track_stage_minus_floor']:9.2f}",
     ]
 
 
@@ -422,6 +439,7 @@ def size_json(m: SizeResult) -> dict[str, Any]:
             "alone": m.track.as_json() if m.track.runs else None,
             "alone_wall": m.track_wall.as_json() if m.track_wall.runs else None,
             "baseline_script": m.baseline.as_json() if m.baseline.runs else None,
+            "floor_imports": m.floor.as_json() if m.floor.runs else None,
             "over_baseline": baseline_ratios(m) if m.baseline.runs else None,
         },
     }

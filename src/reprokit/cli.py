@@ -136,6 +136,7 @@ def stage(name: str) -> None:
 
 
 @main.command()
+@exits_quickly
 @user_errors
 @writes_project
 def track() -> None:

@@ -5,7 +5,6 @@ they measure). Like the `time.*` metrics they are measurements, never a result.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,12 +25,7 @@ def execution_costs(records: Mapping[str, Mapping[str, Any]]) -> dict[str, Stage
     return costs
 
 
-def log_costs(client: Any, run_id: str, records: Mapping[str, Mapping[str, Any]]) -> None:
-    """One batched call; nothing when no record carries a cost (records of an older reprokit)."""
-    from mlflow.entities import Metric
-
-    metrics = cost_metrics(execution_costs(records))
-    if metrics:
-        timestamp = int(time.time() * 1000)
-        entries = [Metric(name, value, timestamp, 0) for name, value in metrics.items()]
-        client.log_batch(run_id, metrics=entries)
+def execution_cost_metrics(records: Mapping[str, Mapping[str, Any]]) -> dict[str, float]:
+    """The metrics of `execution_costs`; none when no record carries a cost (records of an
+    older reprokit). Measured when called: the `track` stage's own cost is up to then."""
+    return cost_metrics(execution_costs(records))

@@ -30,7 +30,7 @@ from reprokit.layout import (
     write_last_run,
 )
 from reprokit.logs import get_logger
-from reprokit.tracking.cost import log_costs
+from reprokit.tracking.cost import execution_cost_metrics
 from reprokit.tracking.outputs import (
     Output,
     dvc_outputs,
@@ -121,10 +121,10 @@ def _complete(
         tracking_uri,
     )
 
-    log_costs(client, run_id, execution.records)  # before log_execution ends the run
+    costs = execution_cost_metrics(execution.records)  # the track stage's: up to here
     # The figures are drawn and logged once, by `register_model`, their footers naming the
     # version (or "not registered").
-    metrics = log_execution(client, run_id, execution, figures=False)
+    metrics = log_execution(client, run_id, execution, figures=False, measured=costs)
     if before_register is not None:
         try:
             before_register()
