@@ -80,7 +80,9 @@ PARAM_NUM_LEAVES = 63
 # the same policy or the ratio measures OpenMP spinning, not reprokit.
 OMP_WAIT_POLICIES = ("PASSIVE", "ACTIVE")
 GOAL_RATIO = 1.3
-GOAL_NOOP_SECONDS = 2.0
+# Issue 15's goals: no-op <= 1.0 s (part 4), a model-param rerun <= 0.35 of the full run (part 5).
+GOAL_NOOP_SECONDS = 1.0
+GOAL_PARAM_FRACTION = 0.35
 COMPARED_METRICS = ("roc_auc", "log_loss", "f1")
 METRIC_TOLERANCE = 0.01
 
@@ -635,11 +637,14 @@ def table(m: Measurements) -> str:
         _row("dvc repro, full (all stages after data)", m.full, "clean state each repeat"),
         _ratio_row("ratio dvc repro / baseline", full_ratio, f"goal <= {GOAL_RATIO}x"),
         *_without_extra_rows(m),
-        _row("dvc repro, no-op", m.noop, f"goal < {GOAL_NOOP_SECONDS:g} s"),
+        _row("dvc repro, no-op", m.noop, f"goal <= {GOAL_NOOP_SECONDS:g} s"),
         _row(
             "dvc repro after model.num_leaves change",
             m.param_only,
-            f"{param_fraction['median']:.2f} of the full run (median); train and later stages",
+            # min over min: one slow full run (materialize at 1M rows varies 10-190 s, and
+            # the rerun skips it) would make the median fraction look better than it is.
+            f"{param_fraction['min']:.2f} of the full run (min/min; median "
+            f"{param_fraction['median']:.2f}); goal <= {GOAL_PARAM_FRACTION:g}",
         ),
         _row("  reprokit config compose (before it)", m.param_compose, "not in the row above"),
         "",
@@ -782,7 +787,7 @@ def results_json(m: Measurements) -> dict[str, Any]:
             "ratio_max": GOAL_RATIO,
             "ratio_met_by_median": ratio(m.full, m.baseline)["median"] <= GOAL_RATIO,
             "noop_max_seconds": GOAL_NOOP_SECONDS,
-            "noop_met_by_median": m.noop.median < GOAL_NOOP_SECONDS,
+            "noop_met_by_median": m.noop.median <= GOAL_NOOP_SECONDS,
         },
     }
 
