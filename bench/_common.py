@@ -3,6 +3,7 @@ ratios, progress lines, and the environment every measured process gets."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -184,3 +185,18 @@ def credit_features(rows: int) -> tuple[dict[str, Any], Any, dict[str, Any]]:
         data.get("group_column"),
     )
     return params, frame, state
+
+
+RESULTS = PROJECT / "bench" / "results"
+
+
+def save_results(name: str, document: Mapping[str, Any]) -> Path:
+    """Write a benchmark's figures to `bench/results/<name>.json` (git-ignored: a measurement
+    of one machine, not a source file)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    ignore = RESULTS / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("*.json\n", encoding="utf-8")
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    return path

@@ -16,7 +16,6 @@ are reported, never asserted; the minimum over the repeats is the figure to read
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
@@ -28,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # Run as `python bench/<script>.py`: this folder is first on sys.path.
-from _common import RUNNING_STAGE, BenchError, Progress, Run, Sample, run
-from bench_repro import LOCK_UPDATED, RESULTS, bench_env, prepare_tracking_store, set_up_copy
+from _common import RUNNING_STAGE, BenchError, Progress, Run, Sample, run, save_results
+from bench_repro import LOCK_UPDATED, bench_env, prepare_tracking_store, set_up_copy
 
 FLOOR_IMPORTS = "import pandas, pyarrow.parquet"
 DVC_DONE = re.compile(r"^Use `dvc push`")
@@ -187,9 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     print(f"load average: {os.getloadavg()[0]:.2f}")
     print(table(sides, floor, args.rows))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"demo-{args.rows}.json"
-    out.write_text(json.dumps(results_json(args, sides, floor), indent=1), encoding="utf-8")
+    out = save_results(f"demo-{args.rows}", results_json(args, sides, floor))
     progress(f"wrote {out}")
     return 0
 

@@ -62,11 +62,11 @@ from _common import (
     ran_stages,
     ratio,
     run,
+    save_results,
 )
 from reprokit.core.cost import StageCost, cost_table, stage_costs
 
 BENCH = PROJECT / "bench"
-RESULTS = BENCH / "results"
 BASELINE_SCRIPT = BENCH / "baseline_pipeline.py"
 
 DATA_STAGE = "data"
@@ -793,13 +793,7 @@ def results_json(m: Measurements) -> dict[str, Any]:
 
 
 def write_results(m: Measurements) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    ignore = RESULTS / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text("*.json\n", encoding="utf-8")
-    path = RESULTS / f"repro-{m.rows}.json"
-    path.write_text(json.dumps(results_json(m), indent=2) + "\n", encoding="utf-8")
-    return path
+    return save_results(f"repro-{m.rows}", results_json(m))
 
 
 # --- main ---------------------------------------------------------------------------------

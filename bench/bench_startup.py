@@ -16,7 +16,6 @@ asserted (the machines are shared); the minimum over the repeats is the figure t
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import shutil
@@ -29,11 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 # Run as `python bench/<script>.py`: this folder is first on sys.path.
-from _common import BenchError, Progress, Sample, run
+from _common import BenchError, Progress, Sample, run, save_results
 from bench_repro import (
     PIPELINE_DONE,
     PIPELINE_START,
-    RESULTS,
     bench_env,
     declared_stages,
     prepare_tracking_store,
@@ -257,9 +255,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     print(f"load average: {os.getloadavg()[0]:.2f}")
     print(table(stages, noop))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"startup-{args.rows}.json"
-    out.write_text(json.dumps(results_json(args, stages, noop), indent=1), encoding="utf-8")
+    out = save_results(f"startup-{args.rows}", results_json(args, stages, noop))
     progress(f"wrote {out}")
     return 0
 

@@ -61,9 +61,9 @@ from _common import (
     ran_stages,
     ratio,
     run,
+    save_results,
 )
 
-RESULTS = PROJECT / "bench" / "results"
 BASELINE = PROJECT / "bench" / "baseline_tracking.py"
 GOAL_TRACK_SECONDS = 1.0
 # The imports every MLflow-logging process pays before its first call (SqlAlchemyStore is
@@ -446,10 +446,6 @@ def size_json(m: SizeResult) -> dict[str, Any]:
 
 
 def write_results(sizes: list[SizeResult], repeats: int, omp_passive: bool) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    ignore = RESULTS / ".gitignore"
-    if not ignore.exists():
-        ignore.write_text("*.json\n", encoding="utf-8")
     document = {
         "benchmark": "tracking",
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -463,9 +459,7 @@ def write_results(sizes: list[SizeResult], repeats: int, omp_passive: bool) -> P
         "sizes": [size_json(m) for m in sizes],
         "goals": goals(sizes),
     }
-    path = RESULTS / "tracking.json"
-    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    return path
+    return save_results("tracking", document)
 
 
 # --- main ---------------------------------------------------------------------------------
