@@ -18,6 +18,7 @@ from typing import Any
 
 # Telemetry off for every measured process: the variables reprokit's commands set.
 from reprokit.core.env import TELEMETRY_OFF
+from reprokit.core.fs import atomic_path
 
 __all__ = ["TELEMETRY_OFF"]  # re-exported for the benchmarks
 
@@ -198,5 +199,7 @@ def save_results(name: str, document: Mapping[str, Any]) -> Path:
     if not ignore.exists():
         ignore.write_text("*.json\n", encoding="utf-8")
     path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    # Temp file + rename: an interrupted run leaves the last complete results, not half of new.
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return path

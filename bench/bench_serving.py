@@ -51,16 +51,15 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
-    PROJECT,
     TELEMETRY_OFF,
     VENV_BIN,
     BenchError,
     Progress,
     copy_project,
     run,
+    save_results,
 )
 
-RESULTS = PROJECT / "bench" / "results"
 API_KEY = "bench-key"
 SIZES = (1, 100)
 THROUGHPUT_ROWS = 1000
@@ -442,31 +441,26 @@ def main() -> None:
         results["in-process"] = measure_in_process(model_dir, tag, records, args.seconds)
         report = table(results, args.concurrency)
         print(report)
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        out = RESULTS / "serving.json"
-        out.write_text(
-            json.dumps(
-                {
-                    "when": datetime.now(UTC).isoformat(timespec="seconds"),
-                    "machine": {
-                        "cpus": os.cpu_count(),
-                        "python": platform.python_version(),
-                        "load": os.getloadavg(),
-                    },
-                    "load_generator": "wrk, 1 thread",
-                    "seconds_per_cell": args.seconds,
-                    "goals": {
-                        "in_process_1row_p50_ms_max": GOAL_IN_PROCESS_MS,
-                        "req_per_s_c32_min": GOAL_RPS_C32,
-                        "p99_over_peer_max": GOAL_P99,
-                        "rows_over_raw_min": GOAL_ROWS,
-                    },
-                    "results": results,
-                    "table": report,
+        out = save_results(
+            "serving",
+            {
+                "when": datetime.now(UTC).isoformat(timespec="seconds"),
+                "machine": {
+                    "cpus": os.cpu_count(),
+                    "python": platform.python_version(),
+                    "load": os.getloadavg(),
                 },
-                indent=2,
-            )
-            + "\n"
+                "load_generator": "wrk, 1 thread",
+                "seconds_per_cell": args.seconds,
+                "goals": {
+                    "in_process_1row_p50_ms_max": GOAL_IN_PROCESS_MS,
+                    "req_per_s_c32_min": GOAL_RPS_C32,
+                    "p99_over_peer_max": GOAL_P99,
+                    "rows_over_raw_min": GOAL_ROWS,
+                },
+                "results": results,
+                "table": report,
+            },
         )
         progress(f"wrote {out}")
     finally:
