@@ -15,6 +15,9 @@ from pathlib import Path
 import pytest
 from tests.support import PROJECT_ROOT, copy_project, tool_env
 
+# DVC's hashing libraries: a stage hashes its inputs with hashlib (the same md5, pinned in
+# tests/core/test_content_keys.py); importing dvc_data took ~0.1 s of every stage's start-up.
+DVC_HASHING = ("dvc", "dvc_data", "dvc_objects")
 HEAVY = ("pandera", "sklearn", "lightgbm", "matplotlib", "mlflow", "bentoml", "dask", "scipy")
 
 # A stage's set-up as `reprokit stage NAME` does it, up to handing its nodes to the runner.
@@ -24,8 +27,10 @@ from pathlib import Path
 import reprokit.cli, reprokit.execution
 from reprokit.config.compose import workspace_from_params_file
 from reprokit.dvcgen.freshness import check_dvc_yaml_fresh
+from reprokit.input_guard import snapshot, stage_inputs
 from reprokit.pipeline.spec import build_pipelines
 root = Path.cwd()
+snapshot(root, stage_inputs(root, sys.argv[1]))
 workspace = workspace_from_params_file(root)
 check_dvc_yaml_fresh(workspace.config, root)
 config = workspace.config
@@ -78,6 +83,7 @@ def test_a_stage_imports_no_other_stages_libraries_before_its_nodes(
 ) -> None:
     loaded = _modules_after(STAGE_SETUP, stage, cwd=stage_project)
     assert sorted(loaded & (set(HEAVY) - allowed)) == []
+    assert sorted(loaded & set(DVC_HASHING)) == []
 
 
 def test_validating_the_config_imports_no_data_library() -> None:

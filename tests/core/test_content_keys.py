@@ -196,6 +196,21 @@ def test_file_md5_and_cache_object_are_dvcs(tmp_path: Path) -> None:
     assert cache_object(cache_dir, recorded).read_bytes() == data.read_bytes()
 
 
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"a,b\r\n1,2\r\n", b"text\nonly\n", bytes(range(256)) * 9000],
+    ids=["empty", "crlf-text", "lf-text", "binary-over-a-chunk"],
+)
+def test_file_md5_is_dvc_datas_default_md5(tmp_path: Path, content: bytes) -> None:
+    """file_md5 hashes with hashlib (dvc_data's import is not paid by every stage); it must
+    stay the hash dvc_data computes for DVC 3 outputs, text and binary alike."""
+    from dvc_data.hashfile.hash import file_md5 as dvc_file_md5
+
+    path = tmp_path / "file"
+    path.write_bytes(content)
+    assert file_md5(path) == dvc_file_md5(str(path))
+
+
 def test_dvc_cache_dir_outside_a_dvc_project_is_none(tmp_path: Path) -> None:
     assert dvc_cache_dir(tmp_path) is None
 

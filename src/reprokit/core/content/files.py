@@ -1,10 +1,12 @@
 """Content hashes of files: md5 as DVC records it, sha256, folders, the lock file, and where
 DVC's local cache keeps a file of a given md5.
 
-DVC's own code computes the md5 and the cache path (dvc_data, as `dvc add` and `dvc repro`
-do), so a hash reprokit records is by construction the hash in `dvc.lock` and `.dvc` files.
-dvc_data is imported on first use: importing it costs ~0.15 s, which a command that hashes
-nothing need not pay.
+A file's md5 is DVC 3's `md5` hash: hashlib's md5 of the file's bytes as they are (what
+dvc_data's `file_md5` computes with its default algorithm; DVC 2's `md5-dos2unix` is not
+used for new outputs). It is computed here with hashlib rather than through dvc_data,
+whose import costs ~0.1 s of every stage's start-up (tests/test_content_hashes.py pins
+the two against each other). DVC's own code still finds the cache path (dvc_objects),
+imported on first use.
 """
 
 from __future__ import annotations
@@ -21,9 +23,8 @@ _CHUNK = 1 << 20
 
 def file_md5(path: Path) -> str:
     """The md5 DVC records for a file (DVC 3's `md5`: of the bytes as they are)."""
-    from dvc_data.hashfile.hash import file_md5 as dvc_file_md5
-
-    return str(dvc_file_md5(str(path)))
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, lambda: hashlib.md5(usedforsecurity=False)).hexdigest()
 
 
 def file_sha256(path: Path) -> str:
