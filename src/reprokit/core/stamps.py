@@ -23,11 +23,13 @@ MTIME_GRANULARITY_NS = 2_000_000_000
 Stamp = list[int] | None
 
 
-def stamp(path: Path) -> Stamp:
+def stamp(path: str | Path) -> Stamp:
     """What tells an edit of a file apart (as DVC's own state does): mtime and size; None
     for a path that is not a file."""
     try:
-        status = path.stat()
+        # os.stat on the string: a check compares thousands of stamps, and building a Path
+        # for each cost more than the stat itself.
+        status = os.stat(path)  # noqa: PTH116 (as above: no Path per stamp)
     except OSError:
         return None
     if not stat_mode.S_ISREG(status.st_mode):
@@ -38,13 +40,16 @@ def stamp(path: Path) -> Stamp:
 def package_stamps(package_dir: Path) -> dict[str, Stamp]:
     """The stamp of every Python file below `package_dir`, by relative path (an added or
     removed module changes the mapping too)."""
+    # Strings, not Paths, for the same reason as `stamp` (every stage computes this).
     stamps: dict[str, Stamp] = {}
-    for folder, dirs, files in os.walk(package_dir):
+    top = str(package_dir)
+    for folder, dirs, files in os.walk(top):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        relative = os.path.relpath(folder, top)
         for name in sorted(files):
             if name.endswith(".py"):
-                path = Path(folder) / name
-                stamps[str(path.relative_to(package_dir))] = stamp(path)
+                key = name if relative == os.curdir else os.path.join(relative, name)  # noqa: PTH118
+                stamps[key] = stamp(os.path.join(folder, name))  # noqa: PTH118
     return stamps
 
 
@@ -64,7 +69,7 @@ def recorded_fresh(record_path: Path, key: str) -> bool:
     probes = record.get("probes")
     if not isinstance(probes, Mapping):
         return False
-    return all(stamp(Path(path)) == recorded for path, recorded in probes.items())
+    return all(stamp(path) == recorded for path, recorded in probes.items())
 
 
 def settled(stamps: Mapping[str, Stamp], since_ns: int) -> bool:
