@@ -4,7 +4,7 @@ DVC's local cache keeps a file of a given md5.
 A file's md5 is DVC 3's `md5` hash: hashlib's md5 of the file's bytes as they are (what
 dvc_data's `file_md5` computes with its default algorithm; DVC 2's `md5-dos2unix` is not
 used for new outputs). It is computed here with hashlib rather than through dvc_data,
-whose import costs ~0.1 s of every stage's start-up (tests/test_content_hashes.py pins
+whose import costs ~0.1 s of every stage's start-up (tests/core/test_content_keys.py pins
 the two against each other). DVC's own code still finds the cache path (dvc_objects),
 imported on first use.
 """
