@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,7 @@ def upstream_pass(
         job_dir=sweep_dir / "upstream",
         pipelines=tuple(pipelines),
         only_nodes=tuple(shared),
+        workspace=workspaces[0],  # composed for the same overrides, without extras
     )
     result = run_job(spec)
     if result.status != "FINISHED":  # the jobs will compute (and report) it themselves
@@ -132,6 +134,9 @@ def run_sweep(
         tracker = SweepTracker(base, sweep_id, list(arguments), ENTRY_POINT, ranking)
         say(f"parent run {tracker.start()}")
     specs = job_specs(launch, root, sweep_dir, plan.jobs, pipelines)
+    if not launch.in_workers and not launch.extra:
+        # Jobs in this process run the workspaces composed and validated above.
+        specs = [replace(spec, workspace=ws) for spec, ws in zip(specs, workspaces, strict=True)]
 
     def prepare() -> None:
         upstream_pass(root, sweep_dir, workspaces, pipelines)
