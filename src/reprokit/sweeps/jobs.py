@@ -45,8 +45,9 @@ class JobSpec:
     # In-process jobs only (`reprokit tune`): a pipeline transform, e.g. binding the pruning
     # callback; not plain data, so never set for jobs sent to worker processes.
     adapt: Callable[[Any], Any] | None = None
-    # In-process jobs only: the workspace the sweep already composed and validated for these
-    # overrides (no extras), so the job does not compose conf/ a second time.
+    # The workspace the sweep already composed and validated for these overrides and extras
+    # (plain data too: a pickled pydantic config and dicts), so the job does not compose
+    # conf/ a second time; None: the job composes it.
     workspace: Any = None
 
 
