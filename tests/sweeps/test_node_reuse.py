@@ -114,3 +114,30 @@ def test_an_altered_cache_entry_is_never_reused(root: Path) -> None:
     result = job(root, "corrupt", "model.num_leaves=7")
     assert "ingest" in result.computed
     assert file_sha256(model_file(result)) == file_sha256(model_file(base))
+
+
+@pytest.mark.slow
+def test_an_in_process_sweep_composes_each_job_once(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sequential launcher runs the workspaces the sweep composed and validated up front:
+    conf/ is composed once per job, and the jobs train what a lone job trains."""
+    from reprokit.config import compose as compose_module
+    from reprokit.sweeps.multirun import run_sweep
+
+    composed: list[tuple[str, ...]] = []
+    real = compose_module.compose
+
+    def counting(project: Path, overrides: tuple[str, ...] = ()) -> object:
+        composed.append(tuple(overrides))
+        return real(project, overrides)
+
+    monkeypatch.setattr(compose_module, "compose", counting)
+    rows = run_sweep(root, [*SMALL, "model.num_leaves=7,15"], ["__default__"], say=lambda _: None)
+    monkeypatch.undo()
+    assert sorted(composed) == sorted(
+        [(*SMALL, "model.num_leaves=7"), (*SMALL, "model.num_leaves=15")]
+    )
+    assert [row.status for row in rows] == ["FINISHED", "FINISHED"]
+    alone = job(root, "alone-15", "model.num_leaves=15", reuse=False)
+    assert rows[1].metrics == alone.metrics

@@ -45,6 +45,10 @@ class JobSpec:
     # In-process jobs only (`reprokit tune`): a pipeline transform, e.g. binding the pruning
     # callback; not plain data, so never set for jobs sent to worker processes.
     adapt: Callable[[Any], Any] | None = None
+    # The workspace the sweep already composed and validated for these overrides and extras
+    # (plain data too: a pickled pydantic config and dicts), so the job does not compose
+    # conf/ a second time; None: the job composes it.
+    workspace: Any = None
 
 
 @dataclass
@@ -127,7 +131,9 @@ def run_job(spec: JobSpec) -> JobResult:
     recorder: ExecutionRecorder | None = None
     cache: NodeCache | None = None
     try:
-        workspace = compose_job(spec.root, spec.overrides, spec.extra)
+        workspace = spec.workspace
+        if workspace is None:
+            workspace = compose_job(spec.root, spec.overrides, spec.extra)
         result.params, result.params_yaml = workspace.params, workspace.params_yaml
         config = workspace.config.model_copy(
             update={"catalog": job_catalog(workspace.config, spec.job_dir)}

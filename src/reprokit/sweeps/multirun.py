@@ -13,7 +13,8 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,9 @@ from reprokit.sweeps.track import SweepTracker, log_as_finished
 log = get_logger(__name__)
 
 ENTRY_POINT = "reprokit run -m"
+# Launchers whose jobs get the workspace composed here (a Dask cluster's workers compose
+# their own: they may not share this process's Python or paths).
+SHIPS_WORKSPACES = ("basic", "joblib")
 Say = Callable[[str], None]
 
 
@@ -40,20 +44,34 @@ def new_sweep_id() -> str:
     return f"sweep-{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
-def compose_jobs(root: Path, jobs: Sequence[Sequence[str]]) -> list[Workspace]:
-    """Every job's config, validated before anything runs; errors name the job."""
-    from reprokit.pipeline.spec import build_pipelines
-
+def compose_jobs(
+    root: Path,
+    jobs: Sequence[Sequence[str]],
+    extra: Sequence[str] = (),
+    composed: Mapping[int, Workspace] | None = None,
+) -> list[Workspace]:
+    """Every job's config (with the sweep's `extra` overrides), validated before anything
+    runs; errors name the job. `composed`: jobs already composed so (by index)."""
     workspaces = []
     for index, overrides in enumerate(jobs):
-        try:
-            workspace = compose_job(root, overrides)
-            config = workspace.config
-            build_pipelines(config.pipeline, workspace.params, config.catalog)
-        except ConfigError as error:
-            raise type(error)(f"job {index} ({' '.join(overrides)}): {error}") from None
-        workspaces.append(workspace)
+        workspace = (composed or {}).get(index)
+        workspaces.append(workspace or compose_one(root, index, overrides, extra))
     return workspaces
+
+
+def compose_one(
+    root: Path, index: int, overrides: Sequence[str], extra: Sequence[str] = ()
+) -> Workspace:
+    """One job's config, validated (its pipelines built too); errors name the job."""
+    from reprokit.pipeline.spec import build_pipelines
+
+    try:
+        workspace: Workspace = compose_job(root, overrides, extra)
+        config = workspace.config
+        build_pipelines(config.pipeline, workspace.params, config.catalog)
+    except ConfigError as error:
+        raise type(error)(f"job {index} ({' '.join(overrides)}): {error}") from None
+    return workspace
 
 
 def ensure_inputs(workspaces: Sequence[Workspace]) -> None:
@@ -89,6 +107,7 @@ def upstream_pass(
         job_dir=sweep_dir / "upstream",
         pipelines=tuple(pipelines),
         only_nodes=tuple(shared),
+        workspace=workspaces[0],  # composed for the same overrides (and extras)
     )
     result = run_job(spec)
     if result.status != "FINISHED":  # the jobs will compute (and report) it themselves
@@ -117,14 +136,17 @@ def run_sweep(
     """Expand, validate, run, track and summarise a sweep; raises `SweepFailedError` after
     the summary when a job failed."""
     plan: SweepPlan = expand(root, arguments)
-    workspaces = compose_jobs(root, plan.jobs)
+    # The first job as configured decides the thread budget; every job is then composed
+    # once, with the budget's overrides, and the jobs run those workspaces (in this process
+    # or, pickled, in joblib's workers) instead of composing conf/ again.
+    base = compose_one(root, 0, plan.jobs[0])
+    launch = plan_launch(plan, base.config.engine.num_threads, available_cores())
+    workspaces = compose_jobs(root, plan.jobs, launch.extra, {} if launch.extra else {0: base})
     if plan.launcher == "dask":
         refuse_dask_engine(plan.jobs, workspaces)
-    base = workspaces[0]
     ensure_inputs(workspaces)
     sweep_id = new_sweep_id()
     sweep_dir = root / SWEEPS_DIR / sweep_id
-    launch = plan_launch(plan, base.config.engine.num_threads, available_cores())
     say(f"sweep {sweep_id}: {len(plan.jobs)} jobs, {launch.how}")
     ranking = Ranking.of(base.config)
     tracker = None
@@ -132,6 +154,8 @@ def run_sweep(
         tracker = SweepTracker(base, sweep_id, list(arguments), ENTRY_POINT, ranking)
         say(f"parent run {tracker.start()}")
     specs = job_specs(launch, root, sweep_dir, plan.jobs, pipelines)
+    if launch.launcher in SHIPS_WORKSPACES:
+        specs = [replace(spec, workspace=ws) for spec, ws in zip(specs, workspaces, strict=True)]
 
     def prepare() -> None:
         upstream_pass(root, sweep_dir, workspaces, pipelines)
