@@ -72,13 +72,23 @@ def project_copy(tmp_path: Path, mlflow_db_template: Path) -> Path:
     return copy_project(tmp_path / "project", mlflow_db_template)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Files with slow end-to-end tests first, in their collected order (a stable sort).
+# The two longest files, one per worker at the start: the container test (235 s on a fresh
+# clone with podman) and the canary (137 s). The canary builds the retraining tests' shared
+# template (`first_repro_template`): started first, it is built before the retrain and
+# reload files start, where in collection order the three came one after the other and
+# the second would wait on the template's lock while the first built it.
+LONGEST_FIRST = ("tests/e2e/test_container.py", "tests/retrain/test_canary_e2e.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """LONGEST_FIRST, then the other files with slow end-to-end tests, each in collected
+    order (a stable sort).
 
     `make test` hands whole files to two workers (`--dist loadfile`) in collection order
     (`--no-loadscope-reorder`; xdist's default reorder puts files with the most tests first,
     i.e. the parametrised unit files, and left minute-long e2e files for the end, where one
     worker ran them while the other idled). Longest first keeps both busy to the end.
     """
+    first = {config.rootpath / path: rank for rank, path in enumerate(LONGEST_FIRST)}
     slow_files = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: item.path not in slow_files)
+    items.sort(key=lambda item: (first.get(item.path, len(first)), item.path not in slow_files))

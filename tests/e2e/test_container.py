@@ -73,15 +73,14 @@ def _timed(label: str, started: float) -> float:
 
 
 @pytest.fixture(scope="module")
-def tooling() -> None:
-    """First, so a skip costs nothing (before the MLflow store's migrations)."""
-    _skip_unless_ci()
-
-
-@pytest.fixture(scope="module")
 def deployed(
-    tooling: None, tmp_path_factory: pytest.TempPathFactory, trained_template: Path
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployed]:
+    # The tooling check first, so a skip costs nothing. The trained template is asked for
+    # after it: as an argument of this module fixture, the session-scoped template (a full
+    # `reprokit run`) was set up before any module fixture, the check included.
+    _skip_unless_ci()
+    trained_template: Path = request.getfixturevalue("trained_template")
     base = tmp_path_factory.mktemp("container")
     packaged = packaged_project(base, trained_template)
     root, env = packaged.root, packaged.env

@@ -18,9 +18,10 @@ from typing import Any
 import httpx
 import pytest
 from tests.retrain.live_client import Answer, Client, metric
-from tests.retrain.retrain_project import batch, file_sourced
+from tests.retrain.retrain_project import batch
 from tests.support import bentoml_env, bentoml_server, commit_all, run
 from tests.support.serving import split_records
+from tests.support.templates import relocated_copy
 
 from reprokit.serving.canary import REASON_TAG, ROLLED_BACK, ROLLED_BACK_TAG
 
@@ -84,12 +85,15 @@ def _version_tags(project: Path, version: str) -> dict[str, str]:
 
 
 def test_a_good_canary_ramps_to_champion_and_a_drifting_one_is_rolled_back(
-    project_copy: Path, tmp_path: Path
+    first_repro_template: Path, tmp_path: Path
 ) -> None:
-    project = file_sourced(project_copy, rows=4000)
+    # v1: trained, registered champion, packaged by the first `dvc repro` (the retraining
+    # tests' shared template). The canary's config is composed after it: the service reads
+    # `serving` and `monitoring` from params.yaml when it starts, and the retrains below
+    # run `dvc repro` with the lowered gate; v1 itself passes the default gate.
+    project = relocated_copy(first_repro_template, tmp_path / "project")
     run(["reprokit", "config", "compose", *CONFIG], project)
     commit_all(project, "canary on")
-    run(["dvc", "repro"], project)  # v1: trained, registered champion, packaged
     same_world = batch(project, tmp_path / "same.parquet", 1000, seed=12, drift=False)
     other_world = batch(project, tmp_path / "drifted.parquet", 4000, seed=13, drift=True)
     records = split_records(project)
