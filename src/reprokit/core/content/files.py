@@ -18,7 +18,6 @@ LOCK_FILE = "uv.lock"
 NO_LOCK_FILE = "no-lock-file"
 # The suffix DVC gives the hash of a folder; a folder's key here carries it too.
 DIR_SUFFIX = ".dir"
-_CHUNK = 1 << 20
 
 
 def file_md5(path: Path) -> str:
@@ -28,11 +27,8 @@ def file_md5(path: Path) -> str:
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def content_hash(path: Path) -> str | None:
