@@ -51,7 +51,6 @@ from pathlib import Path
 from typing import Any
 
 PROJECT = Path(__file__).resolve().parents[1]
-RESULTS = PROJECT / "bench" / "results"
 
 
 def log(message: str) -> None:
@@ -385,6 +384,10 @@ def main() -> int:
         sys.path.insert(0, str(PROJECT / "src"))
         print(json.dumps(child(args.child, args.workdir)))
         return 0
+    # Run as `python bench/bench_monitor.py`, this folder is first on sys.path (the tests
+    # import this module as `bench.bench_monitor`, without it, and never call main).
+    from _common import save_results
+
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     load_before = os.getloadavg()
     config = params()
@@ -400,10 +403,8 @@ def main() -> int:
         "monitoring": config["monitoring"],
     }
     if args.accuracy:
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        path = RESULTS / "monitor-accuracy.json"
         measured_accuracy = accuracy(prepared, args.accuracy)
-        path.write_text(json.dumps(measured_accuracy, indent=2) + "\n", encoding="utf-8")
+        save_results("monitor-accuracy", measured_accuracy)
         print(json.dumps(measured_accuracy, indent=2))
         return 0
     log(f"generating {args.rows:,} fresh rows (seed 8)")
@@ -425,10 +426,7 @@ def main() -> int:
         ),
         "live": live,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"monitor-{args.rows}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print_result(result, path)
+    print_result(result, save_results(f"monitor-{args.rows}", result))
     return 0
 
 

@@ -10,12 +10,11 @@ DVC from saving the stage in dvc.lock and its run-cache (dvc/stage/__init__.py: 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from reprokit.core.content.files import file_md5
+from reprokit.core.content import files
 from reprokit.core.names import PARAMS_FILE
 from reprokit.errors import ReprokitError
 
@@ -28,15 +27,8 @@ class InputsChangedError(ReprokitError):
 
 
 def content_hash(path: Path) -> str:
-    """md5 of a file (as DVC records it); of a folder, of its files' names and md5s."""
-    if path.is_file():
-        return file_md5(path)
-    if not path.is_dir():
-        return MISSING
-    digest = hashlib.md5(usedforsecurity=False)
-    for item in sorted(p for p in path.rglob("*") if p.is_file()):
-        digest.update(f"{item.relative_to(path).as_posix()}\0{file_md5(item)}\n".encode())
-    return digest.hexdigest()
+    """The lineage core's content key of a file or folder; `missing` when it does not exist."""
+    return files.content_hash(path) or MISSING
 
 
 def snapshot(root: Path, files: Iterable[str | Path]) -> dict[str, str]:
