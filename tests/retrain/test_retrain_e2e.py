@@ -70,8 +70,8 @@ def test_drift_retrains_and_promotes_and_a_gate_failure_changes_nothing(
     client = store_client(project)
     assert aliases(client)["champion"] == "1"
     raw_before = file_md5(project / RAW)
-    fresh = batch(project, tmp_path / "fresh.parquet", 1000, seed=11, drift=False)
-    drifted = batch(project, tmp_path / "drifted.parquet", 3000, seed=12, drift=True)
+    fresh = batch(tmp_path / "fresh.parquet", 1000, seed=11, drift=False)
+    drifted = batch(tmp_path / "drifted.parquet", 3000, seed=12, drift=True)
     records = split_records(project, rows=20)
     env = bentoml_env(project, project / ".bentoml", SETTINGS)
     log = tmp_path / "serve.log"
