@@ -20,43 +20,30 @@ class Answer:
     role: str | None  # x-reprokit-model-role
 
 
-# Between one answer and the next request (about 10 requests a second here). Back to back,
-# each through a new HTTP client (`httpx.post`: a TLS context per call, ~40 ms of CPU), the
-# client took CPU from the retraining it watches, and got fewer answers (5 a second).
-PAUSE_S = 0.1
-
-
 class Client:
-    """Sends requests over and over on a thread, through one HTTP client: each request
-    carries the next of `bodies` (chunks of records) and the next of `keys` (API keys:
-    callers, for sticky routing), `pause` seconds after the previous answer."""
+    """Sends requests over and over on a thread: each request carries the next of `bodies`
+    (chunks of records) and the next of `keys` (API keys: callers, for sticky routing)."""
 
     def __init__(
         self,
         url: str,
         bodies: Sequence[list[dict[str, Any]]],
         keys: Sequence[str] = (API_KEY,),
-        pause: float = PAUSE_S,
     ) -> None:
         self.url = url
         self.bodies = bodies
         self.keys = keys
-        self.pause = pause
         self.answers: list[Answer] = []
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self._send, daemon=True)
 
     def _send(self) -> None:
-        with httpx.Client() as http:
-            self._send_through(http)
-
-    def _send_through(self, http: httpx.Client) -> None:
         requests = zip(itertools.cycle(self.bodies), itertools.cycle(self.keys), strict=False)
         for records, key in requests:
-            if self.stopped.wait(self.pause):
+            if self.stopped.is_set():
                 return
             try:
-                response = predict(self.url, {"records": records}, key, client=http)
+                response = predict(self.url, {"records": records}, key)
                 headers = response.headers
                 self.answers.append(
                     Answer(
