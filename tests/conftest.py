@@ -74,9 +74,9 @@ def project_copy(tmp_path: Path, mlflow_db_template: Path) -> Path:
 
 # The two longest files, one per worker at the start: the container test (235 s on a fresh
 # clone with podman) and the canary (137 s). The canary builds the retraining tests' shared
-# template (`first_repro_template`): started first, it is built before the retrain and
-# reload files start, where in collection order the three came one after the other and
-# the second would wait on the template's lock while the first built it.
+# template (`first_repro_template`): started first, it is built before the retrain file
+# starts, where in collection order the files came one after the other and the second
+# would wait on the template's lock while the first built it.
 LONGEST_FIRST = ("tests/e2e/test_container.py", "tests/retrain/test_canary_e2e.py")
 
 

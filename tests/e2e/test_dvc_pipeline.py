@@ -1,4 +1,6 @@
-"""End to end with the real `dvc`: full repro, no-op rerun, model-param-only experiment."""
+"""End to end with the real `dvc`: a full repro (the session's shared one) and what guards
+it. Its no-op rerun and a model-param-only experiment: tests/tracking/test_tracking_dvc.py,
+whose sequence of executions runs both on a copy of the same repro."""
 
 from __future__ import annotations
 
@@ -8,22 +10,18 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests.support import commit_all, file_sha256, run, tool_env
+from tests.support import commit_all, run
+from tests.support.dvc import STAGES, ran_stages
 from tests.support.templates import build_result, relocated_copy
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dvc")]
-STAGES = ("data", "prepare", "features", "train", "evaluate", "track", "package", "materialize")
-
-
-def ran_stages(output: str) -> set[str]:
-    return {stage for stage in STAGES if f"Running stage '{stage}'" in output}
 
 
 @pytest.fixture(scope="module")
 def repro_project(
     tmp_path_factory: pytest.TempPathFactory, reproduced_template: Path
 ) -> Iterator[Path]:
-    """A project copy after one full `dvc repro`, committed (DVC experiments need git)."""
+    """A project copy after one full `dvc repro`, committed."""
     project = relocated_copy(reproduced_template, tmp_path_factory.mktemp("dvc") / "project")
     first_repro = build_result(reproduced_template)
     assert ran_stages(first_repro.stdout + first_repro.stderr) == set(STAGES)
@@ -80,37 +78,6 @@ def test_model_is_identical_to_the_committed_run(repro_project: Path, project_ro
     assert reports
     for name in reports:
         assert (repro_project / name).read_bytes() == (project_root / name).read_bytes(), name
-
-
-def test_second_repro_is_a_no_op(repro_project: Path) -> None:
-    result = run(["dvc", "repro"], repro_project)
-    assert ran_stages(result.stdout) == set()
-    assert "Data and pipelines are up to date." in result.stdout
-
-
-def test_model_param_experiment_reruns_only_model_stages(repro_project: Path) -> None:
-    before = file_sha256(repro_project / "data/06_models/model.txt")
-    features_before = file_sha256(repro_project / "data/05_model_input/train_features.parquet")
-    result = run(["dvc", "exp", "run", "-S", "model.num_leaves=63"], repro_project)
-    assert ran_stages(result.stdout) == {"train", "evaluate", "track", "package"}
-    params = yaml.safe_load((repro_project / "params.yaml").read_text())
-    assert params["model"]["num_leaves"] == 63
-    assert file_sha256(repro_project / "data/06_models/model.txt") != before
-    assert (
-        file_sha256(repro_project / "data/05_model_input/train_features.parquet") == features_before
-    )
-    shown = run(["dvc", "exp", "show", "--json"], repro_project)
-    assert "num_leaves" in shown.stdout
-    # The README's readable view: the changed metrics and params, at 120 columns.
-    table = run(
-        ["dvc", "exp", "show", "--no-pager", "--only-changed", "--drop", "Created|.*/.*"],
-        repro_project,
-        env={**tool_env(repro_project), "COLUMNS": "120"},
-    ).stdout
-    assert "model.num_leaves" in table and "roc_auc" in table and "…" not in table
-    assert max(len(line) for line in table.splitlines()) <= 120
-    run(["git", "checkout", "-q", "--", "."], repro_project)
-    run(["dvc", "checkout", "-q"], repro_project)
 
 
 def test_stage_refuses_a_stale_dvc_yaml(repro_project: Path) -> None:

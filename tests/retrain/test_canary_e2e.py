@@ -94,8 +94,8 @@ def test_a_good_canary_ramps_to_champion_and_a_drifting_one_is_rolled_back(
     project = relocated_copy(first_repro_template, tmp_path / "project")
     run(["reprokit", "config", "compose", *CONFIG], project)
     commit_all(project, "canary on")
-    same_world = batch(project, tmp_path / "same.parquet", 1000, seed=12, drift=False)
-    other_world = batch(project, tmp_path / "drifted.parquet", 4000, seed=13, drift=True)
+    same_world = batch(tmp_path / "same.parquet", 1000, seed=12, drift=False)
+    other_world = batch(tmp_path / "drifted.parquet", 4000, seed=13, drift=True)
     records = split_records(project)
     bodies = [
         records[start : start + ROWS_PER_REQUEST]

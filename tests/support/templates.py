@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 from tests.support.mlflow_store import Executed, Executions, all_runs, store_client
-from tests.support.project import copy_project, git_init
+from tests.support.project import PROJECT_ROOT, copy_project, git_init
 from tests.support.tools import run
 
 BUILT_MARK = ".template-built"
@@ -91,8 +91,11 @@ def build_trained(directory: Path, mlflow_db: Path) -> None:
 
 def build_reproduced(directory: Path, mlflow_db: Path) -> None:
     """`directory/project`: the default project as a git repository (its files committed)
-    after one full `dvc repro`, left uncommitted."""
+    after one full `dvc repro`, left uncommitted. As in a clone, the project's .gitignore
+    keeps the store, artifacts and local state out of git (so the run it records is not
+    `git_dirty`)."""
     project = copy_project(directory / "project", mlflow_db)
+    shutil.copy2(PROJECT_ROOT / ".gitignore", project / ".gitignore")
     git_init(project)
     save_result(directory, run(["dvc", "repro"], project))
 
@@ -112,9 +115,10 @@ def build_result(template: Path) -> subprocess.CompletedProcess[str]:
 
 
 def executions_from(template: Path, destination: Path, step: str) -> Executions:
-    """Executions in a relocated copy of the trained `template` at `destination`, the
-    template's `reprokit run` recorded as `step` (its completed process, the one run it
-    added), as though `Executions` had run it in the copy."""
+    """Executions in a relocated copy of `template` at `destination` (the trained or the
+    reproduced one), the command that built it (`reprokit run`, `dvc repro`) recorded as
+    `step` (its completed process, the runs it added), as though `Executions` had run it in
+    the copy."""
     project = relocated_copy(template, destination)
     execute = Executions(project, store_client(project))
     execute.steps[step] = Executed(build_result(template), all_runs(execute.client))

@@ -3,17 +3,16 @@
 One project copy, one sequence of real executions (each a subprocess); every test reads
 what one of them left in the copy's store:
 
-1. `dvc repro` (all stages)          -> one run, all stages in it
+1. `dvc repro` (all stages)          -> one run, all stages in it (the session's shared one)
 2. `dvc repro` again (no-op)         -> no run
 3. `reprokit run`, 4. `kedro run`    -> one run each, the same fingerprint as 1.
 5. `dvc repro` with the quality gate out of reach -> one FAILED run, recorded by `evaluate`
-6. `dvc exp run -S model.num_leaves=63`           -> one run
+6. `dvc exp run -S model.num_leaves=63`           -> one run, only the model's stages rerun
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
@@ -25,21 +24,19 @@ import pytest
 import yaml
 from tests.support import (
     MODEL,
-    PROJECT_ROOT,
     Executed,
-    Executions,
     aliases,
     artifact_bytes,
     artifact_text,
     commit_all,
-    copy_project,
-    git_init,
     md5,
     run,
     sha256,
-    store_client,
+    tool_env,
     versions,
 )
+from tests.support.dvc import ran_stages
+from tests.support.templates import executions_from
 
 from reprokit.core.cost import run_cost, total_cost
 from reprokit.tracking.run_view import experiment_params
@@ -50,6 +47,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("tracking-dvc")]
 PIPELINE_STAGES = ("prepare", "features", "train", "evaluate")
 RAW = "data/01_raw/credit.parquet"
 MODEL_FILE = "data/06_models/model.txt"
+TRAIN_FEATURES = "data/05_model_input/train_features.parquet"
 FIGURE = "evaluation_figures/roc.png"  # as logged to the run
 
 
@@ -74,16 +72,15 @@ def lock_md5(lock: dict[str, Any], stage: str, path: str) -> str:
 
 @pytest.fixture(scope="module")
 def scenario(
-    tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path
+    tmp_path_factory: pytest.TempPathFactory, reproduced_template: Path
 ) -> Iterator[Scenario]:
-    project = copy_project(tmp_path_factory.mktemp("tracking-dvc") / "project", mlflow_db_template)
-    # As in a clone: the store, artifacts and local state are git-ignored, so git_dirty
-    # reflects the project's files only.
-    shutil.copy2(PROJECT_ROOT / ".gitignore", project / ".gitignore")
-    git_init(project)
+    # Execution 1 is the session's shared first `dvc repro` (`reproduced_template`: a git
+    # repository of the project with its .gitignore, as in a clone, so git_dirty reflects
+    # the project's files only), recorded as though it had run in this copy.
+    destination = tmp_path_factory.mktemp("tracking-dvc") / "project"
+    execute = executions_from(reproduced_template, destination, "repro")
+    project = execute.project
     head = run(["git", "rev-parse", "HEAD"], project).stdout.strip()
-    execute = Executions(project, store_client(project))
-    execute("repro", ["dvc", "repro"])
     lock = yaml.safe_load((project / "dvc.lock").read_text(encoding="utf-8"))
     params_yaml = (project / "params.yaml").read_text(encoding="utf-8")
     execute("noop", ["dvc", "repro"])
@@ -111,7 +108,8 @@ def test_each_execution_adds_exactly_one_run_and_a_no_op_none(scenario: Scenario
         "failing_repro": 1,
         "experiment": 1,
     }
-    assert "Data and pipelines are up to date." in scenario.steps["noop"].result.stdout
+    noop = scenario.steps["noop"].result.stdout
+    assert ran_stages(noop) == set() and "Data and pipelines are up to date." in noop
 
 
 def test_each_run_names_its_entry_point(scenario: Scenario) -> None:
@@ -169,6 +167,27 @@ def test_experiment_run_logs_the_changed_param(scenario: Scenario) -> None:
     assert run_.info.status == "FINISHED"
     assert run_.data.params["model.num_leaves"] == "63"
     assert scenario.run_of("repro").data.params["model.num_leaves"] == "31"
+
+
+def test_a_model_param_experiment_reruns_only_the_model_stages(scenario: Scenario) -> None:
+    """`dvc exp run -S model.num_leaves=63` after the executions before it: a new model on
+    the first repro's features, and the README's readable `dvc exp show` fits 120 columns."""
+    project = scenario.project
+    ran = ran_stages(scenario.steps["experiment"].result.stdout)
+    assert ran == {"train", "evaluate", "track", "package"}
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    assert params["model"]["num_leaves"] == 63
+    assert md5((project / MODEL_FILE).read_bytes()) != lock_md5(scenario.lock, "train", MODEL_FILE)
+    features = md5((project / TRAIN_FEATURES).read_bytes())
+    assert features == lock_md5(scenario.lock, "features", TRAIN_FEATURES)
+    assert "num_leaves" in run(["dvc", "exp", "show", "--json"], project).stdout
+    table = run(
+        ["dvc", "exp", "show", "--no-pager", "--only-changed", "--drop", "Created|.*/.*"],
+        project,
+        env={**tool_env(project), "COLUMNS": "120"},
+    ).stdout
+    assert "model.num_leaves" in table and "roc_auc" in table and "…" not in table
+    assert max(len(line) for line in table.splitlines()) <= 120
 
 
 # --- the same fingerprint from every entry point ------------------------------------------------
