@@ -3,7 +3,8 @@
     python bench/bench_sweep.py [--rows 200000] [--workdir DIR] [--keep]
 
 On a throwaway git copy of the project with `data.source.rows` composed in and the raw data
-prepared once (outside every measurement), six points model.num_leaves=15,31,63 x
+prepared once (outside every measurement), every command given the same `data.source.rows=N`
+override (`reprokit run` composes conf/, not params.yaml), six points model.num_leaves=15,31,63 x
 model.learning_rate=0.05,0.1, every command a real `reprokit` process with tracking on:
 
 - sweep: `reprokit run -m <points>` (sequential; empty node cache);
@@ -105,7 +106,7 @@ from reprokit.runner import run_pipelines
 root = Path.cwd()
 upstream, downstream, points = (json.loads(arg) for arg in sys.argv[1:4])
 total = 0.0
-for names, overrides in [(upstream, [])] + [(downstream, point) for point in points]:
+for names, overrides in [(upstream, sys.argv[4:])] + [(downstream, point) for point in points]:
     workspace = workspace_from_conf(root, ["tracking=none", *overrides])
     started = time.perf_counter()
     run_pipelines(workspace.config, workspace.params, root, names)
@@ -114,9 +115,36 @@ print(json.dumps({"seconds": total}))
 """
 
 
-def work_seconds(copy: Path, env: dict[str, str], downstream: list[str]) -> float:
+def rows_override(rows: int) -> str:
+    """Given to every command: `reprokit run` composes conf/ (10,000 rows by default), not the
+    params.yaml `set_up` composed; without it each run regenerated the raw data at 10,000 rows."""
+    return f"data.source.rows={rows}"
+
+
+def raw_rows(copy: Path) -> int:
+    """Rows of the raw data file as it is now (Parquet footer, or CSV lines after the header)."""
+    import yaml
+
+    params = yaml.safe_load((copy / "params.yaml").read_text(encoding="utf-8"))
+    path = copy / params["data"]["path"]
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    with path.open(encoding="utf-8") as handle:
+        return sum(1 for _ in handle) - 1
+
+
+def check_rows(copy: Path, rows: int, label: str) -> None:
+    found = raw_rows(copy)
+    if found != rows:
+        raise BenchError(f"after {label}: the raw data has {found} rows, expected {rows}")
+
+
+def work_seconds(copy: Path, env: dict[str, str], downstream: list[str], rows: int) -> float:
     argv = [sys.executable, "-c", WORK_SCRIPT, json.dumps(UPSTREAM), json.dumps(downstream)]
-    result = run([*argv, json.dumps(POINTS)], copy, env)
+    points = [[*point, rows_override(rows)] for point in POINTS]
+    result = run([*argv, json.dumps(points), rows_override(rows)], copy, env)
     return float(json.loads(result.lines[-1][1])["seconds"])
 
 
@@ -152,39 +180,43 @@ def finished_runs(copy: Path) -> int:
 def measure(copy: Path, rows: int, env: dict[str, str], say: Progress) -> dict[str, float]:
     say(f"setting up {copy} with {rows} rows")
     downstream = set_up(copy, rows, env)
+    check_rows(copy, rows, "reprokit data prepare")
+    sized = rows_override(rows)
     seconds: dict[str, float] = {}
 
     say("sweep: reprokit run -m (sequential)")
     clear_cache(copy)
-    sweep = run(["reprokit", "run", "-m", *SWEEP], copy, env)
+    sweep = run(["reprokit", "run", "-m", *SWEEP, sized], copy, env)
     check_sweep(sweep, "sequential sweep")
+    check_rows(copy, rows, "the sweep")  # it ran on the data prepared, not regenerated
     seconds["sweep"] = sweep.seconds
 
     say("parallel sweep: hydra/launcher=joblib hydra.launcher.n_jobs=2")
     clear_cache(copy)
     launcher = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
-    parallel = run(["reprokit", "run", "-m", *launcher, *SWEEP], copy, env)
+    parallel = run(["reprokit", "run", "-m", *launcher, *SWEEP, sized], copy, env)
     check_sweep(parallel, "parallel sweep")
     seconds["parallel"] = parallel.seconds
 
     say("work: the pipelines' own time, one upstream pass + six trainings, in one process")
-    seconds["work"] = work_seconds(copy, env, downstream)
+    seconds["work"] = work_seconds(copy, env, downstream, rows)
 
     say("minimal: one upstream pass + six trainings, separately")
     upstream_args = [arg for name in UPSTREAM for arg in ("-p", name)]
-    minimal = run(["reprokit", "run", *upstream_args], copy, env).seconds
+    minimal = run(["reprokit", "run", *upstream_args, sized], copy, env).seconds
     down_args = [arg for name in downstream for arg in ("-p", name)]
     for point in POINTS:
-        minimal += run(["reprokit", "run", *down_args, *point], copy, env).seconds
+        minimal += run(["reprokit", "run", *down_args, *point, sized], copy, env).seconds
     seconds["minimal"] = minimal
 
     say("independent: six full runs")
     before = finished_runs(copy)
     seconds["independent"] = sum(
-        run(["reprokit", "run", *point], copy, env).seconds for point in POINTS
+        run(["reprokit", "run", *point, sized], copy, env).seconds for point in POINTS
     )
     if finished_runs(copy) - before != len(POINTS):
         raise BenchError("the six independent runs did not record six FINISHED runs")
+    check_rows(copy, rows, "every measurement")
     return seconds
 
 

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from reprokit.sweeps.expand import LAUNCHERS, SweepPlan
-from reprokit.sweeps.launch_plan import Budget, LaunchPlan, job_specs, plan_launch
+from reprokit.sweeps.launch_plan import (
+    Budget,
+    LaunchPlan,
+    job_specs,
+    plan_launch,
+    runs_as_configured,
+)
 from reprokit.sweeps.launchers import LAUNCHERS as IMPLEMENTED
 from reprokit.sweeps.launchers import BasicLauncher, JoblibLauncher, launcher_for
 
@@ -91,3 +97,19 @@ def test_jobs_in_workers_get_the_budget_and_set_up_their_own_logging(tmp_path: P
 
 def test_every_launcher_a_sweep_accepts_is_implemented() -> None:
     assert set(IMPLEMENTED) == set(LAUNCHERS)
+
+
+@pytest.mark.parametrize(
+    ("sweep", "configured", "composed_once"),
+    [
+        (SweepPlan(THREE_JOBS), 0, True),  # sequential: nothing added to the jobs
+        (SweepPlan(THREE_JOBS, "joblib", n_jobs=2), 0, False),  # 0 (all cores) -> 4 threads
+        (SweepPlan(THREE_JOBS, "joblib", n_jobs=2), 4, True),  # already the budget's 4
+        (SweepPlan(THREE_JOBS, "joblib", n_jobs=2), 8, False),  # 8 cut to the budget's 4
+        (SweepPlan(THREE_JOBS, "dask", address="tcp://scheduler:8786"), 3, True),
+    ],
+)
+def test_the_first_job_is_composed_again_only_when_the_budget_changes_it(
+    sweep: SweepPlan, configured: int, composed_once: bool
+) -> None:
+    assert runs_as_configured(plan_launch(sweep, configured, cores=8), configured) is composed_once

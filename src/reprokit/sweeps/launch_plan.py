@@ -83,6 +83,13 @@ def plan_launch(sweep: SweepPlan, configured_threads: int, cores: int) -> Launch
     return LaunchPlan(launcher, budget, (f"{THREADS_KEY}={budget.threads}",), how)
 
 
+def runs_as_configured(plan: LaunchPlan, configured_threads: int) -> bool:
+    """Whether a job composed as configured (with `configured_threads` LightGBM threads) is
+    already the job `plan` runs: the plan adds no override, or only the thread count the job
+    has anyway. Then the first job, composed to plan the launch, is not composed again."""
+    return all(extra == f"{THREADS_KEY}={configured_threads}" for extra in plan.extra)
+
+
 def job_specs(
     plan: LaunchPlan,
     root: Path,

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +26,13 @@ from reprokit.sweeps.dask_launcher import refuse_dask_engine
 from reprokit.sweeps.errors import SweepFailedError
 from reprokit.sweeps.expand import SweepPlan, expand
 from reprokit.sweeps.jobs import SWEEPS_DIR, JobSpec, compose_job, run_job
-from reprokit.sweeps.launch_plan import available_cores, job_specs, plan_launch, shared_nodes
+from reprokit.sweeps.launch_plan import (
+    available_cores,
+    job_specs,
+    plan_launch,
+    runs_as_configured,
+    shared_nodes,
+)
 from reprokit.sweeps.launchers import launcher_for
 from reprokit.sweeps.summary import Ranking, Row, render, to_csv, to_markdown
 from reprokit.sweeps.track import SweepTracker, log_as_finished
@@ -48,15 +54,14 @@ def compose_jobs(
     root: Path,
     jobs: Sequence[Sequence[str]],
     extra: Sequence[str] = (),
-    composed: Mapping[int, Workspace] | None = None,
+    first: Workspace | None = None,
 ) -> list[Workspace]:
     """Every job's config (with the sweep's `extra` overrides), validated before anything
-    runs; errors name the job. `composed`: jobs already composed so (by index)."""
-    workspaces = []
-    for index, overrides in enumerate(jobs):
-        workspace = (composed or {}).get(index)
-        workspaces.append(workspace or compose_one(root, index, overrides, extra))
-    return workspaces
+    runs; errors name the job. `first`: the first job's workspace when it is already
+    composed so (the sweep composed it to plan the launch)."""
+    head = [first] if first is not None else []
+    rest = range(len(head), len(jobs))
+    return [*head, *(compose_one(root, index, jobs[index], extra) for index in rest)]
 
 
 def compose_one(
@@ -140,8 +145,10 @@ def run_sweep(
     # once, with the budget's overrides, and the jobs run those workspaces (in this process
     # or, pickled, in joblib's workers) instead of composing conf/ again.
     base = compose_one(root, 0, plan.jobs[0])
-    launch = plan_launch(plan, base.config.engine.num_threads, available_cores())
-    workspaces = compose_jobs(root, plan.jobs, launch.extra, {} if launch.extra else {0: base})
+    configured = base.config.engine.num_threads
+    launch = plan_launch(plan, configured, available_cores())
+    first = base if runs_as_configured(launch, configured) else None
+    workspaces = compose_jobs(root, plan.jobs, launch.extra, first)
     if plan.launcher == "dask":
         refuse_dask_engine(plan.jobs, workspaces)
     ensure_inputs(workspaces)

@@ -111,6 +111,8 @@ class SweepTracker:
     parent_run_id: str | None = None
     _client: Any = None
     _executions: dict[int, Any] = field(default_factory=dict)
+    # The jobs' git state, package versions and environment facts, computed for the first.
+    _environment: dict[str, str] | None = None
 
     def connect(self) -> Any:
         from reprokit.tracking.store import connect
@@ -169,10 +171,17 @@ class SweepTracker:
             self._client.log_batch(self.parent_run_id, params=params)
 
     def log_job(self, result: JobResult) -> str:
-        from reprokit.tracking.store import end_run_failed, log_execution, start_run
+        from reprokit.tracking.store import (
+            end_run_failed,
+            environment_tags,
+            log_execution,
+            start_run,
+        )
 
         assert self.parent_run_id is not None, "start() first"
         execution = job_execution(self.base, result, self.entry_point)
+        if self._environment is None:
+            self._environment = environment_tags(self.base.root)
         tags = {
             PARENT_TAG: self.parent_run_id,
             SWEEP_ID_TAG: self.sweep_id,
@@ -181,7 +190,13 @@ class SweepTracker:
             REUSED_NODES_TAG: json.dumps(result.reused),
             "mlflow.runName": f"{self.sweep_id}-job{result.index}",
         }
-        run_id = start_run(self._client, execution, tags, start_time=result.started_ms)
+        run_id = start_run(
+            self._client,
+            execution,
+            tags,
+            start_time=result.started_ms,
+            environment=self._environment,
+        )
         if result.status == "FINISHED":
             log_execution(self._client, run_id, execution, end_time=result.ended_ms)
             self._executions[result.index] = (run_id, execution)

@@ -290,8 +290,29 @@ def _git(root: Path, *args: str) -> str:
     return result.stdout.strip() if result.returncode == 0 else ""
 
 
-def identity_tags(execution: Execution) -> dict[str, str]:
-    """Tags that identify the execution: fingerprint and its parts, code, environment."""
+def environment_tags(root: Path) -> dict[str, str]:
+    """What an execution ran on: the git commit (and whether the work tree differed from it),
+    the package versions and the facts that can change a result's bytes. Nothing of it can
+    change between the jobs of one sweep's process (they run the code it imported), so a
+    sweep computes it once for all its jobs' runs."""
+    tags = {
+        GIT_COMMIT_TAG: _git(root, "rev-parse", "HEAD") or "unknown",
+        GIT_DIRTY_TAG: str(
+            bool(_git(root, "status", "--porcelain", "--untracked-files=no"))
+        ).lower(),
+    }
+    versions = package_versions(VERSIONED_PACKAGES)
+    tags.update({f"{VERSION_TAG}{name}": version for name, version in versions.items()})
+    # What could change the bytes on another machine (CPU, SIMD level, BLAS, libc, versions).
+    tags.update({f"{ENV_TAG}{name}": fact for name, fact in byte_environment().items()})
+    return tags
+
+
+def identity_tags(
+    execution: Execution, environment: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """Tags that identify the execution: fingerprint and its parts, code, environment
+    (`environment`: `environment_tags` already computed for this process and project)."""
     fingerprint = execution.fingerprint
     tags = {
         PROJECT_TAG: execution.config.project.name,
@@ -303,10 +324,6 @@ def identity_tags(execution: Execution) -> dict[str, str]:
         OVERRIDES_TAG: _truncated(json.dumps(execution.overrides), MAX_TAG_LENGTH),
         HOST_TAG: socket.gethostname(),
         PID_TAG: str(os.getpid()),
-        GIT_COMMIT_TAG: _git(execution.root, "rev-parse", "HEAD") or "unknown",
-        GIT_DIRTY_TAG: str(
-            bool(_git(execution.root, "status", "--porcelain", "--untracked-files=no"))
-        ).lower(),
         # Entry point, changes and time: runs of one config (a `dvc repro` and a `kedro run`
         # share the fingerprint) were indistinguishable in the runs table.
         "mlflow.runName": run_name(
@@ -320,10 +337,7 @@ def identity_tags(execution: Execution) -> dict[str, str]:
     if os.environ.get("DVC_EXP_NAME"):  # links `dvc exp show` and the MLflow run
         tags[DVC_EXPERIMENT_TAG] = os.environ["DVC_EXP_NAME"]
     tags.update({f"{DATA_MD5_TAG}{name}": md5 for name, md5 in fingerprint.data_hashes.items()})
-    versions = package_versions(VERSIONED_PACKAGES)
-    tags.update({f"{VERSION_TAG}{name}": version for name, version in versions.items()})
-    # What could change the bytes on another machine (CPU, SIMD level, BLAS, libc, versions).
-    tags.update({f"{ENV_TAG}{name}": fact for name, fact in byte_environment().items()})
+    tags.update(environment_tags(execution.root) if environment is None else environment)
     return tags
 
 
@@ -332,14 +346,17 @@ def start_run(
     execution: Execution,
     extra_tags: Mapping[str, str] | None = None,
     start_time: int | None = None,
+    *,
+    environment: Mapping[str, str] | None = None,
 ) -> str:
     """Create the execution's run (status RUNNING), after closing abandoned ones.
 
     `extra_tags` add to or replace the identity tags (a sweep's job: parent run, sweep id);
-    `start_time` (ms) records when the work started if the run is logged afterwards."""
+    `start_time` (ms) records when the work started if the run is logged afterwards;
+    `environment`: `environment_tags` computed once for several runs (a sweep's jobs)."""
     experiment = experiment_id(client, execution.config, execution.root)
     mark_abandoned_runs(client, experiment)
-    tags = {**identity_tags(execution), **(extra_tags or {})}
+    tags = {**identity_tags(execution, environment), **(extra_tags or {})}
     run = client.create_run(
         experiment, start_time=start_time, run_name=tags["mlflow.runName"], tags=tags
     )
