@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from reprokit.core.content import files
+from reprokit.core.content.files import content_hash as content_key
 from reprokit.core.names import PARAMS_FILE
 from reprokit.errors import ReprokitError
 
@@ -28,7 +28,7 @@ class InputsChangedError(ReprokitError):
 
 def content_hash(path: Path) -> str:
     """The lineage core's content key of a file or folder; `missing` when it does not exist."""
-    return files.content_hash(path) or MISSING
+    return content_key(path) or MISSING
 
 
 def snapshot(root: Path, files: Iterable[str | Path]) -> dict[str, str]:
