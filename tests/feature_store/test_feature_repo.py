@@ -90,3 +90,15 @@ def test_hand_edited_store_file_is_stale(tmp_path: Path) -> None:
     (tmp_path / STORE_FILE).write_text("project: mine\n")
     with pytest.raises(StaleFileError, match=r"feature_store\.yaml"):
         render.check(config, tmp_path)
+
+
+def test_feast_reads_the_online_write_batch_size(tmp_path: Path) -> None:
+    """Feast's RepoConfig ignores a key it does not know: the batch size must be one it reads."""
+    from feast.repo_config import load_repo_config
+
+    _, config = compose_and_validate(PROJECT_ROOT)
+    store_file = tmp_path / "feature_store.yaml"
+    store_file.write_text(render.render(config)[Path(STORE_FILE)], encoding="utf-8")
+    loaded = load_repo_config(tmp_path, store_file)
+    batch_rows = loaded.materialization_config.online_write_batch_size
+    assert batch_rows == render.ONLINE_WRITE_BATCH_ROWS
