@@ -77,9 +77,11 @@ def test_xgboost_trains_tracks_reproduces_serves_and_monitors(
     reproduced = run(["reprokit", "reproduce", run_id], root)
     assert reproduced.stdout.strip().splitlines()[-1] == "IDENTICAL"
 
-    env = bentoml_env(root, tmp_path / "bentoml")
-    tag = stdout_of(["reprokit", "package"], root, env).strip().split()[-1]
-    assert tag.startswith("reprokit-credit:")
+    # dvc repro's package stage saved the model into the project's own BentoML store;
+    # packaging again finds it there instead of saving a second copy.
+    env = bentoml_env(root, root / ".bentoml")
+    packaged = stdout_of(["reprokit", "package"], root, env).strip()
+    assert packaged.startswith("already packaged: reprokit-credit:"), packaged
     state = json.loads((root / "data/04_feature/feature_state.json").read_text())
     features = pd.read_parquet(root / "data/05_model_input/test_features.parquet")
     matrix = features[state["feature_names"]].to_numpy(dtype=np.float64, na_value=np.nan)
