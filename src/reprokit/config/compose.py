@@ -77,21 +77,14 @@ def _file_sets_key(path: Path, key: str) -> bool:
 
 def compose(root: Path, overrides: Sequence[str] = ()) -> Composition:
     """Compose `root/conf` with Hydra overrides, exactly as DVC's Hydra integration does."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
     from hydra.errors import HydraException
-    from omegaconf import OmegaConf, open_dict
+    from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
     # Hydra reports these as a PyYAML traceback or a RecursionError; name file and line.
     check_defaults_cycle(root / CONF_DIR, overrides)
     try:
-        with initialize_config_dir(str((root / CONF_DIR).resolve()), version_base=None):
-            cfg = hydra_compose("config", overrides=list(overrides), return_hydra_config=True)
-        choices = OmegaConf.to_container(cfg.hydra.runtime.choices)
-        # Drop Hydra's own node so the result is what DVC's Hydra composition writes.
-        with open_dict(cfg):
-            del cfg["hydra"]
+        cfg, choices = hydra_config(root, overrides)
         OmegaConf.resolve(cfg)
     except RecursionError:
         # A cycle the files' own check cannot see (an override Hydra expands differently).
@@ -112,7 +105,31 @@ def compose(root: Path, overrides: Sequence[str] = ()) -> Composition:
         raise ConfigError(
             f"cannot compose {CONF_DIR}/ with overrides {list(overrides)}: {message}"
         ) from None
+    return composition_of(root, cfg, choices, overrides)
+
+
+def hydra_config(root: Path, overrides: Sequence[str]) -> tuple[Any, dict[str, Any]]:
+    """Hydra's composition of `root/conf` (unresolved, without Hydra's own node) and its
+    config group choices."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from omegaconf import OmegaConf, open_dict
+
+    with initialize_config_dir(str((root / CONF_DIR).resolve()), version_base=None):
+        cfg = hydra_compose("config", overrides=list(overrides), return_hydra_config=True)
+    choices = OmegaConf.to_container(cfg.hydra.runtime.choices)
     assert isinstance(choices, dict)
+    # Drop Hydra's own node so the result is what DVC's Hydra composition writes.
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg, {str(group): choice for group, choice in choices.items()}
+
+
+def composition_of(
+    root: Path, cfg: Any, choices: Mapping[str, Any], overrides: Sequence[str]
+) -> Composition:
+    from omegaconf import OmegaConf
+
     params = OmegaConf.to_container(cfg)
     assert isinstance(params, dict)
     return Composition(
@@ -271,11 +288,13 @@ def validate(params: Mapping[str, Any], provenance: Any = None) -> ReprokitConfi
 
 
 def compose_and_validate(
-    root: Path, overrides: Sequence[str] = ()
+    root: Path, overrides: Sequence[str] = (), composer: Any = None
 ) -> tuple[Composition, ReprokitConfig]:
-    """Compose and validate; also import every declared node's function and bind its
-    arguments (only here, at compose time: each DVC stage imports just its own nodes)."""
-    composition = compose(root, overrides)
+    """Compose (with `composer`'s `compose(overrides)` when one is given: a sweep's
+    reprokit.sweeps.composer.Composer) and validate;
+    also import every declared node's function and bind its arguments (only here, at compose
+    time: each DVC stage imports just its own nodes)."""
+    composition = composer.compose(overrides) if composer else compose(root, overrides)
     config = validate(composition.params, composition.provenance)
     problems = check_node_functions(composition.params)
     if problems:
@@ -324,9 +343,11 @@ def workspace_from_params_file(root: Path) -> Workspace:
     )
 
 
-def workspace_from_conf(root: Path, overrides: Sequence[str] = ()) -> Workspace:
+def workspace_from_conf(
+    root: Path, overrides: Sequence[str] = (), composer: Any = None
+) -> Workspace:
     """What `reprokit run` sees: conf/ composed with overrides, validated."""
-    composition, config = compose_and_validate(root, overrides)
+    composition, config = compose_and_validate(root, overrides, composer)
     return Workspace(
         root=root,
         config=config,

@@ -102,13 +102,16 @@ def read_metrics(
     }
 
 
-def compose_job(root: Path, overrides: Sequence[str], extra: Sequence[str] = ()) -> Any:
-    """The job's workspace: conf/ composed with its overrides (+ the sweep's extras)."""
+def compose_job(
+    root: Path, overrides: Sequence[str], extra: Sequence[str] = (), composer: Any = None
+) -> Any:
+    """The job's workspace: conf/ composed with its overrides (+ the sweep's extras), by
+    `composer` (reprokit.config.compose.Composer) when the sweep shares one."""
     from dataclasses import replace
 
     from reprokit.config.compose import workspace_from_conf
 
-    workspace = workspace_from_conf(root, [*overrides, *extra])
+    workspace = workspace_from_conf(root, [*overrides, *extra], composer)
     return replace(workspace, overrides=tuple(overrides))
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from reprokit.config.compose import Workspace
 from reprokit.errors import ConfigError
 from reprokit.logs import get_logger
+from reprokit.sweeps.composer import Composer
 from reprokit.sweeps.dask_launcher import refuse_dask_engine
 from reprokit.sweeps.errors import SweepFailedError
 from reprokit.sweeps.expand import SweepPlan, expand
@@ -55,23 +56,29 @@ def compose_jobs(
     jobs: Sequence[Sequence[str]],
     extra: Sequence[str] = (),
     first: Workspace | None = None,
+    composer: Composer | None = None,
 ) -> list[Workspace]:
     """Every job's config (with the sweep's `extra` overrides), validated before anything
     runs; errors name the job. `first`: the first job's workspace when it is already
     composed so (the sweep composed it to plan the launch)."""
+    composer = composer or Composer(root)
     head = [first] if first is not None else []
     rest = range(len(head), len(jobs))
-    return [*head, *(compose_one(root, index, jobs[index], extra) for index in rest)]
+    return [*head, *(compose_one(root, index, jobs[index], extra, composer) for index in rest)]
 
 
 def compose_one(
-    root: Path, index: int, overrides: Sequence[str], extra: Sequence[str] = ()
+    root: Path,
+    index: int,
+    overrides: Sequence[str],
+    extra: Sequence[str] = (),
+    composer: Composer | None = None,
 ) -> Workspace:
     """One job's config, validated (its pipelines built too); errors name the job."""
     from reprokit.pipeline.spec import build_pipelines
 
     try:
-        workspace: Workspace = compose_job(root, overrides, extra)
+        workspace: Workspace = compose_job(root, overrides, extra, composer)
         config = workspace.config
         build_pipelines(config.pipeline, workspace.params, config.catalog)
     except ConfigError as error:
@@ -144,11 +151,12 @@ def run_sweep(
     # The first job as configured decides the thread budget; every job is then composed
     # once, with the budget's overrides, and the jobs run those workspaces (in this process
     # or, pickled, in joblib's workers) instead of composing conf/ again.
-    base = compose_one(root, 0, plan.jobs[0])
+    composer = Composer(root)  # the jobs differ in values: Hydra reads conf/ once
+    base = compose_one(root, 0, plan.jobs[0], composer=composer)
     configured = base.config.engine.num_threads
     launch = plan_launch(plan, configured, available_cores())
     first = base if runs_as_configured(launch, configured) else None
-    workspaces = compose_jobs(root, plan.jobs, launch.extra, first)
+    workspaces = compose_jobs(root, plan.jobs, launch.extra, first, composer)
     if plan.launcher == "dask":
         refuse_dask_engine(plan.jobs, workspaces)
     ensure_inputs(workspaces)
