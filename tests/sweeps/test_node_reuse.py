@@ -121,23 +121,35 @@ def test_an_in_process_sweep_composes_each_job_once(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The sequential launcher runs the workspaces the sweep composed and validated up front:
-    conf/ is composed once per job, and the jobs train what a lone job trains."""
+    each job is composed once, from one Hydra composition of conf/ (the jobs differ in
+    values only), and the jobs train what a lone job trains."""
     from reprokit.config import compose as compose_module
+    from reprokit.sweeps import composer as composer_module
     from reprokit.sweeps.multirun import run_sweep
 
     composed: list[tuple[str, ...]] = []
-    real = compose_module.compose
+    hydra_runs: list[tuple[str, ...]] = []
+    real_compose, real_hydra = composer_module.Composer.compose, compose_module.hydra_config
 
-    def counting(project: Path, overrides: tuple[str, ...] = ()) -> object:
+    def counting(self: object, overrides: tuple[str, ...]) -> object:
         composed.append(tuple(overrides))
-        return real(project, overrides)
+        return real_compose(self, overrides)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(compose_module, "compose", counting)
+    def counting_hydra(project: Path, overrides: tuple[str, ...]) -> object:
+        hydra_runs.append(tuple(overrides))
+        return real_hydra(project, overrides)
+
+    monkeypatch.setattr(composer_module.Composer, "compose", counting)
+    # Both names: the Composer's own, and compose()'s if a job were composed from scratch.
+    monkeypatch.setattr(composer_module, "hydra_config", counting_hydra)
+    monkeypatch.setattr(compose_module, "hydra_config", counting_hydra)
     rows = run_sweep(root, [*SMALL, "model.num_leaves=7,15"], ["__default__"], say=lambda _: None)
     monkeypatch.undo()
     assert sorted(composed) == sorted(
         [(*SMALL, "model.num_leaves=7"), (*SMALL, "model.num_leaves=15")]
     )
+    # One Hydra composition, of the group choices both jobs share; the values go on copies.
+    assert hydra_runs == [("tracking=none", "evaluation=none")]
     assert [row.status for row in rows] == ["FINISHED", "FINISHED"]
     alone = job(root, "alone-15", "model.num_leaves=15", reuse=False)
     assert rows[1].metrics == alone.metrics
