@@ -217,11 +217,13 @@ def run_tune(
     out: Any = None,
     pruner: str = "median",
 ) -> list[Row]:
+    from reprokit.sweeps.composer import Composer
     from reprokit.sweeps.jobs import compose_job
     from reprokit.sweeps.multirun import ensure_inputs
 
     space = search_space(root, arguments)
-    base = compose_job(root, space.fixed)  # a bad fixed override fails before any trial
+    composer = Composer(root)  # trials differ in values: Hydra reads conf/ once
+    base = compose_job(root, space.fixed, composer=composer)  # a bad one fails before any trial
     ensure_inputs([base])
     ranking = Ranking.of(base.config)
     name = study_name or default_study_name(space, pipelines)
@@ -257,6 +259,7 @@ def run_tune(
                     pipelines=pipelines,
                     tracker=tracker,
                     ranking=ranking,
+                    composer=composer,
                 )
             )
             say(_trial_line(study, rows[-1], ranking, _finished(study), trials))
@@ -295,6 +298,7 @@ def _one_trial(
     pipelines: Sequence[str],
     tracker: SweepTracker | None,
     ranking: Ranking,
+    composer: Any = None,
 ) -> Row:
     from optuna.trial import TrialState
 
@@ -311,6 +315,7 @@ def _one_trial(
             job_dir=root / SWEEPS_DIR / name / f"trial-{trial.number}",
             pipelines=tuple(pipelines),
             adapt=node_callbacks_adapter([pruning_callback(trial, maximize)]),
+            workspace=_composed(root, overrides, composer),
         )
         result = run_job(spec)
         run_id = tracker.log_job(result) if tracker is not None else None
@@ -328,6 +333,18 @@ def _one_trial(
         assert tracker is not None
         tracker.connect().set_tag(run_id, OPTUNA_TRIAL_TAG, str(trial.number))
     return row_of(result, run_id)
+
+
+def _composed(root: Path, overrides: Sequence[str], composer: Any) -> Any:
+    """The trial's workspace, or None when it does not compose: then the job composes it
+    again and reports the error as the trial's."""
+    from reprokit.errors import ReprokitError
+    from reprokit.sweeps.jobs import compose_job
+
+    try:
+        return compose_job(root, overrides, composer=composer)
+    except ReprokitError:
+        return None
 
 
 def _trial_line(study: Any, row: Row, ranking: Ranking, done: int, total: int) -> str:
