@@ -49,8 +49,8 @@ def store_yaml(repo: FeatureRepo) -> str:
         # an online store that is already filled.
         "entity_key_serialization_version": 3,
         # Feast's default converts the whole table to protobuf values before writing any of
-        # it: 9.4 GB resident at 1M rows, so a few million rows exhaust a laptop. Batches of
-        # 100k rows peaked at 2.6 GB there, for 1.2x the wall time (SQLite commits per batch).
+        # it: 9.0 GiB resident at 1M rows, so a few million rows exhaust a laptop. Batches of
+        # 100k rows peaked at 2.5 GiB there, for 1.2x the wall time.
         "materialization": {"online_write_batch_size": ONLINE_WRITE_BATCH_ROWS},
     }
     return HEADER + yaml.safe_dump(body, sort_keys=False)
