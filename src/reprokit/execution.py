@@ -14,7 +14,7 @@ from reprokit.config.models import ReprokitConfig
 from reprokit.core.names import PARAMS_FILE
 from reprokit.input_guard import InputsChangedError, snapshot, verify_unchanged
 from reprokit.layout import RECORDS_DIR, free_input_files
-from reprokit.runner import run_pipelines
+from reprokit.runner import check_pipeline_names, run_pipelines
 from reprokit.tracking.recorder import ExecutionRecorder, hashed_files, write_record
 from reprokit.tracking.session import TrackedExecution, clear_records, record_failed_stage
 from reprokit.viz_stats import VizStatsHook
@@ -69,6 +69,8 @@ def run_stage(workspace: Workspace, stage: str, inputs: Mapping[str, str]) -> di
     params.yaml) for `track` to check that they are still the files it read.
     """
     config, root = workspace.config, workspace.root
+    # A mistyped name is the user's error, not a failed run: refused before anything is recorded.
+    check_pipeline_names(config.pipeline.pipelines, [stage])
     recorder = recorder_for(workspace, [stage])
     record_path = root / RECORDS_DIR / f"{stage}.json"
     viz = VizStatsHook(root, config.catalog)

@@ -12,6 +12,7 @@ import pytest
 import yaml
 from tests.support import commit_all, run
 from tests.support.dvc import STAGES, ran_stages
+from tests.support.mlflow_store import store_client
 from tests.support.templates import build_result, relocated_copy
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("dvc")]
@@ -94,6 +95,17 @@ def test_stage_refuses_a_stale_dvc_yaml(repro_project: Path) -> None:
         assert not (repro_project / "data/06_models/other.txt").exists()
     finally:
         params_path.write_text(original)
+
+
+def test_stage_refuses_an_unknown_pipeline_before_recording_a_run(repro_project: Path) -> None:
+    store = store_client(repro_project)
+    experiments = [experiment.experiment_id for experiment in store.search_experiments()]
+    before = len(store.search_runs(experiments))
+    result = run(["reprokit", "stage", "trian"], repro_project, check=False)
+    assert result.returncode == 2
+    assert "unknown pipeline(s) ['trian']; declared pipelines: ['evaluate'," in result.stderr
+    assert len(store.search_runs(experiments)) == before  # no FAILED run for a typo
+    assert not (repro_project / ".reprokit/records/trian.json").exists()
 
 
 def test_dvc_check_fails_on_a_hand_edit_and_passes_after_generate(repro_project: Path) -> None:
