@@ -106,7 +106,7 @@ def compose_job(
     root: Path, overrides: Sequence[str], extra: Sequence[str] = (), composer: Any = None
 ) -> Any:
     """The job's workspace: conf/ composed with its overrides (+ the sweep's extras), by
-    `composer` (reprokit.config.compose.Composer) when the sweep shares one."""
+    `composer` (reprokit.sweeps.composer.Composer) when the sweep shares one."""
     from dataclasses import replace
 
     from reprokit.config.compose import workspace_from_conf
