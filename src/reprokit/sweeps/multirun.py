@@ -36,7 +36,7 @@ from reprokit.sweeps.launch_plan import (
 )
 from reprokit.sweeps.launchers import launcher_for
 from reprokit.sweeps.summary import Ranking, Row, render, to_csv, to_markdown
-from reprokit.sweeps.track import SweepLogging, SweepTracker
+from reprokit.sweeps.track import SweepTracker, log_as_finished
 
 log = get_logger(__name__)
 
@@ -166,8 +166,8 @@ def run_sweep(
     ranking = Ranking.of(base.config)
     tracker = None
     if base.config.tracking.enabled:
-        # Started by SweepLogging's thread while the first job runs.
         tracker = SweepTracker(base, sweep_id, list(arguments), ENTRY_POINT, ranking)
+        say(f"parent run {tracker.start()}")
     specs = job_specs(launch, root, sweep_dir, plan.jobs, pipelines)
     if launch.launcher in SHIPS_WORKSPACES:
         specs = [replace(spec, workspace=ws) for spec, ws in zip(specs, workspaces, strict=True)]
@@ -175,11 +175,13 @@ def run_sweep(
     def prepare() -> None:
         upstream_pass(root, sweep_dir, workspaces, pipelines)
 
-    with (
-        SweepLogging.begun(tracker, say) as recording,
-        launcher_for(launch).launch(specs, prepare) as results,
-    ):
-        rows = recording.log_as_finished(results, len(specs))
+    try:
+        with launcher_for(launch).launch(specs, prepare) as results:
+            rows = log_as_finished(results, len(specs), tracker, say)
+    except BaseException as error:
+        if tracker is not None:
+            tracker.fail(error)
+        raise
     rows.sort(key=lambda row: row.job)
     title = f"sweep {sweep_id}"
     write_summary(sweep_dir, rows, ranking, title)

@@ -15,9 +15,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -285,79 +283,24 @@ def progress_line(result: JobResult, done: int, total: int) -> str:
     return f"{line}: {result.error}" if result.error else line
 
 
-class SweepLogging:
-    """The sweep's one MLflow writer: a single thread that starts the parent run, then logs
-    each job's run while the next job runs. The store sees one write at a time, from this
-    process only.
-
-    The parent run is started on that thread as soon as the sweep begins, so MLflow's
-    import and store connection (2-3 s, measured: `SweepTracker.start` took 1.6-3.0 s of a
-    36 s sweep at 200k rows) overlap the first job instead of delaying it. Its id is said
-    before the first job's line, as when it was started up front; a store that cannot be
-    used fails the sweep when the first job is done, with the store's error.
-    """
-
-    def __init__(self, tracker: SweepTracker | None, say: Callable[[str], None]) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        self._tracker = tracker
-        self._say = say
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sweep-mlflow")
-        self._started: Future[str] | None = None
-        if tracker is not None and tracker.parent_run_id is None:
-            self._started = self._pool.submit(tracker.start)
-
-    @classmethod
-    @contextmanager
-    def begun(
-        cls, tracker: SweepTracker | None, say: Callable[[str], None]
-    ) -> Iterator[SweepLogging]:
-        """Logging for the sweep inside the block; an error ends the parent run FAILED,
-        after the runs already handed over are logged."""
-        recording = cls(tracker, say)
-        try:
-            yield recording
-        except BaseException as error:
-            recording._pool.shutdown(wait=True)
-            if tracker is not None:
-                tracker.fail(error)
-            raise
-        finally:
-            recording._pool.shutdown(wait=True)
-
-    def parent_run(self) -> str | None:
-        """The parent run's id, waited for and said the first time (raises what starting it
-        raised); None without tracking."""
-        if self._started is None:
-            return None if self._tracker is None else self._tracker.parent_run_id
-        started, self._started = self._started, None
-        parent = started.result()
-        self._say(f"parent run {parent}")
-        return parent
-
-    def log_as_finished(self, results: Iterable[JobResult], total: int) -> list[Row]:
-        """The rows of `results` (as jobs finish), each job's run logged on the thread."""
-        logged: list[tuple[JobResult, Future[str] | None]] = []
-        for done, result in enumerate(results, start=1):
-            self.parent_run()
-            self._say(progress_line(result, done, total))
-            tracker = self._tracker
-            future = self._pool.submit(tracker.log_job, result) if tracker is not None else None
-            logged.append((result, future))
-        self.parent_run()  # no job at all: the store's error still surfaces
-        return [row_of(result, future.result() if future else None) for result, future in logged]
-
-
 def log_as_finished(
     results: Iterable[JobResult],
     total: int,
     tracker: SweepTracker | None,
     say: Callable[[str], None],
 ) -> list[Row]:
-    """The rows of `results` (as jobs finish), each job's run logged by SweepLogging's
-    thread while the next job runs (`tracker` started already, or started on it)."""
-    with SweepLogging.begun(tracker, say) as recording:
-        return recording.log_as_finished(results, total)
+    """The rows of `results` (as jobs finish), each job's run logged while the next job
+    runs, by one logging thread: the store still sees one write at a time, in this process
+    only."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    logged: list[tuple[JobResult, Future[str] | None]] = []
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sweep-mlflow") as logger:
+        for done, result in enumerate(results, start=1):
+            say(progress_line(result, done, total))
+            future = logger.submit(tracker.log_job, result) if tracker is not None else None
+            logged.append((result, future))
+    return [row_of(result, future.result() if future else None) for result, future in logged]
 
 
 def runs_of_sweep(root: Path, sweep: str) -> tuple[Any, list[Row], Ranking, str]:
