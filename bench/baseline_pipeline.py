@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +25,9 @@ import pandas as pd
 import pandera.pandas as pa
 from sklearn import metrics as skm
 from sklearn.model_selection import train_test_split
+
+# Run as `python bench/<script>.py`: this folder is first on sys.path.
+from _steps import Timer
 
 FloatArray = np.ndarray[Any, np.dtype[np.float64]]
 
@@ -205,19 +205,6 @@ def evaluate(booster: lgb.Booster, test_x: FloatArray, test_y: FloatArray) -> di
         "f1": round(float(skm.f1_score(labels, predicted, zero_division=0)), 6),
         "n_test": len(labels),
     }
-
-
-class Timer:
-    """Wall seconds per named step (written next to the outputs for the benchmark)."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    @contextmanager
-    def step(self, name: str) -> Iterator[None]:
-        started = time.perf_counter()
-        yield
-        self.seconds[name] = round(time.perf_counter() - started, 3)
 
 
 def run(raw_path: Path, out_dir: Path, num_threads: int) -> dict[str, float]:

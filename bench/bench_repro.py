@@ -8,7 +8,10 @@ override (`reprokit config compose data.source.rows=N` + `reprokit dvc generate`
 
 1. `reprokit data prepare` once (timed, reported, outside the ratio: both sides read its file);
 2. per repeat, interleaved: `bench/baseline_pipeline.py` as a subprocess, and `dvc repro` of
-   every stage after `data` from a clean state (no outputs, no DVC cache, no lock entry);
+   every stage after `data` from a clean state (no outputs, no DVC cache, no lock entry),
+   then `bench/baseline_tools.py` on that run's outputs: the work of the tool stages
+   (`track`, `package`, `materialize`) done by hand with MLflow, BentoML and Feast, so the
+   ratio is also printed against a baseline doing all of the run's work;
 3. the no-op `dvc repro` (everything up to date);
 4. a model-param-only rerun (`model.num_leaves` changed, then `dvc repro`);
 5. where the time goes: per-stage spans split at reprokit's `pipeline.start`/`pipeline.done`
@@ -69,10 +72,14 @@ from reprokit.feature_store.spec import STATE_DIR as FEATURE_STORE_STATE
 
 BENCH = PROJECT / "bench"
 BASELINE_SCRIPT = BENCH / "baseline_pipeline.py"
+TOOLS_SCRIPT = BENCH / "baseline_tools.py"
+TOOLS_OUT = "baseline_tools"
 
 DATA_STAGE = "data"
 # The stages whose work the baseline does; any other stage (e.g. `track`) is reprokit's extra.
 BASELINE_STAGES = ("prepare", "features", "train", "evaluate")
+# The stages whose work bench/baseline_tools.py does with the tool itself, and its step for each.
+TOOL_STEPS = {"track": "mlflow", "package": "bentoml", "materialize": "feast"}
 # A model-param change must rerun train (and what follows), never what precedes it.
 PARAM_RERUNS = "train"
 PARAM_SKIPS = (DATA_STAGE, "prepare", "features")
@@ -389,6 +396,9 @@ class Measurements:
     data_commit: float = 0.0
     baseline: Sample = field(default_factory=Sample)
     baseline_steps: list[dict[str, float]] = field(default_factory=list)
+    # The baseline script plus baseline_tools.py (the tool stages' work by hand), per repeat.
+    baseline_with_tools: Sample = field(default_factory=Sample)
+    tool_steps: list[dict[str, float]] = field(default_factory=list)
     full: Sample = field(default_factory=Sample)
     full_stages: list[list[StageTiming]] = field(default_factory=list)
     # Per full run: stage -> what it cost, from the run's cost metrics (empty: tracking off).
@@ -406,6 +416,19 @@ def run_baseline(copy: Path, out_dir: Path, env: Mapping[str, str]) -> Run:
     """The baseline as a subprocess: interpreter start-up counts, as it does for DVC's stages."""
     raw = copy / "data" / "01_raw" / "credit.parquet"
     return run([sys.executable, str(BASELINE_SCRIPT), str(raw), str(out_dir)], copy, env)
+
+
+def tool_steps(copy: Path) -> list[str]:
+    """baseline_tools.py's steps for the tool stages this pipeline has (in dvc.yaml's order)."""
+    return [TOOL_STEPS[stage] for stage in declared_stages(copy) if stage in TOOL_STEPS]
+
+
+def run_tools_baseline(copy: Path, out_dir: Path, env: Mapping[str, str]) -> Run:
+    """The tool stages' work done by hand (MLflow, BentoML, Feast), on what the full run wrote."""
+    steps = ",".join(tool_steps(copy))
+    return run(
+        [sys.executable, str(TOOLS_SCRIPT), str(copy), str(out_dir), "--steps", steps], copy, env
+    )
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -459,6 +482,12 @@ def measure_full_runs(
         m.full_stages.append(stage_timings(result))
         m.full_costs.append(recorded_costs(copy, env))
         progress(f"  dvc repro {result.seconds:.2f} s")
+        if tool_steps(copy):
+            progress(f"the tool stages by hand ({', '.join(tool_steps(copy))}), on its outputs")
+            tools = run_tools_baseline(copy, work / TOOLS_OUT, env)
+            m.tool_steps.append(read_json(work / TOOLS_OUT / "timings.json"))
+            m.baseline_with_tools.add(m.baseline.runs[-1] + tools.seconds)
+            progress(f"  tools by hand {tools.seconds:.2f} s")
     return baseline_dir
 
 
@@ -642,6 +671,7 @@ def table(m: Measurements) -> str:
         _row("dvc repro, full (all stages after data)", m.full, "clean state each repeat"),
         _ratio_row("ratio dvc repro / baseline", full_ratio, f"goal <= {GOAL_RATIO}x"),
         *_without_extra_rows(m),
+        *_with_tools_rows(m),
         _row("dvc repro, no-op", m.noop, f"goal <= {GOAL_NOOP_SECONDS:g} s"),
         _row(
             "dvc repro after model.num_leaves change",
@@ -721,6 +751,36 @@ def _without_extra_rows(m: Measurements) -> list[str]:
     return [_ratio_row(name, ratio(reduced, m.baseline), "stages the baseline does not do")]
 
 
+def _with_tools_rows(m: Measurements) -> list[str]:
+    """The full run against the baseline plus the tool stages' work done by hand, and each
+    tool stage against its tool."""
+    if not m.baseline_with_tools.runs:
+        return []
+    spans = {timing.stage: timing.span for timing in median_stage_timings(m.full_stages)}
+    by_hand = {
+        step: statistics.median(steps[step] for steps in m.tool_steps) for step in m.tool_steps[0]
+    }
+    pairs = [
+        f"{stage} {spans[stage]:.2f} vs {step} {by_hand[step]:.2f} "
+        f"({spans[stage] / by_hand[step]:.2f}x)"
+        for stage, step in TOOL_STEPS.items()
+        if stage in spans and step in by_hand
+    ]
+    return [
+        _row(
+            "baseline + tool stages by hand",
+            m.baseline_with_tools,
+            "+ bench/baseline_tools.py (" + ", ".join(by_hand) + ")",
+        ),
+        _ratio_row(
+            "ratio dvc repro / (baseline + tools)",
+            ratio(m.full, m.baseline_with_tools),
+            "the same work on both sides",
+        ),
+        "  tool stage vs the tool by hand (median s): " + "; ".join(pairs),
+    ]
+
+
 def _row(name: str, sample: Sample, note: str) -> str:
     return f"{name:<44}{sample.min:9.2f}{sample.median:9.2f}  {note}".rstrip()
 
@@ -772,6 +832,14 @@ def results_json(m: Measurements) -> dict[str, Any]:
             ],
         },
         "ratio_full_over_baseline": ratio(m.full, m.baseline),
+        "baseline_with_tools": (
+            {**m.baseline_with_tools.as_json(), "steps": m.tool_steps}
+            if m.baseline_with_tools.runs
+            else None
+        ),
+        "ratio_full_over_baseline_with_tools": (
+            ratio(m.full, m.baseline_with_tools) if m.baseline_with_tools.runs else None
+        ),
         "ratio_without_extra_stages": (
             None if (reduced := without_extra_stages(m)) is None else ratio(reduced, m.baseline)
         ),
@@ -884,6 +952,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             shutil.rmtree(work / "project", ignore_errors=True)
             shutil.rmtree(work / "baseline", ignore_errors=True)
+            shutil.rmtree(work / TOOLS_OUT, ignore_errors=True)
     return 0
 
 
