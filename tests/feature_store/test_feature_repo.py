@@ -15,7 +15,13 @@ from reprokit.config.compose import compose_and_validate, load_config
 from reprokit.errors import StaleFileError
 from reprokit.feature_store import render
 from reprokit.feature_store.spec import DEFINITIONS_FILE, STORE_FILE, feature_repo
-from reprokit.feature_store.store import plan, rows_digest
+from reprokit.feature_store.store import (
+    WriteProgress,
+    plan,
+    reporting_writes,
+    rows_digest,
+    rows_to_load,
+)
 
 
 def test_committed_repo_is_what_the_config_generates(tmp_path: Path) -> None:
@@ -82,6 +88,66 @@ def test_plan_is_incremental_only_for_appended_newer_rows() -> None:
     # An old row changed: loading only newer rows would leave its old value online.
     assert plan(_table([0, 1, 5], [9.0, 2.0, 3.0]), repo, state, "defs").mode == "full"
     assert plan(appended, repo, state, "other definitions").mode == "full"
+
+
+def test_rows_to_load_counts_each_ids_newest_row_in_the_window() -> None:
+    repo = feature_repo(load_config(PROJECT_ROOT))
+    table = _table([0, 1, 5, 6], [1.0, 2.0, 3.0, 4.0])
+    table.loc[3, "customer_id"] = 2  # id 2 twice: Feast writes its newest row only
+    full = plan(table, repo, None, "defs")
+    assert rows_to_load(table, repo, full) == 3
+    state = {
+        "definitions": "defs",
+        "watermark": plan(table.head(2), repo, None, "defs").end.isoformat(),
+        "settled": rows_digest(table.head(2), repo.timestamp_column, full.end),
+    }
+    incremental = plan(table, repo, state, "defs")
+    assert incremental.mode == "incremental"
+    assert rows_to_load(table, repo, incremental) == 1  # days 5 and 6, both id 2
+
+
+def test_write_progress_reports_each_batch_with_the_time_left() -> None:
+    ticks = iter([0.0, 10.0, 30.0])
+    lines: list[tuple[int, int, float, float]] = []
+    progress = WriteProgress(400, lambda *line: lines.append(line), clock=lambda: next(ticks))
+    progress.advance(100)
+    progress.advance(300)
+    assert lines == [(100, 400, 10.0, 30.0), (400, 400, 30.0, 0.0)]
+
+
+class _Online:
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    def online_write_batch(
+        self, config: object, table: object, data: list, progress: object
+    ) -> None:
+        self.batches.append(len(data))
+
+
+class _Provider:
+    def __init__(self) -> None:
+        self.online_store = _Online()
+
+
+class _Store:
+    def __init__(self) -> None:
+        self.provider = _Provider()
+
+
+def test_reporting_writes_counts_what_the_online_store_writes_then_unwraps() -> None:
+    store = _Store()
+    lines: list[tuple[int, int, float, float]] = []
+    with reporting_writes(store, WriteProgress(5, lambda *line: lines.append(line))):
+        online = store.provider.online_store
+        online.online_write_batch(config=None, table=None, data=[1, 2, 3], progress=None)
+        online.online_write_batch(None, None, [4, 5], None)
+    assert online.batches == [3, 2]
+    assert [line[:2] for line in lines] == [(3, 5), (5, 5)]
+    online.online_write_batch(None, None, [6], None)
+    assert len(lines) == 2  # the class's own method again
+    with reporting_writes(object(), WriteProgress(1, lambda *line: lines.append(line))):
+        pass  # a store without an online store to wrap loads without lines
 
 
 def test_hand_edited_store_file_is_stale(tmp_path: Path) -> None:

@@ -67,17 +67,22 @@ def _assert_parity(project: Path) -> None:
         assert values[-1] is None
 
 
-def _materialize(project: Path, *overrides: str) -> None:
+def _materialize(project: Path, *overrides: str) -> str:
+    """The stage's output (stdout and stderr)."""
     if overrides:
         run(["reprokit", "config", "compose", *overrides], project)
         run(["reprokit", "features", "generate"], project)
         run(["reprokit", "dvc", "generate"], project)
     git_init(project)
-    run(["dvc", "repro", "materialize"], project)
+    result = run(["dvc", "repro", "materialize"], project)
+    return result.stdout + result.stderr
 
 
 def test_sqlite_online_store_matches_the_table(project_copy: Path) -> None:
-    _materialize(project_copy)
+    output = _materialize(project_copy)
+    # What it loads, then a line per batch Feast writes (one batch at this size).
+    assert "materialize.load" in output and "rows=10000" in output
+    assert "materialize.progress" in output and "rows=10000/10000" in output
     assert (project_copy / "data/feature_store/online_store.db").is_file()
     record = json.loads((project_copy / MATERIALIZED_FILE).read_text())
     assert record["rows"] == record["entities"] == 10000

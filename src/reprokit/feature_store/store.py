@@ -6,8 +6,10 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,9 @@ from reprokit.feature_store.spec import (
     FeatureRepo,
     feature_repo,
 )
+from reprokit.logs import get_logger
+
+log = get_logger(__name__)
 
 # Not a DVC out (DVC deletes outs before a stage runs): what the last materialization saw,
 # so the next one knows whether loading only the newer rows is enough.
@@ -117,6 +122,72 @@ def plan(
     return Plan("full", start, end)
 
 
+def rows_to_load(table: pd.DataFrame, repo: FeatureRepo, step: Plan) -> int:
+    """How many rows Feast writes online for `step`: the newest row of each id whose event
+    time falls in the window [start, end)."""
+    times = table[repo.timestamp_column]
+    start = pd.Timestamp(step.start).tz_localize(None)
+    end = pd.Timestamp(step.end).tz_localize(None)
+    return int(table.loc[(times >= start) & (times < end), repo.id_column].nunique())
+
+
+@dataclass
+class WriteProgress:
+    """Counts the rows written online and reports each batch: how far, time spent and left
+    (Feast's own progress bar is not drawn by its local engine, so a load of millions of
+    rows was minutes without a line)."""
+
+    total: int
+    report: Callable[[int, int, float, float], None]
+    clock: Callable[[], float] = time.monotonic
+    written: int = 0
+    _started: float = field(default=0.0, init=False)
+
+    def __post_init__(self) -> None:
+        self._started = self.clock()
+
+    def advance(self, rows: int) -> None:
+        self.written += rows
+        elapsed = self.clock() - self._started
+        left = max(self.total - self.written, 0)
+        eta = elapsed / self.written * left if self.written else 0.0
+        self.report(self.written, self.total, elapsed, eta)
+
+
+def _log_progress(written: int, total: int, elapsed: float, eta: float) -> None:
+    log.info(
+        "materialize.progress",
+        rows=f"{written}/{total}",
+        elapsed_s=round(elapsed, 1),
+        eta_s=round(eta, 1),
+    )
+
+
+@contextmanager
+def reporting_writes(store: Any, progress: WriteProgress) -> Iterator[None]:
+    """Within: every batch Feast writes to `store`'s online store advances `progress`.
+
+    Wraps the online store instance's `online_write_batch` (the OnlineStore interface every
+    Feast engine writes through); a store without one loads as before, without lines."""
+    online = getattr(getattr(store, "provider", None), "online_store", None)
+    write = getattr(online, "online_write_batch", None)
+    if online is None or write is None:
+        yield
+        return
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        result = write(*args, **kwargs)
+        data = kwargs["data"] if "data" in kwargs else args[2]
+        progress.advance(len(data))
+        return result
+
+    online.online_write_batch = counted
+    try:
+        yield
+    finally:
+        del online.online_write_batch  # the class's method again
+
+
 def _read_json(path: Path) -> dict[str, Any] | None:
     if not path.is_file():
         return None
@@ -149,10 +220,13 @@ def materialize(config: ReprokitConfig, root: Path) -> Plan:
             store = _feast().FeatureStore(repo_path=str(root / REPO_DIR))
         (root / STATE_FILE).unlink(missing_ok=True)
     store.apply(definitions(root))
-    if step.mode == "full":
-        store.materialize(start_date=step.start, end_date=step.end, feature_views=[repo.view])
-    else:
-        store.materialize_incremental(end_date=step.end, feature_views=[repo.view])
+    rows = rows_to_load(table, repo, step)
+    log.info("materialize.load", mode=step.mode, rows=rows, table_rows=len(table))
+    with reporting_writes(store, WriteProgress(rows, _log_progress)):
+        if step.mode == "full":
+            store.materialize(start_date=step.start, end_date=step.end, feature_views=[repo.view])
+        else:
+            store.materialize_incremental(end_date=step.end, feature_views=[repo.view])
     watermark = step.end.isoformat()
     _write_json(
         root / STATE_FILE,
