@@ -368,17 +368,30 @@ def _stage_timing(stage: str, marks: _Marks, end: float) -> StageTiming:
 # --- statistics ---------------------------------------------------------------------------
 
 
-def without_extra_stages(m: Measurements) -> Sample | None:
-    """The full runs minus the spans of stages the baseline has no counterpart for."""
-    if not any(t.stage not in BASELINE_STAGES for run_ in m.full_stages for t in run_):
-        return None
+def full_runs_without(m: Measurements, left_out: Iterable[str]) -> Sample:
+    """The full runs minus the spans of the stages `left_out`."""
+    names = set(left_out)
     return Sample(
         runs=[
-            total - sum(t.span for t in stages if t.stage not in BASELINE_STAGES)
+            total - sum(t.span for t in stages if t.stage in names)
             for total, stages in zip(m.full.runs, m.full_stages, strict=True)
         ],
         loads=m.full.loads,
     )
+
+
+def without_extra_stages(m: Measurements) -> Sample | None:
+    """The full runs minus the spans of stages the baseline has no counterpart for."""
+    extras = {t.stage for run_ in m.full_stages for t in run_} - set(BASELINE_STAGES)
+    return full_runs_without(m, extras) if extras else None
+
+
+def side_stages(m: Measurements) -> list[str]:
+    """Stages of the full run a model-param change neither reruns nor runs after (e.g.
+    `materialize`, which reads the prepared table): part of the full run, never of a rerun."""
+    full = {t.stage for run_ in m.full_stages for t in run_}
+    rerun = {t.stage for run_ in m.param_stages for t in run_}
+    return sorted(full - rerun - set(PARAM_SKIPS))
 
 
 # --- the measurements ---------------------------------------------------------------------
@@ -680,6 +693,7 @@ def table(m: Measurements) -> str:
             f"{param_fraction['min']:.2f} of the full run (min/min; median "
             f"{param_fraction['median']:.2f}); goal <= {GOAL_PARAM_FRACTION:g}",
         ),
+        *_param_without_side_rows(m),
         _row("  reprokit config compose (before it)", m.param_compose, "not in the row above"),
         "",
         "per stage of the full run (median over repeats):",
@@ -781,6 +795,18 @@ def _with_tools_rows(m: Measurements) -> list[str]:
     ]
 
 
+def _param_without_side_rows(m: Measurements) -> list[str]:
+    """The rerun's fraction of the full run without the stages it can never rerun."""
+    side = side_stages(m)
+    if not side or not m.param_only.runs:
+        return []
+    fraction = ratio(m.param_only, full_runs_without(m, side))
+    return [
+        f"{'  fraction of the run without ' + ', '.join(side):<44}"
+        f"{fraction['min']:8.2f} {fraction['median']:8.2f}   min/min, median/median"
+    ]
+
+
 def _row(name: str, sample: Sample, note: str) -> str:
     return f"{name:<44}{sample.min:9.2f}{sample.median:9.2f}  {note}".rstrip()
 
@@ -850,6 +876,12 @@ def results_json(m: Measurements) -> dict[str, Any]:
             **m.param_only.as_json(),
             "compose": m.param_compose.as_json(),
             "fraction_of_full": ratio(m.param_only, m.full),
+            "side_stages": side_stages(m),
+            "fraction_of_full_without_side_stages": (
+                ratio(m.param_only, full_runs_without(m, side_stages(m)))
+                if side_stages(m) and m.param_only.runs
+                else None
+            ),
             "stages": [[asdict(t) for t in run_] for run_ in m.param_stages],
         },
         "startup": {name: sample.as_json() for name, sample in m.startup.items()},
