@@ -436,12 +436,12 @@ def tool_steps(copy: Path) -> list[str]:
     return [TOOL_STEPS[stage] for stage in declared_stages(copy) if stage in TOOL_STEPS]
 
 
-def run_tools_baseline(copy: Path, out_dir: Path, env: Mapping[str, str]) -> Run:
+def run_tools_baseline(
+    copy: Path, out_dir: Path, steps: Sequence[str], env: Mapping[str, str]
+) -> Run:
     """The tool stages' work done by hand (MLflow, BentoML, Feast), on what the full run wrote."""
-    steps = ",".join(tool_steps(copy))
-    return run(
-        [sys.executable, str(TOOLS_SCRIPT), str(copy), str(out_dir), "--steps", steps], copy, env
-    )
+    argv = [sys.executable, str(TOOLS_SCRIPT), str(copy), str(out_dir), "--steps", ",".join(steps)]
+    return run(argv, copy, env)
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -480,6 +480,7 @@ def measure_full_runs(
 ) -> Path:
     """Baseline and full `dvc repro`, interleaved so drifting machine load hits both alike."""
     baseline_dir = work / "baseline"
+    steps = tool_steps(copy)
     for repeat in range(1, m.repeats + 1):
         progress(f"baseline script, repeat {repeat}/{m.repeats}")
         result = run_baseline(copy, baseline_dir, env)
@@ -495,9 +496,9 @@ def measure_full_runs(
         m.full_stages.append(stage_timings(result))
         m.full_costs.append(recorded_costs(copy, env))
         progress(f"  dvc repro {result.seconds:.2f} s")
-        if tool_steps(copy):
-            progress(f"the tool stages by hand ({', '.join(tool_steps(copy))}), on its outputs")
-            tools = run_tools_baseline(copy, work / TOOLS_OUT, env)
+        if steps:
+            progress(f"the tool stages by hand ({', '.join(steps)}), on its outputs")
+            tools = run_tools_baseline(copy, work / TOOLS_OUT, steps, env)
             m.tool_steps.append(read_json(work / TOOLS_OUT / "timings.json"))
             m.baseline_with_tools.add(m.baseline.runs[-1] + tools.seconds)
             progress(f"  tools by hand {tools.seconds:.2f} s")
@@ -834,6 +835,7 @@ def _agreement_line(agreement: Mapping[str, Any]) -> str:
 
 
 def results_json(m: Measurements) -> dict[str, Any]:
+    side = side_stages(m)
     return {
         "benchmark": "repro",
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -876,10 +878,10 @@ def results_json(m: Measurements) -> dict[str, Any]:
             **m.param_only.as_json(),
             "compose": m.param_compose.as_json(),
             "fraction_of_full": ratio(m.param_only, m.full),
-            "side_stages": side_stages(m),
+            "side_stages": side,
             "fraction_of_full_without_side_stages": (
-                ratio(m.param_only, full_runs_without(m, side_stages(m)))
-                if side_stages(m) and m.param_only.runs
+                ratio(m.param_only, full_runs_without(m, side))
+                if side and m.param_only.runs
                 else None
             ),
             "stages": [[asdict(t) for t in run_] for run_ in m.param_stages],
